@@ -1,0 +1,74 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/behorig/behorig/internal/secret"
+)
+
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "behorig.yaml")
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestLoadValid(t *testing.T) {
+	path := writeConfig(t, `
+database_url: postgres://localhost/behorig
+secret_key: `+secret.NewKey()+`
+directory:
+  url: ldap://127.0.0.1:389
+  base_dn: dc=example,dc=org
+tokens:
+  - subject: it
+    role: it
+    sha256: `+strings.Repeat("ab", 32)+`
+`)
+	t.Setenv("BEHORIG_LDAP_URL", "ldaps://ldap.example.org")
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Directory.URL != "ldaps://ldap.example.org" {
+		t.Errorf("environment did not override directory.url: %q", c.Directory.URL)
+	}
+	if c.Directory.PeopleDN != "ou=people,dc=example,dc=org" || c.Listen != "127.0.0.1:8080" {
+		t.Errorf("defaults not applied: %+v", c)
+	}
+}
+
+func TestLoadListsEveryError(t *testing.T) {
+	path := writeConfig(t, `
+secret_key: c2hvcnQ=
+time_zone: Mars/Olympus
+directory:
+  url: http://x
+  rdn_attribute: sn
+tokens:
+  - subject: a
+    role: boss
+    sha256: not-hex
+`)
+	_, err := Load(path)
+	if err == nil {
+		t.Fatal("invalid config accepted")
+	}
+	for _, want := range []string{"database_url", "secret_key", "time_zone", "directory.url", "directory.base_dn",
+		"directory.rdn_attribute", "tokens[0].role", "tokens[0].sha256"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %s:\n%v", want, err)
+		}
+	}
+}
+
+func TestUnknownFieldRejected(t *testing.T) {
+	if _, err := Load(writeConfig(t, "databse_url: x\n")); err == nil || !strings.Contains(err.Error(), "databse_url") {
+		t.Fatalf("a misspelt key was not named: %v", err)
+	}
+}
