@@ -1,0 +1,51 @@
+// Package connectors holds the small interfaces through which the domain reaches the outside
+// world. Each implementation lives in its own subpackage (connectors/ldap, ...), so the domain
+// never imports a concrete connector.
+package connectors
+
+import (
+	"context"
+	"errors"
+)
+
+// ErrNotFound is returned (wrapped) when an entry the caller names does not exist.
+var ErrNotFound = errors.New("not found")
+
+// Account is what the domain asks a directory to hold for one person.
+type Account struct {
+	Username     string // the login name: uid in OpenLDAP, sAMAccountName in AD
+	GivenName    string
+	Surname      string
+	Email        string
+	Mobile       string
+	EmployeeType string // "employee" or "consultant"
+}
+
+// AccountRef identifies an account in a directory once it exists.
+type AccountRef struct {
+	DN       string
+	Username string
+	Disabled bool
+}
+
+// Directory is an account directory such as OpenLDAP or Active Directory. Every method is
+// idempotent so that a retried job converges instead of duplicating: EnsureAccount creates
+// if absent, EnsureMember adds if missing, RemoveMember and DisableAccount change nothing
+// when the state is already reached.
+type Directory interface {
+	// LookupAccount finds the account with this username; the error wraps ErrNotFound when
+	// there is none. The username is matched exactly: it is escaped, never a pattern.
+	LookupAccount(ctx context.Context, username string) (AccountRef, error)
+	// EnsureAccount creates the account when absent and enables it when disabled. An
+	// existing account's attributes are left as they are.
+	EnsureAccount(ctx context.Context, a Account) (AccountRef, error)
+	// DisableAccount disables the account so that it can no longer sign in.
+	DisableAccount(ctx context.Context, dn string) error
+	// EnsureMember makes the account a member of the named group, creating the group
+	// when it does not exist yet.
+	EnsureMember(ctx context.Context, group, memberDN string) error
+	// RemoveMember removes the account from the named group if it is a member.
+	RemoveMember(ctx context.Context, group, memberDN string) error
+	// GroupsOf lists the names of the groups the account is a member of.
+	GroupsOf(ctx context.Context, memberDN string) ([]string, error)
+}

@@ -1,0 +1,429 @@
+// Package ldap is the connectors.Directory for LDAP directories: OpenLDAP now, Active
+// Directory later (Config.Flavour is the seam). Every value that reaches the server is
+// escaped for its place: DN values per RFC 4514, filter values per RFC 4515.
+package ldap
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/behorig/behorig/connectors"
+)
+
+// Config configures a Directory.
+type Config struct {
+	URL                string // ldap://host:port or ldaps://host:port
+	BindDN             string
+	BindPassword       string
+	BaseDN             string
+	PeopleDN           string        // where accounts are created; default ou=people,BaseDN
+	GroupsDN           string        // where groups live and are created; default ou=groups,BaseDN
+	RDNAttribute       string        // uid (default) or cn: what names a new account's entry
+	Timeout            time.Duration // per dial and per operation; default 10 s
+	Flavour            string        // openldap (default)
+	InsecureSkipVerify bool          // ldaps to test servers only
+}
+
+// Directory is a live connection to an LDAP directory.
+type Directory struct {
+	cfg Config
+	log *slog.Logger
+
+	mu   sync.Mutex // guards conn; one operation at a time on it
+	conn *ldap.Conn
+}
+
+var _ connectors.Directory = (*Directory)(nil)
+
+// Open validates the config (every problem at once) and returns the Directory. It does not
+// dial: a directory that is down at start delays jobs, it does not stop the service.
+func (c Config) Open(logger *slog.Logger) (*Directory, error) {
+	if c.PeopleDN == "" && c.BaseDN != "" {
+		c.PeopleDN = "ou=people," + c.BaseDN
+	}
+	if c.GroupsDN == "" && c.BaseDN != "" {
+		c.GroupsDN = "ou=groups," + c.BaseDN
+	}
+	if c.RDNAttribute == "" {
+		c.RDNAttribute = "uid"
+	}
+	if c.Timeout == 0 {
+		c.Timeout = 10 * time.Second
+	}
+	if c.Flavour == "" {
+		c.Flavour = "openldap"
+	}
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Directory{cfg: c, log: logger}, nil
+}
+
+func (c Config) validate() error {
+	var errs []error
+	if !strings.HasPrefix(c.URL, "ldap://") && !strings.HasPrefix(c.URL, "ldaps://") {
+		errs = append(errs, fmt.Errorf("ldap url %q must start with ldap:// or ldaps://", c.URL))
+	}
+	for name, dn := range map[string]string{"base DN": c.BaseDN, "people DN": c.PeopleDN, "groups DN": c.GroupsDN} {
+		if _, err := ldap.ParseDN(dn); err != nil || dn == "" {
+			errs = append(errs, fmt.Errorf("ldap %s %q is not a DN", name, dn))
+		}
+	}
+	if c.BindDN != "" {
+		if _, err := ldap.ParseDN(c.BindDN); err != nil {
+			errs = append(errs, fmt.Errorf("ldap bind DN %q is not a DN", c.BindDN))
+		}
+	}
+	if c.RDNAttribute != "uid" && c.RDNAttribute != "cn" {
+		errs = append(errs, fmt.Errorf("ldap rdn attribute %q must be uid or cn", c.RDNAttribute))
+	}
+	if c.Flavour != "openldap" {
+		errs = append(errs, fmt.Errorf("ldap flavour %q is not supported (openldap)", c.Flavour))
+	}
+	if c.Timeout < 0 {
+		errs = append(errs, errors.New("ldap timeout must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+// Close closes the connection.
+func (d *Directory) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.conn != nil {
+		err := d.conn.Close()
+		d.conn = nil
+		return err
+	}
+	return nil
+}
+
+// do runs op on the shared connection, dialling and binding when there is none. A network
+// error drops the connection, so the next call dials again.
+func (d *Directory) do(ctx context.Context, op func(*ldap.Conn) error) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d.conn == nil || d.conn.IsClosing() {
+		conn, err := d.dial(ctx)
+		if err != nil {
+			return err
+		}
+		d.conn = conn
+	}
+	err := op(d.conn)
+	if err != nil && (ldap.IsErrorWithCode(err, ldap.ErrorNetwork) || d.conn.IsClosing()) {
+		d.conn.Close()
+		d.conn = nil
+	}
+	return err
+}
+
+func (d *Directory) dial(ctx context.Context) (*ldap.Conn, error) {
+	dialer := &net.Dialer{Timeout: d.cfg.Timeout}
+	if deadline, ok := ctx.Deadline(); ok {
+		dialer.Deadline = deadline
+	}
+	opts := []ldap.DialOpt{ldap.DialWithDialer(dialer)}
+	if strings.HasPrefix(d.cfg.URL, "ldaps://") {
+		opts = append(opts, ldap.DialWithTLSConfig(&tls.Config{InsecureSkipVerify: d.cfg.InsecureSkipVerify, MinVersion: tls.VersionTLS12}))
+	}
+	conn, err := ldap.DialURL(d.cfg.URL, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", d.cfg.URL, err)
+	}
+	conn.SetTimeout(d.cfg.Timeout)
+	if d.cfg.BindDN != "" {
+		if err := conn.Bind(d.cfg.BindDN, d.cfg.BindPassword); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("bind to %s as %s: %w", d.cfg.URL, d.cfg.BindDN, err)
+		}
+	}
+	return conn, nil
+}
+
+// lockedAttr is ppolicy's operational attribute; the value 000001010000Z locks for good.
+const (
+	lockedAttr      = "pwdAccountLockedTime"
+	lockedForever   = "000001010000Z"
+	personClass     = "inetOrgPerson"
+	groupClass      = "groupOfNames"
+	maxGroupNameLen = 64
+)
+
+// LookupAccount finds the account whose uid is exactly username.
+func (d *Directory) LookupAccount(ctx context.Context, username string) (connectors.AccountRef, error) {
+	var ref connectors.AccountRef
+	err := d.do(ctx, func(conn *ldap.Conn) error {
+		var err error
+		ref, err = d.lookup(conn, username)
+		return err
+	})
+	return ref, err
+}
+
+func (d *Directory) lookup(conn *ldap.Conn, username string) (connectors.AccountRef, error) {
+	filter := fmt.Sprintf("(&(objectClass=%s)(uid=%s))", personClass, ldap.EscapeFilter(username))
+	res, err := conn.Search(ldap.NewSearchRequest(d.cfg.PeopleDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases,
+		2, int(d.cfg.Timeout.Seconds()), false, filter, []string{"uid", lockedAttr}, nil))
+	if err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultSizeLimitExceeded) {
+		return connectors.AccountRef{}, fmt.Errorf("look up uid=%s under %s: %w", username, d.cfg.PeopleDN, err)
+	}
+	switch {
+	case res == nil || len(res.Entries) == 0:
+		return connectors.AccountRef{}, fmt.Errorf("account uid=%s under %s: %w", username, d.cfg.PeopleDN, connectors.ErrNotFound)
+	case len(res.Entries) > 1:
+		return connectors.AccountRef{}, fmt.Errorf("look up uid=%s under %s: more than one entry", username, d.cfg.PeopleDN)
+	}
+	e := res.Entries[0]
+	return connectors.AccountRef{DN: e.DN, Username: e.GetAttributeValue("uid"), Disabled: e.GetAttributeValue(lockedAttr) != ""}, nil
+}
+
+// EnsureAccount creates the account when absent, and enables it when disabled.
+func (d *Directory) EnsureAccount(ctx context.Context, a connectors.Account) (connectors.AccountRef, error) {
+	if a.Username == "" || a.Surname == "" {
+		return connectors.AccountRef{}, errors.New("ensure account: username and surname are required")
+	}
+	var ref connectors.AccountRef
+	err := d.do(ctx, func(conn *ldap.Conn) error {
+		var err error
+		ref, err = d.ensureAccount(conn, a)
+		return err
+	})
+	return ref, err
+}
+
+func (d *Directory) ensureAccount(conn *ldap.Conn, a connectors.Account) (connectors.AccountRef, error) {
+	ref, err := d.lookup(conn, a.Username)
+	if err == nil {
+		if ref.Disabled {
+			return ref, d.enable(conn, ref)
+		}
+		return ref, nil
+	}
+	if !errors.Is(err, connectors.ErrNotFound) {
+		return ref, err
+	}
+	rdnValue := a.Username
+	if d.cfg.RDNAttribute == "cn" {
+		rdnValue = commonName(a)
+	}
+	dn := childDN(d.cfg.RDNAttribute, rdnValue, d.cfg.PeopleDN)
+	err = conn.Add(d.accountAdd(dn, a, commonName(a)))
+	if ldap.IsErrorWithCode(err, ldap.LDAPResultEntryAlreadyExists) {
+		if ref, lerr := d.lookup(conn, a.Username); lerr == nil {
+			return ref, nil // an earlier or concurrent attempt made it
+		}
+		if d.cfg.RDNAttribute != "cn" {
+			return ref, fmt.Errorf("add %s: %w", dn, err)
+		}
+		// Another person with the same name: tell the entries apart by username.
+		cn := rdnValue + " (" + a.Username + ")"
+		dn = childDN("cn", cn, d.cfg.PeopleDN)
+		err = conn.Add(d.accountAdd(dn, a, commonName(a), cn))
+	}
+	if err != nil {
+		return ref, fmt.Errorf("add %s: %w", dn, err)
+	}
+	// Read it back: the receipt keeps the DN as the server writes it.
+	return d.lookup(conn, a.Username)
+}
+
+func commonName(a connectors.Account) string {
+	return strings.TrimSpace(a.GivenName + " " + a.Surname)
+}
+
+// childDN builds attr=value,parent with the value escaped per RFC 4514 (only the characters
+// that must be, so that Swedish letters stay readable in the DN).
+func childDN(attr, value, parent string) string {
+	return attr + "=" + ldap.EscapeDN(value) + "," + parent
+}
+
+// accountAdd builds the entry; cns holds every cn value, which must include the RDN's.
+func (d *Directory) accountAdd(dn string, a connectors.Account, cns ...string) *ldap.AddRequest {
+	r := ldap.NewAddRequest(dn, nil)
+	r.Attribute("objectClass", []string{"top", "person", "organizationalPerson", personClass})
+	r.Attribute("uid", []string{a.Username})
+	r.Attribute("cn", cns)
+	r.Attribute("sn", []string{a.Surname})
+	for attr, v := range map[string]string{"givenName": a.GivenName, "displayName": commonName(a), "mail": a.Email,
+		"mobile": a.Mobile, "employeeType": a.EmployeeType} {
+		if v != "" {
+			r.Attribute(attr, []string{v})
+		}
+	}
+	return r
+}
+
+func (d *Directory) enable(conn *ldap.Conn, ref connectors.AccountRef) error {
+	m := ldap.NewModifyRequest(ref.DN, nil)
+	m.Delete(lockedAttr, nil)
+	if err := conn.Modify(m); err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchAttribute) {
+		return fmt.Errorf("enable %s: %w", ref.DN, err)
+	}
+	return nil
+}
+
+// DisableAccount locks the account for good.
+func (d *Directory) DisableAccount(ctx context.Context, dn string) error {
+	return d.do(ctx, func(conn *ldap.Conn) error {
+		m := ldap.NewModifyRequest(dn, nil)
+		m.Replace(lockedAttr, []string{lockedForever})
+		err := conn.Modify(m)
+		if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
+			return fmt.Errorf("disable %s: %w", dn, connectors.ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("disable %s: %w", dn, err)
+		}
+		return nil
+	})
+}
+
+func (d *Directory) groupDN(group string) (string, error) {
+	if group == "" || len(group) > maxGroupNameLen {
+		return "", fmt.Errorf("group name %q must be 1–%d characters", group, maxGroupNameLen)
+	}
+	return childDN("cn", group, d.cfg.GroupsDN), nil
+}
+
+// placeholder keeps a groupOfNames valid when its last real member leaves: the schema
+// requires at least one member. It is the empty DN, which names no entry.
+const placeholder = ""
+
+// EnsureMember adds memberDN to the group, creating the group if needed.
+func (d *Directory) EnsureMember(ctx context.Context, group, memberDN string) error {
+	gdn, err := d.groupDN(group)
+	if err != nil {
+		return err
+	}
+	return d.do(ctx, func(conn *ldap.Conn) error {
+		members, found, err := d.members(conn, gdn)
+		if err != nil {
+			return err
+		}
+		if !found {
+			r := ldap.NewAddRequest(gdn, nil)
+			r.Attribute("objectClass", []string{"top", groupClass})
+			r.Attribute("cn", []string{group})
+			r.Attribute("member", []string{memberDN})
+			err := conn.Add(r)
+			if err == nil {
+				return nil
+			}
+			if !ldap.IsErrorWithCode(err, ldap.LDAPResultEntryAlreadyExists) {
+				return fmt.Errorf("add group %s with %s: %w", gdn, memberDN, err)
+			}
+		}
+		if containsDN(members, memberDN) {
+			return nil
+		}
+		m := ldap.NewModifyRequest(gdn, nil)
+		m.Add("member", []string{memberDN})
+		if slices.Contains(members, placeholder) {
+			m.Delete("member", []string{placeholder})
+		}
+		err = conn.Modify(m)
+		if err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultAttributeOrValueExists) {
+			return fmt.Errorf("add %s to %s: %w", memberDN, gdn, err)
+		}
+		return nil
+	})
+}
+
+// RemoveMember removes memberDN from the group if it is a member.
+func (d *Directory) RemoveMember(ctx context.Context, group, memberDN string) error {
+	gdn, err := d.groupDN(group)
+	if err != nil {
+		return err
+	}
+	return d.do(ctx, func(conn *ldap.Conn) error {
+		members, found, err := d.members(conn, gdn)
+		if err != nil || !found {
+			return err
+		}
+		var stored []string // the value as the server holds it, which may differ in case or spacing
+		for _, m := range members {
+			if sameDN(m, memberDN) {
+				stored = append(stored, m)
+			}
+		}
+		if len(stored) == 0 {
+			return nil
+		}
+		m := ldap.NewModifyRequest(gdn, nil)
+		if len(stored) == len(members) {
+			m.Add("member", []string{placeholder})
+		}
+		m.Delete("member", stored)
+		err = conn.Modify(m)
+		if err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchAttribute) {
+			return fmt.Errorf("remove %s from %s: %w", memberDN, gdn, err)
+		}
+		return nil
+	})
+}
+
+// members reads a group's member values; found is false when the group does not exist.
+func (d *Directory) members(conn *ldap.Conn, gdn string) ([]string, bool, error) {
+	res, err := conn.Search(ldap.NewSearchRequest(gdn, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 1,
+		int(d.cfg.Timeout.Seconds()), false, "(objectClass="+groupClass+")", []string{"member"}, nil))
+	if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("read members of %s: %w", gdn, err)
+	}
+	if len(res.Entries) == 0 {
+		return nil, false, fmt.Errorf("%s is not a %s", gdn, groupClass)
+	}
+	return res.Entries[0].GetAttributeValues("member"), true, nil
+}
+
+// GroupsOf lists the names of the groups under GroupsDN that have memberDN as a member.
+func (d *Directory) GroupsOf(ctx context.Context, memberDN string) ([]string, error) {
+	var groups []string
+	err := d.do(ctx, func(conn *ldap.Conn) error {
+		filter := fmt.Sprintf("(&(objectClass=%s)(member=%s))", groupClass, ldap.EscapeFilter(memberDN))
+		res, err := conn.Search(ldap.NewSearchRequest(d.cfg.GroupsDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases,
+			0, int(d.cfg.Timeout.Seconds()), false, filter, []string{"cn"}, nil))
+		if err != nil {
+			return fmt.Errorf("groups of %s: %w", memberDN, err)
+		}
+		for _, e := range res.Entries {
+			groups = append(groups, e.GetAttributeValue("cn"))
+		}
+		return nil
+	})
+	slices.Sort(groups)
+	return groups, err
+}
+
+func containsDN(values []string, dn string) bool {
+	return slices.ContainsFunc(values, func(v string) bool { return sameDN(v, dn) })
+}
+
+// sameDN compares two DNs as LDAP does (case-insensitive types and values, escapes decoded).
+func sameDN(a, b string) bool {
+	if a == b {
+		return true
+	}
+	da, errA := ldap.ParseDN(a)
+	db, errB := ldap.ParseDN(b)
+	return errA == nil && errB == nil && da.EqualFold(db)
+}
