@@ -1,0 +1,155 @@
+// Package jobs wires behorig's durable jobs into River: the job kinds, their workers, and the
+// Scheduler through which the domain inserts them in its own transactions.
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/behorig/behorig/provisioning"
+)
+
+// ProvisionArgs asks for a grant to be given in the directory at its valid-from.
+type ProvisionArgs struct {
+	GrantID string `json:"grant_id"`
+}
+
+// Kind is the job kind stored in river_job.
+func (ProvisionArgs) Kind() string { return "provision" }
+
+// InsertOpts makes provisioning unique per grant while it is waiting or running.
+func (ProvisionArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{MaxAttempts: 25, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+}
+
+// RevokeArgs asks for a grant to be taken away. Trigger says why ("valid_to" or
+// "request:<id>"), so that a termination can be scheduled beside the grant's own end date.
+type RevokeArgs struct {
+	GrantID string `json:"grant_id"`
+	Trigger string `json:"trigger"`
+}
+
+// Kind is the job kind stored in river_job.
+func (RevokeArgs) Kind() string { return "revoke" }
+
+// InsertOpts makes revocation unique per grant and trigger. Revocations get more attempts
+// than provisioning: a lost revocation leaves access that should be gone.
+func (RevokeArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{MaxAttempts: 50, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+}
+
+type provisionWorker struct {
+	river.WorkerDefaults[ProvisionArgs]
+	service *provisioning.Service
+}
+
+func (w *provisionWorker) Work(ctx context.Context, job *river.Job[ProvisionArgs]) error {
+	return w.service.Provision(ctx, job.Args.GrantID)
+}
+
+func (w *provisionWorker) Timeout(*river.Job[ProvisionArgs]) time.Duration { return 2 * time.Minute }
+
+type revokeWorker struct {
+	river.WorkerDefaults[RevokeArgs]
+	service *provisioning.Service
+}
+
+func (w *revokeWorker) Work(ctx context.Context, job *river.Job[RevokeArgs]) error {
+	return w.service.Revoke(ctx, job.Args.GrantID, job.Args.Trigger)
+}
+
+func (w *revokeWorker) Timeout(*river.Job[RevokeArgs]) time.Duration { return 2 * time.Minute }
+
+// Runner owns the River client. Create it, hand Scheduler() to the domain, Register the
+// domain service, then Start.
+type Runner struct {
+	workers *river.Workers
+	client  *river.Client[pgx.Tx]
+}
+
+// Config configures the Runner.
+type Config struct {
+	// Workers is how many jobs run at once. Default 10.
+	Workers int
+	// Time replaces River's clock in tests, so that scheduled jobs fall due when a test
+	// moves the clock on. Nil in production.
+	Time   rivertype.TimeGenerator
+	Logger *slog.Logger
+	// FetchPollInterval is how often River looks for due jobs when no notification comes.
+	// Default River's (1 s); tests set it lower.
+	FetchPollInterval time.Duration
+}
+
+// New creates the River client. Jobs are not worked until Start.
+func New(pool *pgxpool.Pool, c Config) (*Runner, error) {
+	if c.Workers == 0 {
+		c.Workers = 10
+	}
+	workers := river.NewWorkers()
+	cfg := &river.Config{
+		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: c.Workers}},
+		Workers:           workers,
+		Logger:            c.Logger,
+		FetchPollInterval: c.FetchPollInterval,
+		Test:              river.TestConfig{Time: c.Time},
+	}
+	if c.FetchPollInterval > 0 && c.FetchPollInterval < 50*time.Millisecond {
+		cfg.FetchCooldown = c.FetchPollInterval
+	}
+	client, err := river.NewClient(riverpgxv5.New(pool), cfg)
+	if err != nil {
+		return nil, fmt.Errorf("create job client: %w", err)
+	}
+	return &Runner{workers: workers, client: client}, nil
+}
+
+// Scheduler returns what the domain uses to insert jobs in its transactions.
+func (r *Runner) Scheduler() provisioning.Scheduler { return scheduler{r.client} }
+
+// Register adds the workers for the service. It must come before the first job is
+// inserted: River refuses kinds it has no worker for.
+func (r *Runner) Register(service *provisioning.Service) error {
+	if err := river.AddWorkerSafely(r.workers, &provisionWorker{service: service}); err != nil {
+		return fmt.Errorf("add provision worker: %w", err)
+	}
+	if err := river.AddWorkerSafely(r.workers, &revokeWorker{service: service}); err != nil {
+		return fmt.Errorf("add revoke worker: %w", err)
+	}
+	return nil
+}
+
+// Start begins working jobs.
+func (r *Runner) Start(ctx context.Context) error {
+	if err := r.client.Start(ctx); err != nil {
+		return fmt.Errorf("start jobs: %w", err)
+	}
+	return nil
+}
+
+// Stop lets running jobs finish (until ctx ends) and stops fetching new ones.
+func (r *Runner) Stop(ctx context.Context) error {
+	return r.client.Stop(ctx)
+}
+
+// Client exposes River for tests and operations (listing jobs).
+func (r *Runner) Client() *river.Client[pgx.Tx] { return r.client }
+
+type scheduler struct{ client *river.Client[pgx.Tx] }
+
+func (s scheduler) ScheduleProvision(ctx context.Context, tx pgx.Tx, grantID string, at time.Time) error {
+	_, err := s.client.InsertTx(ctx, tx, ProvisionArgs{GrantID: grantID}, &river.InsertOpts{ScheduledAt: at})
+	return err // a zero ScheduledAt makes the job available at once
+}
+
+func (s scheduler) ScheduleRevoke(ctx context.Context, tx pgx.Tx, grantID, trigger string, at time.Time) error {
+	_, err := s.client.InsertTx(ctx, tx, RevokeArgs{GrantID: grantID, Trigger: trigger}, &river.InsertOpts{ScheduledAt: at})
+	return err
+}

@@ -1,0 +1,289 @@
+package provisioning
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Request statuses, as DESIGN.md §3 lists them.
+const (
+	StatusSubmitted         = "submitted"
+	StatusAwaitingApproval  = "awaiting_approval"
+	StatusRejected          = "rejected"
+	StatusAwaitingUser      = "awaiting_user"
+	StatusAnsweredByUser    = "answered_by_user"
+	StatusAssigned          = "assigned"
+	StatusInProgress        = "in_progress"
+	StatusWaitingThirdParty = "waiting_third_party"
+	StatusScheduled         = "scheduled"
+	StatusCompleted         = "completed"
+	StatusCancelled         = "cancelled"
+)
+
+// handlingDays is how many working days IT has for a complete request.
+const handlingDays = 2
+
+// requestRow is a request as the state machine needs it.
+type requestRow struct {
+	id, number, kind, status      string
+	requesterID, personID, unitID string
+	validFrom, validTo, effective *time.Time
+	termsRequired                 bool
+}
+
+func (s *Service) lockRequest(ctx context.Context, tx pgx.Tx, id string) (requestRow, error) {
+	var r requestRow
+	err := tx.QueryRow(ctx, `SELECT id::text, number, kind, status, requester_id::text, person_id::text, unit_id::text,
+			valid_from, valid_to, effective_date, terms_required
+		FROM requests WHERE id::text = $1 FOR UPDATE`, id).Scan(&r.id, &r.number, &r.kind, &r.status,
+		&r.requesterID, &r.personID, &r.unitID, &r.validFrom, &r.validTo, &r.effective, &r.termsRequired)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return r, fmt.Errorf("request %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return r, fmt.Errorf("load request %s: %w", id, err)
+	}
+	return r, nil
+}
+
+// setStatus moves a request and records the move.
+func (s *Service) setStatus(ctx context.Context, tx pgx.Tx, actor string, r requestRow, status string, data map[string]any) error {
+	if _, err := tx.Exec(ctx, "UPDATE requests SET status = $2, updated_at = $3 WHERE id = $1",
+		r.id, status, s.clock.Now()); err != nil {
+		return fmt.Errorf("set status of %s to %s: %w", r.number, status, err)
+	}
+	if data == nil {
+		data = map[string]any{}
+	}
+	data["from"], data["to"] = r.status, status
+	return s.record(ctx, tx, actor, "request.status", r.id, r.personID, data)
+}
+
+// Approve attests a request. Only a manager with attestation rights for the request's unit may.
+func (s *Service) Approve(ctx context.Context, actor Actor, requestID string) (string, error) {
+	var status string
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		r, err := s.decidable(ctx, tx, actor, requestID)
+		if err != nil {
+			return err
+		}
+		status, err = s.approve(ctx, tx, actor, r)
+		return err
+	})
+	return status, err
+}
+
+// Reject turns a request down with a reason the requester will read.
+func (s *Service) Reject(ctx context.Context, actor Actor, requestID, reason string) error {
+	reason = strings.TrimSpace(reason)
+	if reason == "" {
+		return &ValidationError{Errors: []FieldError{{Field: "reason", Message: "is required: tell the requester why"}}}
+	}
+	if len(reason) > maxReasonLen {
+		return &ValidationError{Errors: []FieldError{{Field: "reason", Message: fmt.Sprintf("is longer than %d characters", maxReasonLen)}}}
+	}
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		r, err := s.decidable(ctx, tx, actor, requestID)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, "UPDATE requests SET decided_by = $2, decision_reason = $3 WHERE id = $1",
+			r.id, actor.ID, reason); err != nil {
+			return fmt.Errorf("reject %s: %w", r.number, err)
+		}
+		if err := s.record(ctx, tx, actor.Subject, "request.rejected", r.id, r.personID, map[string]any{"reason": reason}); err != nil {
+			return err
+		}
+		return s.setStatus(ctx, tx, actor.Subject, r, StatusRejected, nil)
+	})
+}
+
+// decidable loads a request awaiting approval and checks that the actor may attest it.
+func (s *Service) decidable(ctx context.Context, tx pgx.Tx, actor Actor, requestID string) (requestRow, error) {
+	r, err := s.lockRequest(ctx, tx, requestID)
+	if err != nil {
+		return r, err
+	}
+	ok, err := canAttest(ctx, tx, actor.ID, r.unitID)
+	if err != nil {
+		return r, err
+	}
+	if !ok {
+		if visible, verr := s.canSee(ctx, tx, actor, r); verr == nil && !visible {
+			return r, fmt.Errorf("request %s: %w", requestID, ErrNotFound)
+		}
+		return r, fmt.Errorf("%s has no attestation rights for the unit of %s: %w", actor.Subject, r.number, ErrForbidden)
+	}
+	if r.status != StatusAwaitingApproval {
+		return r, fmt.Errorf("%s is %s, not awaiting approval: %w", r.number, r.status, ErrConflict)
+	}
+	return r, nil
+}
+
+// approve records the attestation and moves the request on; it returns the new status.
+func (s *Service) approve(ctx context.Context, tx pgx.Tx, actor Actor, r requestRow) (string, error) {
+	if _, err := tx.Exec(ctx, "UPDATE requests SET approved_by_manager = true, decided_by = $2 WHERE id = $1",
+		r.id, actor.ID); err != nil {
+		return "", fmt.Errorf("approve %s: %w", r.number, err)
+	}
+	oneStep := actor.ID == r.requesterID
+	if err := s.record(ctx, tx, actor.Subject, "request.approved", r.id, r.personID,
+		map[string]any{"bySubmitter": oneStep}); err != nil {
+		return "", err
+	}
+	switch {
+	case r.kind == KindTerminate:
+		return s.startTermination(ctx, tx, actor.Subject, r)
+	case r.termsRequired:
+		return StatusAwaitingUser, s.setStatus(ctx, tx, actor.Subject, r, StatusAwaitingUser, nil)
+	default:
+		return s.startGrants(ctx, tx, actor.Subject, r)
+	}
+}
+
+// RecordPaperTerms records that IT has verified a signed paper form of the terms, and lets
+// the request go on as if the person had signed with BankID.
+func (s *Service) RecordPaperTerms(ctx context.Context, actor Actor, requestID, note string) (string, error) {
+	if !actor.IT {
+		return "", fmt.Errorf("only IT verifies paper terms: %w", ErrForbidden)
+	}
+	if len(note) > maxReasonLen {
+		return "", &ValidationError{Errors: []FieldError{{Field: "note", Message: fmt.Sprintf("is longer than %d characters", maxReasonLen)}}}
+	}
+	var status string
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		r, err := s.lockRequest(ctx, tx, requestID)
+		if err != nil {
+			return err
+		}
+		if r.status != StatusAwaitingUser {
+			return fmt.Errorf("%s is %s, not waiting for the user's terms: %w", r.number, r.status, ErrConflict)
+		}
+		if err := s.record(ctx, tx, actor.Subject, "terms.paper_verified", r.id, r.personID,
+			map[string]any{"verifiedBy": actor.Subject, "note": strings.TrimSpace(note)}); err != nil {
+			return err
+		}
+		if err := s.setStatus(ctx, tx, actor.Subject, r, StatusAnsweredByUser, nil); err != nil {
+			return err
+		}
+		r.status = StatusAnsweredByUser
+		status, err = s.startGrants(ctx, tx, actor.Subject, r)
+		return err
+	})
+	return status, err
+}
+
+// startGrants makes a grant per item, schedules its provisioning at valid-from and its
+// revocation at the end of valid-to, and moves the request to in_progress or scheduled.
+func (s *Service) startGrants(ctx context.Context, tx pgx.Tx, actor string, r requestRow) (string, error) {
+	now := s.clock.Now()
+	startsAt := now
+	if r.validFrom != nil && s.startOf(*r.validFrom).After(now) {
+		startsAt = s.startOf(*r.validFrom)
+	}
+	var endsAt *time.Time
+	if r.validTo != nil {
+		end := s.startOf(r.validTo.AddDate(0, 0, 1))
+		endsAt = &end
+	}
+	rows, err := tx.Query(ctx, `SELECT i.id::text, i.system_id, coalesce(i.role_id, ''), i.unit_id::text, u.ansvarskod, sy.group_template
+		FROM request_items i JOIN units u ON u.id = i.unit_id JOIN systems sy ON sy.id = i.system_id
+		WHERE i.request_id = $1 ORDER BY i.position`, r.id)
+	if err != nil {
+		return "", fmt.Errorf("read items of %s: %w", r.number, err)
+	}
+	type item struct{ id, system, role, unit, code, template string }
+	items, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (item, error) {
+		var it item
+		return it, row.Scan(&it.id, &it.system, &it.role, &it.unit, &it.code, &it.template)
+	})
+	if err != nil {
+		return "", fmt.Errorf("read items of %s: %w", r.number, err)
+	}
+	for _, it := range items {
+		group := renderGroup(it.template, it.code, it.role)
+		var grantID string
+		err := tx.QueryRow(ctx, `INSERT INTO grants (person_id, request_id, item_id, system_id, role_id, unit_id, group_name,
+				valid_from, valid_to, starts_at, ends_at, state)
+			VALUES ($1, $2, $3, $4, NULLIF($5, ''), $6, $7, $8, $9, $10, $11, 'scheduled') RETURNING id::text`,
+			r.personID, r.id, it.id, it.system, it.role, it.unit, group, r.validFrom, r.validTo, startsAt, endsAt).Scan(&grantID)
+		if err != nil {
+			return "", fmt.Errorf("grant %s to %s: %w", it.system, r.number, err)
+		}
+		if err := s.jobs.ScheduleProvision(ctx, tx, grantID, s.due(startsAt)); err != nil {
+			return "", fmt.Errorf("schedule provisioning of %s: %w", group, err)
+		}
+		if endsAt != nil {
+			if err := s.jobs.ScheduleRevoke(ctx, tx, grantID, "valid_to", s.due(*endsAt)); err != nil {
+				return "", fmt.Errorf("schedule revocation of %s: %w", group, err)
+			}
+		}
+		if err := s.record(ctx, tx, actor, "grant.created", r.id, r.personID, map[string]any{"grant": grantID,
+			"system": it.system, "role": it.role, "group": group, "startsAt": startsAt, "endsAt": endsAt}); err != nil {
+			return "", err
+		}
+	}
+	return s.moveOn(ctx, tx, actor, r, startsAt)
+}
+
+// moveOn sets the due date and moves a request whose work is now scheduled to in_progress,
+// or to scheduled when the work starts later.
+func (s *Service) moveOn(ctx context.Context, tx pgx.Tx, actor string, r requestRow, startsAt time.Time) (string, error) {
+	status := StatusInProgress
+	if startsAt.After(s.clock.Now()) {
+		status = StatusScheduled
+	}
+	if _, err := tx.Exec(ctx, "UPDATE requests SET due_date = $2 WHERE id = $1", r.id,
+		addWorkingDays(s.today(), handlingDays)); err != nil {
+		return "", fmt.Errorf("set due date of %s: %w", r.number, err)
+	}
+	return status, s.setStatus(ctx, tx, actor, r, status, nil)
+}
+
+// renderGroup fills a catalog group template. The result is a group name, escaped by the
+// directory connector where it becomes part of a DN.
+func renderGroup(template, unitCode, role string) string {
+	return strings.NewReplacer("{unit}", unitCode, "{role}", role).Replace(template)
+}
+
+// startTermination schedules the revocation of every open grant of the person at the
+// effective date (now when that is today).
+func (s *Service) startTermination(ctx context.Context, tx pgx.Tx, actor string, r requestRow) (string, error) {
+	now := s.clock.Now()
+	at := now
+	if r.effective != nil && s.startOf(*r.effective).After(now) {
+		at = s.startOf(*r.effective)
+	}
+	rows, err := tx.Query(ctx, `UPDATE grants SET ends_at = LEAST(coalesce(ends_at, $3), $3),
+			ended_by_request = coalesce(ended_by_request, $2)
+		WHERE person_id = $1 AND state <> 'revoked' RETURNING id::text, group_name`, r.personID, r.id, at)
+	if err != nil {
+		return "", fmt.Errorf("end grants for %s: %w", r.number, err)
+	}
+	type ending struct{ id, group string }
+	grants, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (ending, error) {
+		var g ending
+		return g, row.Scan(&g.id, &g.group)
+	})
+	if err != nil {
+		return "", fmt.Errorf("end grants for %s: %w", r.number, err)
+	}
+	for _, g := range grants {
+		if err := s.jobs.ScheduleRevoke(ctx, tx, g.id, "request:"+r.id, s.due(at)); err != nil {
+			return "", fmt.Errorf("schedule revocation of %s: %w", g.group, err)
+		}
+		if err := s.record(ctx, tx, actor, "grant.ending", r.id, r.personID,
+			map[string]any{"grant": g.id, "group": g.group, "endsAt": at}); err != nil {
+			return "", err
+		}
+	}
+	if len(grants) == 0 {
+		return StatusCompleted, s.setStatus(ctx, tx, actor, r, StatusCompleted, map[string]any{"note": "no open grants"})
+	}
+	return s.moveOn(ctx, tx, actor, r, at)
+}

@@ -1,0 +1,348 @@
+package provisioning
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/behorig/behorig/internal/audit"
+	"github.com/behorig/behorig/internal/personnummer"
+)
+
+// RequestView is a request as its readers see it.
+type RequestView struct {
+	ID                  string       `json:"id"`
+	Number              string       `json:"number"`
+	Kind                string       `json:"kind"`
+	Status              string       `json:"status"`
+	Requester           PrincipalRef `json:"requester"`
+	Approver            PrincipalRef `json:"approver"`
+	Person              PersonRef    `json:"person"`
+	Unit                UnitRef      `json:"unit"`
+	CostCentre          string       `json:"costCentre"`
+	Reason              string       `json:"reason,omitempty"`
+	ValidFrom           string       `json:"validFrom,omitempty"`
+	ValidTo             string       `json:"validTo,omitempty"`
+	EffectiveDate       string       `json:"effectiveDate,omitempty"`
+	TermsRequired       bool         `json:"termsRequired"`
+	ApprovedBySubmitter bool         `json:"approvedBySubmitter"`
+	ApprovedByManager   bool         `json:"approvedByManager"`
+	DecisionReason      string       `json:"decisionReason,omitempty"`
+	DueDate             string       `json:"dueDate,omitempty"`
+	Items               []ItemView   `json:"items"`
+	Events              []EventView  `json:"events"`
+	CreatedAt           time.Time    `json:"createdAt"`
+	UpdatedAt           time.Time    `json:"updatedAt"`
+}
+
+// PrincipalRef names a user of behorig.
+type PrincipalRef struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// PersonRef names the person a request is for.
+type PersonRef struct {
+	ID           string `json:"id"`
+	Name         string `json:"name"`
+	Personnummer string `json:"personnummer"` // masked unless the reader is IT
+}
+
+// UnitRef names a unit.
+type UnitRef struct {
+	ID         string `json:"id"`
+	Name       string `json:"name"`
+	Ansvarskod string `json:"ansvarskod"`
+}
+
+// ItemView is one requested system with the state of its grant.
+type ItemView struct {
+	System     string  `json:"system"`
+	SystemName string  `json:"systemName"`
+	Role       string  `json:"role,omitempty"`
+	RoleName   string  `json:"roleName,omitempty"`
+	Unit       UnitRef `json:"unit"`
+	Group      string  `json:"group,omitempty"`
+	GrantState string  `json:"grantState,omitempty"`
+}
+
+// EventView is one entry of a request's history.
+type EventView struct {
+	At     time.Time       `json:"at"`
+	Actor  string          `json:"actor"`
+	Action string          `json:"action"`
+	Data   json.RawMessage `json:"data"`
+}
+
+// Request returns one request, if the actor may see it: IT sees all, a requester their own,
+// the named approver and managers with attestation rights those of their units.
+func (s *Service) Request(ctx context.Context, actor Actor, id string) (RequestView, error) {
+	var v RequestView
+	var personID string
+	var pnrEnc []byte
+	var validFrom, validTo, effective, due *time.Time
+	err := s.db.QueryRow(ctx, `SELECT r.id::text, r.number, r.kind, r.status, rq.id::text, rq.display_name,
+			ap.id::text, ap.display_name, p.id::text, p.given_name || ' ' || p.surname, p.personnummer_enc,
+			u.id::text, u.name, u.ansvarskod, r.cost_centre, r.reason, r.valid_from, r.valid_to, r.effective_date,
+			r.terms_required, r.approved_by_submitter, r.approved_by_manager, r.decision_reason, r.due_date,
+			r.created_at, r.updated_at
+		FROM requests r JOIN principals rq ON rq.id = r.requester_id JOIN principals ap ON ap.id = r.approver_id
+			JOIN persons p ON p.id = r.person_id JOIN units u ON u.id = r.unit_id
+		WHERE r.id::text = $1`, id).Scan(&v.ID, &v.Number, &v.Kind, &v.Status, &v.Requester.ID, &v.Requester.Name,
+		&v.Approver.ID, &v.Approver.Name, &personID, &v.Person.Name, &pnrEnc, &v.Unit.ID, &v.Unit.Name, &v.Unit.Ansvarskod,
+		&v.CostCentre, &v.Reason, &validFrom, &validTo, &effective, &v.TermsRequired, &v.ApprovedBySubmitter,
+		&v.ApprovedByManager, &v.DecisionReason, &due, &v.CreatedAt, &v.UpdatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return v, fmt.Errorf("request %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return v, fmt.Errorf("read request %s: %w", id, err)
+	}
+	ok, err := s.canSee(ctx, s.db, actor, requestRow{id: v.ID, requesterID: v.Requester.ID, unitID: v.Unit.ID})
+	if err != nil {
+		return v, err
+	}
+	if !ok {
+		return RequestView{}, fmt.Errorf("request %s: %w", id, ErrNotFound)
+	}
+	v.Person.ID = personID
+	if v.Person.Personnummer, err = s.showPersonnummer(actor, pnrEnc); err != nil {
+		return v, err
+	}
+	v.ValidFrom, v.ValidTo, v.EffectiveDate, v.DueDate = formatDate(validFrom), formatDate(validTo), formatDate(effective), formatDate(due)
+	if v.Items, err = s.items(ctx, v.ID); err != nil {
+		return v, err
+	}
+	v.Events, err = s.history(ctx, v.ID)
+	return v, err
+}
+
+// canSee tells whether the actor may read a request. Requests a reader may not see are
+// reported as not found, so that ids cannot be probed.
+func (s *Service) canSee(ctx context.Context, q querier, actor Actor, r requestRow) (bool, error) {
+	if actor.IT || actor.ID == r.requesterID {
+		return true, nil
+	}
+	var approver bool
+	if err := q.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM requests WHERE id = $1 AND approver_id::text = $2)",
+		r.id, actor.ID).Scan(&approver); err != nil {
+		return false, fmt.Errorf("check approver of request %s: %w", r.id, err)
+	}
+	if approver {
+		return true, nil
+	}
+	return canAttest(ctx, q, actor.ID, r.unitID)
+}
+
+func (s *Service) showPersonnummer(actor Actor, sealed []byte) (string, error) {
+	plain, err := s.box.Open(sealed, personnummerContext)
+	if err != nil {
+		return "", err
+	}
+	n, err := personnummer.Parse(string(plain), s.clock.Now())
+	if err != nil {
+		return "", fmt.Errorf("stored personnummer: %w", err)
+	}
+	if actor.IT {
+		return n.Formatted(), nil
+	}
+	return n.Masked(), nil
+}
+
+func (s *Service) items(ctx context.Context, requestID string) ([]ItemView, error) {
+	rows, err := s.db.Query(ctx, `SELECT i.system_id, sy.name, coalesce(i.role_id, ''), coalesce(ro.name, ''),
+			u.id::text, u.name, u.ansvarskod, coalesce(g.group_name, ''), coalesce(g.state, '')
+		FROM request_items i JOIN systems sy ON sy.id = i.system_id JOIN units u ON u.id = i.unit_id
+			LEFT JOIN system_roles ro ON ro.system_id = i.system_id AND ro.id = i.role_id
+			LEFT JOIN grants g ON g.item_id = i.id
+		WHERE i.request_id = $1 ORDER BY i.position`, requestID)
+	if err != nil {
+		return nil, fmt.Errorf("read items of request %s: %w", requestID, err)
+	}
+	items, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (ItemView, error) {
+		var it ItemView
+		return it, row.Scan(&it.System, &it.SystemName, &it.Role, &it.RoleName, &it.Unit.ID, &it.Unit.Name,
+			&it.Unit.Ansvarskod, &it.Group, &it.GrantState)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read items of request %s: %w", requestID, err)
+	}
+	if items == nil {
+		items = []ItemView{}
+	}
+	return items, nil
+}
+
+func (s *Service) history(ctx context.Context, requestID string) ([]EventView, error) {
+	records, err := audit.ForRequest(ctx, s.db, requestID)
+	if err != nil {
+		return nil, err
+	}
+	events := make([]EventView, len(records))
+	for i, r := range records {
+		events[i] = EventView{At: r.At, Actor: r.Actor, Action: r.Action, Data: r.Data}
+	}
+	return events, nil
+}
+
+// PersonView is a person with their grants and accounts.
+type PersonView struct {
+	ID           string        `json:"id"`
+	Personnummer string        `json:"personnummer"` // masked unless the reader is IT
+	GivenName    string        `json:"givenName"`
+	Surname      string        `json:"surname"`
+	Email        string        `json:"email,omitempty"`
+	Mobile       string        `json:"mobile,omitempty"`
+	EmployeeType string        `json:"employeeType"`
+	Accounts     []AccountView `json:"accounts"`
+	Grants       []GrantView   `json:"grants"`
+}
+
+// AccountView is a person's account in a directory.
+type AccountView struct {
+	Directory string `json:"directory"`
+	Username  string `json:"username"`
+	DN        string `json:"dn,omitempty"`
+	State     string `json:"state"`
+}
+
+// GrantView is one grant of a person.
+type GrantView struct {
+	ID            string     `json:"id"`
+	System        string     `json:"system"`
+	Role          string     `json:"role,omitempty"`
+	Unit          UnitRef    `json:"unit"`
+	Group         string     `json:"group"`
+	State         string     `json:"state"`
+	ValidFrom     string     `json:"validFrom,omitempty"`
+	ValidTo       string     `json:"validTo,omitempty"`
+	StartsAt      time.Time  `json:"startsAt"`
+	EndsAt        *time.Time `json:"endsAt,omitempty"`
+	RequestID     string     `json:"requestId"`
+	RequestNumber string     `json:"requestNumber"`
+}
+
+// Person returns one person, if the actor may see them: IT sees everyone, others the
+// persons of requests they may see.
+func (s *Service) Person(ctx context.Context, actor Actor, id string) (PersonView, error) {
+	var v PersonView
+	var sealed []byte
+	err := s.db.QueryRow(ctx, `SELECT id::text, personnummer_enc, given_name, surname, email, mobile, employee_type
+		FROM persons WHERE id::text = $1`, id).Scan(&v.ID, &sealed, &v.GivenName, &v.Surname, &v.Email, &v.Mobile, &v.EmployeeType)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return v, fmt.Errorf("person %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return v, fmt.Errorf("read person %s: %w", id, err)
+	}
+	ok, err := s.canSeePerson(ctx, actor, v.ID)
+	if err != nil {
+		return v, err
+	}
+	if !ok {
+		return PersonView{}, fmt.Errorf("person %s: %w", id, ErrNotFound)
+	}
+	if v.Personnummer, err = s.showPersonnummer(actor, sealed); err != nil {
+		return v, err
+	}
+	if v.Accounts, err = s.accounts(ctx, v.ID); err != nil {
+		return v, err
+	}
+	v.Grants, err = s.grants(ctx, v.ID)
+	return v, err
+}
+
+// FindPersons looks a person up by personnummer through the blind index. A malformed number
+// is a *ValidationError; no match (or no right to see the match) is an empty list.
+func (s *Service) FindPersons(ctx context.Context, actor Actor, pnr string) ([]PersonView, error) {
+	n, err := personnummer.Parse(pnr, s.clock.Now())
+	if err != nil {
+		return nil, &ValidationError{Errors: []FieldError{{Field: "personnummer", Message: err.Error()}}}
+	}
+	var id string
+	err = s.db.QueryRow(ctx, "SELECT id::text FROM persons WHERE personnummer_index = $1", s.pnrIndex(n)).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return []PersonView{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find person: %w", err)
+	}
+	p, err := s.Person(ctx, actor, id)
+	if errors.Is(err, ErrNotFound) {
+		return []PersonView{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return []PersonView{p}, nil
+}
+
+func (s *Service) canSeePerson(ctx context.Context, actor Actor, personID string) (bool, error) {
+	if actor.IT {
+		return true, nil
+	}
+	rows, err := s.db.Query(ctx, "SELECT id::text, requester_id::text, unit_id::text FROM requests WHERE person_id = $1", personID)
+	if err != nil {
+		return false, fmt.Errorf("read requests of person %s: %w", personID, err)
+	}
+	reqs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (requestRow, error) {
+		var r requestRow
+		return r, row.Scan(&r.id, &r.requesterID, &r.unitID)
+	})
+	if err != nil {
+		return false, fmt.Errorf("read requests of person %s: %w", personID, err)
+	}
+	for _, r := range reqs {
+		if ok, err := s.canSee(ctx, s.db, actor, r); err != nil || ok {
+			return ok, err
+		}
+	}
+	return false, nil
+}
+
+func (s *Service) accounts(ctx context.Context, personID string) ([]AccountView, error) {
+	rows, err := s.db.Query(ctx, "SELECT directory, username, dn, state FROM accounts WHERE person_id = $1 ORDER BY directory", personID)
+	if err != nil {
+		return nil, fmt.Errorf("read accounts of person %s: %w", personID, err)
+	}
+	accounts, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (AccountView, error) {
+		var a AccountView
+		return a, row.Scan(&a.Directory, &a.Username, &a.DN, &a.State)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read accounts of person %s: %w", personID, err)
+	}
+	if accounts == nil {
+		accounts = []AccountView{}
+	}
+	return accounts, nil
+}
+
+func (s *Service) grants(ctx context.Context, personID string) ([]GrantView, error) {
+	rows, err := s.db.Query(ctx, `SELECT g.id::text, g.system_id, coalesce(g.role_id, ''), u.id::text, u.name, u.ansvarskod,
+			g.group_name, g.state, g.valid_from, g.valid_to, g.starts_at, g.ends_at, r.id::text, r.number
+		FROM grants g JOIN units u ON u.id = g.unit_id JOIN requests r ON r.id = g.request_id
+		WHERE g.person_id = $1 ORDER BY g.starts_at, g.system_id`, personID)
+	if err != nil {
+		return nil, fmt.Errorf("read grants of person %s: %w", personID, err)
+	}
+	grants, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (GrantView, error) {
+		var g GrantView
+		var from, to *time.Time
+		err := row.Scan(&g.ID, &g.System, &g.Role, &g.Unit.ID, &g.Unit.Name, &g.Unit.Ansvarskod, &g.Group, &g.State,
+			&from, &to, &g.StartsAt, &g.EndsAt, &g.RequestID, &g.RequestNumber)
+		g.ValidFrom, g.ValidTo = formatDate(from), formatDate(to)
+		return g, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read grants of person %s: %w", personID, err)
+	}
+	if grants == nil {
+		grants = []GrantView{}
+	}
+	return grants, nil
+}

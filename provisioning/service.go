@@ -1,0 +1,172 @@
+// Package provisioning is behorig's domain: persons, units, the catalog, requests, approvals,
+// terms, grants and the state machine that joins them. Every transition is one transaction
+// that writes the new state, its audit event and the jobs it causes, so there is never a
+// state without its follow-up. It speaks to the outside world only through the interfaces in
+// package connectors and the Scheduler below.
+package provisioning
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/behorig/behorig/connectors"
+	"github.com/behorig/behorig/internal/audit"
+	"github.com/behorig/behorig/internal/secret"
+)
+
+// Clock tells the time. Tests inject one to let dates pass.
+type Clock interface{ Now() time.Time }
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
+
+// Scheduler inserts the durable jobs a transition causes, in the transition's transaction.
+// Both are unique per grant (and trigger), so scheduling twice is harmless. A zero time
+// means as soon as possible.
+type Scheduler interface {
+	ScheduleProvision(ctx context.Context, tx pgx.Tx, grantID string, at time.Time) error
+	ScheduleRevoke(ctx context.Context, tx pgx.Tx, grantID, trigger string, at time.Time) error
+}
+
+// Config holds what a Service needs.
+type Config struct {
+	DB        *pgxpool.Pool
+	Box       *secret.Box
+	Directory connectors.Directory
+	// DirectoryName names the directory in account records. Default "ldap".
+	DirectoryName string
+	Scheduler     Scheduler
+	// Location decides when a date begins. Default Europe/Stockholm.
+	Location *time.Location
+	Clock    Clock
+	Logger   *slog.Logger
+}
+
+// Service is the domain's entry point.
+type Service struct {
+	db      *pgxpool.Pool
+	box     *secret.Box
+	dir     connectors.Directory
+	dirName string
+	jobs    Scheduler
+	loc     *time.Location
+	clock   Clock
+	log     *slog.Logger
+}
+
+// New checks the config and returns a Service.
+func New(c Config) (*Service, error) {
+	var errs []error
+	if c.DB == nil {
+		errs = append(errs, errors.New("provisioning: DB is required"))
+	}
+	if c.Box == nil {
+		errs = append(errs, errors.New("provisioning: Box is required"))
+	}
+	if c.Directory == nil {
+		errs = append(errs, errors.New("provisioning: Directory is required"))
+	}
+	if c.Scheduler == nil {
+		errs = append(errs, errors.New("provisioning: Scheduler is required"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	s := &Service{db: c.DB, box: c.Box, dir: c.Directory, dirName: c.DirectoryName, jobs: c.Scheduler,
+		loc: c.Location, clock: c.Clock, log: c.Logger}
+	if s.dirName == "" {
+		s.dirName = "ldap"
+	}
+	if s.loc == nil {
+		loc, err := time.LoadLocation("Europe/Stockholm")
+		if err != nil {
+			return nil, fmt.Errorf("provisioning: load Europe/Stockholm: %w", err)
+		}
+		s.loc = loc
+	}
+	if s.clock == nil {
+		s.clock = systemClock{}
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	return s, nil
+}
+
+// Actor is who acts: a principal signed in or holding a token, or the system itself.
+type Actor struct {
+	ID      string // principal id
+	Subject string
+	Name    string
+	IT      bool
+}
+
+// systemActor is recorded for what jobs do on their own.
+const systemActor = "system"
+
+// Errors the adapters turn into answers.
+var (
+	ErrNotFound  = errors.New("not found")
+	ErrForbidden = errors.New("forbidden")
+	ErrConflict  = errors.New("conflict")
+)
+
+// FieldError is one problem with one input field. Field is the JSON path, e.g. "items[1].role".
+type FieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// ValidationError lists every problem with an input at once.
+type ValidationError struct {
+	Errors []FieldError
+}
+
+func (e *ValidationError) Error() string {
+	parts := make([]string, len(e.Errors))
+	for i, f := range e.Errors {
+		parts[i] = f.Field + ": " + f.Message
+	}
+	return "invalid input: " + strings.Join(parts, "; ")
+}
+
+func (e *ValidationError) add(field, format string, args ...any) {
+	e.Errors = append(e.Errors, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+}
+
+func (e *ValidationError) err() error {
+	if len(e.Errors) == 0 {
+		return nil
+	}
+	return e
+}
+
+// record appends an audit event in tx, at the service's clock.
+func (s *Service) record(ctx context.Context, tx pgx.Tx, actor, action, requestID, personID string, data any) error {
+	return audit.Append(ctx, tx, audit.Event{At: s.clock.Now(), Actor: actor, Action: action,
+		RequestID: requestID, PersonID: personID, Data: data})
+}
+
+func (s *Service) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, s.db, fn)
+}
+
+// EnsurePrincipal creates or updates the principal with this subject and returns it as an Actor.
+func (s *Service) EnsurePrincipal(ctx context.Context, subject, name, email string, it bool) (Actor, error) {
+	a := Actor{Subject: subject, Name: name, IT: it}
+	err := s.db.QueryRow(ctx, `INSERT INTO principals (subject, display_name, email, it) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (subject) DO UPDATE SET display_name = EXCLUDED.display_name, email = EXCLUDED.email, it = EXCLUDED.it
+		RETURNING id::text`, subject, name, email, it).Scan(&a.ID)
+	if err != nil {
+		return Actor{}, fmt.Errorf("ensure principal %s: %w", subject, err)
+	}
+	return a, nil
+}

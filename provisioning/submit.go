@@ -1,0 +1,550 @@
+package provisioning
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/mail"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/behorig/behorig/internal/personnummer"
+)
+
+// Request kinds.
+const (
+	KindGrant     = "grant"
+	KindTerminate = "terminate"
+)
+
+// Employee types.
+const (
+	EmployeeTypeEmployee   = "employee"
+	EmployeeTypeConsultant = "consultant"
+)
+
+// SubmitInput is a new request as a requester fills it in.
+type SubmitInput struct {
+	Kind       string      // grant (default) or terminate
+	Person     PersonInput // for terminate: ID or Personnummer of a known person
+	Unit       string      // unit id or ansvarskod
+	CostCentre string      // default: the unit's ansvarskod
+	Reason     string
+	ValidFrom  string // YYYY-MM-DD; empty = as soon as possible
+	ValidTo    string // YYYY-MM-DD; required for consultants
+	// EffectiveDate is when a termination takes effect (YYYY-MM-DD); empty or today = now.
+	EffectiveDate string
+	Items         []ItemInput
+	Approver      string // principal id, subject or e-mail
+}
+
+// PersonInput names the person a request is for.
+type PersonInput struct {
+	ID           string
+	Personnummer string
+	GivenName    string
+	Surname      string
+	Email        string
+	Mobile       string
+	EmployeeType string
+	Username     string // an existing account's username; empty for a new account
+}
+
+// ItemInput is one system (with role and unit) applied for.
+type ItemInput struct {
+	System string
+	Role   string
+	Unit   string // unit id or ansvarskod; empty = the request's unit
+}
+
+// Submitted is what a requester gets back.
+type Submitted struct {
+	ID     string `json:"id"`
+	Number string `json:"number"`
+	Status string `json:"status"`
+}
+
+const (
+	maxNameLen   = 64
+	maxReasonLen = 2000
+	maxItems     = 50
+)
+
+var (
+	mobilePattern   = regexp.MustCompile(`^\+?[0-9]{7,15}$`)
+	usernamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,19}$`)
+)
+
+// validated is a SubmitInput checked and resolved against the database.
+type validated struct {
+	kind                string
+	pnr                 personnummer.Number
+	personID            string // terminate: the known person
+	person              PersonInput
+	unitID, costCentre  string
+	validFrom, validTo  time.Time
+	effective           time.Time
+	items               []validItem
+	approverID          string
+	reason              string
+	termsRequired       bool
+	requesterIsApprover bool // and so attests in the same step
+}
+
+type validItem struct {
+	systemID, roleID, unitID string
+}
+
+// Submit validates a request and stores it. Every problem is reported at once as a
+// *ValidationError, and nothing is stored then. When the requester is the approver and has
+// attestation rights for the unit, the request is attested in the same step.
+func (s *Service) Submit(ctx context.Context, actor Actor, in SubmitInput) (Submitted, error) {
+	v, err := s.validate(ctx, actor, in)
+	if err != nil {
+		return Submitted{}, err
+	}
+	var out Submitted
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		out, err = s.insertRequest(ctx, tx, actor, v)
+		return err
+	})
+	if err != nil {
+		return Submitted{}, err
+	}
+	return out, nil
+}
+
+func (s *Service) validate(ctx context.Context, actor Actor, in SubmitInput) (*validated, error) {
+	ve := &ValidationError{}
+	v := &validated{kind: in.Kind, person: in.Person}
+	if v.kind == "" {
+		v.kind = KindGrant
+	}
+	if v.kind != KindGrant && v.kind != KindTerminate {
+		ve.add("kind", "must be grant or terminate")
+	}
+	if err := s.validateUnit(ctx, in, v, ve); err != nil {
+		return nil, err
+	}
+	v.reason = strings.TrimSpace(in.Reason)
+	if len(v.reason) > maxReasonLen {
+		ve.add("reason", "is longer than %d characters", maxReasonLen)
+	}
+	var err error
+	switch v.kind {
+	case KindGrant:
+		err = s.validateGrant(ctx, in, v, ve)
+	case KindTerminate:
+		err = s.validateTermination(ctx, in, v, ve)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := s.validateApprover(ctx, actor, in.Approver, v, ve); err != nil {
+		return nil, err
+	}
+	return v, ve.err()
+}
+
+func (s *Service) validateUnit(ctx context.Context, in SubmitInput, v *validated, ve *ValidationError) error {
+	if strings.TrimSpace(in.Unit) == "" {
+		ve.add("unit", "is required")
+		return nil
+	}
+	var ansvarskod string
+	id, err := s.findUnit(ctx, in.Unit, &ansvarskod)
+	if errors.Is(err, ErrNotFound) {
+		ve.add("unit", "no unit has the id or ansvarskod %q", in.Unit)
+		return nil
+	} else if err != nil {
+		return err
+	}
+	v.unitID = id
+	v.costCentre = strings.TrimSpace(in.CostCentre)
+	if v.costCentre == "" {
+		v.costCentre = ansvarskod
+	} else if len(v.costCentre) > maxNameLen {
+		ve.add("costCentre", "is longer than %d characters", maxNameLen)
+	}
+	return nil
+}
+
+// findUnit resolves a unit id or ansvarskod.
+func (s *Service) findUnit(ctx context.Context, ref string, ansvarskod *string) (string, error) {
+	var id string
+	err := s.db.QueryRow(ctx, `SELECT id::text, ansvarskod FROM units
+		WHERE ansvarskod = $1 OR id::text = $1`, strings.TrimSpace(ref)).Scan(&id, ansvarskod)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", ErrNotFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("find unit %q: %w", ref, err)
+	}
+	return id, nil
+}
+
+func (s *Service) validateGrant(ctx context.Context, in SubmitInput, v *validated, ve *ValidationError) error {
+	s.validatePerson(in.Person, v, ve)
+	if err := s.validateRequestedUsername(ctx, v, ve); err != nil {
+		return err
+	}
+	s.validateValidity(in, v, ve)
+	if in.EffectiveDate != "" {
+		ve.add("effectiveDate", "is only for terminate requests; use validFrom and validTo")
+	}
+	return s.validateItems(ctx, in, v, ve)
+}
+
+func (s *Service) validatePerson(p PersonInput, v *validated, ve *ValidationError) {
+	if p.ID != "" {
+		ve.add("person.id", "is only for terminate requests; give the personnummer")
+	}
+	if strings.TrimSpace(p.Personnummer) == "" {
+		ve.add("person.personnummer", "is required")
+	} else if n, err := personnummer.Parse(p.Personnummer, s.clock.Now()); err != nil {
+		ve.add("person.personnummer", "%v", err)
+	} else {
+		v.pnr = n
+	}
+	v.person.GivenName = strings.TrimSpace(p.GivenName)
+	v.person.Surname = strings.TrimSpace(p.Surname)
+	requireName := func(field, value string) {
+		switch {
+		case value == "":
+			ve.add(field, "is required")
+		case len([]rune(value)) > maxNameLen:
+			ve.add(field, "is longer than %d characters", maxNameLen)
+		case strings.ContainsFunc(value, isControl):
+			ve.add(field, "contains control characters")
+		}
+	}
+	requireName("person.givenName", v.person.GivenName)
+	requireName("person.surname", v.person.Surname)
+	v.person.Email = strings.TrimSpace(p.Email)
+	if v.person.Email != "" {
+		if addr, err := mail.ParseAddress(v.person.Email); err != nil || addr.Address != v.person.Email {
+			ve.add("person.email", "%q is not an e-mail address", v.person.Email)
+		}
+	}
+	v.person.Mobile = strings.NewReplacer(" ", "", "-", "").Replace(p.Mobile)
+	if v.person.Mobile != "" && !mobilePattern.MatchString(v.person.Mobile) {
+		ve.add("person.mobile", "%q is not a phone number", p.Mobile)
+	}
+	switch p.EmployeeType {
+	case EmployeeTypeEmployee, EmployeeTypeConsultant:
+	case "":
+		ve.add("person.employeeType", "is required (employee or consultant)")
+	default:
+		ve.add("person.employeeType", "must be employee or consultant")
+	}
+	if p.Username != "" && !usernamePattern.MatchString(p.Username) {
+		ve.add("person.username", "must be 1–20 characters of a–z, 0–9, '.', '_' or '-'")
+	}
+}
+
+// validateRequestedUsername refuses a username behorig issued to another person: usernames
+// are never reused.
+func (s *Service) validateRequestedUsername(ctx context.Context, v *validated, ve *ValidationError) error {
+	if v.person.Username == "" || v.pnr.IsZero() {
+		return nil
+	}
+	var taken bool
+	err := s.db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM usernames u JOIN persons p ON p.id = u.person_id
+		WHERE u.username = $1 AND p.personnummer_index <> $2)`, v.person.Username, s.pnrIndex(v.pnr)).Scan(&taken)
+	if err != nil {
+		return fmt.Errorf("check username %s: %w", v.person.Username, err)
+	}
+	if taken {
+		ve.add("person.username", "%s belongs to someone else; usernames are never reused", v.person.Username)
+	}
+	return nil
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+
+func (s *Service) validateValidity(in SubmitInput, v *validated, ve *ValidationError) {
+	today := s.today()
+	from, err := parseDate(in.ValidFrom)
+	if err != nil {
+		ve.add("validFrom", "%v", err)
+	} else if !from.IsZero() && from.Before(today) {
+		ve.add("validFrom", "%s is in the past; leave it empty for as soon as possible", in.ValidFrom)
+	}
+	to, errTo := parseDate(in.ValidTo)
+	switch {
+	case errTo != nil:
+		ve.add("validTo", "%v", errTo)
+	case to.IsZero() && in.Person.EmployeeType == EmployeeTypeConsultant:
+		ve.add("validTo", "is required for consultants")
+	case !to.IsZero() && to.Before(today):
+		ve.add("validTo", "%s is in the past", in.ValidTo)
+	case !to.IsZero() && err == nil && to.Before(from):
+		ve.add("validTo", "%s is before validFrom %s", in.ValidTo, in.ValidFrom)
+	}
+	v.validFrom, v.validTo = from, to
+}
+
+func (s *Service) validateItems(ctx context.Context, in SubmitInput, v *validated, ve *ValidationError) error {
+	if len(in.Items) == 0 {
+		ve.add("items", "name at least one system")
+		return nil
+	}
+	if len(in.Items) > maxItems {
+		ve.add("items", "at most %d systems in one request", maxItems)
+		return nil
+	}
+	seen := map[validItem]bool{}
+	for i, item := range in.Items {
+		at := fmt.Sprintf("items[%d]", i)
+		vi, needsTerms, ok, err := s.validateItem(ctx, at, item, v.unitID, ve)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		if seen[vi] {
+			ve.add(at, "is the same system, role and unit as an earlier item")
+			continue
+		}
+		seen[vi] = true
+		v.items = append(v.items, vi)
+		v.termsRequired = v.termsRequired || needsTerms
+	}
+	return nil
+}
+
+func (s *Service) validateItem(ctx context.Context, at string, item ItemInput, defaultUnit string, ve *ValidationError) (validItem, bool, bool, error) {
+	vi := validItem{systemID: strings.TrimSpace(item.System), roleID: strings.TrimSpace(item.Role), unitID: defaultUnit}
+	var hasRoles, needsTerms bool
+	err := s.db.QueryRow(ctx, "SELECT has_roles, needs_terms FROM systems WHERE id = $1", vi.systemID).Scan(&hasRoles, &needsTerms)
+	if errors.Is(err, pgx.ErrNoRows) {
+		ve.add(at+".system", "%q is not a system in the catalog", item.System)
+		return vi, false, false, nil
+	} else if err != nil {
+		return vi, false, false, fmt.Errorf("look up system %q: %w", item.System, err)
+	}
+	ok := true
+	switch {
+	case hasRoles && vi.roleID == "":
+		ve.add(at+".role", "is required for %s", vi.systemID)
+		ok = false
+	case !hasRoles && vi.roleID != "":
+		ve.add(at+".role", "%s is a yes/no system without roles", vi.systemID)
+		ok = false
+	case hasRoles:
+		var exists bool
+		if err := s.db.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM system_roles WHERE system_id = $1 AND id = $2)",
+			vi.systemID, vi.roleID).Scan(&exists); err != nil {
+			return vi, false, false, fmt.Errorf("look up role %q of %s: %w", vi.roleID, vi.systemID, err)
+		}
+		if !exists {
+			ve.add(at+".role", "%q is not a role of %s", item.Role, vi.systemID)
+			ok = false
+		}
+	}
+	if item.Unit != "" {
+		var code string
+		id, err := s.findUnit(ctx, item.Unit, &code)
+		if errors.Is(err, ErrNotFound) {
+			ve.add(at+".unit", "no unit has the id or ansvarskod %q", item.Unit)
+			ok = false
+		} else if err != nil {
+			return vi, false, false, err
+		}
+		vi.unitID = id
+	}
+	return vi, needsTerms, ok && vi.unitID != "", nil
+}
+
+func (s *Service) validateTermination(ctx context.Context, in SubmitInput, v *validated, ve *ValidationError) error {
+	if len(in.Items) > 0 {
+		ve.add("items", "a termination ends all of the person's grants; name no items")
+	}
+	if in.ValidFrom != "" || in.ValidTo != "" {
+		ve.add("effectiveDate", "a termination has an effectiveDate, not validFrom/validTo")
+	}
+	eff, err := parseDate(in.EffectiveDate)
+	switch {
+	case err != nil:
+		ve.add("effectiveDate", "%v", err)
+	case eff.IsZero():
+		eff = s.today()
+	case eff.Before(s.today()):
+		ve.add("effectiveDate", "%s is in the past", in.EffectiveDate)
+	}
+	v.effective = eff
+	id, err := s.findPerson(ctx, in.Person)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		ve.add("person", "no known person matches; give person.id or person.personnummer of someone with access")
+	case errors.Is(err, errBadPersonnummer):
+		ve.add("person.personnummer", "%v", err)
+	case err != nil:
+		return err
+	}
+	v.personID = id
+	return nil
+}
+
+var errBadPersonnummer = errors.New("invalid personnummer")
+
+func (s *Service) findPerson(ctx context.Context, p PersonInput) (string, error) {
+	var id string
+	var err error
+	switch {
+	case p.ID != "":
+		err = s.db.QueryRow(ctx, "SELECT id::text FROM persons WHERE id::text = $1", p.ID).Scan(&id)
+	case p.Personnummer != "":
+		n, perr := personnummer.Parse(p.Personnummer, s.clock.Now())
+		if perr != nil {
+			return "", fmt.Errorf("%w: %w", errBadPersonnummer, perr)
+		}
+		err = s.db.QueryRow(ctx, "SELECT id::text FROM persons WHERE personnummer_index = $1", s.pnrIndex(n)).Scan(&id)
+	default:
+		return "", ErrNotFound
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", ErrNotFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("find person: %w", err)
+	}
+	return id, nil
+}
+
+func (s *Service) validateApprover(ctx context.Context, actor Actor, ref string, v *validated, ve *ValidationError) error {
+	ref = strings.TrimSpace(ref)
+	if ref == "" {
+		ve.add("approver", "is required: the manager with attestation rights who approves")
+		return nil
+	}
+	err := s.db.QueryRow(ctx, `SELECT id::text FROM principals
+		WHERE id::text = $1 OR subject = $1 OR (email <> '' AND lower(email) = lower($1))
+		ORDER BY (id::text = $1) DESC, (subject = $1) DESC LIMIT 1`, ref).Scan(&v.approverID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		ve.add("approver", "no user %q is known", ref)
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("find approver %q: %w", ref, err)
+	}
+	if v.unitID == "" {
+		return nil
+	}
+	ok, err := canAttest(ctx, s.db, v.approverID, v.unitID)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		ve.add("approver", "%q has no attestation rights for the unit", ref)
+		return nil
+	}
+	v.requesterIsApprover = v.approverID == actor.ID
+	return nil
+}
+
+// querier is a pool or a transaction.
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// canAttest tells whether the principal manages the unit or one of its ancestors.
+func canAttest(ctx context.Context, q querier, principalID, unitID string) (bool, error) {
+	var ok bool
+	err := q.QueryRow(ctx, `WITH RECURSIVE up AS (
+			SELECT id, parent_id FROM units WHERE id = $2
+			UNION ALL SELECT u.id, u.parent_id FROM units u JOIN up ON u.id = up.parent_id)
+		SELECT EXISTS (SELECT 1 FROM unit_managers m JOIN up ON m.unit_id = up.id WHERE m.principal_id = $1)`,
+		principalID, unitID).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("check attestation rights for unit %s: %w", unitID, err)
+	}
+	return ok, nil
+}
+
+const personnummerContext = "persons.personnummer"
+
+func (s *Service) pnrIndex(n personnummer.Number) []byte {
+	return s.box.Index([]byte(n.String()), personnummerContext)
+}
+
+func (s *Service) insertRequest(ctx context.Context, tx pgx.Tx, actor Actor, v *validated) (Submitted, error) {
+	personID := v.personID
+	if v.kind == KindGrant {
+		var err error
+		if personID, err = s.upsertPerson(ctx, tx, v); err != nil {
+			return Submitted{}, err
+		}
+	}
+	now := s.clock.Now()
+	number, err := nextNumber(ctx, tx, now.In(s.loc).Year())
+	if err != nil {
+		return Submitted{}, err
+	}
+	r := Submitted{Number: number, Status: StatusAwaitingApproval}
+	err = tx.QueryRow(ctx, `INSERT INTO requests (number, kind, status, requester_id, approver_id, person_id, unit_id,
+		cost_centre, reason, valid_from, valid_to, effective_date, terms_required, approved_by_submitter, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, true, $14, $14) RETURNING id::text`,
+		number, v.kind, r.Status, actor.ID, v.approverID, personID, v.unitID, v.costCentre, v.reason,
+		datePtr(v.validFrom), datePtr(v.validTo), datePtr(v.effective), v.termsRequired, now).Scan(&r.ID)
+	if err != nil {
+		return Submitted{}, fmt.Errorf("insert request: %w", err)
+	}
+	for i, item := range v.items {
+		if _, err := tx.Exec(ctx, `INSERT INTO request_items (request_id, position, system_id, role_id, unit_id)
+			VALUES ($1, $2, $3, NULLIF($4, ''), $5)`, r.ID, i, item.systemID, item.roleID, item.unitID); err != nil {
+			return Submitted{}, fmt.Errorf("insert item %d of request %s: %w", i, number, err)
+		}
+	}
+	if err := s.record(ctx, tx, actor.Subject, "request.submitted", r.ID, personID,
+		map[string]any{"number": number, "kind": v.kind, "items": len(v.items)}); err != nil {
+		return Submitted{}, err
+	}
+	if v.requesterIsApprover {
+		req, err := s.lockRequest(ctx, tx, r.ID)
+		if err != nil {
+			return Submitted{}, err
+		}
+		if r.Status, err = s.approve(ctx, tx, actor, req); err != nil {
+			return Submitted{}, err
+		}
+	}
+	return r, nil
+}
+
+func (s *Service) upsertPerson(ctx context.Context, tx pgx.Tx, v *validated) (string, error) {
+	pnr := v.pnr.String()
+	var id string
+	err := tx.QueryRow(ctx, `INSERT INTO persons (personnummer_enc, personnummer_index, birth_date, given_name, surname,
+			email, mobile, employee_type, requested_username)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+		ON CONFLICT (personnummer_index) DO UPDATE SET
+			email = CASE WHEN EXCLUDED.email <> '' THEN EXCLUDED.email ELSE persons.email END,
+			mobile = CASE WHEN EXCLUDED.mobile <> '' THEN EXCLUDED.mobile ELSE persons.mobile END,
+			employee_type = EXCLUDED.employee_type,
+			requested_username = CASE WHEN EXCLUDED.requested_username <> '' THEN EXCLUDED.requested_username
+				ELSE persons.requested_username END
+		RETURNING id::text`,
+		s.box.Seal([]byte(pnr), personnummerContext), s.pnrIndex(v.pnr), v.pnr.BirthDate(),
+		v.person.GivenName, v.person.Surname, v.person.Email, v.person.Mobile, v.person.EmployeeType, v.person.Username).Scan(&id)
+	if err != nil {
+		return "", fmt.Errorf("store person: %w", err)
+	}
+	return id, nil
+}
+
+// nextNumber hands out BEH-YYYY-NNNNNN, counting from 1 each year.
+func nextNumber(ctx context.Context, tx pgx.Tx, year int) (string, error) {
+	var n int
+	err := tx.QueryRow(ctx, `INSERT INTO request_numbers (year, last) VALUES ($1, 1)
+		ON CONFLICT (year) DO UPDATE SET last = request_numbers.last + 1 RETURNING last`, year).Scan(&n)
+	if err != nil {
+		return "", fmt.Errorf("next request number: %w", err)
+	}
+	return fmt.Sprintf("BEH-%d-%06d", year, n), nil
+}
