@@ -1,0 +1,133 @@
+// Command behorig grants access to people and takes it away again: requests, attestation,
+// terms, provisioning to LDAP and revocation at the end date.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/behorig/behorig/internal/audit"
+	"github.com/behorig/behorig/internal/config"
+	"github.com/behorig/behorig/internal/secret"
+	"github.com/behorig/behorig/internal/store"
+)
+
+const usage = `behorig — access requests, attestation and provisioning
+
+Usage:
+  behorig serve [-config FILE]         run the service (migrates the database first)
+  behorig dev [-dir .dev]              run the whole service locally with demo data
+  behorig migrate [-config FILE]       apply database migrations
+  behorig audit verify [-config FILE]  check the hash chain of the audit log
+  behorig keygen                       print a new secret key for secret_key
+  behorig version                      print the version
+
+The config file is YAML; environment variables BEHORIG_* override it (see README.md).
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if err := run(ctx, os.Args[1:], os.Stdout, logger); err != nil {
+		fmt.Fprintln(os.Stderr, "behorig:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logger) error {
+	if len(args) == 0 {
+		fmt.Fprint(stdout, usage)
+		return errors.New("name a command")
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		cfg, err := loadConfig(cmd, rest)
+		if err != nil {
+			return err
+		}
+		return serve(ctx, cfg, logger, nil)
+	case "dev":
+		return dev(ctx, rest, stdout, logger)
+	case "migrate":
+		cfg, err := loadConfig(cmd, rest)
+		if err != nil {
+			return err
+		}
+		return migrate(ctx, cfg, logger)
+	case "audit":
+		if len(rest) == 0 || rest[0] != "verify" {
+			return errors.New("usage: behorig audit verify [-config FILE]")
+		}
+		cfg, err := loadConfig("audit verify", rest[1:])
+		if err != nil {
+			return err
+		}
+		return verifyAudit(ctx, cfg, stdout)
+	case "keygen":
+		fmt.Fprintln(stdout, secret.NewKey())
+		return nil
+	case "version":
+		fmt.Fprintln(stdout, "behorig", version())
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	return fmt.Errorf("unknown command %q; run behorig help", cmd)
+}
+
+func loadConfig(cmd string, args []string) (*config.Config, error) {
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	path := fs.String("config", os.Getenv("BEHORIG_CONFIG"), "YAML config file (env BEHORIG_CONFIG)")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	return config.Load(*path)
+}
+
+func migrate(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
+	pool, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	return store.Migrate(ctx, pool, logger)
+}
+
+func verifyAudit(ctx context.Context, cfg *config.Config, stdout io.Writer) error {
+	pool, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	n, err := audit.Verify(ctx, pool)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "audit log intact: %d events verified\n", n)
+	return nil
+}
+
+func version() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	v := info.Main.Version
+	for _, s := range info.Settings {
+		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+			v += " " + s.Value[:12]
+		}
+	}
+	return v
+}

@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/behorig/behorig/connectors/ldap"
+	"github.com/behorig/behorig/internal/api"
+	"github.com/behorig/behorig/internal/config"
+	"github.com/behorig/behorig/internal/jobs"
+	"github.com/behorig/behorig/internal/secret"
+	"github.com/behorig/behorig/internal/store"
+	"github.com/behorig/behorig/provisioning"
+)
+
+// serve runs the whole service until ctx ends: migrations, the job runner and the HTTP
+// server. ready, when not nil, is called with the listening address once it serves.
+func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready func(addr string)) error {
+	pool, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := store.Migrate(ctx, pool, logger); err != nil {
+		return err
+	}
+	key, err := secret.ParseKey(cfg.SecretKey)
+	if err != nil {
+		return err
+	}
+	box, err := secret.NewBox(key)
+	if err != nil {
+		return err
+	}
+	dir, err := ldapConfig(cfg.Directory).Open(logger)
+	if err != nil {
+		return fmt.Errorf("directory: %w", err)
+	}
+	defer dir.Close()
+	runner, err := jobs.New(pool, jobs.Config{Workers: cfg.Workers, Logger: logger})
+	if err != nil {
+		return err
+	}
+	service, err := provisioning.New(provisioning.Config{DB: pool, Box: box, Directory: dir,
+		Scheduler: runner.Scheduler(), Location: cfg.Location(), Logger: logger})
+	if err != nil {
+		return err
+	}
+	apiServer, err := api.New(ctx, service, cfg.Tokens, logger)
+	if err != nil {
+		return err
+	}
+	if err := runner.Register(service); err != nil {
+		return err
+	}
+	if err := runner.Start(ctx); err != nil {
+		return err
+	}
+	defer func() {
+		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := runner.Stop(stopCtx); err != nil {
+			logger.Warn("stop jobs", "err", err)
+		}
+	}()
+	return listenAndServe(ctx, cfg.Listen, routes(apiServer, pool), logger, ready)
+}
+
+func ldapConfig(d config.Directory) ldap.Config {
+	return ldap.Config{URL: d.URL, BindDN: d.BindDN, BindPassword: d.BindPassword, BaseDN: d.BaseDN,
+		PeopleDN: d.PeopleDN, GroupsDN: d.GroupsDN, RDNAttribute: d.RDNAttribute, Timeout: d.Timeout, Flavour: d.Flavour}
+}
+
+type pinger interface{ Ping(context.Context) error }
+
+func routes(apiServer *api.Server, db pinger) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/api/", apiServer.Handler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := db.Ping(ctx); err != nil {
+			http.Error(w, "database unreachable", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	return mux
+}
+
+func listenAndServe(ctx context.Context, addr string, h http.Handler, logger *slog.Logger, ready func(string)) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	logger.Info("serving", "addr", ln.Addr().String())
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve http: %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shut down http: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,136 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/behorig/behorig/provisioning"
+)
+
+type submitBody struct {
+	Kind          string     `json:"kind"`
+	Person        personBody `json:"person"`
+	Unit          string     `json:"unit"`
+	CostCentre    string     `json:"costCentre"`
+	Reason        string     `json:"reason"`
+	ValidFrom     string     `json:"validFrom"`
+	ValidTo       string     `json:"validTo"`
+	EffectiveDate string     `json:"effectiveDate"`
+	Items         []itemBody `json:"items"`
+	Approver      string     `json:"approver"`
+}
+
+type personBody struct {
+	ID           string `json:"id"`
+	Personnummer string `json:"personnummer"`
+	GivenName    string `json:"givenName"`
+	Surname      string `json:"surname"`
+	Email        string `json:"email"`
+	Mobile       string `json:"mobile"`
+	EmployeeType string `json:"employeeType"`
+	Username     string `json:"username"`
+}
+
+type itemBody struct {
+	System string `json:"system"`
+	Role   string `json:"role"`
+	Unit   string `json:"unit"`
+}
+
+func (b submitBody) input() provisioning.SubmitInput {
+	items := make([]provisioning.ItemInput, len(b.Items))
+	for i, it := range b.Items {
+		items[i] = provisioning.ItemInput(it)
+	}
+	return provisioning.SubmitInput{Kind: b.Kind, Person: provisioning.PersonInput(b.Person), Unit: b.Unit,
+		CostCentre: b.CostCentre, Reason: b.Reason, ValidFrom: b.ValidFrom, ValidTo: b.ValidTo,
+		EffectiveDate: b.EffectiveDate, Items: items, Approver: b.Approver}
+}
+
+func (s *Server) submit(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
+	var body submitBody
+	if !s.decode(w, r, &body) {
+		return
+	}
+	out, err := s.service.Submit(r.Context(), actor, body.input())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/api/v1/requests/"+out.ID)
+	writeJSON(w, http.StatusCreated, out)
+}
+
+func (s *Server) getRequest(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
+	v, err := s.service.Request(r.Context(), actor, r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+type statusBody struct {
+	ID     string `json:"id"`
+	Status string `json:"status"`
+}
+
+func (s *Server) approve(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
+	status, err := s.service.Approve(r.Context(), actor, r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, statusBody{ID: r.PathValue("id"), Status: status})
+}
+
+func (s *Server) reject(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
+	var body struct {
+		Reason string `json:"reason"`
+	}
+	if !s.decode(w, r, &body) {
+		return
+	}
+	if err := s.service.Reject(r.Context(), actor, r.PathValue("id"), body.Reason); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, statusBody{ID: r.PathValue("id"), Status: provisioning.StatusRejected})
+}
+
+func (s *Server) paperTerms(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
+	var body struct {
+		Note string `json:"note"`
+	}
+	if r.ContentLength != 0 && !s.decode(w, r, &body) {
+		return
+	}
+	status, err := s.service.RecordPaperTerms(r.Context(), actor, r.PathValue("id"), body.Note)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, statusBody{ID: r.PathValue("id"), Status: status})
+}
+
+func (s *Server) getPerson(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
+	v, err := s.service.Person(r.Context(), actor, r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (s *Server) findPersons(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
+	pnr := r.URL.Query().Get("personnummer")
+	if pnr == "" {
+		s.problem(w, r, http.StatusBadRequest, "Give ?personnummer=", []provisioning.FieldError{{Field: "personnummer", Message: "is required"}})
+		return
+	}
+	persons, err := s.service.FindPersons(r.Context(), actor, pnr)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"persons": persons})
+}

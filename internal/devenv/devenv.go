@@ -1,0 +1,236 @@
+// Package devenv is the local stack behind `behorig dev`: a private PostgreSQL and slapd
+// under one directory (kept between runs), a secret key and demo tokens made once, and the
+// demo organisation. Later capabilities add the dev IdP, the BankID simulator and outboxes.
+package devenv
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/behorig/behorig/internal/config"
+	"github.com/behorig/behorig/internal/localserver"
+	"github.com/behorig/behorig/internal/secret"
+)
+
+// Preferred ports, so that .dev/env stays the same between runs when they are free.
+const (
+	preferredPostgresPort = 54329
+	preferredSlapdPort    = 38900
+	ldapAdminPassword     = "dev-secret"
+)
+
+// Env is a running local stack.
+type Env struct {
+	Dir      string
+	Config   *config.Config
+	Tokens   map[string]string // role → plaintext token
+	postgres *localserver.Postgres
+	slapd    *localserver.Slapd
+}
+
+// Up starts PostgreSQL and slapd under dir and returns the config to serve with.
+func Up(ctx context.Context, dir string, listen string, logger *slog.Logger) (*Env, error) {
+	if missing := localserver.MissingPackages(); len(missing) > 0 {
+		return nil, fmt.Errorf("missing Debian packages %s: run `sudo bash scripts/deps.sh` (or apt-get install -y %s)",
+			strings.Join(missing, " "), strings.Join(missing, " "))
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("dev dir %s: %w", dir, err)
+	}
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		return nil, fmt.Errorf("make dev dir: %w", err)
+	}
+	e := &Env{Dir: abs}
+	if err := e.start(ctx, logger); err != nil {
+		e.Stop()
+		return nil, err
+	}
+	key, err := e.secretKey()
+	if err != nil {
+		e.Stop()
+		return nil, err
+	}
+	tokens, err := e.tokens()
+	if err != nil {
+		e.Stop()
+		return nil, err
+	}
+	e.Tokens = tokens
+	e.Config = e.config(listen, key)
+	return e, nil
+}
+
+func (e *Env) start(ctx context.Context, logger *slog.Logger) error {
+	pgPort, err := portNear(preferredPostgresPort)
+	if err != nil {
+		return err
+	}
+	e.postgres, err = localserver.StartPostgres(ctx, filepath.Join(e.Dir, "postgres"), pgPort,
+		localserver.PostgresOptions{Logger: logger})
+	if err != nil {
+		return err
+	}
+	if err := e.postgres.CreateDatabase(ctx, "behorig"); err != nil {
+		return err
+	}
+	ldapPort, err := portNear(preferredSlapdPort)
+	if err != nil {
+		return err
+	}
+	e.slapd, err = localserver.StartSlapd(ctx, filepath.Join(e.Dir, "ldap"), ldapPort,
+		localserver.SlapdOptions{BaseDN: "dc=example,dc=org", AdminPassword: ldapAdminPassword, Logger: logger})
+	return err
+}
+
+// portNear returns the preferred port when it is free, else any free port.
+func portNear(preferred int) (int, error) {
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(preferred)))
+	if err == nil {
+		ln.Close()
+		return preferred, nil
+	}
+	return localserver.FreePort()
+}
+
+// Stop stops what Up started.
+func (e *Env) Stop() {
+	if e.slapd != nil {
+		e.slapd.Stop()
+	}
+	if e.postgres != nil {
+		e.postgres.Stop()
+	}
+}
+
+func (e *Env) secretKey() (string, error) {
+	path := filepath.Join(e.Dir, "secret.key")
+	data, err := os.ReadFile(path)
+	if err == nil {
+		return strings.TrimSpace(string(data)), nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read dev secret key: %w", err)
+	}
+	key := secret.NewKey()
+	if err := os.WriteFile(path, []byte(key+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write dev secret key: %w", err)
+	}
+	return key, nil
+}
+
+// tokens returns the demo tokens, made once and kept in dir so scripts keep working.
+func (e *Env) tokens() (map[string]string, error) {
+	path := filepath.Join(e.Dir, "tokens.json")
+	tokens := map[string]string{}
+	data, err := os.ReadFile(path)
+	if err == nil {
+		if err := json.Unmarshal(data, &tokens); err != nil {
+			return nil, fmt.Errorf("read %s: %w", path, err)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("read dev tokens: %w", err)
+	}
+	for _, p := range DemoPrincipals {
+		if tokens[p.Role] == "" {
+			tokens[p.Role] = "dev-" + p.Role + "-" + rand.Text()
+		}
+	}
+	data, _ = json.MarshalIndent(tokens, "", "  ")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		return nil, fmt.Errorf("write dev tokens: %w", err)
+	}
+	return tokens, nil
+}
+
+func (e *Env) config(listen, key string) *config.Config {
+	c := &config.Config{
+		Listen:      listen,
+		DatabaseURL: e.postgres.URL("behorig"),
+		SecretKey:   key,
+		TimeZone:    "Europe/Stockholm",
+		Workers:     4,
+		Directory: config.Directory{URL: e.slapd.URL(), BindDN: e.slapd.AdminDN, BindPassword: e.slapd.AdminPassword,
+			BaseDN: e.slapd.BaseDN, PeopleDN: e.slapd.PeopleDN, GroupsDN: e.slapd.GroupsDN, RDNAttribute: "uid",
+			Flavour: "openldap"},
+	}
+	for _, p := range DemoPrincipals {
+		sum := sha256.Sum256([]byte(e.Tokens[p.Role]))
+		c.Tokens = append(c.Tokens, config.Token{Subject: p.Subject, Name: p.Name, Email: p.Email, Role: p.Role,
+			SHA256: hex.EncodeToString(sum[:])})
+	}
+	return c
+}
+
+// WriteEnvFile writes dir/env as shell variables, so that scripts can drive the stack.
+func (e *Env) WriteEnvFile(url string) error {
+	vars := e.vars(url)
+	var b strings.Builder
+	b.WriteString("# Written by `behorig dev`; source it: . .dev/env\n")
+	for _, kv := range vars {
+		fmt.Fprintf(&b, "export %s=%s\n", kv[0], shellQuote(kv[1]))
+	}
+	return os.WriteFile(filepath.Join(e.Dir, "env"), []byte(b.String()), 0o600)
+}
+
+func (e *Env) vars(url string) [][2]string {
+	d := e.Config.Directory
+	return [][2]string{
+		{"BEHORIG_URL", url},
+		{"BEHORIG_TOKEN_IT", e.Tokens["it"]},
+		{"BEHORIG_TOKEN_MANAGER", e.Tokens["manager"]},
+		{"BEHORIG_TOKEN_REQUESTER", e.Tokens["requester"]},
+		{"DATABASE_URL", e.Config.DatabaseURL},
+		{"LDAP_URL", d.URL},
+		{"LDAP_BASE_DN", d.BaseDN},
+		{"LDAP_BIND_DN", d.BindDN},
+		{"LDAP_BIND_PASSWORD", d.BindPassword},
+	}
+}
+
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// PrintSummary tells the developer what runs and how to use it.
+func (e *Env) PrintSummary(w io.Writer, url string) {
+	d := e.Config.Directory
+	fmt.Fprintf(w, `
+behorig dev is running (Ctrl-C stops everything)
+
+  API          %s/api/v1   (health: %s/healthz)
+  PostgreSQL   %s
+  LDAP         %s   base %s
+               bind %s / %s
+
+Demo users (bearer tokens):
+  IT handler   Ingrid IT-handläggare   %s
+  manager      Maria Chef              %s   attests for units 5110 and 5210
+  requester    Rolf Beställare         %s
+
+Units: 5000 Vård- och omsorgsförvaltningen, 5110 Hemtjänst Norr, 5120 Hemtjänst Söder,
+       5210 Särskilt boende Ekbacken, 5220 Särskilt boende Lindgården
+
+These are also in %s as shell variables:  . %s
+
+Try:
+  curl -s -H "Authorization: Bearer $BEHORIG_TOKEN_MANAGER" -H 'Content-Type: application/json' \
+    $BEHORIG_URL/api/v1/requests -d '{"person":{"personnummer":"19500118-2046","givenName":"Anna",
+    "surname":"Berg","employeeType":"employee"},"unit":"5110","items":[{"system":"meddix"}],"approver":"manager"}'
+
+`, url, url, e.Config.DatabaseURL, d.URL, d.BaseDN, d.BindDN, d.BindPassword,
+		e.Tokens["it"], e.Tokens["manager"], e.Tokens["requester"],
+		filepath.Join(e.Dir, "env"), filepath.Join(e.Dir, "env"))
+}

@@ -1,0 +1,288 @@
+// Package testapp assembles the whole service for tests: a fresh database and slapd from
+// internal/testenv, the domain, River jobs, the API over real HTTP, a clock the test can move
+// on, and a token per demo user. Test packages call testenv.Main in their TestMain.
+package testapp
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	goldap "github.com/go-ldap/ldap/v3"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/behorig/behorig/connectors"
+	"github.com/behorig/behorig/connectors/ldap"
+	"github.com/behorig/behorig/internal/api"
+	"github.com/behorig/behorig/internal/config"
+	"github.com/behorig/behorig/internal/devenv"
+	"github.com/behorig/behorig/internal/jobs"
+	"github.com/behorig/behorig/internal/localserver"
+	"github.com/behorig/behorig/internal/secret"
+	"github.com/behorig/behorig/internal/store"
+	"github.com/behorig/behorig/internal/testenv"
+	"github.com/behorig/behorig/provisioning"
+)
+
+// Clock is a settable clock shared by the domain and River, so that moving it on makes
+// scheduled jobs fall due.
+type Clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// NowOrNil is River's hook for a stubbed time.
+func (c *Clock) NowOrNil() *time.Time {
+	now := c.Now()
+	return &now
+}
+
+// Advance moves the clock on.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// App is a running behorig for one test.
+type App struct {
+	Pool      *pgxpool.Pool
+	Service   *provisioning.Service
+	Directory connectors.Directory
+	Slapd     *localserver.Slapd
+	Runner    *jobs.Runner
+	Clock     *Clock
+	URL       string
+	// Tokens and Actors are keyed by principal subject: it-handler, manager, requester,
+	// manager-soder (attests for 5120 only) and requester-manager (attests for 5220).
+	Tokens map[string]string
+	Actors map[string]provisioning.Actor
+}
+
+// Options change the assembly.
+type Options struct {
+	// NoJobs leaves River stopped, so a test can run the job bodies itself.
+	NoJobs bool
+	// Directory wraps the real directory, e.g. to inject failures.
+	Directory func(connectors.Directory) connectors.Directory
+	// RDNAttribute names new accounts' entries: uid (default) or cn.
+	RDNAttribute string
+}
+
+// extraPrincipals complete the demo users with a manager of another unit and a requester
+// who is also a manager (for one-step attestation).
+var extraPrincipals = []devenv.DemoPrincipal{
+	{Subject: "manager-soder", Name: "Sven Söderchef", Email: "sven@example.org", Role: "manager", Unit: "5120", Manages: []string{"5120"}},
+	{Subject: "requester-manager", Name: "Lena Lindchef", Email: "lena@example.org", Role: "manager", Unit: "5220", Manages: []string{"5220"}},
+}
+
+// New starts a whole behorig for the test and stops it in t.Cleanup.
+func New(t testing.TB, opts Options) *App {
+	t.Helper()
+	ctx := context.Background()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	pool, err := store.Open(ctx, testenv.PostgreSQL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if err := store.Migrate(ctx, pool, logger); err != nil {
+		t.Fatal(err)
+	}
+	if err := devenv.LoadDemo(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	slapd := testenv.LDAP(t)
+	rdn := opts.RDNAttribute
+	if rdn == "" {
+		rdn = "uid"
+	}
+	real, err := ldap.Config{URL: slapd.URL(), BindDN: slapd.AdminDN, BindPassword: slapd.AdminPassword,
+		BaseDN: slapd.BaseDN, PeopleDN: slapd.PeopleDN, GroupsDN: slapd.GroupsDN, RDNAttribute: rdn,
+		Timeout: 5 * time.Second, Flavour: "openldap"}.Open(logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { real.Close() })
+	var dir connectors.Directory = real
+	if opts.Directory != nil {
+		dir = opts.Directory(real)
+	}
+	clock := &Clock{now: time.Now()}
+	runner, err := jobs.New(pool, jobs.Config{Workers: 4, Time: clock, Logger: logger, FetchPollInterval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	box, err := secret.NewBox(must(secret.ParseKey(secret.NewKey())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	service, err := provisioning.New(provisioning.Config{DB: pool, Box: box, Directory: dir, Scheduler: runner.Scheduler(),
+		Clock: clock, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := &App{Pool: pool, Service: service, Directory: dir, Slapd: slapd, Runner: runner, Clock: clock,
+		Tokens: map[string]string{}, Actors: map[string]provisioning.Actor{}}
+	app.startAPI(t, ctx, logger)
+	if err := runner.Register(service); err != nil {
+		t.Fatal(err)
+	}
+	if !opts.NoJobs {
+		if err := runner.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			stopCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			runner.Stop(stopCtx)
+		})
+	}
+	return app
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+func (a *App) startAPI(t testing.TB, ctx context.Context, logger *slog.Logger) {
+	t.Helper()
+	if err := devenv.LoadPrincipals(ctx, a.Pool, extraPrincipals); err != nil {
+		t.Fatal(err)
+	}
+	var tokens []config.Token
+	for _, p := range append(append([]devenv.DemoPrincipal{}, devenv.DemoPrincipals...), extraPrincipals...) {
+		token := rand.Text()
+		sum := sha256.Sum256([]byte(token))
+		tokens = append(tokens, config.Token{Subject: p.Subject, Name: p.Name, Email: p.Email, Role: p.Role, SHA256: hex.EncodeToString(sum[:])})
+		a.Tokens[p.Subject] = token
+	}
+	server, err := api.New(ctx, a.Service, tokens, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range tokens {
+		actor, err := a.Service.EnsurePrincipal(ctx, tok.Subject, tok.Name, tok.Email, tok.Role == config.RoleIT)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.Actors[tok.Subject] = actor
+	}
+	srv := httptest.NewServer(server.Handler())
+	t.Cleanup(srv.Close)
+	a.URL = srv.URL
+}
+
+// Call sends a JSON API request as the principal and decodes the JSON answer into out (when
+// not nil). It returns the status code.
+func (a *App) Call(t testing.TB, subject, method, path string, body any, out any) int {
+	t.Helper()
+	var reader io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		reader = bytes.NewReader([]byte(b))
+	default:
+		data, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reader = bytes.NewReader(data)
+	}
+	req, err := http.NewRequest(method, a.URL+path, reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if subject != "" {
+		req.Header.Set("Authorization", "Bearer "+a.Tokens[subject])
+	}
+	if reader != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out != nil && len(data) > 0 {
+		if err := json.Unmarshal(data, out); err != nil {
+			t.Fatalf("%s %s: answer is not JSON (%v): %s", method, path, err, data)
+		}
+	}
+	return resp.StatusCode
+}
+
+// WaitStatus waits until the request reaches the status, failing after 20 s.
+func (a *App) WaitStatus(t testing.TB, requestID, status string) provisioning.RequestView {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		v, err := a.Service.Request(context.Background(), a.Actors["it-handler"], requestID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.Status == status {
+			return v
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("request %s is %s, not %s, after 20 s; history: %s", v.Number, v.Status, status, mustJSON(v.Events))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func mustJSON(v any) string {
+	data, _ := json.MarshalIndent(v, "", "  ")
+	return string(data)
+}
+
+// Search runs an LDAP search as the directory admin, as ldapsearch would, and returns the
+// entries.
+func (a *App) Search(t testing.TB, baseDN, filter string, attrs ...string) []*goldap.Entry {
+	t.Helper()
+	conn, err := goldap.DialURL(a.Slapd.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.Bind(a.Slapd.AdminDN, a.Slapd.AdminPassword); err != nil {
+		t.Fatal(err)
+	}
+	res, err := conn.Search(goldap.NewSearchRequest(baseDN, goldap.ScopeWholeSubtree, goldap.NeverDerefAliases, 0, 0, false,
+		filter, attrs, nil))
+	if err != nil {
+		if goldap.IsErrorWithCode(err, goldap.LDAPResultNoSuchObject) {
+			return nil
+		}
+		t.Fatalf("search %s %s: %v", baseDN, filter, err)
+	}
+	return res.Entries
+}
