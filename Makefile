@@ -4,8 +4,8 @@ GO ?= go
 .PHONY: dev test bench vet deps build
 
 ## dev: run the whole service locally with demo data (PostgreSQL and slapd under ./.dev)
-dev: deps
-	$(GO) run ./cmd/behorig dev
+dev: deps build
+	bin/behorig dev
 
 ## test: the whole test suite against real PostgreSQL and slapd started by the tests
 test: deps vet
