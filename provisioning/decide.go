@@ -149,7 +149,7 @@ func (s *Service) approve(ctx context.Context, tx pgx.Tx, actor Actor, r request
 // RecordPaperTerms records that IT has verified a signed paper form of the terms, and lets
 // the request go on as if the person had signed with BankID.
 func (s *Service) RecordPaperTerms(ctx context.Context, actor Actor, requestID, note string) (string, error) {
-	if !actor.IT {
+	if !actor.IT() {
 		return "", fmt.Errorf("only IT verifies paper terms: %w", ErrForbidden)
 	}
 	if len(note) > maxReasonLen {

@@ -124,7 +124,7 @@ func (s *Service) Request(ctx context.Context, actor Actor, id string) (RequestV
 // canSee tells whether the actor may read a request. Requests a reader may not see are
 // reported as not found, so that ids cannot be probed.
 func (s *Service) canSee(ctx context.Context, q querier, actor Actor, r requestRow) (bool, error) {
-	if actor.IT || actor.ID == r.requesterID {
+	if actor.IT() || actor.ID == r.requesterID {
 		return true, nil
 	}
 	var approver bool
@@ -147,7 +147,7 @@ func (s *Service) showPersonnummer(actor Actor, sealed []byte) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("stored personnummer: %w", err)
 	}
-	if actor.IT {
+	if actor.IT() {
 		return n.Formatted(), nil
 	}
 	return n.Masked(), nil
@@ -282,7 +282,7 @@ func (s *Service) FindPersons(ctx context.Context, actor Actor, pnr string) ([]P
 }
 
 func (s *Service) canSeePerson(ctx context.Context, actor Actor, personID string) (bool, error) {
-	if actor.IT {
+	if actor.IT() {
 		return true, nil
 	}
 	rows, err := s.db.Query(ctx, "SELECT id::text, requester_id::text, unit_id::text FROM requests WHERE person_id = $1", personID)

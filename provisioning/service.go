@@ -101,14 +101,6 @@ func New(c Config) (*Service, error) {
 	return s, nil
 }
 
-// Actor is who acts: a principal signed in or holding a token, or the system itself.
-type Actor struct {
-	ID      string // principal id
-	Subject string
-	Name    string
-	IT      bool
-}
-
 // systemActor is recorded for what jobs do on their own.
 const systemActor = "system"
 
@@ -157,16 +149,4 @@ func (s *Service) record(ctx context.Context, tx pgx.Tx, actor, action, requestI
 
 func (s *Service) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
 	return pgx.BeginFunc(ctx, s.db, fn)
-}
-
-// EnsurePrincipal creates or updates the principal with this subject and returns it as an Actor.
-func (s *Service) EnsurePrincipal(ctx context.Context, subject, name, email string, it bool) (Actor, error) {
-	a := Actor{Subject: subject, Name: name, IT: it}
-	err := s.db.QueryRow(ctx, `INSERT INTO principals (subject, display_name, email, it) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (subject) DO UPDATE SET display_name = EXCLUDED.display_name, email = EXCLUDED.email, it = EXCLUDED.it
-		RETURNING id::text`, subject, name, email, it).Scan(&a.ID)
-	if err != nil {
-		return Actor{}, fmt.Errorf("ensure principal %s: %w", subject, err)
-	}
-	return a, nil
 }

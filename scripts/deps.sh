@@ -8,6 +8,7 @@ needs=(
   "postgresql:/usr/lib/postgresql/15/bin/postgres"
   "slapd:/usr/sbin/slapd"
   "ldap-utils:/usr/bin/ldapsearch"
+  "chromium:/usr/bin/chromium"
 )
 
 missing=()

@@ -8,6 +8,7 @@ import (
 
 	"github.com/behorig/behorig/internal/devenv"
 	"github.com/behorig/behorig/internal/store"
+	"github.com/behorig/behorig/provisioning"
 )
 
 // dev runs the whole service locally: servers under dir, demo data, the API.
@@ -26,12 +27,16 @@ func dev(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logg
 	if err := seedDemo(ctx, env, logger); err != nil {
 		return err
 	}
-	return serve(ctx, env.Config, logger, func(addr string) {
-		url := "http://" + addr
-		if err := env.WriteEnvFile(url); err != nil {
-			logger.Error("write .dev/env", "err", err)
-		}
-		env.PrintSummary(stdout, url)
+	return serve(ctx, env.Config, logger, hooks{
+		seed: func(ctx context.Context, service *provisioning.Service) error {
+			return devenv.LoadPrincipals(ctx, service, devenv.DemoPrincipals)
+		},
+		ready: func(string) {
+			if err := env.WriteEnvFile(env.Config.BaseURL); err != nil {
+				logger.Error("write .dev/env", "err", err)
+			}
+			env.PrintSummary(stdout, env.Config.BaseURL)
+		},
 	})
 }
 

@@ -55,7 +55,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logg
 		if err != nil {
 			return err
 		}
-		return serve(ctx, cfg, logger, nil)
+		return serve(ctx, cfg, logger, hooks{})
 	case "dev":
 		return dev(ctx, rest, stdout, logger)
 	case "migrate":

@@ -7,20 +7,32 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/behorig/behorig/auth/oidc"
+	"github.com/behorig/behorig/auth/session"
 	"github.com/behorig/behorig/connectors/ldap"
 	"github.com/behorig/behorig/internal/api"
 	"github.com/behorig/behorig/internal/config"
 	"github.com/behorig/behorig/internal/jobs"
 	"github.com/behorig/behorig/internal/secret"
 	"github.com/behorig/behorig/internal/store"
+	"github.com/behorig/behorig/internal/web"
 	"github.com/behorig/behorig/provisioning"
 )
 
+// hooks let `behorig dev` seed demo data and print its summary; both are optional.
+type hooks struct {
+	seed  func(context.Context, *provisioning.Service) error
+	ready func(addr string)
+}
+
 // serve runs the whole service until ctx ends: migrations, the job runner and the HTTP
-// server. ready, when not nil, is called with the listening address once it serves.
-func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready func(addr string)) error {
+// server.
+func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, h hooks) error {
 	pool, err := store.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return err
@@ -51,7 +63,12 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 	if err != nil {
 		return err
 	}
-	apiServer, err := api.New(ctx, service, cfg.Tokens, logger)
+	if h.seed != nil {
+		if err := h.seed(ctx, service); err != nil {
+			return err
+		}
+	}
+	handler, err := httpHandler(ctx, cfg, pool, service, logger)
 	if err != nil {
 		return err
 	}
@@ -68,7 +85,27 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 			logger.Warn("stop jobs", "err", err)
 		}
 	}()
-	return listenAndServe(ctx, cfg.Listen, routes(apiServer, pool), logger, ready)
+	return listenAndServe(ctx, cfg.Listen, handler, logger, h.ready)
+}
+
+// httpHandler joins the web pages, sign-in and the API behind one cross-origin guard.
+func httpHandler(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, service *provisioning.Service, logger *slog.Logger) (http.Handler, error) {
+	rp := oidc.New(ctx, cfg.BaseURL, cfg.IdentityProviders, cfg.APIClients, oidc.Options{Logger: logger})
+	sessions, err := session.New(pool, session.Config{Idle: cfg.Sessions.IdleTimeout, Absolute: cfg.Sessions.AbsoluteTimeout,
+		Secure: strings.HasPrefix(cfg.BaseURL, "https://")})
+	if err != nil {
+		return nil, err
+	}
+	webServer, err := web.New(service, rp, sessions, cfg.BaseURL, logger)
+	if err != nil {
+		return nil, err
+	}
+	apiServer, err := api.New(ctx, service, api.Config{Tokens: cfg.Tokens, APIClients: cfg.APIClients, AccessTokens: rp,
+		Sessions: webServer, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	return routes(webServer.Handler(apiServer.Handler()), pool), nil
 }
 
 func ldapConfig(d config.Directory) ldap.Config {
@@ -78,9 +115,9 @@ func ldapConfig(d config.Directory) ldap.Config {
 
 type pinger interface{ Ping(context.Context) error }
 
-func routes(apiServer *api.Server, db pinger) http.Handler {
+func routes(app http.Handler, db pinger) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/api/", apiServer.Handler())
+	mux.Handle("/", app)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)

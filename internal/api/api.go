@@ -23,20 +23,46 @@ const maxBody = 64 << 10
 
 // Server serves /api/v1.
 type Server struct {
-	service *provisioning.Service
-	tokens  map[[sha256.Size]byte]provisioning.Actor
-	log     *slog.Logger
+	service  *provisioning.Service
+	tokens   map[[sha256.Size]byte]provisioning.Actor
+	clients  map[string]provisioning.Actor // by IdP and client id
+	access   AccessTokens
+	sessions Sessions
+	log      *slog.Logger
 }
 
-// New creates the principals of the configured tokens and returns the API.
-func New(ctx context.Context, service *provisioning.Service, tokens []config.Token, logger *slog.Logger) (*Server, error) {
-	s := &Server{service: service, tokens: map[[sha256.Size]byte]provisioning.Actor{}, log: logger}
-	for _, t := range tokens {
+// AccessTokens verifies OAuth 2 access tokens from integrations (auth/oidc.RP).
+type AccessTokens interface {
+	VerifyAccessToken(ctx context.Context, raw string) (config.APIClient, error)
+}
+
+// Sessions resolves a browser session to its principal (internal/web.Server).
+type Sessions interface {
+	CurrentActor(r *http.Request) (provisioning.Actor, error)
+}
+
+// Config is what the API authenticates with. Every field is optional.
+type Config struct {
+	Tokens       []config.Token
+	APIClients   []config.APIClient
+	AccessTokens AccessTokens
+	Sessions     Sessions
+	Logger       *slog.Logger
+}
+
+// New creates the principals of the configured tokens and API clients and returns the API.
+func New(ctx context.Context, service *provisioning.Service, c Config) (*Server, error) {
+	s := &Server{service: service, tokens: map[[sha256.Size]byte]provisioning.Actor{}, clients: map[string]provisioning.Actor{},
+		access: c.AccessTokens, sessions: c.Sessions, log: c.Logger}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	for _, t := range c.Tokens {
 		name := t.Name
 		if name == "" {
 			name = t.Subject
 		}
-		actor, err := service.EnsurePrincipal(ctx, t.Subject, name, t.Email, t.Role == config.RoleIT)
+		actor, err := register(ctx, service, t.Subject, name, t.Email, t.Role)
 		if err != nil {
 			return nil, err
 		}
@@ -46,7 +72,26 @@ func New(ctx context.Context, service *provisioning.Service, tokens []config.Tok
 		}
 		s.tokens[[sha256.Size]byte(raw)] = actor
 	}
+	for _, client := range c.APIClients {
+		name := client.Name
+		if name == "" {
+			name = client.ClientID
+		}
+		actor, err := register(ctx, service, "client:"+client.IdP+":"+client.ClientID, name, "", client.Role)
+		if err != nil {
+			return nil, err
+		}
+		s.clients[client.IdP+"\x00"+client.ClientID] = actor
+	}
 	return s, nil
+}
+
+func register(ctx context.Context, service *provisioning.Service, subject, name, email, role string) (provisioning.Actor, error) {
+	r, err := provisioning.ParseRole(role)
+	if err != nil {
+		return provisioning.Actor{}, fmt.Errorf("principal %s: %w", subject, err)
+	}
+	return service.RegisterPrincipal(ctx, provisioning.Principal{Subject: subject, Name: name, Email: email, Roles: []provisioning.Role{r}})
 }
 
 // Handler returns the API's routes.
@@ -59,6 +104,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /api/v1/requests/{id}/terms/paper", s.authed(s.paperTerms))
 	mux.HandleFunc("GET /api/v1/persons/{id}", s.authed(s.getPerson))
 	mux.HandleFunc("GET /api/v1/persons", s.authed(s.findPersons))
+	mux.HandleFunc("GET /api/v1/me", s.authed(s.me))
 	mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, http.StatusNotFound, "No such API endpoint", nil)
 	})
@@ -67,19 +113,72 @@ func (s *Server) Handler() http.Handler {
 
 type handler func(w http.ResponseWriter, r *http.Request, actor provisioning.Actor)
 
-// authed resolves the bearer token. The token is hashed before the look-up, so the time a
-// look-up takes says nothing about how close a guess was.
+// authed resolves the caller: a static token, an access token from a configured IdP, or,
+// without an Authorization header, a browser session. Static tokens are hashed before the
+// look-up, so the time a look-up takes says nothing about how close a guess was.
 func (s *Server) authed(h handler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		actor, known := s.tokens[sha256.Sum256([]byte(strings.TrimSpace(token)))]
-		if !ok || !known {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="behorig"`)
-			s.problem(w, r, http.StatusUnauthorized, "A valid bearer token is required", nil)
+		actor, err := s.authenticate(r)
+		if err != nil {
+			challenge := `Bearer realm="behorig"`
+			if errors.Is(err, errInvalidToken) {
+				challenge += `, error="invalid_token"`
+			}
+			w.Header().Set("WWW-Authenticate", challenge)
+			s.problem(w, r, http.StatusUnauthorized, err.Error(), nil)
 			return
 		}
 		h(w, r, actor)
 	}
+}
+
+var (
+	errNoCredentials = errors.New("a valid bearer token or a session is required")
+	errInvalidToken  = errors.New("the bearer token is not valid")
+)
+
+func (s *Server) authenticate(r *http.Request) (provisioning.Actor, error) {
+	header := r.Header.Get("Authorization")
+	if header == "" {
+		if s.sessions == nil {
+			return provisioning.Actor{}, errNoCredentials
+		}
+		actor, err := s.sessions.CurrentActor(r)
+		if err != nil {
+			return provisioning.Actor{}, errNoCredentials
+		}
+		return actor, nil
+	}
+	token, ok := strings.CutPrefix(header, "Bearer ")
+	if !ok {
+		return provisioning.Actor{}, errNoCredentials
+	}
+	token = strings.TrimSpace(token)
+	if actor, known := s.tokens[sha256.Sum256([]byte(token))]; known {
+		return actor, nil
+	}
+	if s.access == nil || strings.Count(token, ".") != 2 {
+		return provisioning.Actor{}, errInvalidToken
+	}
+	client, err := s.access.VerifyAccessToken(r.Context(), token)
+	if err != nil {
+		s.log.InfoContext(r.Context(), "access token refused", "err", err)
+		return provisioning.Actor{}, errInvalidToken
+	}
+	actor, ok := s.clients[client.IdP+"\x00"+client.ClientID]
+	if !ok {
+		return provisioning.Actor{}, errInvalidToken
+	}
+	return actor, nil
+}
+
+func (s *Server) me(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
+	me, err := s.service.Me(r.Context(), actor)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, me)
 }
 
 // Problem is an RFC 9457 problem detail.

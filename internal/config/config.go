@@ -8,7 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
+	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,6 +38,64 @@ type Config struct {
 	Tokens []Token `yaml:"tokens"`
 	// Workers is how many jobs run at once. Default 10.
 	Workers int `yaml:"workers"`
+	// BaseURL is where browsers reach behorig, e.g. https://behorig.kommun.se; OIDC redirect
+	// URIs are made from it and session cookies are Secure when it is https.
+	// Default http://localhost plus the listen port. Env: BEHORIG_BASE_URL.
+	BaseURL string `yaml:"base_url"`
+	// Sessions bounds how long a browser session lasts.
+	Sessions Sessions `yaml:"sessions"`
+	// IdentityProviders are the OpenID Providers people sign in with.
+	IdentityProviders []IdentityProvider `yaml:"identity_providers"`
+	// APIClients are integrations (an HR system) that call the API with access tokens from an
+	// identity provider's client-credentials flow.
+	APIClients []APIClient `yaml:"api_clients"`
+}
+
+// Sessions are the timeouts of browser sessions.
+type Sessions struct {
+	IdleTimeout     time.Duration `yaml:"idle_timeout"`     // default 30m
+	AbsoluteTimeout time.Duration `yaml:"absolute_timeout"` // default 10h
+}
+
+// IdentityProvider is one OpenID Provider.
+type IdentityProvider struct {
+	// ID names the IdP in URLs, config and audit events: [a-z0-9-].
+	ID string `yaml:"id"`
+	// Label is the sign-in button, e.g. "Logga in med AD-konto".
+	Label            string   `yaml:"label"`
+	Issuer           string   `yaml:"issuer"`
+	ClientID         string   `yaml:"client_id"`
+	ClientSecret     string   `yaml:"client_secret"` // or BEHORIG_IDP_<ID>_CLIENT_SECRET, or the file
+	ClientSecretFile string   `yaml:"client_secret_file"`
+	Scopes           []string `yaml:"scopes"` // default openid profile email
+	Claims           Claims   `yaml:"claims"`
+	// Roles maps values of the groups claim to behorig roles (requester, it_handler,
+	// it_admin); DefaultRoles are given to everyone who signs in (default requester).
+	Roles        map[string]string `yaml:"roles"`
+	DefaultRoles []string          `yaml:"default_roles"`
+	// KnownUsersOnly refuses a subject behorig has no principal for, instead of creating one.
+	KnownUsersOnly bool `yaml:"known_users_only"`
+	// Unit is the ansvarskod new principals from this IdP belong to (an external provider).
+	Unit string `yaml:"unit"`
+}
+
+// Claims names the ID token claims that carry each value. BankID brokers differ in what they
+// call the personnummer, so it is configurable.
+type Claims struct {
+	Subject      string `yaml:"subject"` // default sub
+	Name         string `yaml:"name"`    // default name
+	Email        string `yaml:"email"`   // default email
+	Personnummer string `yaml:"personnummer"`
+	Groups       string `yaml:"groups"`
+}
+
+// APIClient maps an OAuth 2 client of an identity provider to a role.
+type APIClient struct {
+	IdP      string `yaml:"idp"`       // id of an identity provider
+	Audience string `yaml:"audience"`  // the aud access tokens must carry
+	ClientID string `yaml:"client_id"` // the client_id (or azp) claim
+	Role     string `yaml:"role"`
+	Name     string `yaml:"name"`
 }
 
 // Directory configures the LDAP connector.
@@ -57,16 +118,13 @@ type Token struct {
 	Subject string `yaml:"subject"` // stable id of the principal, e.g. "it-handler"
 	Name    string `yaml:"name"`    // display name
 	Email   string `yaml:"email"`
-	Role    string `yaml:"role"`   // it, manager or requester
+	Role    string `yaml:"role"`   // requester, it_handler or it_admin
 	SHA256  string `yaml:"sha256"` // hex SHA-256 of the token
 }
 
-// Roles a token may carry. Attestation rights come from the units' managers, not from here.
-const (
-	RoleIT        = "it"
-	RoleManager   = "manager"
-	RoleRequester = "requester"
-)
+// roles are what a token, an IdP group or an API client may map to. Attestation rights come
+// from the units' managers, not from here.
+var roles = []string{"requester", "it_handler", "it_admin"}
 
 // Load reads the file (when path is non-empty), applies the environment and validates.
 func Load(path string) (*Config, error) {
@@ -106,6 +164,11 @@ func (c *Config) applyEnv(getenv func(string) string) {
 	set(&c.Directory.BindDN, "BEHORIG_LDAP_BIND_DN")
 	set(&c.Directory.BindPassword, "BEHORIG_LDAP_BIND_PASSWORD")
 	set(&c.Directory.BaseDN, "BEHORIG_LDAP_BASE_DN")
+	set(&c.BaseURL, "BEHORIG_BASE_URL")
+	for i := range c.IdentityProviders {
+		idp := &c.IdentityProviders[i]
+		set(&idp.ClientSecret, "BEHORIG_IDP_"+strings.ToUpper(strings.ReplaceAll(idp.ID, "-", "_"))+"_CLIENT_SECRET")
+	}
 }
 
 func (c *Config) applyDefaults() {
@@ -117,6 +180,31 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Workers == 0 {
 		c.Workers = 10
+	}
+	if c.BaseURL == "" {
+		if _, port, err := net.SplitHostPort(c.Listen); err == nil {
+			c.BaseURL = "http://localhost:" + port
+		}
+	}
+	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
+	if c.Sessions.IdleTimeout == 0 {
+		c.Sessions.IdleTimeout = 30 * time.Minute
+	}
+	if c.Sessions.AbsoluteTimeout == 0 {
+		c.Sessions.AbsoluteTimeout = 10 * time.Hour
+	}
+	for i := range c.IdentityProviders {
+		idp := &c.IdentityProviders[i]
+		if len(idp.Scopes) == 0 {
+			idp.Scopes = []string{"openid", "profile", "email"}
+		}
+		if idp.DefaultRoles == nil {
+			idp.DefaultRoles = []string{"requester"}
+		}
+		defaultTo(&idp.Claims.Subject, "sub")
+		defaultTo(&idp.Claims.Name, "name")
+		defaultTo(&idp.Claims.Email, "email")
+		defaultTo(&idp.Label, idp.ID)
 	}
 	d := &c.Directory
 	if d.PeopleDN == "" && d.BaseDN != "" {
@@ -136,6 +224,12 @@ func (c *Config) applyDefaults() {
 	}
 }
 
+func defaultTo(dst *string, value string) {
+	if *dst == "" {
+		*dst = value
+	}
+}
+
 func (c *Config) resolveFiles() error {
 	read := func(dst *string, path, what string) error {
 		if path == "" || *dst != "" {
@@ -148,10 +242,15 @@ func (c *Config) resolveFiles() error {
 		*dst = strings.TrimSpace(string(data))
 		return nil
 	}
-	return errors.Join(
+	errs := []error{
 		read(&c.SecretKey, c.SecretKeyFile, "secret_key_file"),
 		read(&c.Directory.BindPassword, c.Directory.BindPasswordFile, "directory.bind_password_file"),
-	)
+	}
+	for i := range c.IdentityProviders {
+		idp := &c.IdentityProviders[i]
+		errs = append(errs, read(&idp.ClientSecret, idp.ClientSecretFile, fmt.Sprintf("identity_providers[%d].client_secret_file", i)))
+	}
+	return errors.Join(errs...)
 }
 
 // Validate returns every problem with the configuration, joined.
@@ -190,7 +289,14 @@ func (c *Config) Validate() error {
 	if d.Flavour != "openldap" {
 		fail("directory.flavour: %q is not supported (openldap)", d.Flavour)
 	}
+	if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" {
+		fail("base_url: %q must be http(s)://host[:port] without a path", c.BaseURL)
+	}
+	if c.Sessions.IdleTimeout < time.Minute || c.Sessions.AbsoluteTimeout < c.Sessions.IdleTimeout {
+		fail("sessions: idle_timeout must be at least 1m and absolute_timeout at least idle_timeout")
+	}
 	errs = append(errs, c.validateTokens()...)
+	errs = append(errs, c.validateIdentityProviders()...)
 	return errors.Join(errs...)
 }
 
@@ -206,10 +312,8 @@ func (c *Config) validateTokens() []error {
 			errs = append(errs, fmt.Errorf("%s.subject: %q is used twice", at, t.Subject))
 		}
 		subjects[t.Subject] = true
-		switch t.Role {
-		case RoleIT, RoleManager, RoleRequester:
-		default:
-			errs = append(errs, fmt.Errorf("%s.role: %q must be it, manager or requester", at, t.Role))
+		if !slices.Contains(roles, t.Role) {
+			errs = append(errs, fmt.Errorf("%s.role: %q must be one of %s", at, t.Role, strings.Join(roles, ", ")))
 		}
 		if b, err := hex.DecodeString(t.SHA256); err != nil || len(b) != 32 {
 			errs = append(errs, fmt.Errorf("%s.sha256: must be 64 hex digits (the SHA-256 of the token, not the token)", at))
@@ -219,6 +323,73 @@ func (c *Config) validateTokens() []error {
 		hashes[strings.ToLower(t.SHA256)] = true
 	}
 	return errs
+}
+
+var idpID = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
+
+func (c *Config) validateIdentityProviders() []error {
+	var errs []error
+	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	ids := map[string]bool{}
+	for i, idp := range c.IdentityProviders {
+		at := fmt.Sprintf("identity_providers[%d]", i)
+		if !idpID.MatchString(idp.ID) {
+			fail("%s.id: %q must be 1–32 of a-z, 0-9 and -", at, idp.ID)
+		} else if ids[idp.ID] {
+			fail("%s.id: %q is used twice", at, idp.ID)
+		}
+		ids[idp.ID] = true
+		if u, err := url.Parse(idp.Issuer); err != nil || (u.Scheme != "https" && !isLoopback(u.Hostname())) {
+			fail("%s.issuer: %q must be an https URL (http only on localhost)", at, idp.Issuer)
+		}
+		if idp.ClientID == "" {
+			fail("%s.client_id: required", at)
+		}
+		if idp.ClientSecret == "" {
+			fail("%s.client_secret: required (or BEHORIG_IDP_%s_CLIENT_SECRET or client_secret_file)", at,
+				strings.ToUpper(strings.ReplaceAll(idp.ID, "-", "_")))
+		}
+		if !slices.Contains(idp.Scopes, "openid") {
+			fail("%s.scopes: must include openid", at)
+		}
+		for value, role := range idp.Roles {
+			if !slices.Contains(roles, role) {
+				fail("%s.roles[%q]: %q must be one of %s", at, value, role, strings.Join(roles, ", "))
+			}
+		}
+		if len(idp.Roles) > 0 && idp.Claims.Groups == "" {
+			fail("%s.roles: maps groups to roles, but claims.groups names no claim to read them from", at)
+		}
+		for _, role := range idp.DefaultRoles {
+			if !slices.Contains(roles, role) {
+				fail("%s.default_roles: %q must be one of %s", at, role, strings.Join(roles, ", "))
+			}
+		}
+	}
+	for i, client := range c.APIClients {
+		at := fmt.Sprintf("api_clients[%d]", i)
+		if !ids[client.IdP] {
+			fail("%s.idp: %q is not an identity provider in identity_providers", at, client.IdP)
+		}
+		if client.Audience == "" {
+			fail("%s.audience: required: the aud the IdP puts in access tokens for behorig", at)
+		}
+		if client.ClientID == "" {
+			fail("%s.client_id: required", at)
+		}
+		if !slices.Contains(roles, client.Role) {
+			fail("%s.role: %q must be one of %s", at, client.Role, strings.Join(roles, ", "))
+		}
+	}
+	return errs
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Location returns the configured time zone; Validate has checked it.

@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -27,7 +28,7 @@ directory:
   base_dn: dc=example,dc=org
 tokens:
   - subject: it
-    role: it
+    role: it_handler
     sha256: `+strings.Repeat("ab", 32)+`
 `)
 	t.Setenv("BEHORIG_LDAP_URL", "ldaps://ldap.example.org")
@@ -54,16 +55,60 @@ tokens:
   - subject: a
     role: boss
     sha256: not-hex
+base_url: localhost:8080/behorig
+sessions: {idle_timeout: 10s}
+identity_providers:
+  - id: AD
+    issuer: http://adfs.kommun.se/adfs
+    scopes: [profile]
+    roles: {behorig-it: wizard}
+  - id: bankid
+    issuer: https://broker.example
+    client_id: behorig
+    client_secret: s
+    default_roles: [manager]
+api_clients:
+  - idp: hr
+    client_id: hr-system
+    role: it
 `)
 	_, err := Load(path)
 	if err == nil {
 		t.Fatal("invalid config accepted")
 	}
 	for _, want := range []string{"database_url", "secret_key", "time_zone", "directory.url", "directory.base_dn",
-		"directory.rdn_attribute", "tokens[0].role", "tokens[0].sha256"} {
+		"directory.rdn_attribute", "tokens[0].role", "tokens[0].sha256", "base_url", "sessions",
+		"identity_providers[0].id", "identity_providers[0].issuer", "identity_providers[0].client_id",
+		"identity_providers[0].client_secret", "identity_providers[0].scopes", `identity_providers[0].roles["behorig-it"]`,
+		"identity_providers[0].roles: maps groups", "identity_providers[1].default_roles",
+		"api_clients[0].idp", "api_clients[0].audience", "api_clients[0].role"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %s:\n%v", want, err)
 		}
+	}
+}
+
+func TestIdentityProviderSecretFromEnvironment(t *testing.T) {
+	path := writeConfig(t, `
+database_url: postgres://localhost/behorig
+secret_key: `+secret.NewKey()+`
+directory:
+  url: ldap://127.0.0.1:389
+  base_dn: dc=example,dc=org
+identity_providers:
+  - id: ad-staff
+    issuer: https://adfs.kommun.se/adfs
+    client_id: behorig
+`)
+	t.Setenv("BEHORIG_IDP_AD_STAFF_CLIENT_SECRET", "från-miljön")
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idp := c.IdentityProviders[0]
+	if idp.ClientSecret != "från-miljön" || idp.Claims.Subject != "sub" || idp.Label != "ad-staff" ||
+		!slices.Equal(idp.DefaultRoles, []string{"requester"}) || c.BaseURL != "http://localhost:8080" {
+		t.Fatalf("secret or defaults not applied: %+v, base %s", idp, c.BaseURL)
 	}
 }
 

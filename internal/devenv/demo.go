@@ -6,6 +6,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/behorig/behorig/provisioning"
 )
 
 // DemoUnit is a unit of the demo organisation.
@@ -20,6 +22,8 @@ var DemoUnits = []DemoUnit{
 	{"Hemtjänst Söder", "5120", "5000"},
 	{"Särskilt boende Ekbacken", "5210", "5000"},
 	{"Särskilt boende Lindgården", "5220", "5000"},
+	{"Omsorgsbolaget AB (extern utförare)", "9100", ""},
+	{"Omsorgsbolaget hemtjänst", "9110", "9100"},
 }
 
 // DemoSystem is a care system of the catalog with its roles (none for yes/no systems).
@@ -43,17 +47,28 @@ var DemoCatalog = []DemoSystem{
 	{"panorama-ros", "Panorama/ROS", "panorama-ros", false, nil},
 }
 
-// DemoPrincipal is a demo user of behorig; Manages lists the ansvarskoder they attest for.
-type DemoPrincipal struct {
-	Subject, Name, Email, Role, Unit string
-	Manages                          []string
+// DemoPrincipals are the demo users: the staff behind the demo tokens, who are also the dev
+// IdP's AD-style users, and an external provider's manager who signs in with the
+// BankID-style one (a Skatteverket test number). Token is the key of the demo token, if any.
+var DemoPrincipals = []DemoPrincipal{
+	{Token: "it", Principal: provisioning.Principal{Subject: "it-handler", Name: "Ingrid IT-handläggare",
+		Email: "ingrid.it@example.org", Roles: []provisioning.Role{provisioning.RoleITHandler}, Unit: "5000",
+		IdP: "ad", IdPSubject: "ingrid.it"}},
+	{Token: "manager", Principal: provisioning.Principal{Subject: "manager", Name: "Maria Chef", Email: "maria.chef@example.org",
+		Roles: []provisioning.Role{provisioning.RoleRequester}, Unit: "5110", Manages: []string{"5110", "5210"},
+		IdP: "ad", IdPSubject: "maria.chef"}},
+	{Token: "requester", Principal: provisioning.Principal{Subject: "requester", Name: "Rolf Beställare",
+		Email: "rolf.bestallare@example.org", Roles: []provisioning.Role{provisioning.RoleRequester}, Unit: "5110",
+		IdP: "ad", IdPSubject: "rolf.bestallare"}},
+	{Principal: provisioning.Principal{Subject: "omsorgsbolaget-chef", Name: "Olle Omsorgschef", Email: "olle@omsorgsbolaget.example",
+		Roles: []provisioning.Role{provisioning.RoleRequester}, Unit: "9110", Manages: []string{"9110"},
+		Personnummer: "19120211-9150"}},
 }
 
-// DemoPrincipals are the users behind the demo tokens.
-var DemoPrincipals = []DemoPrincipal{
-	{"it-handler", "Ingrid IT-handläggare", "ingrid.it@example.org", "it", "5000", nil},
-	{"manager", "Maria Chef", "maria.chef@example.org", "manager", "5110", []string{"5110", "5210"}},
-	{"requester", "Rolf Beställare", "rolf.bestallare@example.org", "requester", "5110", nil},
+// DemoPrincipal is a demo user with the key of its demo token.
+type DemoPrincipal struct {
+	Token string
+	provisioning.Principal
 }
 
 // LoadDemo loads the demo organisation and catalog. It is idempotent: rows already there are
@@ -72,18 +87,14 @@ func LoadDemo(ctx context.Context, pool *pgxpool.Pool) error {
 				return err
 			}
 		}
-		return loadPrincipals(ctx, tx, DemoPrincipals)
+		return nil
 	})
 }
 
-// LoadPrincipals adds principals and their attestation rights; units must exist.
-func LoadPrincipals(ctx context.Context, pool *pgxpool.Pool, principals []DemoPrincipal) error {
-	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return loadPrincipals(ctx, tx, principals) })
-}
-
-func loadPrincipals(ctx context.Context, tx pgx.Tx, principals []DemoPrincipal) error {
+// LoadPrincipals registers principals and their attestation rights; units must exist.
+func LoadPrincipals(ctx context.Context, service *provisioning.Service, principals []DemoPrincipal) error {
 	for _, p := range principals {
-		if err := loadPrincipal(ctx, tx, p); err != nil {
+		if _, err := service.RegisterPrincipal(ctx, p.Principal); err != nil {
 			return err
 		}
 	}
@@ -99,24 +110,6 @@ func loadSystem(ctx context.Context, tx pgx.Tx, s DemoSystem) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO system_roles (system_id, id, name) VALUES ($1, $2, $3)
 			ON CONFLICT DO NOTHING`, s.ID, r[0], r[1]); err != nil {
 			return fmt.Errorf("load role %s of %s: %w", r[0], s.ID, err)
-		}
-	}
-	return nil
-}
-
-func loadPrincipal(ctx context.Context, tx pgx.Tx, p DemoPrincipal) error {
-	var id string
-	err := tx.QueryRow(ctx, `INSERT INTO principals (subject, display_name, email, it, unit_id)
-		VALUES ($1, $2, $3, $4, (SELECT id FROM units WHERE ansvarskod = $5))
-		ON CONFLICT (subject) DO UPDATE SET unit_id = EXCLUDED.unit_id RETURNING id::text`,
-		p.Subject, p.Name, p.Email, p.Role == "it", p.Unit).Scan(&id)
-	if err != nil {
-		return fmt.Errorf("load principal %s: %w", p.Subject, err)
-	}
-	for _, code := range p.Manages {
-		if _, err := tx.Exec(ctx, `INSERT INTO unit_managers (unit_id, principal_id)
-			SELECT id, $2 FROM units WHERE ansvarskod = $1 ON CONFLICT DO NOTHING`, code, id); err != nil {
-			return fmt.Errorf("make %s manager of %s: %w", p.Subject, code, err)
 		}
 	}
 	return nil

@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/behorig/behorig/internal/config"
 	"github.com/behorig/behorig/internal/localserver"
@@ -36,6 +37,7 @@ type Env struct {
 	Dir      string
 	Config   *config.Config
 	Tokens   map[string]string // role → plaintext token
+	IdP      *IdP
 	postgres *localserver.Postgres
 	slapd    *localserver.Slapd
 }
@@ -69,7 +71,21 @@ func Up(ctx context.Context, dir string, listen string, logger *slog.Logger) (*E
 		return nil, err
 	}
 	e.Tokens = tokens
+	_, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		e.Stop()
+		return nil, fmt.Errorf("listen address %q: %w", listen, err)
+	}
+	// localhost, not 127.0.0.1: browsers treat it as a secure context (WebAuthn needs that).
+	baseURL := "http://localhost:" + port
+	if e.IdP, err = StartIdP("127.0.0.1", -1, baseURL); err != nil {
+		e.Stop()
+		return nil, err
+	}
 	e.Config = e.config(listen, key)
+	e.Config.BaseURL = baseURL
+	e.Config.IdentityProviders = e.IdP.Providers
+	e.Config.APIClients = e.IdP.APIClients
 	return e, nil
 }
 
@@ -107,6 +123,9 @@ func portNear(preferred int) (int, error) {
 
 // Stop stops what Up started.
 func (e *Env) Stop() {
+	if e.IdP != nil {
+		e.IdP.Server.Close()
+	}
 	if e.slapd != nil {
 		e.slapd.Stop()
 	}
@@ -144,8 +163,8 @@ func (e *Env) tokens() (map[string]string, error) {
 		return nil, fmt.Errorf("read dev tokens: %w", err)
 	}
 	for _, p := range DemoPrincipals {
-		if tokens[p.Role] == "" {
-			tokens[p.Role] = "dev-" + p.Role + "-" + rand.Text()
+		if p.Token != "" && tokens[p.Token] == "" {
+			tokens[p.Token] = "dev-" + p.Token + "-" + rand.Text()
 		}
 	}
 	data, _ = json.MarshalIndent(tokens, "", "  ")
@@ -162,13 +181,17 @@ func (e *Env) config(listen, key string) *config.Config {
 		SecretKey:   key,
 		TimeZone:    "Europe/Stockholm",
 		Workers:     4,
+		Sessions:    config.Sessions{IdleTimeout: 30 * time.Minute, AbsoluteTimeout: 10 * time.Hour},
 		Directory: config.Directory{URL: e.slapd.URL(), BindDN: e.slapd.AdminDN, BindPassword: e.slapd.AdminPassword,
 			BaseDN: e.slapd.BaseDN, PeopleDN: e.slapd.PeopleDN, GroupsDN: e.slapd.GroupsDN, RDNAttribute: "uid",
 			Flavour: "openldap"},
 	}
 	for _, p := range DemoPrincipals {
-		sum := sha256.Sum256([]byte(e.Tokens[p.Role]))
-		c.Tokens = append(c.Tokens, config.Token{Subject: p.Subject, Name: p.Name, Email: p.Email, Role: p.Role,
+		if p.Token == "" {
+			continue
+		}
+		sum := sha256.Sum256([]byte(e.Tokens[p.Token]))
+		c.Tokens = append(c.Tokens, config.Token{Subject: p.Subject, Name: p.Name, Email: p.Email, Role: string(p.Roles[0]),
 			SHA256: hex.EncodeToString(sum[:])})
 	}
 	return c
@@ -197,6 +220,10 @@ func (e *Env) vars(url string) [][2]string {
 		{"LDAP_BASE_DN", d.BaseDN},
 		{"LDAP_BIND_DN", d.BindDN},
 		{"LDAP_BIND_PASSWORD", d.BindPassword},
+		{"BEHORIG_IDP_AD_ISSUER", e.IdP.AD.URL()},
+		{"BEHORIG_IDP_BANKID_ISSUER", e.IdP.BankID.URL()},
+		{"BEHORIG_HR_CLIENT_ID", HRClientID},
+		{"BEHORIG_HR_CLIENT_SECRET", e.IdP.HRSecret},
 	}
 }
 
@@ -210,10 +237,14 @@ func (e *Env) PrintSummary(w io.Writer, url string) {
 	fmt.Fprintf(w, `
 behorig dev is running (Ctrl-C stops everything)
 
+  Sign in      %s/login   (dev IdP: AD %s, BankID %s)
   API          %s/api/v1   (health: %s/healthz)
   PostgreSQL   %s
   LDAP         %s   base %s
                bind %s / %s
+
+Sign in as Maria Chef, Rolf Beställare, Ingrid IT-handläggare or Ivar IT-administratör (AD), or as
+Olle Omsorgschef of an external provider (BankID; Tova Testsson is refused: not registered).
 
 Demo users (bearer tokens):
   IT handler   Ingrid IT-handläggare   %s
@@ -230,7 +261,11 @@ Try:
     $BEHORIG_URL/api/v1/requests -d '{"person":{"personnummer":"19500118-2046","givenName":"Anna",
     "surname":"Berg","employeeType":"employee"},"unit":"5110","items":[{"system":"meddix"}],"approver":"manager"}'
 
-`, url, url, e.Config.DatabaseURL, d.URL, d.BaseDN, d.BindDN, d.BindPassword,
+An HR system's token (client credentials):
+  curl -s -u "$BEHORIG_HR_CLIENT_ID:$BEHORIG_HR_CLIENT_SECRET" -d grant_type=client_credentials \
+    "$BEHORIG_IDP_AD_ISSUER/token"
+
+`, url, e.IdP.AD.URL(), e.IdP.BankID.URL(), url, url, e.Config.DatabaseURL, d.URL, d.BaseDN, d.BindDN, d.BindPassword,
 		e.Tokens["it"], e.Tokens["manager"], e.Tokens["requester"],
 		filepath.Join(e.Dir, "env"), filepath.Join(e.Dir, "env"))
 }

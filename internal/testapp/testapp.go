@@ -90,8 +90,10 @@ type Options struct {
 // extraPrincipals complete the demo users with a manager of another unit and a requester
 // who is also a manager (for one-step attestation).
 var extraPrincipals = []devenv.DemoPrincipal{
-	{Subject: "manager-soder", Name: "Sven Söderchef", Email: "sven@example.org", Role: "manager", Unit: "5120", Manages: []string{"5120"}},
-	{Subject: "requester-manager", Name: "Lena Lindchef", Email: "lena@example.org", Role: "manager", Unit: "5220", Manages: []string{"5220"}},
+	{Token: "manager-soder", Principal: provisioning.Principal{Subject: "manager-soder", Name: "Sven Söderchef", Email: "sven@example.org",
+		Roles: []provisioning.Role{provisioning.RoleRequester}, Unit: "5120", Manages: []string{"5120"}}},
+	{Token: "requester-manager", Principal: provisioning.Principal{Subject: "requester-manager", Name: "Lena Lindchef", Email: "lena@example.org",
+		Roles: []provisioning.Role{provisioning.RoleRequester}, Unit: "5220", Manages: []string{"5220"}}},
 }
 
 // New starts a whole behorig for the test and stops it in t.Cleanup.
@@ -171,26 +173,25 @@ func must[T any](v T, err error) T {
 
 func (a *App) startAPI(t testing.TB, ctx context.Context, logger *slog.Logger) {
 	t.Helper()
-	if err := devenv.LoadPrincipals(ctx, a.Pool, extraPrincipals); err != nil {
-		t.Fatal(err)
-	}
 	var tokens []config.Token
 	for _, p := range append(append([]devenv.DemoPrincipal{}, devenv.DemoPrincipals...), extraPrincipals...) {
-		token := rand.Text()
-		sum := sha256.Sum256([]byte(token))
-		tokens = append(tokens, config.Token{Subject: p.Subject, Name: p.Name, Email: p.Email, Role: p.Role, SHA256: hex.EncodeToString(sum[:])})
-		a.Tokens[p.Subject] = token
-	}
-	server, err := api.New(ctx, a.Service, tokens, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, tok := range tokens {
-		actor, err := a.Service.EnsurePrincipal(ctx, tok.Subject, tok.Name, tok.Email, tok.Role == config.RoleIT)
+		actor, err := a.Service.RegisterPrincipal(ctx, p.Principal)
 		if err != nil {
 			t.Fatal(err)
 		}
-		a.Actors[tok.Subject] = actor
+		a.Actors[p.Subject] = actor
+		if p.Token == "" {
+			continue
+		}
+		token := rand.Text()
+		sum := sha256.Sum256([]byte(token))
+		tokens = append(tokens, config.Token{Subject: p.Subject, Name: p.Name, Email: p.Email, Role: string(p.Roles[0]),
+			SHA256: hex.EncodeToString(sum[:])})
+		a.Tokens[p.Subject] = token
+	}
+	server, err := api.New(ctx, a.Service, api.Config{Tokens: tokens, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
 	}
 	srv := httptest.NewServer(server.Handler())
 	t.Cleanup(srv.Close)

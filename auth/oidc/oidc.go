@@ -1,0 +1,316 @@
+// Package oidc signs people in through OpenID Providers: staff through the organisation's
+// AD-backed IdP, external providers' managers through a BankID-backed broker. It runs the
+// authorization code flow with PKCE (S256), state and nonce; go-oidc verifies the ID token
+// (signature against the provider's JWKS, issuer, audience, expiry) and this package checks
+// the nonce and at_hash and maps the claims to a provisioning.Identity. It also verifies the
+// OAuth 2 access tokens integrations send to the API.
+//
+// An IdP that cannot be reached at start is retried in the background, so it does not stop
+// the other IdPs or the API from serving.
+package oidc
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	gooidc "github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+
+	"github.com/behorig/behorig/internal/config"
+	"github.com/behorig/behorig/internal/personnummer"
+	"github.com/behorig/behorig/provisioning"
+)
+
+// Errors callers tell apart.
+var (
+	ErrUnknownIdP = errors.New("no such identity provider")
+	ErrNotReady   = errors.New("the identity provider has not answered yet")
+)
+
+// ClaimError says an ID token lacked a claim or carried a bad value; the sign-in is refused.
+type ClaimError struct{ Claim, Problem string }
+
+func (e *ClaimError) Error() string { return fmt.Sprintf("claim %q %s", e.Claim, e.Problem) }
+
+// RP is behorig as a relying party of the configured IdPs.
+type RP struct {
+	baseURL   string
+	providers map[string]*provider
+	order     []string
+	clients   []config.APIClient
+	http      *http.Client
+	now       func() time.Time
+	log       *slog.Logger
+}
+
+type provider struct {
+	cfg config.IdentityProvider
+
+	mu         sync.RWMutex
+	oidc       *gooidc.Provider
+	endSession string
+	lastErr    error
+}
+
+// Options change how an RP works; the zero value is right for production.
+type Options struct {
+	HTTPClient *http.Client     // default: 10 s timeout
+	Now        func() time.Time // clock for token expiry; default time.Now
+	Logger     *slog.Logger
+}
+
+// New starts discovery of every IdP in the background and returns at once. ctx bounds the
+// RP's life: discovery retries and key refreshes stop with it.
+func New(ctx context.Context, baseURL string, idps []config.IdentityProvider, clients []config.APIClient, opts Options) *RP {
+	rp := &RP{baseURL: strings.TrimRight(baseURL, "/"), providers: map[string]*provider{}, clients: clients,
+		http: opts.HTTPClient, now: opts.Now, log: opts.Logger}
+	if rp.http == nil {
+		rp.http = &http.Client{Timeout: 10 * time.Second}
+	}
+	if rp.now == nil {
+		rp.now = time.Now
+	}
+	if rp.log == nil {
+		rp.log = slog.Default()
+	}
+	for _, cfg := range idps {
+		p := &provider{cfg: cfg}
+		rp.providers[cfg.ID] = p
+		rp.order = append(rp.order, cfg.ID)
+		go rp.discover(ctx, p)
+	}
+	return rp
+}
+
+// discover fetches the provider's metadata, retrying with backoff until it answers.
+func (rp *RP) discover(ctx context.Context, p *provider) {
+	ctx = gooidc.ClientContext(ctx, rp.http)
+	wait := time.Second
+	for {
+		op, err := gooidc.NewProvider(ctx, p.cfg.Issuer)
+		if err == nil {
+			var meta struct {
+				EndSession string `json:"end_session_endpoint"`
+			}
+			op.Claims(&meta)
+			p.mu.Lock()
+			p.oidc, p.endSession, p.lastErr = op, meta.EndSession, nil
+			p.mu.Unlock()
+			rp.log.Info("identity provider ready", "idp", p.cfg.ID, "issuer", p.cfg.Issuer)
+			return
+		}
+		p.mu.Lock()
+		p.lastErr = err
+		p.mu.Unlock()
+		rp.log.Warn("identity provider unreachable; retrying", "idp", p.cfg.ID, "issuer", p.cfg.Issuer, "in", wait, "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, time.Minute)
+	}
+}
+
+func (rp *RP) provider(id string) (*provider, *gooidc.Provider, error) {
+	p, ok := rp.providers[id]
+	if !ok {
+		return nil, nil, fmt.Errorf("%q: %w", id, ErrUnknownIdP)
+	}
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.oidc == nil {
+		return p, nil, fmt.Errorf("%s (%s): %w", id, p.cfg.Issuer, ErrNotReady)
+	}
+	return p, p.oidc, nil
+}
+
+// IdP is a configured provider as the sign-in page lists it.
+type IdP struct {
+	ID, Label string
+	Ready     bool
+}
+
+// IdPs lists the providers in config order.
+func (rp *RP) IdPs() []IdP {
+	out := make([]IdP, 0, len(rp.order))
+	for _, id := range rp.order {
+		p := rp.providers[id]
+		p.mu.RLock()
+		out = append(out, IdP{ID: id, Label: p.cfg.Label, Ready: p.oidc != nil})
+		p.mu.RUnlock()
+	}
+	return out
+}
+
+// Ready waits until every provider has answered discovery or ctx ends; for tests and start-up
+// messages, not for serving.
+func (rp *RP) Ready(ctx context.Context) error {
+	for {
+		ready := true
+		for _, idp := range rp.IdPs() {
+			ready = ready && idp.Ready
+		}
+		if ready {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// RedirectURL is the callback URL registered at the IdP.
+func (rp *RP) RedirectURL(idp string) string { return rp.baseURL + "/auth/oidc/" + idp + "/callback" }
+
+func (rp *RP) oauth2Config(p *provider, op *gooidc.Provider) *oauth2.Config {
+	return &oauth2.Config{ClientID: p.cfg.ClientID, ClientSecret: p.cfg.ClientSecret, Endpoint: op.Endpoint(),
+		RedirectURL: rp.RedirectURL(p.cfg.ID), Scopes: p.cfg.Scopes}
+}
+
+// Attempt is a sign-in under way: what the callback must see again. The caller keeps it on
+// the server side, keyed by State, and hands it back to Finish once.
+type Attempt struct {
+	IdP, State, Nonce, Verifier string
+}
+
+// Begin starts a sign-in with the IdP and returns the URL to send the browser to.
+func (rp *RP) Begin(idp string) (string, Attempt, error) {
+	p, op, err := rp.provider(idp)
+	if err != nil {
+		return "", Attempt{}, err
+	}
+	a := Attempt{IdP: idp, State: rand.Text(), Nonce: rand.Text(), Verifier: oauth2.GenerateVerifier()}
+	url := rp.oauth2Config(p, op).AuthCodeURL(a.State, gooidc.Nonce(a.Nonce), oauth2.S256ChallengeOption(a.Verifier))
+	return url, a, nil
+}
+
+// SignedIn is the outcome of a verified sign-in.
+type SignedIn struct {
+	Identity provisioning.Identity
+	// IDToken is kept for RP-initiated logout (id_token_hint).
+	IDToken string
+}
+
+// Finish redeems the code of the callback and verifies what the IdP answered: the ID token's
+// signature, issuer, audience, expiry, the nonce of the attempt and at_hash. It maps the
+// claims to an identity.
+func (rp *RP) Finish(ctx context.Context, a Attempt, code string) (SignedIn, error) {
+	p, op, err := rp.provider(a.IdP)
+	if err != nil {
+		return SignedIn{}, err
+	}
+	ctx = context.WithValue(ctx, oauth2.HTTPClient, rp.http)
+	token, err := rp.oauth2Config(p, op).Exchange(ctx, code, oauth2.VerifierOption(a.Verifier))
+	if err != nil {
+		return SignedIn{}, fmt.Errorf("redeem code at %s: %w", p.cfg.ID, err)
+	}
+	raw, ok := token.Extra("id_token").(string)
+	if !ok || raw == "" {
+		return SignedIn{}, fmt.Errorf("%s answered without an id_token", p.cfg.ID)
+	}
+	idToken, err := op.Verifier(&gooidc.Config{ClientID: p.cfg.ClientID, Now: rp.now}).Verify(ctx, raw)
+	if err != nil {
+		return SignedIn{}, fmt.Errorf("verify ID token from %s: %w", p.cfg.ID, err)
+	}
+	if subtle.ConstantTimeCompare([]byte(idToken.Nonce), []byte(a.Nonce)) != 1 {
+		return SignedIn{}, fmt.Errorf("ID token from %s: nonce does not match the sign-in", p.cfg.ID)
+	}
+	if idToken.AccessTokenHash != "" {
+		if err := idToken.VerifyAccessToken(token.AccessToken); err != nil {
+			return SignedIn{}, fmt.Errorf("ID token from %s: %w", p.cfg.ID, err)
+		}
+	}
+	var claims map[string]any
+	if err := idToken.Claims(&claims); err != nil {
+		return SignedIn{}, fmt.Errorf("ID token claims from %s: %w", p.cfg.ID, err)
+	}
+	identity, err := rp.identity(p.cfg, claims)
+	if err != nil {
+		return SignedIn{}, err
+	}
+	return SignedIn{Identity: identity, IDToken: raw}, nil
+}
+
+// identity maps claims as the IdP's claim mapping says.
+func (rp *RP) identity(cfg config.IdentityProvider, claims map[string]any) (provisioning.Identity, error) {
+	str := func(name string) string {
+		s, _ := claims[name].(string)
+		return strings.TrimSpace(s)
+	}
+	id := provisioning.Identity{IdP: cfg.ID, Subject: str(cfg.Claims.Subject), Name: str(cfg.Claims.Name),
+		Email: str(cfg.Claims.Email), Unit: cfg.Unit, KnownUsersOnly: cfg.KnownUsersOnly}
+	if id.Subject == "" {
+		return id, &ClaimError{cfg.Claims.Subject, "is missing: it must identify the user"}
+	}
+	if id.Name == "" {
+		id.Name = id.Subject
+	}
+	if cfg.Claims.Personnummer != "" {
+		value := str(cfg.Claims.Personnummer)
+		if value == "" {
+			return id, &ClaimError{cfg.Claims.Personnummer, "is missing"}
+		}
+		n, err := personnummer.Parse(value, rp.now())
+		if err != nil {
+			return id, &ClaimError{cfg.Claims.Personnummer, "is not a valid personnummer"}
+		}
+		id.Personnummer = n.String()
+	}
+	roles := map[provisioning.Role]bool{}
+	for _, r := range cfg.DefaultRoles {
+		roles[provisioning.Role(r)] = true
+	}
+	if cfg.Claims.Groups != "" {
+		for _, g := range stringList(claims[cfg.Claims.Groups]) {
+			if r, ok := cfg.Roles[g]; ok {
+				roles[provisioning.Role(r)] = true
+			}
+		}
+	}
+	for _, r := range []provisioning.Role{provisioning.RoleRequester, provisioning.RoleITHandler, provisioning.RoleITAdmin} {
+		if roles[r] {
+			id.Roles = append(id.Roles, r)
+		}
+	}
+	return id, nil
+}
+
+// stringList reads a claim that is a list of strings or one string.
+func stringList(v any) []string {
+	switch v := v.(type) {
+	case string:
+		return []string{v}
+	case []any:
+		out := make([]string, 0, len(v))
+		for _, x := range v {
+			if s, ok := x.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+// EndSessionURL is where to send the browser to end the session at the IdP too, or "" when
+// the IdP offers no end_session_endpoint.
+func (rp *RP) EndSessionURL(idp, idTokenHint, returnTo string) string {
+	p, _, err := rp.provider(idp)
+	if err != nil || p.endSession == "" {
+		return ""
+	}
+	u := p.endSession + "?" + urlValues(map[string]string{"id_token_hint": idTokenHint,
+		"post_logout_redirect_uri": returnTo, "client_id": p.cfg.ClientID})
+	return u
+}

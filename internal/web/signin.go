@@ -1,0 +1,123 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/behorig/behorig/auth/oidc"
+	"github.com/behorig/behorig/auth/session"
+	"github.com/behorig/behorig/provisioning"
+)
+
+func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
+	ret := r.URL.Query().Get("return")
+	if session.SafeReturn(ret) != ret {
+		ret = ""
+	}
+	s.render(w, http.StatusOK, "login", pageData{Title: "Logga in", IdPs: s.rp.IdPs(), Return: ret,
+		SignedOut: r.URL.Query().Has("signed_out")})
+}
+
+func (s *Server) beginSignIn(w http.ResponseWriter, r *http.Request) {
+	idp := r.PathValue("idp")
+	url, attempt, err := s.rp.Begin(idp)
+	switch {
+	case errors.Is(err, oidc.ErrUnknownIdP):
+		s.problemPage(w, http.StatusNotFound, "Okänt inloggningssätt", "Det finns inget sådant inloggningssätt. Välj ett på inloggningssidan.")
+		return
+	case errors.Is(err, oidc.ErrNotReady):
+		s.problemPage(w, http.StatusServiceUnavailable, "Inloggningen är inte tillgänglig",
+			"Inloggningstjänsten svarar inte just nu. Försök igen om en stund eller välj ett annat sätt att logga in.")
+		return
+	case err != nil:
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.sessions.SaveAttempt(r.Context(), w, attempt, session.SafeReturn(r.URL.Query().Get("return"))); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, url, http.StatusFound)
+}
+
+// callback finishes a sign-in. Every refusal is audited with its reason and creates nothing.
+func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	idp := r.PathValue("idp")
+	attempt, returnTo, err := s.sessions.TakeAttempt(ctx, w, r, idp)
+	if errors.Is(err, session.ErrBadState) {
+		s.auditFailure(ctx, idp, "", "bad_state", err)
+		s.problemPage(w, http.StatusBadRequest, "Inloggningen kunde inte slutföras",
+			"Inloggningen är okänd, redan använd, för gammal eller påbörjad i en annan webbläsare. Börja om.")
+		return
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if e := r.URL.Query().Get("error"); e != "" {
+		s.auditFailure(ctx, idp, "", "idp_error:"+e, nil)
+		s.problemPage(w, http.StatusUnauthorized, "Inloggningen avbröts", "Inloggningstjänsten avbröt inloggningen. Börja om.")
+		return
+	}
+	signedIn, err := s.rp.Finish(ctx, attempt, r.URL.Query().Get("code"))
+	var claimErr *oidc.ClaimError
+	switch {
+	case errors.As(err, &claimErr):
+		s.auditFailure(ctx, idp, "", "bad_claim:"+claimErr.Claim, err)
+		s.problemPage(w, http.StatusForbidden, "Inloggningen godtogs inte",
+			"Inloggningstjänsten skickade uppgifter som inte går att använda (till exempel ett ogiltigt personnummer). Kontakta IT.")
+		return
+	case err != nil:
+		s.auditFailure(ctx, idp, "", "token_rejected", err)
+		s.problemPage(w, http.StatusUnauthorized, "Inloggningen kunde inte verifieras",
+			"Svaret från inloggningstjänsten kunde inte verifieras. Börja om; kvarstår felet, kontakta IT.")
+		return
+	}
+	actor, err := s.service.SignIn(ctx, signedIn.Identity)
+	switch {
+	case errors.Is(err, provisioning.ErrUnknownUser):
+		s.auditFailure(ctx, idp, idp+":"+signedIn.Identity.Subject, "unknown_user", err)
+		s.problemPage(w, http.StatusForbidden, "Du är inte registrerad i Behörig",
+			"Inloggningen lyckades, men du finns inte som användare i Behörig. Be din kontaktperson på kommunen att lägga upp dig.")
+		return
+	case errors.Is(err, provisioning.ErrConflict):
+		s.auditFailure(ctx, idp, idp+":"+signedIn.Identity.Subject, "conflict", err)
+		s.problemPage(w, http.StatusConflict, "Kontot är redan kopplat", "Personnumret är kopplat till en annan inloggning. Kontakta IT.")
+		return
+	case err != nil:
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.sessions.Start(ctx, w, r, actor.ID, idp, signedIn.IDToken); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, session.SafeReturn(returnTo), http.StatusSeeOther)
+}
+
+// logout ends the session here and, where the IdP offers it, there too.
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	actor, _ := s.CurrentActor(r)
+	sess, err := s.sessions.End(ctx, w, r)
+	if errors.Is(err, session.ErrNoSession) {
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+		return
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if actor.ID != "" {
+		if err := s.service.RecordSignOut(ctx, actor); err != nil {
+			s.log.ErrorContext(ctx, "audit sign-out", "err", err)
+		}
+	}
+	back := s.baseURL + "/login?signed_out=1"
+	if end := s.rp.EndSessionURL(sess.IdP, sess.IDToken, back); end != "" {
+		http.Redirect(w, r, end, http.StatusSeeOther)
+		return
+	}
+	http.Redirect(w, r, "/login?signed_out=1", http.StatusSeeOther)
+}
