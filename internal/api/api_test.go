@@ -309,3 +309,27 @@ func TestOneStepAttestation(t *testing.T) {
 		t.Fatalf("no attestation in %s", got)
 	}
 }
+
+func TestMeTellsRolesAndAttestedUnits(t *testing.T) {
+	app := testapp.New(t, testapp.Options{NoJobs: true})
+	var me provisioning.MeView
+	if code := app.Call(t, "manager", "GET", "/api/v1/me", nil, &me); code != http.StatusOK {
+		t.Fatalf("/me: %d", code)
+	}
+	var attests []string
+	for _, u := range me.Attests {
+		attests = append(attests, u.Ansvarskod)
+	}
+	if me.Name != "Maria Chef" || me.Unit == nil || me.Unit.Ansvarskod != "5110" || strings.Join(attests, ",") != "5110,5210" {
+		t.Fatalf("/me = %+v, attests %v", me, attests)
+	}
+	// IT handles requests but attests for no unit unless made a manager of one.
+	var it provisioning.MeView
+	app.Call(t, "it-handler", "GET", "/api/v1/me", nil, &it)
+	if len(it.Roles) != 1 || it.Roles[0] != provisioning.RoleITHandler || len(it.Attests) != 0 {
+		t.Fatalf("IT handler /me = %+v", it)
+	}
+	if code := app.Call(t, "", "GET", "/api/v1/me", nil, nil); code != http.StatusUnauthorized {
+		t.Fatalf("/me without a token: %d", code)
+	}
+}

@@ -1,0 +1,91 @@
+package web_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// chromium is Debian's package (scripts/deps.sh installs it).
+const chromium = "/usr/bin/chromium"
+
+// browser starts headless Chromium for the test.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	if _, err := os.Stat(chromium); err != nil {
+		t.Fatalf("headless Chromium is missing: run `bash scripts/deps.sh` as root (%v)", err)
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox,
+		chromedp.Flag("disable-gpu", true), chromedp.UserDataDir(t.TempDir()))
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, time.Minute)
+	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })
+	return ctx
+}
+
+// screenshot keeps a picture of the page as a test artefact under .artifacts (not committed).
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Errorf("screenshot %s: %v", name, err)
+		return
+	}
+	dir := filepath.Join("..", "..", ".artifacts", "screenshots")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestBrowserSignsInThroughTheDevIdP(t *testing.T) {
+	s := newSite(t, siteOptions{})
+	ctx := browser(t)
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(s.url+"/"),
+		chromedp.WaitVisible(`a[href="/login/ad"]`),
+	)
+	if err != nil {
+		t.Fatalf("open the sign-in page: %v", err)
+	}
+	screenshot(t, ctx, "login")
+	err = chromedp.Do(ctx,
+		chromedp.Click(`a[href="/login/ad"]`),
+		chromedp.WaitVisible(`button[value="maria.chef"]`),
+		chromedp.Click(`button[value="maria.chef"]`),
+		chromedp.WaitVisible(`.who`),
+	)
+	if err != nil {
+		t.Fatalf("sign in through the dev IdP: %v", err)
+	}
+	heading, err := chromedp.Run(ctx, chromedp.Text(`main h1`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	who, err := chromedp.Run(ctx, chromedp.Text(`.who`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if heading != "Välkommen, Maria Chef" || who != "Maria Chef" {
+		t.Fatalf("after sign-in the page says %q and %q", heading, who)
+	}
+	screenshot(t, ctx, "home")
+	err = chromedp.Do(ctx,
+		chromedp.Click(`form[action="/logout"] button`),
+		chromedp.WaitVisible(`.notice`),
+	)
+	if err != nil {
+		t.Fatalf("sign out: %v", err)
+	}
+	location, err := chromedp.Run(ctx, chromedp.Location())
+	if err != nil || location != s.url+"/login?signed_out=1" {
+		t.Fatalf("sign out: at %q, %v", location, err)
+	}
+}
