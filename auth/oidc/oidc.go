@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -90,6 +91,21 @@ func New(ctx context.Context, baseURL string, idps []config.IdentityProvider, cl
 	return rp
 }
 
+// UnsupportedClaims returns the mapped claims an IdP does not list in its discovery
+// document's claims_supported. The list is optional, so an empty one says nothing.
+func UnsupportedClaims(m config.Claims, supported []string) []string {
+	if len(supported) == 0 {
+		return nil
+	}
+	var missing []string
+	for _, c := range []string{m.Subject, m.Name, m.Email, m.Personnummer, m.Groups} {
+		if c != "" && !slices.Contains(supported, c) {
+			missing = append(missing, c)
+		}
+	}
+	return missing
+}
+
 // discover fetches the provider's metadata, retrying with backoff until it answers.
 func (rp *RP) discover(ctx context.Context, p *provider) {
 	ctx = gooidc.ClientContext(ctx, rp.http)
@@ -98,13 +114,18 @@ func (rp *RP) discover(ctx context.Context, p *provider) {
 		op, err := gooidc.NewProvider(ctx, p.cfg.Issuer)
 		if err == nil {
 			var meta struct {
-				EndSession string `json:"end_session_endpoint"`
+				EndSession      string   `json:"end_session_endpoint"`
+				ClaimsSupported []string `json:"claims_supported"`
 			}
 			op.Claims(&meta)
 			p.mu.Lock()
 			p.oidc, p.endSession, p.lastErr = op, meta.EndSession, nil
 			p.mu.Unlock()
 			rp.log.Info("identity provider ready", "idp", p.cfg.ID, "issuer", p.cfg.Issuer)
+			for _, claim := range UnsupportedClaims(p.cfg.Claims, meta.ClaimsSupported) {
+				rp.log.Warn("claim mapping names a claim the identity provider does not list in claims_supported; sign-ins will fail if it never sends it",
+					"idp", p.cfg.ID, "claim", claim)
+			}
 			return
 		}
 		p.mu.Lock()

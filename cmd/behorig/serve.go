@@ -96,6 +96,7 @@ func httpHandler(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, se
 	if err != nil {
 		return nil, err
 	}
+	go sweepSessions(ctx, sessions, logger)
 	webServer, err := web.New(service, rp, sessions, cfg.BaseURL, logger)
 	if err != nil {
 		return nil, err
@@ -111,6 +112,25 @@ func httpHandler(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, se
 func ldapConfig(d config.Directory) ldap.Config {
 	return ldap.Config{URL: d.URL, BindDN: d.BindDN, BindPassword: d.BindPassword, BaseDN: d.BaseDN,
 		PeopleDN: d.PeopleDN, GroupsDN: d.GroupsDN, RDNAttribute: d.RDNAttribute, Timeout: d.Timeout, Flavour: d.Flavour}
+}
+
+// sweepSessions removes expired sessions every quarter of an hour until ctx ends. Several
+// instances sweeping at once is harmless.
+func sweepSessions(ctx context.Context, sessions *session.Store, logger *slog.Logger) {
+	tick := time.NewTicker(15 * time.Minute)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if n, err := sessions.Sweep(ctx); err != nil {
+				logger.Warn("sweep sessions", "err", err)
+			} else if n > 0 {
+				logger.Info("swept expired sessions", "count", n)
+			}
+		}
+	}
 }
 
 type pinger interface{ Ping(context.Context) error }

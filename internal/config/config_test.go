@@ -117,3 +117,35 @@ func TestUnknownFieldRejected(t *testing.T) {
 		t.Fatalf("a misspelt key was not named: %v", err)
 	}
 }
+
+// The README's example must stay a config that loads.
+func TestREADMEExampleLoads(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(readme), "```yaml\n")
+	example, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("README has no yaml example")
+	}
+	dir := t.TempDir()
+	for _, name := range []string{"secret.key", "ldap.pw", "adfs.secret", "broker.secret"} {
+		value := "hemligt"
+		if name == "secret.key" {
+			value = secret.NewKey()
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(value), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	example = strings.ReplaceAll(example, "/etc/behorig", dir)
+	example = strings.ReplaceAll(example, "<sha256 of the token in hex>", strings.Repeat("cd", 32))
+	c, err := Load(writeConfig(t, example))
+	if err != nil {
+		t.Fatalf("the README's example does not load: %v", err)
+	}
+	if len(c.IdentityProviders) != 2 || c.IdentityProviders[1].Claims.Personnummer != "personal_number" || len(c.APIClients) != 1 {
+		t.Fatalf("example loaded as %+v", c)
+	}
+}

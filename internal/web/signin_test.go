@@ -565,3 +565,22 @@ func TestReturnToStaysOnTheSite(t *testing.T) {
 		}
 	}
 }
+
+func TestSweepRemovesOnlyExpiredSessions(t *testing.T) {
+	s := newSite(t, siteOptions{})
+	s.signIn(t, "ad", "rolf.bestallare")
+	s.app.Clock.Advance(idle + time.Minute)
+	fresh := &site{app: s.app, idp: s.idp, url: s.url, client: newClient()}
+	fresh.signIn(t, "ad", "maria.chef")
+	sessions, err := session.New(s.app.Pool, session.Config{Idle: idle, Absolute: 10 * time.Hour, Now: s.app.Clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := sessions.Sweep(context.Background())
+	if err != nil || n != 1 {
+		t.Fatalf("Sweep = %d, %v; want the one idle session", n, err)
+	}
+	if status, _ := fresh.me(t); status != http.StatusOK {
+		t.Fatalf("the live session was swept: %d", status)
+	}
+}
