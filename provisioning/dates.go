@@ -3,6 +3,9 @@ package provisioning
 import (
 	"fmt"
 	"time"
+
+	"github.com/rickar/cal/v2"
+	"github.com/rickar/cal/v2/se"
 )
 
 const dateLayout = time.DateOnly
@@ -31,16 +34,19 @@ func parseDate(v string) (time.Time, error) {
 	return t, nil
 }
 
-// addWorkingDays counts n working days on from date, skipping weekends.
-// Swedish public holidays join the calendar with the IT queue (issue 5).
-func addWorkingDays(date time.Time, n int) time.Time {
-	for n > 0 {
-		date = date.AddDate(0, 0, 1)
-		if wd := date.Weekday(); wd != time.Saturday && wd != time.Sunday {
-			n--
-		}
-	}
-	return date
+// swedishWorkdays is the working calendar of a Swedish municipality: weekends, the public
+// holidays, and midsommarafton, julafton and nyårsafton, which the collective agreements make
+// days off. rickar/cal computes the movable ones (påsk, Kristi himmelsfärd, midsommar,
+// alla helgons dag).
+func swedishWorkdays() *cal.BusinessCalendar {
+	c := cal.NewBusinessCalendar()
+	c.AddHoliday(se.Holidays...)
+	return c
+}
+
+// addWorkingDays counts n working days on from date.
+func (s *Service) addWorkingDays(date time.Time, n int) time.Time {
+	return s.workdays.WorkdaysFrom(date, n)
 }
 
 // datePtr turns a zero date into nil, for nullable date columns and JSON.

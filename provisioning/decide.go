@@ -239,7 +239,7 @@ func (s *Service) moveOn(ctx context.Context, tx pgx.Tx, actor string, r request
 		status = StatusScheduled
 	}
 	if _, err := tx.Exec(ctx, "UPDATE requests SET due_date = $2 WHERE id = $1", r.id,
-		addWorkingDays(s.today(), handlingDays)); err != nil {
+		s.addWorkingDays(s.today(), handlingDays)); err != nil {
 		return "", fmt.Errorf("set due date of %s: %w", r.number, err)
 	}
 	return status, s.setStatus(ctx, tx, actor, r, status, nil)

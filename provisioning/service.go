@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/rickar/cal/v2"
 
 	"github.com/behorig/behorig/connectors"
 	"github.com/behorig/behorig/internal/audit"
@@ -52,14 +53,15 @@ type Config struct {
 
 // Service is the domain's entry point.
 type Service struct {
-	db      *pgxpool.Pool
-	box     *secret.Box
-	dir     connectors.Directory
-	dirName string
-	jobs    Scheduler
-	loc     *time.Location
-	clock   Clock
-	log     *slog.Logger
+	db       *pgxpool.Pool
+	box      *secret.Box
+	dir      connectors.Directory
+	dirName  string
+	jobs     Scheduler
+	loc      *time.Location
+	clock    Clock
+	workdays *cal.BusinessCalendar
+	log      *slog.Logger
 }
 
 // New checks the config and returns a Service.
@@ -81,7 +83,7 @@ func New(c Config) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{db: c.DB, box: c.Box, dir: c.Directory, dirName: c.DirectoryName, jobs: c.Scheduler,
-		loc: c.Location, clock: c.Clock, log: c.Logger}
+		loc: c.Location, clock: c.Clock, workdays: swedishWorkdays(), log: c.Logger}
 	if s.dirName == "" {
 		s.dirName = "ldap"
 	}

@@ -1,0 +1,36 @@
+package provisioning
+
+import (
+	"testing"
+	"time"
+)
+
+// A complete request is handled within two working days; these are real Swedish dates around
+// the holidays a handler would trip over.
+func TestDueDateSkipsSwedishHolidays(t *testing.T) {
+	s := &Service{workdays: swedishWorkdays()}
+	for _, tc := range []struct {
+		from, want string
+		days       int
+		why        string
+	}{
+		{"2026-11-27", "2026-12-01", 2, "a Friday: the weekend does not count"},
+		{"2026-06-18", "2026-06-23", 2, "midsommarafton (Fri 19 June) is a day off, midsommardagen a Saturday"},
+		{"2025-06-19", "2025-06-24", 2, "midsommarafton 20 June 2025"},
+		{"2026-12-23", "2026-12-29", 2, "julafton and juldagen; annandag jul is a Saturday"},
+		{"2027-12-23", "2027-12-28", 2, "julafton on a Friday; juldagen and annandag jul fall on the weekend"},
+		{"2026-04-02", "2026-04-08", 2, "långfredagen 3 April and annandag påsk 6 April"},
+		{"2025-04-17", "2025-04-23", 2, "påsk 2025: långfredagen 18 April, annandag påsk 21 April"},
+		{"2026-12-30", "2027-01-05", 2, "nyårsafton and nyårsdagen"},
+		{"2027-01-04", "2027-01-07", 2, "trettondedag jul, Wednesday 6 January"},
+		{"2026-05-13", "2026-05-15", 1, "Kristi himmelsfärds dag, Thursday 14 May"},
+		{"2025-06-05", "2025-06-10", 2, "nationaldagen Friday 6 June; annandag pingst is a working day since 2005"},
+		{"2026-04-30", "2026-05-04", 1, "första maj on a Friday"},
+		{"2026-10-30", "2026-11-03", 2, "alla helgons dag is a Saturday, so only the weekend"},
+	} {
+		from, _ := time.Parse(time.DateOnly, tc.from)
+		if got := s.addWorkingDays(from, tc.days).Format(time.DateOnly); got != tc.want {
+			t.Errorf("%s + %d working days = %s, want %s (%s)", tc.from, tc.days, got, tc.want, tc.why)
+		}
+	}
+}
