@@ -14,7 +14,7 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
 	if session.SafeReturn(ret) != ret {
 		ret = ""
 	}
-	s.render(w, http.StatusOK, "login", pageData{Title: "Logga in", IdPs: s.rp.IdPs(), Return: ret,
+	s.render(w, r, http.StatusOK, "login", pageData{IdPs: s.rp.IdPs(), Return: ret,
 		SignedOut: r.URL.Query().Has("signed_out")})
 }
 
@@ -23,11 +23,10 @@ func (s *Server) beginSignIn(w http.ResponseWriter, r *http.Request) {
 	url, attempt, err := s.rp.Begin(idp)
 	switch {
 	case errors.Is(err, oidc.ErrUnknownIdP):
-		s.problemPage(w, http.StatusNotFound, "Okänt inloggningssätt", "Det finns inget sådant inloggningssätt. Välj ett på inloggningssidan.")
+		s.problemPage(w, r, http.StatusNotFound, "signin.unknown_idp")
 		return
 	case errors.Is(err, oidc.ErrNotReady):
-		s.problemPage(w, http.StatusServiceUnavailable, "Inloggningen är inte tillgänglig",
-			"Inloggningstjänsten svarar inte just nu. Försök igen om en stund eller välj ett annat sätt att logga in.")
+		s.problemPage(w, r, http.StatusServiceUnavailable, "signin.down")
 		return
 	case err != nil:
 		s.fail(w, r, err)
@@ -47,8 +46,7 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 	attempt, returnTo, err := s.sessions.TakeAttempt(ctx, w, r, idp)
 	if errors.Is(err, session.ErrBadState) {
 		s.auditFailure(ctx, idp, "", "bad_state", err)
-		s.problemPage(w, http.StatusBadRequest, "Inloggningen kunde inte slutföras",
-			"Inloggningen är okänd, redan använd, för gammal eller påbörjad i en annan webbläsare. Börja om.")
+		s.problemPage(w, r, http.StatusBadRequest, "signin.bad_state")
 		return
 	}
 	if err != nil {
@@ -57,7 +55,7 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	if e := r.URL.Query().Get("error"); e != "" {
 		s.auditFailure(ctx, idp, "", "idp_error:"+e, nil)
-		s.problemPage(w, http.StatusUnauthorized, "Inloggningen avbröts", "Inloggningstjänsten avbröt inloggningen. Börja om.")
+		s.problemPage(w, r, http.StatusUnauthorized, "signin.cancelled")
 		return
 	}
 	signedIn, err := s.rp.Finish(ctx, attempt, r.URL.Query().Get("code"))
@@ -65,25 +63,22 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.As(err, &claimErr):
 		s.auditFailure(ctx, idp, "", "bad_claim:"+claimErr.Claim, err)
-		s.problemPage(w, http.StatusForbidden, "Inloggningen godtogs inte",
-			"Inloggningstjänsten skickade uppgifter som inte går att använda (till exempel ett ogiltigt personnummer). Kontakta IT.")
+		s.problemPage(w, r, http.StatusForbidden, "signin.bad_claim")
 		return
 	case err != nil:
 		s.auditFailure(ctx, idp, "", "token_rejected", err)
-		s.problemPage(w, http.StatusUnauthorized, "Inloggningen kunde inte verifieras",
-			"Svaret från inloggningstjänsten kunde inte verifieras. Börja om; kvarstår felet, kontakta IT.")
+		s.problemPage(w, r, http.StatusUnauthorized, "signin.rejected")
 		return
 	}
 	actor, err := s.service.SignIn(ctx, signedIn.Identity)
 	switch {
 	case errors.Is(err, provisioning.ErrUnknownUser):
 		s.auditFailure(ctx, idp, idp+":"+signedIn.Identity.Subject, "unknown_user", err)
-		s.problemPage(w, http.StatusForbidden, "Du är inte registrerad i Behörig",
-			"Inloggningen lyckades, men du finns inte som användare i Behörig. Be din kontaktperson på kommunen att lägga upp dig.")
+		s.problemPage(w, r, http.StatusForbidden, "signin.unknown_user")
 		return
 	case errors.Is(err, provisioning.ErrConflict):
 		s.auditFailure(ctx, idp, idp+":"+signedIn.Identity.Subject, "conflict", err)
-		s.problemPage(w, http.StatusConflict, "Kontot är redan kopplat", "Personnumret är kopplat till en annan inloggning. Kontakta IT.")
+		s.problemPage(w, r, http.StatusConflict, "signin.conflict")
 		return
 	case err != nil:
 		s.fail(w, r, err)

@@ -584,3 +584,30 @@ func TestSweepRemovesOnlyExpiredSessions(t *testing.T) {
 		t.Fatalf("the live session was swept: %d", status)
 	}
 }
+
+func TestPagesSpeakTheChosenLanguage(t *testing.T) {
+	s := newSite(t, siteOptions{})
+	if page := body(t, s.get(t, "/login")); !strings.Contains(page, `<html lang="sv">`) || !strings.Contains(page, "<h1>Logga in</h1>") {
+		t.Fatalf("the default is not Swedish:\n%s", page)
+	}
+	req, _ := http.NewRequest(http.MethodGet, s.url+"/login", nil)
+	req.Header.Set("Accept-Language", "en-GB,en;q=0.8")
+	resp, err := s.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if page := body(t, resp); !strings.Contains(page, `<html lang="en">`) || !strings.Contains(page, "<h1>Sign in</h1>") {
+		t.Fatalf("Accept-Language: en did not give English:\n%s", page)
+	}
+	resp.Body.Close()
+	switched := s.get(t, "/lang?to=en&return=/login")
+	if switched.StatusCode != http.StatusSeeOther || switched.Header.Get("Location") != "/login" {
+		t.Fatalf("language switch: %d to %q", switched.StatusCode, switched.Header.Get("Location"))
+	}
+	if page := body(t, s.get(t, "/login")); !strings.Contains(page, "<h1>Sign in</h1>") || !strings.Contains(page, "På svenska") {
+		t.Fatal("the chosen language was not kept")
+	}
+	if loc := s.get(t, "/lang?to=en&return=https://evil.example").Header.Get("Location"); loc != "/" {
+		t.Fatalf("the language switch redirected off the site: %q", loc)
+	}
+}

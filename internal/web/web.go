@@ -12,6 +12,8 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"strings"
+	"time"
 
 	"github.com/behorig/behorig/auth/oidc"
 	"github.com/behorig/behorig/auth/session"
@@ -24,28 +26,26 @@ var templateFS embed.FS
 //go:embed static
 var staticFS embed.FS
 
-var roleNames = map[provisioning.Role]string{
-	provisioning.RoleRequester: "beställare",
-	provisioning.RoleITHandler: "IT-handläggare",
-	provisioning.RoleITAdmin:   "IT-administratör",
-}
-
 // Server serves the pages.
 type Server struct {
 	service  *provisioning.Service
 	rp       *oidc.RP
 	sessions *session.Store
 	baseURL  string
+	loc      *time.Location
 	pages    map[string]*template.Template
 	log      *slog.Logger
 }
 
 // New parses the templates and returns the web server.
 func New(service *provisioning.Service, rp *oidc.RP, sessions *session.Store, baseURL string, logger *slog.Logger) (*Server, error) {
-	s := &Server{service: service, rp: rp, sessions: sessions, baseURL: baseURL, pages: map[string]*template.Template{}, log: logger}
-	funcs := template.FuncMap{"roleName": func(r provisioning.Role) string { return roleNames[r] }}
-	for _, page := range []string{"login", "home", "problem"} {
-		t, err := template.New(page).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
+	loc, err := time.LoadLocation("Europe/Stockholm")
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{service: service, rp: rp, sessions: sessions, baseURL: baseURL, loc: loc, pages: map[string]*template.Template{}, log: logger}
+	for _, page := range pageNames {
+		t, err := template.New(page).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
 			return nil, err
 		}
@@ -65,6 +65,7 @@ func (s *Server) Handler(api http.Handler) http.Handler {
 	mux.HandleFunc("GET /login/{idp}", s.beginSignIn)
 	mux.HandleFunc("GET /auth/oidc/{idp}/callback", s.callback)
 	mux.HandleFunc("POST /logout", s.logout)
+	mux.HandleFunc("GET /lang", s.switchLang)
 	if api != nil {
 		mux.Handle("/api/", api)
 	}
@@ -94,9 +95,15 @@ func (s *Server) CurrentActor(r *http.Request) (provisioning.Actor, error) {
 	return actor, err
 }
 
+// pageNames are the templates under templates/, each rendered inside layout.html.
+var pageNames = []string{"login", "home", "problem"}
+
 type pageData struct {
-	Title string
-	Actor *provisioning.Actor
+	Title   string
+	Actor   *provisioning.Actor
+	L       Localizer
+	Path    string // the page's own path, for the language switch
+	Section string // which main menu entry is current
 	// page-specific
 	IdPs      []oidc.IdP
 	Return    string
@@ -105,8 +112,18 @@ type pageData struct {
 	Message   string
 }
 
-func (s *Server) render(w http.ResponseWriter, status int, page string, data pageData) {
+func (s *Server) localizer(r *http.Request) Localizer {
+	return Localizer{Lang: requestLang(r), loc: s.loc}
+}
+
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, page string, data pageData) {
+	data.L = s.localizer(r)
+	data.Path = r.URL.RequestURI()
+	if data.Title == "" {
+		data.Title = data.L.T(page + ".title")
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Language", string(data.L.Lang))
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	if err := s.pages[page].ExecuteTemplate(w, "layout", data); err != nil {
@@ -115,8 +132,25 @@ func (s *Server) render(w http.ResponseWriter, status int, page string, data pag
 }
 
 // problemPage explains what went wrong in words a user can act on; details stay in the log.
-func (s *Server) problemPage(w http.ResponseWriter, status int, title, message string) {
-	s.render(w, status, "problem", pageData{Title: title, Message: message})
+// key names the title in the catalog and key+"." the explanation.
+func (s *Server) problemPage(w http.ResponseWriter, r *http.Request, status int, key string) {
+	l := s.localizer(r)
+	data := pageData{Title: l.T(key), Message: l.T(key + ".")}
+	if actor, err := s.CurrentActor(r); err == nil {
+		data.Actor = &actor
+	}
+	s.render(w, r, status, "problem", data)
+}
+
+// switchLang remembers the chosen language for a year and goes back to the page.
+func (s *Server) switchLang(w http.ResponseWriter, r *http.Request) {
+	to := Lang(r.URL.Query().Get("to"))
+	if to != Swedish && to != English {
+		to = Swedish
+	}
+	http.SetCookie(w, &http.Cookie{Name: langCookie, Value: string(to), Path: "/", MaxAge: 365 * 24 * 3600,
+		HttpOnly: true, Secure: strings.HasPrefix(s.baseURL, "https://"), SameSite: http.SameSiteLaxMode})
+	http.Redirect(w, r, session.SafeReturn(r.URL.Query().Get("return")), http.StatusSeeOther)
 }
 
 func (s *Server) home(w http.ResponseWriter, r *http.Request) {
@@ -134,12 +168,13 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.render(w, http.StatusOK, "home", pageData{Title: "Start", Actor: &actor, Me: me})
+	s.render(w, r, http.StatusOK, "home", pageData{Title: me.Name, Section: "start", Actor: &actor, Me: me})
 }
 
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	s.log.ErrorContext(r.Context(), "page failed", "path", r.URL.Path, "err", err)
-	s.problemPage(w, http.StatusInternalServerError, "Något gick fel", "Felet är loggat. Försök igen om en stund.")
+	l := s.localizer(r)
+	s.render(w, r, http.StatusInternalServerError, "problem", pageData{Title: l.T("error.title"), Message: l.T("error.text")})
 }
 
 // audit logs a failed sign-in; the audit log is the record, the error only goes to the log.
