@@ -35,8 +35,15 @@ type RequestView struct {
 	DueDate             string       `json:"dueDate,omitempty"`
 	Items               []ItemView   `json:"items"`
 	Events              []EventView  `json:"events"`
+	Viewer              ViewerRights `json:"viewer"`
 	CreatedAt           time.Time    `json:"createdAt"`
 	UpdatedAt           time.Time    `json:"updatedAt"`
+}
+
+// ViewerRights says what the reader of a request may do with it now.
+type ViewerRights struct {
+	Attest           bool `json:"attest"`           // approve or reject
+	RecordPaperTerms bool `json:"recordPaperTerms"` // IT records a verified paper form
 }
 
 // PrincipalRef names a user of behorig.
@@ -72,10 +79,11 @@ type ItemView struct {
 
 // EventView is one entry of a request's history.
 type EventView struct {
-	At     time.Time       `json:"at"`
-	Actor  string          `json:"actor"`
-	Action string          `json:"action"`
-	Data   json.RawMessage `json:"data"`
+	At        time.Time       `json:"at"`
+	Actor     string          `json:"actor"`
+	ActorName string          `json:"actorName"`
+	Action    string          `json:"action"`
+	Data      json.RawMessage `json:"data"`
 }
 
 // Request returns one request, if the actor may see it: IT sees all, a requester their own,
@@ -117,8 +125,16 @@ func (s *Service) Request(ctx context.Context, actor Actor, id string) (RequestV
 	if v.Items, err = s.items(ctx, v.ID); err != nil {
 		return v, err
 	}
-	v.Events, err = s.history(ctx, v.ID)
-	return v, err
+	if v.Events, err = s.history(ctx, v.ID); err != nil {
+		return v, err
+	}
+	v.Viewer.RecordPaperTerms = actor.IT() && v.Status == StatusAwaitingUser
+	if v.Status == StatusAwaitingApproval {
+		if v.Viewer.Attest, err = canAttest(ctx, s.db, actor.ID, v.Unit.ID); err != nil {
+			return v, err
+		}
+	}
+	return v, nil
 }
 
 // canSee tells whether the actor may read a request. Requests a reader may not see are
@@ -182,9 +198,25 @@ func (s *Service) history(ctx context.Context, requestID string) ([]EventView, e
 	if err != nil {
 		return nil, err
 	}
+	subjects := make([]string, len(records))
+	for i, r := range records {
+		subjects[i] = r.Actor
+	}
+	names := map[string]string{systemActor: "Behörig"}
+	rows, err := s.db.Query(ctx, "SELECT subject, display_name FROM principals WHERE subject = ANY($1)", subjects)
+	if err != nil {
+		return nil, fmt.Errorf("names of the actors of request %s: %w", requestID, err)
+	}
+	var subject, name string
+	if _, err := pgx.ForEachRow(rows, []any{&subject, &name}, func() error { names[subject] = name; return nil }); err != nil {
+		return nil, fmt.Errorf("names of the actors of request %s: %w", requestID, err)
+	}
 	events := make([]EventView, len(records))
 	for i, r := range records {
-		events[i] = EventView{At: r.At, Actor: r.Actor, Action: r.Action, Data: r.Data}
+		events[i] = EventView{At: r.At, Actor: r.Actor, ActorName: names[r.Actor], Action: r.Action, Data: r.Data}
+		if events[i].ActorName == "" {
+			events[i].ActorName = r.Actor
+		}
 	}
 	return events, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -50,14 +51,14 @@ func TestBrowserSignsInThroughTheDevIdP(t *testing.T) {
 	ctx := browser(t)
 	err := chromedp.Do(ctx,
 		chromedp.Navigate(s.url+"/"),
-		chromedp.WaitVisible(`a[href="/login/ad"]`),
+		chromedp.WaitVisible(`a[href^="/login/ad"]`),
 	)
 	if err != nil {
 		t.Fatalf("open the sign-in page: %v", err)
 	}
 	screenshot(t, ctx, "login")
 	err = chromedp.Do(ctx,
-		chromedp.Click(`a[href="/login/ad"]`),
+		chromedp.Click(`a[href^="/login/ad"]`),
 		chromedp.WaitVisible(`button[value="maria.chef"]`),
 		chromedp.Click(`button[value="maria.chef"]`),
 		chromedp.WaitVisible(`.who`),
@@ -73,10 +74,18 @@ func TestBrowserSignsInThroughTheDevIdP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if heading != "Välkommen, Maria Chef" || who != "Maria Chef" {
-		t.Fatalf("after sign-in the page says %q and %q", heading, who)
+	if heading != "Mina ärenden" || who != "Maria Chef" {
+		t.Fatalf("after sign-in the page says %q and %q; want Maria's requests", heading, who)
 	}
-	screenshot(t, ctx, "home")
+	screenshot(t, ctx, "my-requests")
+	if err := chromedp.Do(ctx, chromedp.Click(`a.who`), chromedp.WaitVisible(`dl.facts`)); err != nil {
+		t.Fatalf("open the profile: %v", err)
+	}
+	facts, err := chromedp.Run(ctx, chromedp.Text(`dl.facts`))
+	if err != nil || !strings.Contains(facts, "Särskilt boende Ekbacken (5210)") {
+		t.Fatalf("the profile does not list Maria's units: %q, %v", facts, err)
+	}
+	screenshot(t, ctx, "profile")
 	err = chromedp.Do(ctx,
 		chromedp.Click(`form[action="/logout"] button`),
 		chromedp.WaitVisible(`.notice`),

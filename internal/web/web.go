@@ -45,7 +45,8 @@ func New(service *provisioning.Service, rp *oidc.RP, sessions *session.Store, ba
 	}
 	s := &Server{service: service, rp: rp, sessions: sessions, baseURL: baseURL, loc: loc, pages: map[string]*template.Template{}, log: logger}
 	for _, page := range pageNames {
-		t, err := template.New(page).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
+		t, err := template.New(page).Funcs(templateFuncs).ParseFS(templateFS, "templates/layout.html", "templates/partials.html",
+			"templates/"+page+".html")
 		if err != nil {
 			return nil, err
 		}
@@ -60,7 +61,14 @@ func (s *Server) Handler(api http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	static, _ := fs.Sub(staticFS, "static")
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
-	mux.HandleFunc("GET /{$}", s.home)
+	mux.HandleFunc("GET /{$}", s.signedIn(s.myRequests))
+	mux.HandleFunc("GET /me", s.signedIn(s.mePage))
+	mux.HandleFunc("GET /requests/{id}", s.signedIn(s.requestPage))
+	mux.HandleFunc("POST /requests/{id}/approve", s.signedIn(s.approve))
+	mux.HandleFunc("POST /requests/{id}/reject", s.signedIn(s.reject))
+	mux.HandleFunc("POST /requests/{id}/terms/paper", s.signedIn(s.paperTerms))
+	mux.HandleFunc("GET /approvals", s.signedIn(s.approvals))
+	mux.HandleFunc("POST /approvals", s.signedIn(s.decideMany))
 	mux.HandleFunc("GET /login", s.loginPage)
 	mux.HandleFunc("GET /login/{idp}", s.beginSignIn)
 	mux.HandleFunc("GET /auth/oidc/{idp}/callback", s.callback)
@@ -96,7 +104,7 @@ func (s *Server) CurrentActor(r *http.Request) (provisioning.Actor, error) {
 }
 
 // pageNames are the templates under templates/, each rendered inside layout.html.
-var pageNames = []string{"login", "home", "problem"}
+var pageNames = []string{"login", "start", "me", "request", "approvals", "problem"}
 
 type pageData struct {
 	Title   string
@@ -110,6 +118,34 @@ type pageData struct {
 	SignedOut bool
 	Me        provisioning.MeView
 	Message   string
+	Flash     string
+	Requests  []provisioning.RequestSummary
+	Closed    bool
+	Request   *provisioning.RequestView
+	Waiting   string
+	Picked    map[string]bool
+	// a refused form: the errors, each field's error, and what was typed
+	Errors      []formError
+	FieldErrors map[string]string
+	Form        map[string]string
+}
+
+// thumbsData feeds the "thumbs" template: approved by the submitter and by the manager.
+type thumbsData struct {
+	L                                      Localizer
+	ApprovedBySubmitter, ApprovedByManager bool
+}
+
+var templateFuncs = template.FuncMap{
+	"thumbs": func(l Localizer, v any) thumbsData {
+		switch r := v.(type) {
+		case provisioning.RequestSummary:
+			return thumbsData{l, r.ApprovedBySubmitter, r.ApprovedByManager}
+		case *provisioning.RequestView:
+			return thumbsData{l, r.ApprovedBySubmitter, r.ApprovedByManager}
+		}
+		return thumbsData{L: l}
+	},
 }
 
 func (s *Server) localizer(r *http.Request) Localizer {
@@ -151,24 +187,6 @@ func (s *Server) switchLang(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{Name: langCookie, Value: string(to), Path: "/", MaxAge: 365 * 24 * 3600,
 		HttpOnly: true, Secure: strings.HasPrefix(s.baseURL, "https://"), SameSite: http.SameSiteLaxMode})
 	http.Redirect(w, r, session.SafeReturn(r.URL.Query().Get("return")), http.StatusSeeOther)
-}
-
-func (s *Server) home(w http.ResponseWriter, r *http.Request) {
-	actor, err := s.CurrentActor(r)
-	if errors.Is(err, session.ErrNoSession) {
-		http.Redirect(w, r, "/login", http.StatusSeeOther)
-		return
-	}
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	me, err := s.service.Me(r.Context(), actor)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.render(w, r, http.StatusOK, "home", pageData{Title: me.Name, Section: "start", Actor: &actor, Me: me})
 }
 
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {

@@ -1,0 +1,243 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/behorig/behorig/auth/session"
+	"github.com/behorig/behorig/provisioning"
+)
+
+// formError is one error of a form, shown in the summary at the top and linked to its field.
+type formError struct {
+	Anchor, Label, Message string
+}
+
+// signedIn wraps a page handler that needs a signed-in user; others are sent to sign in and
+// come back afterwards.
+func (s *Server) signedIn(h func(http.ResponseWriter, *http.Request, provisioning.Actor)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		actor, err := s.CurrentActor(r)
+		if errors.Is(err, session.ErrNoSession) {
+			if r.Method == http.MethodGet {
+				http.Redirect(w, r, "/login?return="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+			} else {
+				http.Redirect(w, r, "/login", http.StatusSeeOther)
+			}
+			return
+		}
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		h(w, r, actor)
+	}
+}
+
+// domainError answers an error from the domain as a page.
+func (s *Server) domainError(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, provisioning.ErrNotFound):
+		s.render(w, r, http.StatusNotFound, "problem", s.problemData(r, "notfound.title", "notfound.text"))
+	case errors.Is(err, provisioning.ErrForbidden):
+		s.render(w, r, http.StatusForbidden, "problem", s.problemData(r, "forbidden.title", "notfound.text"))
+	case errors.Is(err, provisioning.ErrConflict):
+		s.render(w, r, http.StatusConflict, "problem", s.problemData(r, "conflict.title", "conflict.text"))
+	default:
+		s.fail(w, r, err)
+	}
+}
+
+func (s *Server) problemData(r *http.Request, title, message string) pageData {
+	l := s.localizer(r)
+	data := pageData{Title: l.T(title), Message: l.T(message)}
+	if actor, err := s.CurrentActor(r); err == nil {
+		data.Actor = &actor
+	}
+	return data
+}
+
+// flash turns the ?done= of a redirect after a form into a message, from a fixed list so that
+// a link cannot put words on the page.
+func flash(l Localizer, r *http.Request) string {
+	done := r.URL.Query().Get("done")
+	if done == "" {
+		return ""
+	}
+	if _, ok := messages["done."+done]; !ok {
+		return ""
+	}
+	if n, err := strconv.Atoi(r.URL.Query().Get("n")); err == nil {
+		return l.T("done."+done, n)
+	}
+	return l.T("done." + done)
+}
+
+func (s *Server) myRequests(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
+	closed := r.URL.Query().Get("show") == "closed"
+	list, err := s.service.MyRequests(r.Context(), actor, !closed)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	l := s.localizer(r)
+	s.render(w, r, http.StatusOK, "start", pageData{Actor: &actor, Section: "start", Requests: list, Closed: closed, Flash: flash(l, r)})
+}
+
+func (s *Server) mePage(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
+	me, err := s.service.Me(r.Context(), actor)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "me", pageData{Actor: &actor, Me: me})
+}
+
+func (s *Server) requestPage(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
+	s.showRequest(w, r, actor, http.StatusOK, pageData{})
+}
+
+// showRequest renders the request page, with the errors and input of a refused form if any.
+func (s *Server) showRequest(w http.ResponseWriter, r *http.Request, actor provisioning.Actor, status int, data pageData) {
+	view, err := s.service.Request(r.Context(), actor, r.PathValue("id"))
+	if err != nil {
+		s.domainError(w, r, err)
+		return
+	}
+	l := s.localizer(r)
+	data.Actor, data.Request, data.Title = &actor, &view, view.Number
+	data.Waiting = waitingFor(l, view)
+	if data.Flash == "" {
+		data.Flash = flash(l, r)
+	}
+	s.render(w, r, status, "request", data)
+}
+
+// waitingFor says who the request waits for, in words.
+func waitingFor(l Localizer, v provisioning.RequestView) string {
+	switch v.Status {
+	case provisioning.StatusAwaitingApproval:
+		return l.T("waiting.approver", v.Approver.Name)
+	case provisioning.StatusAwaitingUser:
+		return l.T("waiting.user", v.Person.Name)
+	case provisioning.StatusAnsweredByUser, provisioning.StatusAssigned, provisioning.StatusInProgress:
+		return l.T("waiting.it")
+	case provisioning.StatusWaitingThirdParty:
+		return l.T("waiting.third_party")
+	case provisioning.StatusScheduled:
+		return l.T("waiting.scheduled", l.Date(v.ValidFrom))
+	}
+	return ""
+}
+
+func (s *Server) approve(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
+	id := r.PathValue("id")
+	if _, err := s.service.Approve(r.Context(), actor, id); err != nil {
+		s.domainError(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/requests/"+url.PathEscape(id)+"?done=approved", http.StatusSeeOther)
+}
+
+func (s *Server) reject(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
+	id := r.PathValue("id")
+	reason := strings.TrimSpace(r.PostFormValue("reason"))
+	err := s.service.Reject(r.Context(), actor, id, reason)
+	var ve *provisioning.ValidationError
+	if errors.As(err, &ve) {
+		l := s.localizer(r)
+		s.showRequest(w, r, actor, http.StatusBadRequest, pageData{
+			Errors:      []formError{{Anchor: "reason", Label: l.T("decide.reason"), Message: l.T("error.reason_required")}},
+			FieldErrors: map[string]string{"reason": l.T("error.reason_required")},
+			Form:        map[string]string{"reason": reason},
+		})
+		return
+	}
+	if err != nil {
+		s.domainError(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/requests/"+url.PathEscape(id)+"?done=rejected", http.StatusSeeOther)
+}
+
+func (s *Server) paperTerms(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
+	id := r.PathValue("id")
+	if _, err := s.service.RecordPaperTerms(r.Context(), actor, id, r.PostFormValue("note")); err != nil {
+		s.domainError(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/requests/"+url.PathEscape(id)+"?done=paper", http.StatusSeeOther)
+}
+
+func (s *Server) approvals(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
+	s.showApprovals(w, r, actor, http.StatusOK, pageData{})
+}
+
+func (s *Server) showApprovals(w http.ResponseWriter, r *http.Request, actor provisioning.Actor, status int, data pageData) {
+	list, err := s.service.AwaitingMyApproval(r.Context(), actor)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	data.Actor, data.Section, data.Requests = &actor, "approvals", list
+	if data.Flash == "" {
+		data.Flash = flash(s.localizer(r), r)
+	}
+	s.render(w, r, status, "approvals", data)
+}
+
+// decideMany approves or rejects the picked requests in one go. A rejection needs a reason;
+// nothing is decided until the form is complete.
+func (s *Server) decideMany(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "bad form", http.StatusBadRequest)
+		return
+	}
+	l := s.localizer(r)
+	ids := r.PostForm["id"]
+	decision := r.PostForm.Get("decision")
+	reason := strings.TrimSpace(r.PostForm.Get("reason"))
+	data := pageData{FieldErrors: map[string]string{}, Form: map[string]string{"reason": reason}, Picked: map[string]bool{}}
+	for _, id := range ids {
+		data.Picked[id] = true
+	}
+	if len(ids) == 0 {
+		data.Errors = append(data.Errors, formError{Anchor: "main", Label: l.T("approvals.select"), Message: l.T("error.pick_one")})
+	}
+	if decision == "reject" && reason == "" {
+		data.Errors = append(data.Errors, formError{Anchor: "reason", Label: l.T("approvals.reason"), Message: l.T("error.reason_required")})
+		data.FieldErrors["reason"] = l.T("error.reason_required")
+	}
+	if decision != "approve" && decision != "reject" {
+		data.Errors = append(data.Errors, formError{Anchor: "main", Label: l.T("approvals.title"), Message: l.T("error.pick_decision")})
+	}
+	if len(data.Errors) > 0 {
+		s.showApprovals(w, r, actor, http.StatusBadRequest, data)
+		return
+	}
+	done := 0
+	for _, id := range ids {
+		var err error
+		if decision == "approve" {
+			_, err = s.service.Approve(r.Context(), actor, id)
+		} else {
+			err = s.service.Reject(r.Context(), actor, id, reason)
+		}
+		if err != nil {
+			s.log.InfoContext(r.Context(), "decision refused", "request", id, "decision", decision, "err", err)
+			data.Errors = append(data.Errors, formError{Anchor: "main", Label: id, Message: l.T("error.not_decided")})
+			continue
+		}
+		done++
+	}
+	if len(data.Errors) > 0 {
+		data.Flash = l.T("done."+decision+"d_n", done)
+		s.showApprovals(w, r, actor, http.StatusConflict, data)
+		return
+	}
+	http.Redirect(w, r, fmt.Sprintf("/approvals?done=%sd_n&n=%d", decision, done), http.StatusSeeOther)
+}
