@@ -31,8 +31,10 @@ CREATE TABLE sessions (
     id_hash       bytea PRIMARY KEY,
     principal_id  uuid NOT NULL REFERENCES principals (id) ON DELETE CASCADE,
     idp           text NOT NULL,
-    -- Kept for RP-initiated logout (id_token_hint); it grants nothing at our side.
-    id_token      text NOT NULL DEFAULT '',
+    -- The ID token, sealed with the secret key, kept for RP-initiated logout (id_token_hint).
+    -- Empty for IdPs that carry a personnummer: their logout uses client_id instead, so the
+    -- number is neither stored here nor put in a logout URL.
+    id_token_sealed bytea,
     created_at    timestamptz NOT NULL,
     last_seen_at  timestamptz NOT NULL
 );

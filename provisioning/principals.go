@@ -180,9 +180,16 @@ func (s *Service) principalFor(ctx context.Context, tx pgx.Tx, id Identity, inde
 	if id.KnownUsersOnly {
 		return "", false, ErrUnknownUser
 	}
+	// Two first sign-ins at once (two tabs) race here; the loser finds the winner's row.
 	err = tx.QueryRow(ctx, `INSERT INTO principals (subject, display_name, email, roles, idp, idp_subject, personnummer_index, unit_id)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, (SELECT id FROM units WHERE ansvarskod = NULLIF($8, '')))
+		ON CONFLICT (idp, idp_subject) DO NOTHING
 		RETURNING id::text`, id.IdP+":"+id.Subject, id.Name, id.Email, id.Roles, id.IdP, id.Subject, index, id.Unit).Scan(&principalID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = tx.QueryRow(ctx, "SELECT id::text FROM principals WHERE idp = $1 AND idp_subject = $2 FOR UPDATE",
+			id.IdP, id.Subject).Scan(&principalID)
+		return principalID, false, err
+	}
 	if err != nil {
 		return "", false, fmt.Errorf("create principal for %s at %s: %w", id.Subject, id.IdP, err)
 	}

@@ -60,3 +60,29 @@ func TestRegisterPrincipalRefusesAnUnknownUnit(t *testing.T) {
 		t.Fatalf("ActorByID of nobody: %v", err)
 	}
 }
+
+func TestConcurrentFirstSignInsMakeOnePrincipal(t *testing.T) {
+	app := testapp.New(t, testapp.Options{NoJobs: true})
+	errs := make(chan error, 8)
+	ids := make(chan string, 8)
+	for range 8 {
+		go func() {
+			a, err := app.Service.SignIn(ctx, provisioning.Identity{IdP: "ad", Subject: "tvilling", Name: "Två Flikar",
+				Roles: []provisioning.Role{provisioning.RoleRequester}})
+			errs <- err
+			ids <- a.ID
+		}()
+	}
+	first := ""
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Fatalf("a concurrent first sign-in failed: %v", err)
+		}
+		id := <-ids
+		if first == "" {
+			first = id
+		} else if id != first {
+			t.Fatalf("two principals for one subject: %s and %s", first, id)
+		}
+	}
+}

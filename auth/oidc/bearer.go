@@ -6,7 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
+	"slices"
 	"strings"
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
@@ -19,41 +19,50 @@ var ErrInvalidToken = errors.New("invalid access token")
 
 // VerifyAccessToken checks an OAuth 2 access token (a JWT, RFC 9068) from an integration: the
 // issuer must be a configured IdP with API clients, the signature must verify against its
-// keys, aud must be the client's configured audience, it must not have expired, and its
-// client_id (or azp) must be a configured API client. It returns that client.
+// keys (once, whatever the number of clients), it must not have expired, aud must hold the
+// client's configured audience, and the client's claim (client_id, or what the client's
+// config names, e.g. azp for Entra ID) must name a configured API client. A token with a
+// nonce is an ID token and is refused, so a user's sign-in never passes for an integration.
 func (rp *RP) VerifyAccessToken(ctx context.Context, raw string) (config.APIClient, error) {
 	issuer, err := unverifiedIssuer(raw)
 	if err != nil {
 		return config.APIClient{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)
 	}
-	var lastErr error = fmt.Errorf("%w: issuer %q is not trusted for API access", ErrInvalidToken, issuer)
+	var op *gooidc.Provider
 	for _, client := range rp.clients {
-		p, op, err := rp.provider(client.IdP)
-		if err != nil || p.cfg.Issuer != issuer {
+		if p, o, err := rp.provider(client.IdP); err == nil && p.cfg.Issuer == issuer {
+			op = o
+			break
+		}
+	}
+	if op == nil {
+		return config.APIClient{}, fmt.Errorf("%w: issuer %q is not trusted for API access", ErrInvalidToken, issuer)
+	}
+	token, err := op.Verifier(&gooidc.Config{SkipClientIDCheck: true, Now: rp.now}).Verify(ctx, raw)
+	if err != nil {
+		return config.APIClient{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)
+	}
+	var claims map[string]any
+	if err := token.Claims(&claims); err != nil {
+		return config.APIClient{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)
+	}
+	if _, isIDToken := claims["nonce"]; isIDToken {
+		return config.APIClient{}, fmt.Errorf("%w: an ID token is not an access token", ErrInvalidToken)
+	}
+	for _, client := range rp.clients {
+		p, _, err := rp.provider(client.IdP)
+		if err != nil || p.cfg.Issuer != issuer || !slices.Contains(token.Audience, client.Audience) {
 			continue
 		}
-		token, err := op.Verifier(&gooidc.Config{ClientID: client.Audience, Now: rp.now}).Verify(gooidc.ClientContext(ctx, rp.http), raw)
-		if err != nil {
-			lastErr = fmt.Errorf("%w: %v", ErrInvalidToken, err)
-			continue
+		claim := client.ClientClaim
+		if claim == "" {
+			claim = "client_id"
 		}
-		var claims struct {
-			ClientID string `json:"client_id"`
-			AZP      string `json:"azp"`
-		}
-		if err := token.Claims(&claims); err != nil {
-			return config.APIClient{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)
-		}
-		id := claims.ClientID
-		if id == "" {
-			id = claims.AZP
-		}
-		if id == client.ClientID {
+		if id, _ := claims[claim].(string); id != "" && id == client.ClientID {
 			return client, nil
 		}
-		lastErr = fmt.Errorf("%w: client %q is not configured for the API", ErrInvalidToken, id)
 	}
-	return config.APIClient{}, lastErr
+	return config.APIClient{}, fmt.Errorf("%w: no configured API client has audience %v and this client", ErrInvalidToken, token.Audience)
 }
 
 // unverifiedIssuer reads iss from a JWT's payload only to pick the keys to verify it with;
@@ -74,14 +83,4 @@ func unverifiedIssuer(raw string) (string, error) {
 		return "", errors.New("payload has no iss")
 	}
 	return claims.Issuer, nil
-}
-
-func urlValues(m map[string]string) string {
-	v := url.Values{}
-	for k, s := range m {
-		if s != "" {
-			v.Set(k, s)
-		}
-	}
-	return v.Encode()
 }

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -212,24 +213,32 @@ func (rp *RP) Begin(idp string) (string, Attempt, error) {
 		return "", Attempt{}, err
 	}
 	a := Attempt{IdP: idp, State: rand.Text(), Nonce: rand.Text(), Verifier: oauth2.GenerateVerifier()}
-	url := rp.oauth2Config(p, op).AuthCodeURL(a.State, gooidc.Nonce(a.Nonce), oauth2.S256ChallengeOption(a.Verifier))
-	return url, a, nil
+	opts := []oauth2.AuthCodeOption{gooidc.Nonce(a.Nonce), oauth2.S256ChallengeOption(a.Verifier)}
+	if len(p.cfg.ACRValues) > 0 {
+		opts = append(opts, oauth2.SetAuthURLParam("acr_values", strings.Join(p.cfg.ACRValues, " ")))
+	}
+	return rp.oauth2Config(p, op).AuthCodeURL(a.State, opts...), a, nil
 }
 
 // SignedIn is the outcome of a verified sign-in.
 type SignedIn struct {
 	Identity provisioning.Identity
-	// IDToken is kept for RP-initiated logout (id_token_hint).
+	// IDToken is kept for RP-initiated logout (id_token_hint); empty for an IdP that carries a
+	// personnummer, so the number is neither stored nor put in a logout URL.
 	IDToken string
 }
 
 // Finish redeems the code of the callback and verifies what the IdP answered: the ID token's
-// signature, issuer, audience, expiry, the nonce of the attempt and at_hash. It maps the
-// claims to an identity.
-func (rp *RP) Finish(ctx context.Context, a Attempt, code string) (SignedIn, error) {
+// signature, issuer, audience, expiry, the nonce of the attempt, at_hash, and the acr when
+// the IdP's config requires one. It maps the claims to an identity. iss is the callback's
+// issuer parameter (RFC 9207), checked when the IdP sends it.
+func (rp *RP) Finish(ctx context.Context, a Attempt, code, iss string) (SignedIn, error) {
 	p, op, err := rp.provider(a.IdP)
 	if err != nil {
 		return SignedIn{}, err
+	}
+	if iss != "" && iss != p.cfg.Issuer {
+		return SignedIn{}, fmt.Errorf("callback for %s names issuer %q: a mix-up, not redeemed", p.cfg.ID, iss)
 	}
 	ctx = context.WithValue(ctx, oauth2.HTTPClient, rp.http)
 	token, err := rp.oauth2Config(p, op).Exchange(ctx, code, oauth2.VerifierOption(a.Verifier))
@@ -256,9 +265,15 @@ func (rp *RP) Finish(ctx context.Context, a Attempt, code string) (SignedIn, err
 	if err := idToken.Claims(&claims); err != nil {
 		return SignedIn{}, fmt.Errorf("ID token claims from %s: %w", p.cfg.ID, err)
 	}
+	if acr, _ := claims["acr"].(string); len(p.cfg.ACRValues) > 0 && !slices.Contains(p.cfg.ACRValues, acr) {
+		return SignedIn{}, &ClaimError{"acr", fmt.Sprintf("is %q, not one of the required %v", acr, p.cfg.ACRValues)}
+	}
 	identity, err := rp.identity(p.cfg, claims)
 	if err != nil {
 		return SignedIn{}, err
+	}
+	if p.cfg.Claims.Personnummer != "" {
+		raw = ""
 	}
 	return SignedIn{Identity: identity, IDToken: raw}, nil
 }
@@ -324,6 +339,27 @@ func stringList(v any) []string {
 	return nil
 }
 
+// FormActionOrigins are the origins a form post may end up at after redirects: the IdPs'
+// issuers and logout endpoints, for the content security policy's form-action.
+func (rp *RP) FormActionOrigins() []string {
+	var origins []string
+	add := func(raw string) {
+		if u, err := url.Parse(raw); err == nil && u.Host != "" {
+			if o := u.Scheme + "://" + u.Host; !slices.Contains(origins, o) {
+				origins = append(origins, o)
+			}
+		}
+	}
+	for _, id := range rp.order {
+		p := rp.providers[id]
+		p.mu.RLock()
+		add(p.cfg.Issuer)
+		add(p.endSession)
+		p.mu.RUnlock()
+	}
+	return origins
+}
+
 // EndSessionURL is where to send the browser to end the session at the IdP too, or "" when
 // the IdP offers no end_session_endpoint.
 func (rp *RP) EndSessionURL(idp, idTokenHint, returnTo string) string {
@@ -331,7 +367,16 @@ func (rp *RP) EndSessionURL(idp, idTokenHint, returnTo string) string {
 	if err != nil || p.endSession == "" {
 		return ""
 	}
-	u := p.endSession + "?" + urlValues(map[string]string{"id_token_hint": idTokenHint,
-		"post_logout_redirect_uri": returnTo, "client_id": p.cfg.ClientID})
-	return u
+	u, err := url.Parse(p.endSession)
+	if err != nil {
+		return ""
+	}
+	q := u.Query() // some IdPs' endpoints carry their own parameters (Azure B2C: ?p=)
+	if idTokenHint != "" {
+		q.Set("id_token_hint", idTokenHint)
+	}
+	q.Set("client_id", p.cfg.ClientID)
+	q.Set("post_logout_redirect_uri", returnTo)
+	u.RawQuery = q.Encode()
+	return u.String()
 }

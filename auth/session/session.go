@@ -12,12 +12,14 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/behorig/behorig/auth/oidc"
+	"github.com/behorig/behorig/internal/secret"
 )
 
 // ErrNoSession means the request carries no live session.
@@ -25,6 +27,9 @@ var ErrNoSession = errors.New("no session")
 
 // attemptLifetime bounds how long a user may take at the IdP.
 const attemptLifetime = 10 * time.Minute
+
+// idTokenContext binds sealed ID tokens to this use of the key.
+const idTokenContext = "sessions.id_token"
 
 // touchEvery limits writes: last_seen_at moves at most once a minute per session.
 const touchEvery = time.Minute
@@ -34,7 +39,9 @@ type Config struct {
 	Idle, Absolute time.Duration
 	// Secure sets the Secure attribute and the __Host- prefix; off only for http on localhost.
 	Secure bool
-	Now    func() time.Time // default time.Now
+	// Box seals the ID tokens kept for logout.
+	Box *secret.Box
+	Now func() time.Time // default time.Now
 }
 
 // Store is the session store.
@@ -48,6 +55,9 @@ func New(db *pgxpool.Pool, cfg Config) (*Store, error) {
 	if cfg.Idle <= 0 || cfg.Absolute <= 0 {
 		return nil, fmt.Errorf("sessions: idle (%s) and absolute (%s) timeouts must be positive", cfg.Idle, cfg.Absolute)
 	}
+	if cfg.Box == nil {
+		return nil, errors.New("sessions: a secret box is required to seal ID tokens")
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -58,7 +68,7 @@ func New(db *pgxpool.Pool, cfg Config) (*Store, error) {
 type Session struct {
 	PrincipalID string
 	IdP         string
-	IDToken     string
+	IDToken     string // only from End, for logging out at the IdP
 	CreatedAt   time.Time
 }
 
@@ -140,8 +150,12 @@ func (s *Store) Start(ctx context.Context, w http.ResponseWriter, r *http.Reques
 	}
 	id := rand.Text() + rand.Text() // 52 base32 characters, 260 bits
 	now := s.cfg.Now()
-	if _, err := s.db.Exec(ctx, `INSERT INTO sessions (id_hash, principal_id, idp, id_token, created_at, last_seen_at)
-		VALUES ($1, $2, $3, $4, $5, $5)`, hash(id), principalID, idp, idToken, now); err != nil {
+	var sealed []byte
+	if idToken != "" {
+		sealed = s.cfg.Box.Seal([]byte(idToken), idTokenContext)
+	}
+	if _, err := s.db.Exec(ctx, `INSERT INTO sessions (id_hash, principal_id, idp, id_token_sealed, created_at, last_seen_at)
+		VALUES ($1, $2, $3, $4, $5, $5)`, hash(id), principalID, idp, sealed, now); err != nil {
 		return fmt.Errorf("start session: %w", err)
 	}
 	http.SetCookie(w, &http.Cookie{Name: s.CookieName(), Value: id, Path: "/", HttpOnly: true, Secure: s.cfg.Secure,
@@ -158,8 +172,8 @@ func (s *Store) Lookup(ctx context.Context, r *http.Request) (Session, error) {
 	}
 	var sess Session
 	var lastSeen time.Time
-	err = s.db.QueryRow(ctx, `SELECT principal_id::text, idp, id_token, created_at, last_seen_at FROM sessions WHERE id_hash = $1`,
-		hash(c.Value)).Scan(&sess.PrincipalID, &sess.IdP, &sess.IDToken, &sess.CreatedAt, &lastSeen)
+	err = s.db.QueryRow(ctx, `SELECT principal_id::text, idp, created_at, last_seen_at FROM sessions WHERE id_hash = $1`,
+		hash(c.Value)).Scan(&sess.PrincipalID, &sess.IdP, &sess.CreatedAt, &lastSeen)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Session{}, ErrNoSession
 	}
@@ -191,13 +205,21 @@ func (s *Store) End(ctx context.Context, w http.ResponseWriter, r *http.Request)
 		return Session{}, ErrNoSession
 	}
 	var sess Session
-	err = s.db.QueryRow(ctx, `DELETE FROM sessions WHERE id_hash = $1 RETURNING principal_id::text, idp, id_token, created_at`,
-		hash(c.Value)).Scan(&sess.PrincipalID, &sess.IdP, &sess.IDToken, &sess.CreatedAt)
+	var sealed []byte
+	err = s.db.QueryRow(ctx, `DELETE FROM sessions WHERE id_hash = $1 RETURNING principal_id::text, idp, id_token_sealed, created_at`,
+		hash(c.Value)).Scan(&sess.PrincipalID, &sess.IdP, &sealed, &sess.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Session{}, ErrNoSession
 	}
 	if err != nil {
 		return Session{}, fmt.Errorf("end session: %w", err)
+	}
+	if sealed != nil {
+		token, err := s.cfg.Box.Open(sealed, idTokenContext)
+		if err != nil {
+			return Session{}, fmt.Errorf("open the ID token of the session: %w", err)
+		}
+		sess.IDToken = string(token)
 	}
 	return sess, nil
 }
@@ -217,11 +239,14 @@ func (s *Store) Sweep(ctx context.Context) (int64, error) {
 	return tag.RowsAffected(), nil
 }
 
-// SafeReturn keeps a return-to path on this site: a path starting with one slash, no scheme,
-// no host; anything else becomes "/".
+// SafeReturn keeps a return-to path on this site: it must start with one slash and hold no
+// backslash, because browsers read "/\\host" as "//host", and http.Redirect's path cleaning
+// can turn "/x/../\\host" into exactly that. Anything else becomes "/".
 func SafeReturn(p string) string {
-	u, err := url.Parse(p)
-	if err != nil || u.Scheme != "" || u.Host != "" || len(p) == 0 || p[0] != '/' || (len(p) > 1 && (p[1] == '/' || p[1] == '\\')) {
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.ContainsAny(p, "\\\r\n\t") {
+		return "/"
+	}
+	if u, err := url.Parse(p); err != nil || u.Scheme != "" || u.Host != "" {
 		return "/"
 	}
 	return p

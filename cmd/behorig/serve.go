@@ -68,7 +68,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, h hooks
 			return err
 		}
 	}
-	handler, err := httpHandler(ctx, cfg, pool, service, logger)
+	handler, err := httpHandler(ctx, cfg, pool, box, service, logger)
 	if err != nil {
 		return err
 	}
@@ -89,10 +89,11 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, h hooks
 }
 
 // httpHandler joins the web pages, sign-in and the API behind one cross-origin guard.
-func httpHandler(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, service *provisioning.Service, logger *slog.Logger) (http.Handler, error) {
+func httpHandler(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, box *secret.Box, service *provisioning.Service,
+	logger *slog.Logger) (http.Handler, error) {
 	rp := oidc.New(ctx, cfg.BaseURL, cfg.IdentityProviders, cfg.APIClients, oidc.Options{Logger: logger})
 	sessions, err := session.New(pool, session.Config{Idle: cfg.Sessions.IdleTimeout, Absolute: cfg.Sessions.AbsoluteTimeout,
-		Secure: strings.HasPrefix(cfg.BaseURL, "https://")})
+		Secure: strings.HasPrefix(cfg.BaseURL, "https://"), Box: box})
 	if err != nil {
 		return nil, err
 	}

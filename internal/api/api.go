@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/behorig/behorig/auth/session"
 	"github.com/behorig/behorig/internal/config"
 	"github.com/behorig/behorig/provisioning"
 )
@@ -119,6 +120,10 @@ type handler func(w http.ResponseWriter, r *http.Request, actor provisioning.Act
 func (s *Server) authed(h handler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		actor, err := s.authenticate(r)
+		if err != nil && !errors.Is(err, errNoCredentials) && !errors.Is(err, errInvalidToken) {
+			s.fail(w, r, err)
+			return
+		}
 		if err != nil {
 			challenge := `Bearer realm="behorig"`
 			if errors.Is(err, errInvalidToken) {
@@ -144,13 +149,13 @@ func (s *Server) authenticate(r *http.Request) (provisioning.Actor, error) {
 			return provisioning.Actor{}, errNoCredentials
 		}
 		actor, err := s.sessions.CurrentActor(r)
-		if err != nil {
+		if errors.Is(err, session.ErrNoSession) {
 			return provisioning.Actor{}, errNoCredentials
 		}
-		return actor, nil
+		return actor, err
 	}
-	token, ok := strings.CutPrefix(header, "Bearer ")
-	if !ok {
+	scheme, token, _ := strings.Cut(header, " ")
+	if !strings.EqualFold(scheme, "Bearer") {
 		return provisioning.Actor{}, errNoCredentials
 	}
 	token = strings.TrimSpace(token)
@@ -208,6 +213,9 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, provisioning.ErrNotFound):
 		s.problem(w, r, http.StatusNotFound, "Not found", nil)
 	case errors.Is(err, provisioning.ErrForbidden):
+		if r.Header.Get("Authorization") != "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="behorig", error="insufficient_scope"`)
+		}
 		s.problem(w, r, http.StatusForbidden, err.Error(), nil)
 	case errors.Is(err, provisioning.ErrConflict):
 		s.problem(w, r, http.StatusConflict, err.Error(), nil)

@@ -333,3 +333,34 @@ func TestMeTellsRolesAndAttestedUnits(t *testing.T) {
 		t.Fatalf("/me without a token: %d", code)
 	}
 }
+
+func TestBearerSchemeAndChallenges(t *testing.T) {
+	app := testapp.New(t, testapp.Options{NoJobs: true})
+	call := func(method, path, authorization string) *http.Response {
+		req, _ := http.NewRequest(method, app.URL+path, nil)
+		req.Header.Set("Authorization", authorization)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	if resp := call("GET", "/api/v1/me", "bearer "+app.Tokens["manager"]); resp.StatusCode != http.StatusOK {
+		t.Fatalf("the scheme is case-insensitive (RFC 9110), but lower-case bearer got %d", resp.StatusCode)
+	}
+	resp := call("GET", "/api/v1/me", "Bearer wrong")
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(resp.Header.Get("WWW-Authenticate"), `error="invalid_token"`) {
+		t.Fatalf("a wrong token: %d %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+	}
+	resp = call("GET", "/api/v1/me", "Basic "+app.Tokens["manager"])
+	if resp.StatusCode != http.StatusUnauthorized || strings.Contains(resp.Header.Get("WWW-Authenticate"), "error=") {
+		t.Fatalf("another scheme: %d %q; want a plain challenge", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+	}
+	var sub submitted
+	app.Call(t, "requester", "POST", "/api/v1/requests", annaRequest(), &sub)
+	resp = call("POST", "/api/v1/requests/"+sub.ID+"/approve", "Bearer "+app.Tokens["requester"])
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(resp.Header.Get("WWW-Authenticate"), `error="insufficient_scope"`) {
+		t.Fatalf("a requester approving: %d %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+	}
+}

@@ -77,6 +77,9 @@ type IdentityProvider struct {
 	KnownUsersOnly bool `yaml:"known_users_only"`
 	// Unit is the ansvarskod new principals from this IdP belong to (an external provider).
 	Unit string `yaml:"unit"`
+	// ACRValues, when set, are requested at sign-in and the ID token's acr must be one of
+	// them: a broker offering several eIDs is pinned to the accepted ones (e.g. BankID).
+	ACRValues []string `yaml:"acr_values"`
 }
 
 // Claims names the ID token claims that carry each value. BankID brokers differ in what they
@@ -93,9 +96,13 @@ type Claims struct {
 type APIClient struct {
 	IdP      string `yaml:"idp"`       // id of an identity provider
 	Audience string `yaml:"audience"`  // the aud access tokens must carry
-	ClientID string `yaml:"client_id"` // the client_id (or azp) claim
-	Role     string `yaml:"role"`
-	Name     string `yaml:"name"`
+	ClientID string `yaml:"client_id"` // the value of the client claim
+	// ClientClaim names the claim that identifies the client: client_id (RFC 9068, the
+	// default), or azp for IdPs such as Entra ID. Tokens with a nonce (ID tokens) are refused
+	// whatever this says.
+	ClientClaim string `yaml:"client_claim"`
+	Role        string `yaml:"role"`
+	Name        string `yaml:"name"`
 }
 
 // Directory configures the LDAP connector.
@@ -376,6 +383,9 @@ func (c *Config) validateIdentityProviders() []error {
 		}
 		if client.ClientID == "" {
 			fail("%s.client_id: required", at)
+		}
+		if client.ClientClaim != "" && client.ClientClaim != "client_id" && client.ClientClaim != "azp" {
+			fail("%s.client_claim: %q must be client_id or azp", at, client.ClientClaim)
 		}
 		if !slices.Contains(roles, client.Role) {
 			fail("%s.role: %q must be one of %s", at, client.Role, strings.Join(roles, ", "))

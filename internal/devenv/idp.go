@@ -12,6 +12,9 @@ import (
 // preferredIdPPort keeps the dev IdP's issuer URLs the same between runs when it is free.
 const preferredIdPPort = 5556
 
+// BankIDACR is the acr the dev broker gives a BankID sign-in, as brokers name the eID used.
+const BankIDACR = "urn:se:curity:authentication:bankid"
+
 // HRClientID is the dev IdP's client-credentials client, standing in for an HR system.
 const HRClientID = "hr-system"
 
@@ -55,9 +58,9 @@ func StartIdP(host string, port int, baseURL string) (*IdP, error) {
 		Clients: []devidp.Client{client("bankid", bankIDSecret)},
 		Users: []devidp.User{
 			{Subject: "bid-7f3a9c", Name: "Olle Omsorgschef", Title: "Chef hos Omsorgsbolaget AB (extern utförare), 19120211-9150",
-				Personnummer: "191202119150"},
+				Personnummer: "191202119150", ACR: BankIDACR},
 			{Subject: "bid-2c81e0", Name: "Tova Testsson", Title: "Inte registrerad i Behörig, 19850113-9995",
-				Personnummer: "198501139995"},
+				Personnummer: "198501139995", ACR: BankIDACR},
 		}}
 	srv, err := devidp.Start(net.JoinHostPort(host, strconv.Itoa(port)), ad, bankID)
 	if err != nil {
@@ -71,7 +74,8 @@ func StartIdP(host string, port int, baseURL string) (*IdP, error) {
 				Roles:  map[string]string{"behorig-it-handlaggare": "it_handler", "behorig-it-admin": "it_admin"}},
 			{ID: "bankid", Label: "Logga in med BankID", Issuer: bankID.URL(), ClientID: "behorig", ClientSecret: bankIDSecret,
 				Scopes: []string{"openid", "profile"}, DefaultRoles: []string{"requester"}, KnownUsersOnly: true,
-				Claims: config.Claims{Subject: "sub", Name: "name", Email: "email", Personnummer: "personal_number"}},
+				ACRValues: []string{BankIDACR},
+				Claims:    config.Claims{Subject: "sub", Name: "name", Email: "email", Personnummer: "personal_number"}},
 		},
 		APIClients: []config.APIClient{{IdP: "ad", Audience: "behorig-api", ClientID: HRClientID, Role: "requester", Name: "HR-systemet (dev)"}},
 	}, nil

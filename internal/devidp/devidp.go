@@ -39,6 +39,8 @@ type User struct {
 	Groups []string
 	// Personnummer is sent in the issuer's PersonnummerClaim.
 	Personnummer string
+	// ACR is sent as the acr claim when set, as a broker names the eID used.
+	ACR string
 }
 
 // Client is an OAuth 2 client registered at an issuer.
@@ -327,6 +329,9 @@ func (iss *Issuer) exchangeCode(w http.ResponseWriter, r *http.Request, client *
 	}
 	if g.user.Personnummer != "" {
 		claims[iss.PersonnummerClaim] = g.user.Personnummer
+	}
+	if g.user.ACR != "" {
+		claims["acr"] = g.user.ACR
 	}
 	if iss.TamperIDToken != nil {
 		iss.TamperIDToken(claims)

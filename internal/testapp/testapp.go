@@ -65,6 +65,7 @@ func (c *Clock) Advance(d time.Duration) {
 // App is a running behorig for one test.
 type App struct {
 	Pool      *pgxpool.Pool
+	Box       *secret.Box
 	Service   *provisioning.Service
 	Directory connectors.Directory
 	Slapd     *localserver.Slapd
@@ -145,7 +146,7 @@ func New(t testing.TB, opts Options) *App {
 	if err != nil {
 		t.Fatal(err)
 	}
-	app := &App{Pool: pool, Service: service, Directory: dir, Slapd: slapd, Runner: runner, Clock: clock,
+	app := &App{Pool: pool, Box: box, Service: service, Directory: dir, Slapd: slapd, Runner: runner, Clock: clock,
 		Tokens: map[string]string{}, Actors: map[string]provisioning.Actor{}}
 	app.startAPI(t, ctx, logger)
 	if err := runner.Register(service); err != nil {

@@ -83,6 +83,15 @@ func TestRefusedAccessTokens(t *testing.T) {
 		"client not configured":        sign(s.idp.AD, claims(func(c map[string]any) { c["client_id"] = "payroll" })),
 		"not a JWT":                    "not-a-token",
 		"an ID token, not for the API": sign(s.idp.AD, claims(func(c map[string]any) { c["aud"] = "behorig" })),
+		"a user's ID token with the API's audience": sign(s.idp.AD, claims(func(c map[string]any) {
+			delete(c, "client_id")
+			c["sub"], c["azp"], c["aud"], c["nonce"] = "maria.chef", devenv.HRClientID, []string{devenv.HRClientID, "behorig-api"}, "n"
+		})),
+		"azp instead of client_id": sign(s.idp.AD, claims(func(c map[string]any) {
+			delete(c, "client_id")
+			c["azp"] = devenv.HRClientID
+		})),
+		"nonce beside a valid client_id": sign(s.idp.AD, claims(func(c map[string]any) { c["nonce"] = "n" })),
 	} {
 		t.Run(name, func(t *testing.T) {
 			resp, _ := callMe(t, s, token)

@@ -55,10 +55,10 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	if e := r.URL.Query().Get("error"); e != "" {
 		s.auditFailure(ctx, idp, "", "idp_error:"+e, nil)
-		s.problemPage(w, r, http.StatusUnauthorized, "signin.cancelled")
+		s.problemPage(w, r, http.StatusForbidden, "signin.cancelled")
 		return
 	}
-	signedIn, err := s.rp.Finish(ctx, attempt, r.URL.Query().Get("code"))
+	signedIn, err := s.rp.Finish(ctx, attempt, r.URL.Query().Get("code"), r.URL.Query().Get("iss"))
 	var claimErr *oidc.ClaimError
 	switch {
 	case errors.As(err, &claimErr):
@@ -67,7 +67,7 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	case err != nil:
 		s.auditFailure(ctx, idp, "", "token_rejected", err)
-		s.problemPage(w, r, http.StatusUnauthorized, "signin.rejected")
+		s.problemPage(w, r, http.StatusForbidden, "signin.rejected")
 		return
 	}
 	actor, err := s.service.SignIn(ctx, signedIn.Identity)

@@ -63,7 +63,7 @@ func newSite(t *testing.T, opts siteOptions) *site {
 	t.Cleanup(func() { idp.Server.Close() })
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	rp := oidc.New(ctx, base, append(idp.Providers, opts.extraIdPs...), idp.APIClients, oidc.Options{Logger: logger})
-	sessions, err := session.New(app.Pool, session.Config{Idle: idle, Absolute: 10 * time.Hour, Now: app.Clock.Now})
+	sessions, err := session.New(app.Pool, session.Config{Idle: idle, Absolute: 10 * time.Hour, Now: app.Clock.Now, Box: app.Box})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,6 +211,10 @@ func TestSignInThroughTheADIdP(t *testing.T) {
 	if n := s.count(t, "SELECT count(*) FROM audit_events WHERE action = 'principal.signed_in' AND actor = 'manager'"); n != 1 {
 		t.Errorf("%d sign-in audit events, want 1", n)
 	}
+	if n := s.count(t, `SELECT count(*) FROM sessions WHERE id_token_sealed IS NOT NULL
+		AND position('eyJ'::bytea in id_token_sealed) = 0`); n != 1 {
+		t.Errorf("the ID token kept for logout is not sealed")
+	}
 
 	// The same browser signing in again gets a new session id; the old one is gone.
 	s.signIn(t, "ad", "maria.chef")
@@ -254,6 +258,19 @@ func TestBankIDBrokerLinksTheProvidersManager(t *testing.T) {
 	}
 	if n := s.count(t, "SELECT count(*) FROM principals WHERE idp = 'bankid' AND idp_subject = 'bid-7f3a9c'"); n != 1 {
 		t.Fatal("the registered principal was not linked to the BankID subject")
+	}
+	if n := s.count(t, "SELECT count(*) FROM sessions WHERE id_token_sealed IS NULL"); n != 1 {
+		t.Fatal("the ID token of a personnummer-bearing IdP was stored")
+	}
+	req, _ := http.NewRequest(http.MethodPost, s.url+"/logout", nil)
+	resp, err := s.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	end := mustParse(t, resp.Header.Get("Location"))
+	if end.Query().Has("id_token_hint") || end.Query().Get("client_id") != "behorig" {
+		t.Fatalf("logout from the broker: %s; want client_id and no id_token_hint", end)
 	}
 }
 
@@ -302,30 +319,37 @@ func TestRefusedSignIns(t *testing.T) {
 		reason string
 		status int
 	}{
-		{"wrong nonce", "ad", "maria.chef", tamper(func(c map[string]any) { c["nonce"] = "another-sign-in" }), "token_rejected", 401},
-		{"another issuer", "ad", "maria.chef", tamper(func(c map[string]any) { c["iss"] = "https://evil.example" }), "token_rejected", 401},
-		{"wrong audience", "ad", "maria.chef", tamper(func(c map[string]any) { c["aud"] = "another-client" }), "token_rejected", 401},
+		{"wrong nonce", "ad", "maria.chef", tamper(func(c map[string]any) { c["nonce"] = "another-sign-in" }), "token_rejected", 403},
+		{"another issuer", "ad", "maria.chef", tamper(func(c map[string]any) { c["iss"] = "https://evil.example" }), "token_rejected", 403},
+		{"wrong audience", "ad", "maria.chef", tamper(func(c map[string]any) { c["aud"] = "another-client" }), "token_rejected", 403},
 		{"expired", "ad", "maria.chef", tamper(func(c map[string]any) {
 			c["iat"], c["exp"] = time.Now().Add(-2*time.Hour).Unix(), time.Now().Add(-time.Hour).Unix()
-		}), "token_rejected", 401},
+		}), "token_rejected", 403},
 		{"alg none", "ad", "maria.chef", func(iss *devidp.Issuer) {
 			iss.SignIDToken = func(c map[string]any) (string, error) {
 				payload, _ := json.Marshal(c)
 				return base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"JWT"}`)) + "." +
 					base64.RawURLEncoding.EncodeToString(payload) + ".", nil
 			}
-		}, "token_rejected", 401},
+		}, "token_rejected", 403},
 		{"unknown key", "ad", "maria.chef", func(iss *devidp.Issuer) {
 			_, kid := iss.Key()
 			iss.SignIDToken = func(c map[string]any) (string, error) { return devidp.SignRS256(otherKey, kid, c) }
-		}, "token_rejected", 401},
-		{"at_hash of another access token", "ad", "maria.chef", tamper(func(c map[string]any) { c["at_hash"] = "AAAAAAAAAAAAAAAAAAAAAA" }), "token_rejected", 401},
+		}, "token_rejected", 403},
+		{"at_hash of another access token", "ad", "maria.chef", tamper(func(c map[string]any) { c["at_hash"] = "AAAAAAAAAAAAAAAAAAAAAA" }), "token_rejected", 403},
 		{"personnummer that does not validate", "bankid", "bid-bad", func(iss *devidp.Issuer) {
-			iss.Users = append(iss.Users, devidp.User{Subject: "bid-bad", Name: "Fel Nummer", Personnummer: "191202119151"})
+			iss.Users = append(iss.Users, devidp.User{Subject: "bid-bad", Name: "Fel Nummer", Personnummer: "191202119151", ACR: devenv.BankIDACR})
 		}, "bad_claim:personal_number", 403},
 		{"missing personnummer", "bankid", "bid-none", func(iss *devidp.Issuer) {
-			iss.Users = append(iss.Users, devidp.User{Subject: "bid-none", Name: "Utan Nummer"})
+			iss.Users = append(iss.Users, devidp.User{Subject: "bid-none", Name: "Utan Nummer", ACR: devenv.BankIDACR})
 		}, "bad_claim:personal_number", 403},
+		{"an eID the broker offers but the config does not accept", "bankid", "bid-freja", func(iss *devidp.Issuer) {
+			iss.Users = append(iss.Users, devidp.User{Subject: "bid-freja", Name: "Olle", Personnummer: "191202119150",
+				ACR: "urn:se:curity:authentication:freja"})
+		}, "bad_claim:acr", 403},
+		{"no acr from a broker that must name it", "bankid", "bid-noacr", func(iss *devidp.Issuer) {
+			iss.Users = append(iss.Users, devidp.User{Subject: "bid-noacr", Name: "Olle", Personnummer: "191202119150"})
+		}, "bad_claim:acr", 403},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newSite(t, siteOptions{})
@@ -366,6 +390,19 @@ func TestRefusedCallbacks(t *testing.T) {
 			t.Fatalf("callback with another state: %d", resp.StatusCode)
 		}
 	})
+	t.Run("issuer parameter of another IdP", func(t *testing.T) {
+		mixed := mustParse(t, s.toCallback(t, "ad", "maria.chef"))
+		q := mixed.Query()
+		q.Set("iss", s.idp.BankID.URL())
+		mixed.RawQuery = q.Encode()
+		issued := s.idp.AD.Issued()
+		if resp := s.get(t, mixed.String()); resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("a callback naming another issuer: %d", resp.StatusCode)
+		}
+		if s.idp.AD.Issued() != issued {
+			t.Fatal("the code of a mixed-up callback was redeemed")
+		}
+	})
 	t.Run("state from another browser", func(t *testing.T) {
 		victim := newClient()
 		resp, err := victim.Get(callback)
@@ -385,6 +422,9 @@ func TestRefusedCallbacks(t *testing.T) {
 	}
 	if n := s.count(t, "SELECT count(*) FROM audit_events WHERE action = 'principal.sign_in_failed' AND data->>'reason' = 'bad_state'"); n != 3 {
 		t.Fatalf("%d bad_state audit events, want 3", n)
+	}
+	if n := s.count(t, "SELECT count(*) FROM audit_events WHERE action = 'principal.sign_in_failed' AND data->>'reason' = 'token_rejected'"); n != 1 {
+		t.Fatalf("%d token_rejected audit events (the mix-up), want 1", n)
 	}
 }
 
@@ -562,7 +602,8 @@ func TestAnIdPThatIsDownDoesNotStopTheOthers(t *testing.T) {
 
 func TestReturnToStaysOnTheSite(t *testing.T) {
 	for raw, want := range map[string]string{"/persons/1": "/persons/1", "//evil.example/x": "/", "https://evil.example": "/",
-		`/\evil.example`: "/", "": "/", "persons": "/"} {
+		`/\evil.example`: "/", "": "/", "persons": "/", `/x/../\evil.example/`: "/", "/x/..//evil.example": "/x/..//evil.example",
+		"/%5Cevil.example": "/%5Cevil.example", "/a\r\nLocation: x": "/"} {
 		if got := session.SafeReturn(raw); got != want {
 			t.Errorf("SafeReturn(%q) = %q, want %q", raw, got, want)
 		}
@@ -575,7 +616,7 @@ func TestSweepRemovesOnlyExpiredSessions(t *testing.T) {
 	s.app.Clock.Advance(idle + time.Minute)
 	fresh := &site{app: s.app, idp: s.idp, url: s.url, client: newClient()}
 	fresh.signIn(t, "ad", "maria.chef")
-	sessions, err := session.New(s.app.Pool, session.Config{Idle: idle, Absolute: 10 * time.Hour, Now: s.app.Clock.Now})
+	sessions, err := session.New(s.app.Pool, session.Config{Idle: idle, Absolute: 10 * time.Hour, Now: s.app.Clock.Now, Box: s.app.Box})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -610,7 +651,18 @@ func TestPagesSpeakTheChosenLanguage(t *testing.T) {
 	if page := body(t, s.get(t, "/login")); !strings.Contains(page, "<h1>Sign in</h1>") || !strings.Contains(page, "På svenska") {
 		t.Fatal("the chosen language was not kept")
 	}
-	if loc := s.get(t, "/lang?to=en&return=https://evil.example").Header.Get("Location"); loc != "/" {
-		t.Fatalf("the language switch redirected off the site: %q", loc)
+	for _, ret := range []string{"https://evil.example", "/x/../%5Cevil.example/", "//evil.example"} {
+		if loc := s.get(t, "/lang?to=en&return="+ret).Header.Get("Location"); loc != "/" {
+			t.Fatalf("the language switch with return=%s redirected to %q", ret, loc)
+		}
+	}
+}
+
+func TestContentSecurityPolicyNamesOnlyTheIdPs(t *testing.T) {
+	s := newSite(t, siteOptions{})
+	csp := s.get(t, "/login").Header.Get("Content-Security-Policy")
+	if !strings.Contains(csp, "form-action 'self' "+strings.TrimSuffix(s.idp.AD.URL(), "/ad")) || strings.Contains(csp, " http: ") ||
+		!strings.Contains(csp, "default-src 'self'") || !strings.Contains(csp, "frame-ancestors 'none'") {
+		t.Fatalf("Content-Security-Policy: %s", csp)
 	}
 }

@@ -77,13 +77,16 @@ func (s *Server) Handler(api http.Handler) http.Handler {
 	if api != nil {
 		mux.Handle("/api/", api)
 	}
-	return securityHeaders(http.NewCrossOriginProtection().Handler(mux))
+	return s.securityHeaders(http.NewCrossOriginProtection().Handler(mux))
 }
 
-func securityHeaders(next http.Handler) http.Handler {
+// securityHeaders sets a strict content security policy. form-action lists the IdPs, because
+// the sign-out form's redirect chain ends at the IdP's logout endpoint.
+func (s *Server) securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'; form-action 'self' http: https:; base-uri 'none'")
+		formAction := strings.Join(append([]string{"'self'"}, s.rp.FormActionOrigins()...), " ")
+		h.Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'; form-action "+formAction+"; base-uri 'none'")
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "same-origin")
 		next.ServeHTTP(w, r)
