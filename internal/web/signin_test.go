@@ -120,9 +120,15 @@ func body(t *testing.T, resp *http.Response) string {
 // and returns the callback URL the IdP sends the browser back to (not yet followed).
 func (s *site) toCallback(t *testing.T, idp, user string) string {
 	t.Helper()
-	resp := s.get(t, "/login/"+idp)
+	return s.toCallbackFrom(t, "/login/"+idp, user)
+}
+
+// toCallbackFrom is toCallback from a sign-in link such as /login/ad?return=/requests/1.
+func (s *site) toCallbackFrom(t *testing.T, start, user string) string {
+	t.Helper()
+	resp := s.get(t, start)
 	if resp.StatusCode != http.StatusFound {
-		t.Fatalf("GET /login/%s: %d %s", idp, resp.StatusCode, body(t, resp))
+		t.Fatalf("GET %s: %d %s", start, resp.StatusCode, body(t, resp))
 	}
 	authorize, err := url.Parse(resp.Header.Get("Location"))
 	if err != nil {
