@@ -1,6 +1,7 @@
 package provisioning
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -9,6 +10,9 @@ import (
 )
 
 const dateLayout = time.DateOnly
+
+// ErrNotADate is a date field that does not hold a YYYY-MM-DD date.
+var ErrNotADate = errors.New("not a date (YYYY-MM-DD)")
 
 // today is the current date in the service's location, as midnight UTC so dates compare as dates.
 func (s *Service) today() time.Time {
@@ -29,7 +33,7 @@ func parseDate(v string) (time.Time, error) {
 	}
 	t, err := time.Parse(dateLayout, v)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("%q is not a date (YYYY-MM-DD)", v)
+		return time.Time{}, fmt.Errorf("%w: %q", ErrNotADate, v)
 	}
 	return t, nil
 }

@@ -25,6 +25,7 @@ type RequestView struct {
 	Unit                UnitRef      `json:"unit"`
 	CostCentre          string       `json:"costCentre"`
 	Reason              string       `json:"reason,omitempty"`
+	Description         string       `json:"description,omitempty"`
 	ValidFrom           string       `json:"validFrom,omitempty"`
 	ValidTo             string       `json:"validTo,omitempty"`
 	EffectiveDate       string       `json:"effectiveDate,omitempty"`
@@ -97,13 +98,13 @@ func (s *Service) Request(ctx context.Context, actor Actor, id string) (RequestV
 			ap.id::text, ap.display_name, p.id::text, p.given_name || ' ' || p.surname, p.personnummer_enc,
 			u.id::text, u.name, u.ansvarskod, r.cost_centre, r.reason, r.valid_from, r.valid_to, r.effective_date,
 			r.terms_required, r.approved_by_submitter, r.approved_by_manager, r.decision_reason, r.due_date,
-			r.created_at, r.updated_at
+			r.created_at, r.updated_at, r.description
 		FROM requests r JOIN principals rq ON rq.id = r.requester_id JOIN principals ap ON ap.id = r.approver_id
 			JOIN persons p ON p.id = r.person_id JOIN units u ON u.id = r.unit_id
 		WHERE r.id::text = $1`, id).Scan(&v.ID, &v.Number, &v.Kind, &v.Status, &v.Requester.ID, &v.Requester.Name,
 		&v.Approver.ID, &v.Approver.Name, &personID, &v.Person.Name, &pnrEnc, &v.Unit.ID, &v.Unit.Name, &v.Unit.Ansvarskod,
 		&v.CostCentre, &v.Reason, &validFrom, &validTo, &effective, &v.TermsRequired, &v.ApprovedBySubmitter,
-		&v.ApprovedByManager, &v.DecisionReason, &due, &v.CreatedAt, &v.UpdatedAt)
+		&v.ApprovedByManager, &v.DecisionReason, &due, &v.CreatedAt, &v.UpdatedAt, &v.Description)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return v, fmt.Errorf("request %s: %w", id, ErrNotFound)
 	}

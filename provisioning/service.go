@@ -117,6 +117,10 @@ var (
 type FieldError struct {
 	Field   string `json:"field"`
 	Message string `json:"message"`
+	// Format and Args are the message before formatting, so that an adapter can say it in
+	// the user's language: Format is the key of its message catalog.
+	Format string `json:"-"`
+	Args   []any  `json:"-"`
 }
 
 // ValidationError lists every problem with an input at once.
@@ -133,7 +137,7 @@ func (e *ValidationError) Error() string {
 }
 
 func (e *ValidationError) add(field, format string, args ...any) {
-	e.Errors = append(e.Errors, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+	e.Errors = append(e.Errors, FieldError{Field: field, Message: fmt.Sprintf(format, args...), Format: format, Args: args})
 }
 
 func (e *ValidationError) err() error {

@@ -33,6 +33,8 @@ type SubmitInput struct {
 	Unit       string      // unit id or ansvarskod
 	CostCentre string      // default: the unit's ansvarskod
 	Reason     string
+	// Description is what the requester wants the handler to know ("Beskrivning").
+	Description string
 	ValidFrom  string // YYYY-MM-DD; empty = as soon as possible
 	ValidTo    string // YYYY-MM-DD; required for consultants
 	// EffectiveDate is when a termination takes effect (YYYY-MM-DD); empty or today = now.
@@ -51,6 +53,7 @@ type PersonInput struct {
 	Mobile       string
 	EmployeeType string
 	Username     string // an existing account's username; empty for a new account
+	JobTitle     string
 }
 
 // ItemInput is one system (with role and unit) applied for.
@@ -89,7 +92,7 @@ type validated struct {
 	effective           time.Time
 	items               []validItem
 	approverID          string
-	reason              string
+	reason, description string
 	termsRequired       bool
 	requesterIsApprover bool // and so attests in the same step
 }
@@ -133,6 +136,14 @@ func (s *Service) validate(ctx context.Context, actor Actor, in SubmitInput) (*v
 	v.reason = strings.TrimSpace(in.Reason)
 	if len(v.reason) > maxReasonLen {
 		ve.add("reason", "is longer than %d characters", maxReasonLen)
+	}
+	v.description = strings.TrimSpace(in.Description)
+	if len(v.description) > maxReasonLen {
+		ve.add("description", "is longer than %d characters", maxReasonLen)
+	}
+	v.person.JobTitle = strings.TrimSpace(v.person.JobTitle)
+	if len(v.person.JobTitle) > maxNameLen {
+		ve.add("person.jobTitle", "is longer than %d characters", maxNameLen)
 	}
 	var err error
 	switch v.kind {
@@ -488,10 +499,11 @@ func (s *Service) insertRequest(ctx context.Context, tx pgx.Tx, actor Actor, v *
 	}
 	r := Submitted{Number: number, Status: StatusAwaitingApproval}
 	err = tx.QueryRow(ctx, `INSERT INTO requests (number, kind, status, requester_id, approver_id, person_id, unit_id,
-		cost_centre, reason, valid_from, valid_to, effective_date, terms_required, approved_by_submitter, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, true, $14, $14) RETURNING id::text`,
+		cost_centre, reason, valid_from, valid_to, effective_date, terms_required, approved_by_submitter, created_at, updated_at,
+		description)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, true, $14, $14, $15) RETURNING id::text`,
 		number, v.kind, r.Status, actor.ID, v.approverID, personID, v.unitID, v.costCentre, v.reason,
-		datePtr(v.validFrom), datePtr(v.validTo), datePtr(v.effective), v.termsRequired, now).Scan(&r.ID)
+		datePtr(v.validFrom), datePtr(v.validTo), datePtr(v.effective), v.termsRequired, now, v.description).Scan(&r.ID)
 	if err != nil {
 		return Submitted{}, fmt.Errorf("insert request: %w", err)
 	}
@@ -521,9 +533,10 @@ func (s *Service) upsertPerson(ctx context.Context, tx pgx.Tx, v *validated) (st
 	pnr := v.pnr.String()
 	var id string
 	err := tx.QueryRow(ctx, `INSERT INTO persons (personnummer_enc, personnummer_index, birth_date, given_name, surname,
-			email, mobile, employee_type, requested_username)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+			email, mobile, employee_type, requested_username, job_title)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 		ON CONFLICT (personnummer_index) DO UPDATE SET
+			job_title = CASE WHEN EXCLUDED.job_title <> '' THEN EXCLUDED.job_title ELSE persons.job_title END,
 			email = CASE WHEN EXCLUDED.email <> '' THEN EXCLUDED.email ELSE persons.email END,
 			mobile = CASE WHEN EXCLUDED.mobile <> '' THEN EXCLUDED.mobile ELSE persons.mobile END,
 			employee_type = EXCLUDED.employee_type,
@@ -531,7 +544,8 @@ func (s *Service) upsertPerson(ctx context.Context, tx pgx.Tx, v *validated) (st
 				ELSE persons.requested_username END
 		RETURNING id::text`,
 		s.box.Seal([]byte(pnr), personnummerContext), s.pnrIndex(v.pnr), v.pnr.BirthDate(),
-		v.person.GivenName, v.person.Surname, v.person.Email, v.person.Mobile, v.person.EmployeeType, v.person.Username).Scan(&id)
+		v.person.GivenName, v.person.Surname, v.person.Email, v.person.Mobile, v.person.EmployeeType, v.person.Username,
+		v.person.JobTitle).Scan(&id)
 	if err != nil {
 		return "", fmt.Errorf("store person: %w", err)
 	}

@@ -12,6 +12,7 @@ type submitBody struct {
 	Unit          string     `json:"unit"`
 	CostCentre    string     `json:"costCentre"`
 	Reason        string     `json:"reason"`
+	Description   string     `json:"description"`
 	ValidFrom     string     `json:"validFrom"`
 	ValidTo       string     `json:"validTo"`
 	EffectiveDate string     `json:"effectiveDate"`
@@ -28,6 +29,7 @@ type personBody struct {
 	Mobile       string `json:"mobile"`
 	EmployeeType string `json:"employeeType"`
 	Username     string `json:"username"`
+	JobTitle     string `json:"jobTitle"`
 }
 
 type itemBody struct {
@@ -42,7 +44,7 @@ func (b submitBody) input() provisioning.SubmitInput {
 		items[i] = provisioning.ItemInput(it)
 	}
 	return provisioning.SubmitInput{Kind: b.Kind, Person: provisioning.PersonInput(b.Person), Unit: b.Unit,
-		CostCentre: b.CostCentre, Reason: b.Reason, ValidFrom: b.ValidFrom, ValidTo: b.ValidTo,
+		CostCentre: b.CostCentre, Reason: b.Reason, Description: b.Description, ValidFrom: b.ValidFrom, ValidTo: b.ValidTo,
 		EffectiveDate: b.EffectiveDate, Items: items, Approver: b.Approver}
 }
 

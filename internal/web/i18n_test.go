@@ -99,3 +99,24 @@ func TestSwedishFormats(t *testing.T) {
 		}
 	}
 }
+
+// Every validation message the domain can give has a translation.
+func TestEveryDomainValidationMessageIsTranslated(t *testing.T) {
+	src, err := os.ReadFile("../../provisioning/submit.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	formats := regexp.MustCompile(`ve\.add\([^,]+, "((?:[^"\\]|\\.)*)"`).FindAllStringSubmatch(string(src), -1)
+	if len(formats) < 30 {
+		t.Fatalf("found %d ve.add calls; the pattern no longer matches", len(formats))
+	}
+	for _, m := range formats {
+		format := strings.ReplaceAll(m[1], `\"`, `"`)
+		if format == "%v" {
+			continue
+		}
+		if _, ok := messages["v:"+format]; !ok {
+			t.Errorf("no translation of the validation message %q", format)
+		}
+	}
+}

@@ -67,6 +67,9 @@ func (s *Server) Handler(api http.Handler) http.Handler {
 	mux.HandleFunc("POST /requests/{id}/approve", s.signedIn(s.approve))
 	mux.HandleFunc("POST /requests/{id}/reject", s.signedIn(s.reject))
 	mux.HandleFunc("POST /requests/{id}/terms/paper", s.signedIn(s.paperTerms))
+	mux.HandleFunc("GET /requests/new", s.signedIn(s.newRequestPage))
+	mux.HandleFunc("POST /requests/new", s.signedIn(s.submitRequest))
+	mux.HandleFunc("GET /units/search", s.signedIn(s.unitSearch))
 	mux.HandleFunc("GET /approvals", s.signedIn(s.approvals))
 	mux.HandleFunc("POST /approvals", s.signedIn(s.decideMany))
 	mux.HandleFunc("GET /login", s.loginPage)
@@ -107,7 +110,7 @@ func (s *Server) CurrentActor(r *http.Request) (provisioning.Actor, error) {
 }
 
 // pageNames are the templates under templates/, each rendered inside layout.html.
-var pageNames = []string{"login", "start", "me", "request", "approvals", "problem"}
+var pageNames = []string{"login", "start", "me", "request", "approvals", "new", "problem"}
 
 type pageData struct {
 	Title   string
@@ -127,6 +130,8 @@ type pageData struct {
 	Request   *provisioning.RequestView
 	Waiting   string
 	Picked    map[string]bool
+	Catalog   []provisioning.SystemView
+	Approvers []provisioning.Approver
 	// a refused form: the errors, each field's error, and what was typed
 	Errors      []formError
 	FieldErrors map[string]string
@@ -140,6 +145,7 @@ type thumbsData struct {
 }
 
 var templateFuncs = template.FuncMap{
+	"field": newField,
 	"thumbs": func(l Localizer, v any) thumbsData {
 		switch r := v.(type) {
 		case provisioning.RequestSummary:

@@ -1,0 +1,228 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/behorig/behorig/provisioning"
+)
+
+// maxForm bounds a form body; the request form with every system filled in is far below it.
+const maxForm = 64 << 10
+
+// formFields are the plain fields of the request form, kept when the form comes back.
+var formFields = []string{"givenName", "surname", "personnummer", "mobile", "email", "username", "jobTitle",
+	"employeeType", "unit", "costCentre", "reason", "description", "validFrom", "validTo", "approver", "selfApprove"}
+
+// fieldAnchors maps the domain's field names to the form's element ids and label keys.
+var fieldAnchors = map[string][2]string{
+	"person.givenName":    {"givenName", "field.givenName"},
+	"person.surname":      {"surname", "field.surname"},
+	"person.personnummer": {"personnummer", "field.personnummer"},
+	"person.mobile":       {"mobile", "field.mobile"},
+	"person.email":        {"email", "field.email"},
+	"person.username":     {"username", "field.username"},
+	"person.jobTitle":     {"jobTitle", "field.jobTitle"},
+	"person.employeeType": {"employeeType", "field.employeeType"},
+	"unit":                {"unit", "field.unit"},
+	"costCentre":          {"costCentre", "field.costCentre"},
+	"reason":              {"reason", "field.reason"},
+	"description":         {"description", "field.description"},
+	"validFrom":           {"validFrom", "field.validFrom"},
+	"validTo":             {"validTo", "field.validTo"},
+	"items":               {"systems", "new.section.systems"},
+	"approver":            {"approver", "field.approver"},
+}
+
+// fieldData feeds the "field" template.
+type fieldData struct {
+	L                               Localizer
+	Name, Label, Value, Type, Error string
+	Hint, Auto                      string
+	Required                        bool
+}
+
+func newField(d pageData, name, labelKey, typ string, required bool, auto, hintKey string) fieldData {
+	f := fieldData{L: d.L, Name: name, Label: d.L.T(labelKey), Value: d.Form[name], Type: typ, Error: d.FieldErrors[name],
+		Required: required, Auto: auto}
+	if hintKey != "" {
+		f.Hint = d.L.T(hintKey)
+	}
+	return f
+}
+
+func (s *Server) newRequestPage(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
+	me, err := s.service.Me(r.Context(), actor)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	form := map[string]string{}
+	if me.Unit != nil {
+		form["unit"] = me.Unit.Ansvarskod
+	}
+	s.showNewRequest(w, r, actor, http.StatusOK, pageData{Form: form})
+}
+
+func (s *Server) showNewRequest(w http.ResponseWriter, r *http.Request, actor provisioning.Actor, status int, data pageData) {
+	catalog, err := s.service.Catalog(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	approvers, err := s.service.Approvers(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	data.Actor, data.Section, data.Catalog, data.Approvers = &actor, "new", catalog, approvers
+	if data.FieldErrors == nil {
+		data.FieldErrors = map[string]string{}
+	}
+	s.render(w, r, status, "new", data)
+}
+
+var unitSeparators = regexp.MustCompile(`[,;\s]+`)
+
+// submitRequest turns the form into a grant request. The domain validates; its errors come
+// back next to their fields in the user's language, with everything typed kept.
+func (s *Server) submitRequest(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+	if err := r.ParseForm(); err != nil {
+		s.problemPage(w, r, http.StatusRequestEntityTooLarge, "form.too_large")
+		return
+	}
+	catalog, err := s.service.Catalog(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	form := map[string]string{}
+	for _, name := range formFields {
+		form[name] = strings.TrimSpace(r.PostForm.Get(name))
+	}
+	in := provisioning.SubmitInput{
+		Person: provisioning.PersonInput{GivenName: form["givenName"], Surname: form["surname"], Personnummer: form["personnummer"],
+			Mobile: form["mobile"], Email: form["email"], Username: form["username"], JobTitle: form["jobTitle"],
+			EmployeeType: form["employeeType"]},
+		Unit: s.resolveUnit(r, form["unit"]), CostCentre: form["costCentre"], Reason: form["reason"], Description: form["description"],
+		ValidFrom: form["validFrom"], ValidTo: form["validTo"], Approver: form["approver"],
+	}
+	if form["selfApprove"] != "" {
+		in.Approver = actor.ID
+	}
+	// Each system's role and units become items; itemSystem remembers which system an item
+	// came from, so that its errors land next to that system.
+	var itemSystem []string
+	for _, sys := range catalog {
+		if len(sys.Roles) == 0 {
+			if r.PostForm.Get("sys."+sys.ID+".yes") != "" {
+				form["sys."+sys.ID+".yes"] = "ja"
+				in.Items = append(in.Items, provisioning.ItemInput{System: sys.ID})
+				itemSystem = append(itemSystem, sys.ID)
+			}
+			continue
+		}
+		role := strings.TrimSpace(r.PostForm.Get("sys." + sys.ID + ".role"))
+		units := strings.TrimSpace(r.PostForm.Get("sys." + sys.ID + ".units"))
+		form["sys."+sys.ID+".role"], form["sys."+sys.ID+".units"] = role, units
+		if role == "" && units == "" {
+			continue
+		}
+		codes := unitSeparators.Split(units, -1)
+		if units == "" {
+			codes = []string{""}
+		}
+		for _, code := range codes {
+			in.Items = append(in.Items, provisioning.ItemInput{System: sys.ID, Role: role, Unit: s.resolveUnit(r, code)})
+			itemSystem = append(itemSystem, sys.ID)
+		}
+	}
+	out, err := s.service.Submit(r.Context(), actor, in)
+	var ve *provisioning.ValidationError
+	if errors.As(err, &ve) {
+		data := pageData{Form: form, FieldErrors: map[string]string{}}
+		l := s.localizer(r)
+		for _, fe := range ve.Errors {
+			anchor, label := s.anchorFor(l, fe.Field, itemSystem, catalog)
+			msg := l.FieldMessage(fe)
+			data.Errors = append(data.Errors, formError{Anchor: anchor, Label: label, Message: msg})
+			key := anchor
+			if key == "systems" {
+				key = "items"
+			}
+			if _, taken := data.FieldErrors[key]; !taken {
+				data.FieldErrors[key] = msg
+			}
+		}
+		s.showNewRequest(w, r, actor, http.StatusBadRequest, data)
+		return
+	}
+	if err != nil {
+		s.domainError(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/requests/"+url.PathEscape(out.ID)+"?done=submitted", http.StatusSeeOther)
+}
+
+var itemField = regexp.MustCompile(`^items\[(\d+)\]`)
+
+// anchorFor returns the element id and label of a domain field: items[3].role becomes the
+// fieldset of the system the fourth item came from.
+func (s *Server) anchorFor(l Localizer, field string, itemSystem []string, catalog []provisioning.SystemView) (string, string) {
+	if a, ok := fieldAnchors[field]; ok {
+		return a[0], l.T(a[1])
+	}
+	if m := itemField.FindStringSubmatch(field); m != nil {
+		if i, err := strconv.Atoi(m[1]); err == nil && i < len(itemSystem) {
+			for _, sys := range catalog {
+				if sys.ID == itemSystem[i] {
+					return "sys-" + sys.ID, sys.Name
+				}
+			}
+		}
+	}
+	return "systems", l.T("new.section.systems")
+}
+
+// resolveUnit lets a person type a unit's name as well as its ansvarskod: a name that
+// matches exactly one unit becomes its ansvarskod; anything else goes to the domain as typed,
+// which names it in its error.
+func (s *Server) resolveUnit(r *http.Request, typed string) string {
+	if typed == "" {
+		return ""
+	}
+	hits, err := s.service.SearchUnits(r.Context(), typed, 2)
+	if err != nil || len(hits) == 0 {
+		return typed
+	}
+	if hits[0].Ansvarskod == typed || len(hits) == 1 {
+		return hits[0].Ansvarskod
+	}
+	return typed
+}
+
+// unitSearch answers the unit search as you type: JSON for the script, at most 5 hits
+// unless all=1.
+func (s *Server) unitSearch(w http.ResponseWriter, r *http.Request, _ provisioning.Actor) {
+	limit := 5
+	if r.URL.Query().Get("all") == "1" {
+		limit = 0
+	}
+	hits, err := s.service.SearchUnits(r.Context(), r.URL.Query().Get("q"), limit)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if hits == nil {
+		hits = []provisioning.UnitRef{}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	json.NewEncoder(w).Encode(hits)
+}

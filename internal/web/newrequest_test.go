@@ -1,0 +1,163 @@
+package web_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/behorig/behorig/provisioning"
+)
+
+func validForm() url.Values {
+	return url.Values{
+		"givenName": {"Åsa-Märta"}, "surname": {`O'Brien (*)\,=+<>#;"`}, "personnummer": {"19500118-2046"},
+		"mobile": {"070-123 45 67"}, "email": {"asa@example.org"}, "jobTitle": {"Undersköterska"}, "employeeType": {"employee"},
+		"unit": {"5110"}, "reason": {"Nyanställd"}, "description": {"Börjar måndag"},
+		"sys.treserva.role": {"utforare"}, "sys.treserva.units": {"5110, 5210"},
+		"sys.meddix.yes": {"ja"}, "approver": {"maria.chef@example.org"},
+	}
+}
+
+func TestNewRequestFormSubmits(t *testing.T) {
+	s := newSite(t, siteOptions{})
+	rolf := s.as(t, "rolf.bestallare")
+	page := body(t, rolf.get(t, "/requests/new"))
+	for _, want := range []string{"<h1>Behörighetsansökan</h1>", `name="unit" value="5110"`, "Treserva", "Utförare", "Meddix",
+		"Jag är chef och har attesträtt för följande beställning", `<label for="personnummer">Personnummer`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the form lacks %q", want)
+		}
+	}
+	resp := rolf.post(t, "/requests/new", validForm())
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("submit: %d\n%s", resp.StatusCode, body(t, resp))
+	}
+	page = body(t, rolf.get(t, resp.Header.Get("Location")))
+	for _, want := range []string{"Ansökan är inskickad.", "Åsa-Märta O&#39;Brien", "Särskilt boende Ekbacken (5210)", "Meddix",
+		"Börjar måndag", "Väntar på att Maria Chef godkänner."} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the new request's page lacks %q", want)
+		}
+	}
+	if n := s.count(t, "SELECT count(*) FROM request_items"); n != 3 {
+		t.Fatalf("%d items, want treserva×2 and meddix", n)
+	}
+	if n := s.count(t, "SELECT count(*) FROM persons WHERE job_title = 'Undersköterska'"); n != 1 {
+		t.Fatal("the job title was not kept")
+	}
+}
+
+func TestNewRequestSelfApproval(t *testing.T) {
+	s := newSite(t, siteOptions{})
+	maria := s.as(t, "maria.chef")
+	form := validForm()
+	form.Del("approver")
+	form.Set("selfApprove", "ja")
+	resp := maria.post(t, "/requests/new", form)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("submit: %d\n%s", resp.StatusCode, body(t, resp))
+	}
+	id := strings.TrimSuffix(strings.TrimPrefix(resp.Header.Get("Location"), "/requests/"), "?done=submitted")
+	if st := s.status(t, id); st != provisioning.StatusAwaitingUser {
+		t.Fatalf("a manager approving her own unit's request in one step: %s", st)
+	}
+}
+
+func TestNewRequestBadInputKeepsTheFormAndSavesNothing(t *testing.T) {
+	s := newSite(t, siteOptions{})
+	rolf := s.as(t, "rolf.bestallare")
+	form := validForm()
+	form.Set("givenName", "")
+	form.Set("personnummer", "19120211-9151")
+	form.Set("employeeType", "consultant")
+	form.Set("validFrom", "2099-06-01")
+	form.Set("validTo", "2099-05-01")
+	form.Set("sys.treserva.role", "")
+	form.Set("sys.tes.units", "5110")
+	form.Set("unit", "Hemtjänst")
+	form.Set("approver", "nobody@example.org")
+	resp := rolf.post(t, "/requests/new", form)
+	page := body(t, resp)
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("bad form: %d", resp.StatusCode)
+	}
+	for _, want := range []string{
+		`<a href="#givenName">Förnamn: måste fyllas i</a>`,
+		`<a href="#personnummer">Personnummer: kontrollsiffran stämmer inte</a>`,
+		`<a href="#validTo">T.o.m.: 2099-05-01 är före fr.o.m.-datumet 2099-06-01</a>`,
+		`<a href="#sys-treserva">Treserva: välj en roll i treserva</a>`,
+		`<a href="#sys-tes">TES: välj en roll i tes</a>`,
+		`<a href="#unit">Enhet: ingen enhet har namnet eller ansvarskoden &#34;Hemtjänst&#34;</a>`,
+		`<a href="#approver">Godkänns av: ingen användare &#34;nobody@example.org&#34; finns</a>`,
+		`value="19120211-9151"`, `value="consultant" checked`, `name="sys.treserva.units" value="5110, 5210"`,
+		`id="givenName" name="givenName" value="" autocomplete="given-name" required aria-invalid="true"`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the refused form lacks %s", want)
+		}
+	}
+	if n := s.count(t, "SELECT count(*) FROM requests"); n != 0 {
+		t.Fatalf("%d requests saved from a bad form", n)
+	}
+	if n := s.count(t, "SELECT count(*) FROM persons"); n != 0 {
+		t.Fatalf("%d persons saved from a bad form", n)
+	}
+
+	// The same errors in English for someone who chose English.
+	rolf.get(t, "/lang?to=en&return=/")
+	page = body(t, rolf.post(t, "/requests/new", form))
+	if !strings.Contains(page, `<a href="#personnummer">Personnummer: the check digit does not match</a>`) ||
+		!strings.Contains(page, `<a href="#givenName">Given name: is required</a>`) {
+		t.Fatalf("the errors are not in English:\n%s", page)
+	}
+}
+
+func TestNewRequestRefusesAnOversizedForm(t *testing.T) {
+	s := newSite(t, siteOptions{})
+	rolf := s.as(t, "rolf.bestallare")
+	form := validForm()
+	form.Set("description", strings.Repeat("x", 70<<10))
+	if resp := rolf.post(t, "/requests/new", form); resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("an oversized form: %d", resp.StatusCode)
+	}
+	if n := s.count(t, "SELECT count(*) FROM requests"); n != 0 {
+		t.Fatal("an oversized form was saved")
+	}
+}
+
+func TestUnitSearch(t *testing.T) {
+	s := newSite(t, siteOptions{})
+	rolf := s.as(t, "rolf.bestallare")
+	search := func(q string, all bool) []provisioning.UnitRef {
+		path := "/units/search?q=" + url.QueryEscape(q)
+		if all {
+			path += "&all=1"
+		}
+		var units []provisioning.UnitRef
+		if err := json.NewDecoder(rolf.get(t, path).Body).Decode(&units); err != nil {
+			t.Fatal(err)
+		}
+		return units
+	}
+	if got := search("51", false); len(got) != 2 || got[0].Ansvarskod != "5110" {
+		t.Fatalf("search 51 = %v, want 5110 and 5120", got)
+	}
+	if got := search("hemtjänst", false); len(got) != 3 {
+		t.Fatalf("search hemtjänst = %v, want Hemtjänst Norr, Söder and Omsorgsbolaget hemtjänst", got)
+	}
+	if got := search("", false); len(got) != 5 {
+		t.Fatalf("an empty search shows %d, want 5", len(got))
+	}
+	if got := search("", true); len(got) != 7 {
+		t.Fatalf("all = %d units, want 7", len(got))
+	}
+	if got := search("%", true); len(got) != 0 {
+		t.Fatalf("a LIKE wildcard matched %d units", len(got))
+	}
+	anonymous := &site{app: s.app, idp: s.idp, url: s.url, client: newClient()}
+	if resp := anonymous.get(t, "/units/search?q=51"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("anonymous unit search: %d", resp.StatusCode)
+	}
+}

@@ -1,0 +1,82 @@
+package provisioning
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// SystemView is a system of the catalog as a request form offers it.
+type SystemView struct {
+	ID         string     `json:"id"`
+	Name       string     `json:"name"`
+	NeedsTerms bool       `json:"needsTerms"`
+	Roles      []RoleView `json:"roles"` // empty for yes/no systems
+}
+
+// RoleView is one role of a system.
+type RoleView struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// Catalog lists the systems one may apply for, with their roles, in name order.
+func (s *Service) Catalog(ctx context.Context) ([]SystemView, error) {
+	rows, err := s.db.Query(ctx, `SELECT s.id, s.name, s.needs_terms,
+			COALESCE(array_agg(r.id ORDER BY r.id) FILTER (WHERE r.id IS NOT NULL), '{}'),
+			COALESCE(array_agg(r.name ORDER BY r.id) FILTER (WHERE r.id IS NOT NULL), '{}')
+		FROM systems s LEFT JOIN system_roles r ON r.system_id = s.id
+		GROUP BY s.id ORDER BY s.has_roles DESC, s.name`)
+	if err != nil {
+		return nil, fmt.Errorf("read catalog: %w", err)
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (SystemView, error) {
+		var v SystemView
+		var ids, names []string
+		if err := row.Scan(&v.ID, &v.Name, &v.NeedsTerms, &ids, &names); err != nil {
+			return v, err
+		}
+		v.Roles = make([]RoleView, len(ids))
+		for i := range ids {
+			v.Roles[i] = RoleView{ID: ids[i], Name: names[i]}
+		}
+		return v, nil
+	})
+}
+
+// SearchUnits finds units by a part of the name or the start of the ansvarskod, best matches
+// first (ansvarskod, then name start, then anywhere in the name). limit 0 means all.
+func (s *Service) SearchUnits(ctx context.Context, query string, limit int) ([]UnitRef, error) {
+	q := strings.TrimSpace(query)
+	if limit <= 0 {
+		limit = 1000
+	}
+	like := "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(strings.ToLower(q)) + "%"
+	rows, err := s.db.Query(ctx, `SELECT id::text, name, ansvarskod FROM units
+		WHERE $1 = '' OR ansvarskod LIKE $2 || '%' OR lower(name) LIKE $3
+		ORDER BY (ansvarskod = $1) DESC, (ansvarskod LIKE $2 || '%') DESC, (lower(name) LIKE lower($1) || '%') DESC, name
+		LIMIT $4`, q, strings.TrimSuffix(strings.TrimPrefix(like, "%"), "%"), like, limit)
+	if err != nil {
+		return nil, fmt.Errorf("search units %q: %w", q, err)
+	}
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[UnitRef])
+}
+
+// Approver is someone who attests for at least one unit.
+type Approver struct {
+	Subject string `json:"subject"`
+	Name    string `json:"name"`
+	Email   string `json:"email"`
+}
+
+// Approvers lists the managers with attestation rights, for the approver field.
+func (s *Service) Approvers(ctx context.Context) ([]Approver, error) {
+	rows, err := s.db.Query(ctx, `SELECT DISTINCT p.subject, p.display_name, p.email FROM principals p
+		JOIN unit_managers m ON m.principal_id = p.id ORDER BY p.display_name`)
+	if err != nil {
+		return nil, fmt.Errorf("read approvers: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[Approver])
+}
