@@ -9,13 +9,28 @@ needs=(
   "slapd:/usr/sbin/slapd"
   "ldap-utils:/usr/bin/ldapsearch"
   "chromium:/usr/bin/chromium"
+  "npm:/usr/bin/npm"
 )
+
+# axe-core, which the browser tests run on every page, from npm into .cache (not committed).
+axe_version=4.14.1
+install_axe() {
+  local dir
+  dir="$(cd "$(dirname "$0")/.." && pwd)/.cache/axe"
+  [ -e "$dir/node_modules/axe-core/axe.min.js" ] && grep -q "\"version\": \"$axe_version\"" "$dir/node_modules/axe-core/package.json" && return 0
+  echo "installing axe-core $axe_version into .cache/axe" >&2
+  mkdir -p "$dir"
+  npm install --silent --no-audit --no-fund --prefix "$dir" "axe-core@$axe_version" >/dev/null
+}
 
 missing=()
 for n in "${needs[@]}"; do
   [ -e "${n#*:}" ] || missing+=("${n%%:*}")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+if [ ${#missing[@]} -eq 0 ]; then
+  install_axe
+  exit 0
+fi
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "behorig needs these Debian packages: ${missing[*]}" >&2
@@ -32,3 +47,4 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
 fi
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+install_axe

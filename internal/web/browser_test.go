@@ -2,19 +2,25 @@ package web_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 )
 
-// chromium is Debian's package (scripts/deps.sh installs it).
-const chromium = "/usr/bin/chromium"
+// chromium is Debian's package; scripts/deps.sh installs it and axe-core.
+const (
+	chromium = "/usr/bin/chromium"
+	axePath  = "../../.cache/axe/node_modules/axe-core/axe.min.js"
+)
 
-// browser starts headless Chromium for the test.
+// browser starts headless Chromium for the test, in Swedish.
 func browser(t *testing.T) context.Context {
 	t.Helper()
 	if _, err := os.Stat(chromium); err != nil {
@@ -24,7 +30,7 @@ func browser(t *testing.T) context.Context {
 		chromedp.Flag("disable-gpu", true), chromedp.Flag("accept-lang", "sv-SE,sv"), chromedp.UserDataDir(t.TempDir()))
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(allocCtx)
-	ctx, cancelTimeout := context.WithTimeout(ctx, time.Minute)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 2*time.Minute)
 	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })
 	return ctx
 }
@@ -46,55 +52,205 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 	}
 }
 
+// scripts turns the page's JavaScript on or off, for the runs without JavaScript.
+func scripts(on bool) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, t, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: !on})
+		return chromedp.Void{}, err
+	}
+}
+
+// noScripts marks a browser context whose pages run without JavaScript.
+type noScripts struct{}
+
+// withoutScripts turns the page's JavaScript off for the rest of the test.
+func withoutScripts(t *testing.T, ctx context.Context) context.Context {
+	t.Helper()
+	do(t, ctx, "turn JavaScript off", scripts(false))
+	return context.WithValue(ctx, noScripts{}, true)
+}
+
+// setValue sets a field's value as a user would by selecting or clearing it.
+func setValue(sel, value string) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		js := fmt.Sprintf(`(() => { const e = document.querySelector(%q); e.value = %q; e.dispatchEvent(new Event("change")); return true })()`, sel, value)
+		_, err := chromedp.Evaluate[bool](js)(ctx, t)
+		return chromedp.Void{}, err
+	}
+}
+
+// axe runs axe-core's WCAG 2.1 A and AA rules on the page as it is and fails the test on any
+// violation. On pages shown without JavaScript it turns scripts on just for the check: the
+// page's own scripts have not run and do not run then.
+func axe(t *testing.T, ctx context.Context, page string) {
+	t.Helper()
+	src, err := os.ReadFile(axePath)
+	if err != nil {
+		t.Fatalf("axe-core is missing: run `bash scripts/deps.sh` (%v)", err)
+	}
+	if ctx.Value(noScripts{}) != nil {
+		do(t, ctx, "allow axe to run", scripts(true))
+		defer do(t, ctx, "turn JavaScript off again", scripts(false))
+	}
+	violations, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](string(src)+`;
+		axe.run(document, {runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}})
+			.then(r => r.violations.map(v => v.id + " (" + v.impact + "): " + v.nodes.map(n => n.target.join(" ")).join(", ")))`,
+		chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("run axe on %s: %v", page, err)
+	}
+	for _, v := range violations {
+		t.Errorf("axe on %s: %s", page, v)
+	}
+}
+
+// visit waits for the page, checks it with axe and keeps a screenshot.
+func visit(t *testing.T, ctx context.Context, name, ready string) {
+	t.Helper()
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(ready)); err != nil {
+		loc, _ := chromedp.Run(ctx, chromedp.Location())
+		html, _ := chromedp.Run(ctx, chromedp.OuterHTML("main"))
+		t.Fatalf("%s: waiting for %s at %s: %v\n%s", name, ready, loc, err, html)
+	}
+	axe(t, ctx, name)
+	screenshot(t, ctx, name)
+}
+
+func text(t *testing.T, ctx context.Context, sel string) string {
+	t.Helper()
+	s, err := chromedp.Run(ctx, chromedp.Text(sel))
+	if err != nil {
+		t.Fatalf("text of %s: %v", sel, err)
+	}
+	return s
+}
+
+func do(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		loc, _ := chromedp.Run(ctx, chromedp.Location())
+		t.Fatalf("%s (at %s): %v", what, loc, err)
+	}
+}
+
 func TestBrowserSignsInThroughTheDevIdP(t *testing.T) {
 	s := newSite(t, siteOptions{})
 	ctx := browser(t)
-	err := chromedp.Do(ctx,
-		chromedp.Navigate(s.url+"/"),
-		chromedp.WaitVisible(`a[href^="/login/ad"]`),
-	)
-	if err != nil {
-		t.Fatalf("open the sign-in page: %v", err)
-	}
-	screenshot(t, ctx, "login")
-	err = chromedp.Do(ctx,
-		chromedp.Click(`a[href^="/login/ad"]`),
-		chromedp.WaitVisible(`button[value="maria.chef"]`),
-		chromedp.Click(`button[value="maria.chef"]`),
-		chromedp.WaitVisible(`.who`),
-	)
-	if err != nil {
-		t.Fatalf("sign in through the dev IdP: %v", err)
-	}
-	heading, err := chromedp.Run(ctx, chromedp.Text(`main h1`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	who, err := chromedp.Run(ctx, chromedp.Text(`.who`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if heading != "Mina ärenden" || who != "Maria Chef" {
+	do(t, ctx, "open behorig", chromedp.Navigate(s.url+"/"))
+	visit(t, ctx, "login", `a[href^="/login/ad"]`)
+	do(t, ctx, "sign in", chromedp.Click(`a[href^="/login/ad"]`))
+	visit(t, ctx, "dev-idp", `button[value="maria.chef"]`)
+	do(t, ctx, "pick Maria", chromedp.Click(`button[value="maria.chef"]`))
+	visit(t, ctx, "my-requests", `.who`)
+	if heading, who := text(t, ctx, "main h1"), text(t, ctx, ".who"); heading != "Mina ärenden" || who != "Maria Chef" {
 		t.Fatalf("after sign-in the page says %q and %q; want Maria's requests", heading, who)
 	}
-	screenshot(t, ctx, "my-requests")
-	if err := chromedp.Do(ctx, chromedp.Click(`a.who`), chromedp.WaitVisible(`dl.facts`)); err != nil {
-		t.Fatalf("open the profile: %v", err)
+	do(t, ctx, "open the profile", chromedp.Click(`a.who`))
+	visit(t, ctx, "profile", `dl.facts`)
+	if facts := text(t, ctx, "dl.facts"); !strings.Contains(facts, "Särskilt boende Ekbacken (5210)") {
+		t.Fatalf("the profile does not list Maria's units: %q", facts)
 	}
-	facts, err := chromedp.Run(ctx, chromedp.Text(`dl.facts`))
-	if err != nil || !strings.Contains(facts, "Särskilt boende Ekbacken (5210)") {
-		t.Fatalf("the profile does not list Maria's units: %q, %v", facts, err)
+	do(t, ctx, "sign out", chromedp.Click(`form[action="/logout"] button`), chromedp.WaitVisible(`.notice`))
+	if loc, _ := chromedp.Run(ctx, chromedp.Location()); loc != s.url+"/login?signed_out=1" {
+		t.Fatalf("after signing out at %q", loc)
 	}
-	screenshot(t, ctx, "profile")
-	err = chromedp.Do(ctx,
-		chromedp.Click(`form[action="/logout"] button`),
-		chromedp.WaitVisible(`.notice`),
-	)
-	if err != nil {
-		t.Fatalf("sign out: %v", err)
+}
+
+// The core flow in the browser: a manager signs in, fills in a care-systems request (with the
+// unit search when there is JavaScript), attests it in the same step; IT records the signed
+// terms and sees the access granted and the account made.
+func TestBrowserRequestFlow(t *testing.T) {
+	for _, js := range []bool{true, false} {
+		name := map[bool]string{true: "with-js", false: "without-js"}[js]
+		t.Run(name, func(t *testing.T) {
+			s := newSite(t, siteOptions{jobs: true})
+			ctx := browser(t)
+			if !js {
+				ctx = withoutScripts(t, ctx)
+			}
+			do(t, ctx, "start the browser", chromedp.Navigate(s.url+"/login"))
+			signInAs(t, ctx, "maria.chef")
+			do(t, ctx, "open the form", chromedp.Click(`a[href="/requests/new"]`))
+			visit(t, ctx, "new-request-"+name, `#givenName`)
+			do(t, ctx, "fill in the person",
+				chromedp.SendKeys(`#givenName`, "Åsa-Märta"),
+				chromedp.SendKeys(`#surname`, "Lind"),
+				chromedp.SendKeys(`#personnummer`, "19500118-2046"),
+				chromedp.SendKeys(`#email`, "asa.lind@example.org"),
+				chromedp.Click(`input[name=employeeType][value=employee]`),
+				setValue(`#unit`, ""),
+			)
+			if js {
+				do(t, ctx, "search the unit", chromedp.SendKeys(`#unit`, "Ekback"), chromedp.WaitVisible(`.unit-hits button`))
+				axe(t, ctx, "unit-search")
+				if hit := text(t, ctx, ".unit-hits button"); hit != "Särskilt boende Ekbacken (5210)" {
+					t.Fatalf("the unit search shows %q", hit)
+				}
+				do(t, ctx, "pick the unit", chromedp.Click(`.unit-hits button`))
+			} else {
+				enhanced, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll(".unit-hits").length`))
+				if err != nil || enhanced != 0 {
+					t.Fatalf("the unit search script ran in the run without JavaScript (%d, %v)", enhanced, err)
+				}
+				do(t, ctx, "type the unit", chromedp.SendKeys(`#unit`, "Ekbacken"))
+			}
+			do(t, ctx, "choose the systems",
+				setValue(`#sys-treserva-role`, "utforare"),
+				chromedp.Click(`input[name="sys.meddix.yes"]`),
+				chromedp.Click(`input[name=selfApprove]`),
+			)
+			screenshot(t, ctx, "new-request-filled-"+name)
+			do(t, ctx, "send", chromedp.Click(`form.request-form button[type=submit]`))
+			visit(t, ctx, "request-"+name, `.status-panel`)
+			if status := text(t, ctx, ".status-panel .status"); status != "Väntar på användare" {
+				t.Fatalf("after a one-step attestation the status is %q", status)
+			}
+			if details := text(t, ctx, "dl.facts"); !strings.Contains(details, "Särskilt boende Ekbacken (5210)") {
+				t.Fatalf("the request is not for Ekbacken: %q", details)
+			}
+			requestURL, _ := chromedp.Run(ctx, chromedp.Location())
+			requestURL, _, _ = strings.Cut(requestURL, "?")
+
+			// Maria signs out and lands on the sign-in page, where Ingrid signs in.
+			do(t, ctx, "Maria signs out", chromedp.Click(`form[action="/logout"] button`), chromedp.WaitVisible(`.notice`))
+			signInAs(t, ctx, "ingrid.it")
+			do(t, ctx, "open the request", chromedp.Navigate(requestURL))
+			visit(t, ctx, "request-it-"+name, `#note`)
+			do(t, ctx, "record paper terms", chromedp.SendKeys(`#note`, "Blankett mottagen och kontrollerad"),
+				chromedp.Click(`form[action$="/terms/paper"] button`))
+			visit(t, ctx, "request-recorded-"+name, `.notice`)
+			waitForStatus(t, ctx, requestURL, "Klar")
+			visit(t, ctx, "request-completed-"+name, `.status-panel`)
+			if items := text(t, ctx, "table"); strings.Count(items, "Aktiv") != 2 {
+				t.Fatalf("the grants are not active: %q", items)
+			}
+			ref, err := s.app.Directory.LookupAccount(context.Background(), "asa-marta.lind")
+			if err != nil || ref.Disabled {
+				t.Fatalf("no enabled account in LDAP: %+v, %v", ref, err)
+			}
+		})
 	}
-	location, err := chromedp.Run(ctx, chromedp.Location())
-	if err != nil || location != s.url+"/login?signed_out=1" {
-		t.Fatalf("sign out: at %q, %v", location, err)
+}
+
+func signInAs(t *testing.T, ctx context.Context, user string) {
+	t.Helper()
+	do(t, ctx, "sign in as "+user, chromedp.WaitVisible(`a[href^="/login/ad"]`), chromedp.Click(`a[href^="/login/ad"]`),
+		chromedp.WaitVisible(fmt.Sprintf(`button[value="%s"]`, user)), chromedp.Click(fmt.Sprintf(`button[value="%s"]`, user)),
+		chromedp.WaitVisible(`.who`))
+}
+
+// waitForStatus reloads the request page until it shows the status; the job runner works
+// in the background.
+func waitForStatus(t *testing.T, ctx context.Context, url, want string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		do(t, ctx, "reload", chromedp.Navigate(url), chromedp.WaitVisible(`.status-panel`))
+		if got := text(t, ctx, ".status-panel .status"); got == want {
+			return
+		} else if time.Now().After(deadline) {
+			t.Fatalf("status %q, want %q", got, want)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }

@@ -1,12 +1,14 @@
 package web
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/behorig/behorig/auth/session"
 	"github.com/behorig/behorig/provisioning"
@@ -111,10 +113,43 @@ func (s *Server) showRequest(w http.ResponseWriter, r *http.Request, actor provi
 	l := s.localizer(r)
 	data.Actor, data.Request, data.Title = &actor, &view, view.Number
 	data.Waiting = waitingFor(l, view)
+	data.Timeline = timeline(l, view.Events)
 	if data.Flash == "" {
 		data.Flash = flash(l, r)
 	}
 	s.render(w, r, status, "request", data)
+}
+
+// timelineEntry is one event of a request, said in words.
+type timelineEntry struct {
+	At    time.Time
+	Actor string
+	Text  string
+}
+
+// timeline says each event with what it was about: the new status, the group, the username,
+// the reason given.
+func timeline(l Localizer, events []provisioning.EventView) []timelineEntry {
+	out := make([]timelineEntry, len(events))
+	for i, e := range events {
+		var d struct {
+			To, Group, Username, Reason, Note string
+		}
+		json.Unmarshal(e.Data, &d)
+		text := l.T("event." + e.Action)
+		switch {
+		case e.Action == "request.status" && d.To != "":
+			text = l.T("event.request.status_to", l.T("status."+d.To))
+		case d.Group != "":
+			text += " (" + d.Group + ")"
+		case d.Username != "":
+			text += " " + d.Username
+		case d.Reason != "" || d.Note != "":
+			text += ": " + d.Reason + d.Note
+		}
+		out[i] = timelineEntry{At: e.At, Actor: e.ActorName, Text: text}
+	}
+	return out
 }
 
 // waitingFor says who the request waits for, in words.

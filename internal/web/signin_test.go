@@ -42,6 +42,8 @@ type site struct {
 }
 
 type siteOptions struct {
+	// jobs runs the job runner, so that approved requests are provisioned in LDAP.
+	jobs bool
 	// extraIdPs are configured beside the dev IdP's two, e.g. one that is down.
 	extraIdPs []config.IdentityProvider
 }
@@ -50,7 +52,7 @@ func newSite(t *testing.T, opts siteOptions) *site {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	app := testapp.New(t, testapp.Options{NoJobs: true})
+	app := testapp.New(t, testapp.Options{NoJobs: !opts.jobs})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

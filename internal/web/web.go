@@ -129,6 +129,7 @@ type pageData struct {
 	Closed    bool
 	Request   *provisioning.RequestView
 	Waiting   string
+	Timeline  []timelineEntry
 	Picked    map[string]bool
 	Catalog   []provisioning.SystemView
 	Approvers []provisioning.Approver
