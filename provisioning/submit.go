@@ -35,8 +35,8 @@ type SubmitInput struct {
 	Reason     string
 	// Description is what the requester wants the handler to know ("Beskrivning").
 	Description string
-	ValidFrom  string // YYYY-MM-DD; empty = as soon as possible
-	ValidTo    string // YYYY-MM-DD; required for consultants
+	ValidFrom   string // YYYY-MM-DD; empty = as soon as possible
+	ValidTo     string // YYYY-MM-DD; required for consultants
 	// EffectiveDate is when a termination takes effect (YYYY-MM-DD); empty or today = now.
 	EffectiveDate string
 	Items         []ItemInput
