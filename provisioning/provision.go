@@ -152,7 +152,8 @@ func (s *Service) completeIfDone(ctx context.Context, tx pgx.Tx, requestID strin
 	if err != nil {
 		return err
 	}
-	if r.status != StatusInProgress && r.status != StatusScheduled {
+	if r.status != StatusInProgress && r.status != StatusScheduled && r.status != StatusAssigned &&
+		r.status != StatusWaitingThirdParty {
 		return nil
 	}
 	var waiting bool

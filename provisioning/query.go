@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -15,36 +16,38 @@ import (
 
 // RequestView is a request as its readers see it.
 type RequestView struct {
-	ID                  string       `json:"id"`
-	Number              string       `json:"number"`
-	Kind                string       `json:"kind"`
-	Status              string       `json:"status"`
-	Requester           PrincipalRef `json:"requester"`
-	Approver            PrincipalRef `json:"approver"`
-	Person              PersonRef    `json:"person"`
-	Unit                UnitRef      `json:"unit"`
-	CostCentre          string       `json:"costCentre"`
-	Reason              string       `json:"reason,omitempty"`
-	Description         string       `json:"description,omitempty"`
-	ValidFrom           string       `json:"validFrom,omitempty"`
-	ValidTo             string       `json:"validTo,omitempty"`
-	EffectiveDate       string       `json:"effectiveDate,omitempty"`
-	TermsRequired       bool         `json:"termsRequired"`
-	ApprovedBySubmitter bool         `json:"approvedBySubmitter"`
-	ApprovedByManager   bool         `json:"approvedByManager"`
-	DecisionReason      string       `json:"decisionReason,omitempty"`
-	DueDate             string       `json:"dueDate,omitempty"`
-	Items               []ItemView   `json:"items"`
-	Events              []EventView  `json:"events"`
-	Viewer              ViewerRights `json:"viewer"`
-	CreatedAt           time.Time    `json:"createdAt"`
-	UpdatedAt           time.Time    `json:"updatedAt"`
+	ID                  string        `json:"id"`
+	Number              string        `json:"number"`
+	Kind                string        `json:"kind"`
+	Status              string        `json:"status"`
+	Requester           PrincipalRef  `json:"requester"`
+	Approver            PrincipalRef  `json:"approver"`
+	Person              PersonRef     `json:"person"`
+	Unit                UnitRef       `json:"unit"`
+	CostCentre          string        `json:"costCentre"`
+	Reason              string        `json:"reason,omitempty"`
+	Description         string        `json:"description,omitempty"`
+	ValidFrom           string        `json:"validFrom,omitempty"`
+	ValidTo             string        `json:"validTo,omitempty"`
+	EffectiveDate       string        `json:"effectiveDate,omitempty"`
+	TermsRequired       bool          `json:"termsRequired"`
+	ApprovedBySubmitter bool          `json:"approvedBySubmitter"`
+	ApprovedByManager   bool          `json:"approvedByManager"`
+	DecisionReason      string        `json:"decisionReason,omitempty"`
+	DueDate             string        `json:"dueDate,omitempty"`
+	Assignee            *PrincipalRef `json:"assignee,omitempty"`
+	Items               []ItemView    `json:"items"`
+	Events              []EventView   `json:"events"`
+	Viewer              ViewerRights  `json:"viewer"`
+	CreatedAt           time.Time     `json:"createdAt"`
+	UpdatedAt           time.Time     `json:"updatedAt"`
 }
 
 // ViewerRights says what the reader of a request may do with it now.
 type ViewerRights struct {
 	Attest           bool `json:"attest"`           // approve or reject
 	RecordPaperTerms bool `json:"recordPaperTerms"` // IT records a verified paper form
+	Handle           bool `json:"handle"`           // IT takes it and sets its status
 }
 
 // PrincipalRef names a user of behorig.
@@ -130,6 +133,15 @@ func (s *Service) Request(ctx context.Context, actor Actor, id string) (RequestV
 		return v, err
 	}
 	v.Viewer.RecordPaperTerms = actor.IT() && v.Status == StatusAwaitingUser
+	v.Viewer.Handle = actor.IT() && slices.Contains(QueueStatuses, v.Status)
+	var assignee PrincipalRef
+	err = s.db.QueryRow(ctx, `SELECT p.id::text, p.display_name FROM requests r JOIN principals p ON p.id = r.assignee_id
+		WHERE r.id = $1`, v.ID).Scan(&assignee.ID, &assignee.Name)
+	if err == nil {
+		v.Assignee = &assignee
+	} else if !errors.Is(err, pgx.ErrNoRows) {
+		return v, fmt.Errorf("assignee of %s: %w", v.Number, err)
+	}
 	if v.Status == StatusAwaitingApproval {
 		if v.Viewer.Attest, err = canAttest(ctx, s.db, actor.ID, v.Unit.ID); err != nil {
 			return v, err

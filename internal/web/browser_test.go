@@ -214,7 +214,14 @@ func TestBrowserRequestFlow(t *testing.T) {
 			// Maria signs out and lands on the sign-in page, where Ingrid signs in.
 			do(t, ctx, "Maria signs out", chromedp.Click(`form[action="/logout"] button`), chromedp.WaitVisible(`.notice`))
 			signInAs(t, ctx, "ingrid.it")
-			do(t, ctx, "open the request", chromedp.Navigate(requestURL))
+			do(t, ctx, "open the IT queue", chromedp.Click(`a[href="/queue"]`))
+			visit(t, ctx, "queue-"+name, `table`)
+			do(t, ctx, "take the request", chromedp.Click(`form[action$="/take"] button`))
+			visit(t, ctx, "queue-taken-"+name, `.notice`)
+			if queue := text(t, ctx, "table"); !strings.Contains(queue, "Ingrid IT-handläggare") {
+				t.Fatalf("the queue does not show Ingrid as the handler: %q", queue)
+			}
+			do(t, ctx, "open the request", chromedp.Click(`table a[href^="/requests/"]`))
 			visit(t, ctx, "request-it-"+name, `#note`)
 			do(t, ctx, "record paper terms", chromedp.SendKeys(`#note`, "Blankett mottagen och kontrollerad"),
 				chromedp.Click(`form[action$="/terms/paper"] button`))

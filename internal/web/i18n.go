@@ -129,3 +129,16 @@ func (l Localizer) Number(n int) string {
 	}
 	return b.String()
 }
+
+// DaysLeft says how many working days are left to a due date.
+func (l Localizer) DaysLeft(n int) string {
+	switch {
+	case n < 0:
+		return l.T("due.late", -n)
+	case n == 0:
+		return l.T("due.today")
+	case n == 1:
+		return l.T("due.one")
+	}
+	return l.T("due.left", n)
+}

@@ -102,9 +102,16 @@ func TestSwedishFormats(t *testing.T) {
 
 // Every validation message the domain can give has a translation.
 func TestEveryDomainValidationMessageIsTranslated(t *testing.T) {
-	src, err := os.ReadFile("../../provisioning/submit.go")
-	if err != nil {
-		t.Fatal(err)
+	files, _ := filepath.Glob("../../provisioning/*.go")
+	var src []byte
+	for _, f := range files {
+		if !strings.HasSuffix(f, "_test.go") {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			src = append(src, data...)
+		}
 	}
 	formats := regexp.MustCompile(`ve\.add\([^,]+, "((?:[^"\\]|\\.)*)"`).FindAllStringSubmatch(string(src), -1)
 	if len(formats) < 30 {

@@ -113,6 +113,7 @@ func (s *Server) showRequest(w http.ResponseWriter, r *http.Request, actor provi
 	l := s.localizer(r)
 	data.Actor, data.Request, data.Title = &actor, &view, view.Number
 	data.Waiting = waitingFor(l, view)
+	data.Statuses = provisioning.HandlingStatuses
 	data.Timeline = timeline(l, view.Events)
 	if data.Flash == "" {
 		data.Flash = flash(l, r)
@@ -140,6 +141,9 @@ func timeline(l Localizer, events []provisioning.EventView) []timelineEntry {
 		switch {
 		case e.Action == "request.status" && d.To != "":
 			text = l.T("event.request.status_to", l.T("status."+d.To))
+			if d.Note != "" {
+				text += ": " + d.Note
+			}
 		case d.Group != "":
 			text += " (" + d.Group + ")"
 		case d.Username != "":
@@ -275,4 +279,56 @@ func (s *Server) decideMany(w http.ResponseWriter, r *http.Request, actor provis
 		return
 	}
 	http.Redirect(w, r, fmt.Sprintf("/approvals?done=%sd_n&n=%d", decision, done), http.StatusSeeOther)
+}
+
+func (s *Server) queue(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
+	status := r.URL.Query().Get("status")
+	list, err := s.service.ITQueue(r.Context(), actor, status)
+	var ve *provisioning.ValidationError
+	if errors.As(err, &ve) {
+		status, err = "", nil
+		list, err = s.service.ITQueue(r.Context(), actor, "")
+	}
+	if err != nil {
+		s.domainError(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "queue", pageData{Actor: &actor, Section: "queue", Queue: list,
+		Statuses: provisioning.QueueStatuses, Form: map[string]string{"status": status}, Flash: flash(s.localizer(r), r)})
+}
+
+func (s *Server) take(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
+	id := r.PathValue("id")
+	if err := s.service.Take(r.Context(), actor, id); err != nil {
+		s.domainError(w, r, err)
+		return
+	}
+	if r.PostFormValue("return") == "/queue" {
+		http.Redirect(w, r, "/queue?done=taken", http.StatusSeeOther)
+		return
+	}
+	http.Redirect(w, r, "/requests/"+url.PathEscape(id)+"?done=taken", http.StatusSeeOther)
+}
+
+func (s *Server) setStatus(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
+	id := r.PathValue("id")
+	note := r.PostFormValue("note")
+	err := s.service.SetHandlingStatus(r.Context(), actor, id, r.PostFormValue("status"), note)
+	var ve *provisioning.ValidationError
+	if errors.As(err, &ve) {
+		l := s.localizer(r)
+		data := pageData{FieldErrors: map[string]string{}, Form: map[string]string{"note": note}}
+		for _, fe := range ve.Errors {
+			anchor := map[string]string{"status": "new-status", "note": "status-note"}[fe.Field]
+			data.Errors = append(data.Errors, formError{Anchor: anchor, Label: l.T("handle.status"), Message: l.FieldMessage(fe)})
+			data.FieldErrors[fe.Field] = l.FieldMessage(fe)
+		}
+		s.showRequest(w, r, actor, http.StatusBadRequest, data)
+		return
+	}
+	if err != nil {
+		s.domainError(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/requests/"+url.PathEscape(id)+"?done=status", http.StatusSeeOther)
 }

@@ -5,6 +5,7 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"embed"
 	"errors"
@@ -67,6 +68,9 @@ func (s *Server) Handler(api http.Handler) http.Handler {
 	mux.HandleFunc("POST /requests/{id}/approve", s.signedIn(s.approve))
 	mux.HandleFunc("POST /requests/{id}/reject", s.signedIn(s.reject))
 	mux.HandleFunc("POST /requests/{id}/terms/paper", s.signedIn(s.paperTerms))
+	mux.HandleFunc("POST /requests/{id}/take", s.signedIn(s.take))
+	mux.HandleFunc("POST /requests/{id}/status", s.signedIn(s.setStatus))
+	mux.HandleFunc("GET /queue", s.signedIn(s.queue))
 	mux.HandleFunc("GET /requests/new", s.signedIn(s.newRequestPage))
 	mux.HandleFunc("POST /requests/new", s.signedIn(s.submitRequest))
 	mux.HandleFunc("GET /units/search", s.signedIn(s.unitSearch))
@@ -110,7 +114,7 @@ func (s *Server) CurrentActor(r *http.Request) (provisioning.Actor, error) {
 }
 
 // pageNames are the templates under templates/, each rendered inside layout.html.
-var pageNames = []string{"login", "start", "me", "request", "approvals", "new", "problem"}
+var pageNames = []string{"login", "start", "me", "request", "approvals", "new", "queue", "problem"}
 
 type pageData struct {
 	Title   string
@@ -132,6 +136,8 @@ type pageData struct {
 	Timeline  []timelineEntry
 	Picked    map[string]bool
 	Catalog   []provisioning.SystemView
+	Queue     []provisioning.QueueEntry
+	Statuses  []string
 	Approvers []provisioning.Approver
 	// a refused form: the errors, each field's error, and what was typed
 	Errors      []formError
@@ -168,13 +174,19 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, page
 	if data.Title == "" {
 		data.Title = data.L.T(page + ".title")
 	}
+	// Render into a buffer first: a template that fails half-way must not send half a page
+	// with a 200.
+	var buf bytes.Buffer
+	if err := s.pages[page].ExecuteTemplate(&buf, "layout", data); err != nil {
+		s.log.Error("render page", "page", page, "err", err)
+		http.Error(w, data.L.T("error.title"), http.StatusInternalServerError)
+		return
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Content-Language", string(data.L.Lang))
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	if err := s.pages[page].ExecuteTemplate(w, "layout", data); err != nil {
-		s.log.Error("render page", "page", page, "err", err)
-	}
+	w.Write(buf.Bytes())
 }
 
 // problemPage explains what went wrong in words a user can act on; details stay in the log.
