@@ -306,7 +306,7 @@ func (s *Service) Person(ctx context.Context, actor Actor, id string) (PersonVie
 func (s *Service) FindPersons(ctx context.Context, actor Actor, pnr string) ([]PersonView, error) {
 	n, err := personnummer.Parse(pnr, s.clock.Now())
 	if err != nil {
-		return nil, &ValidationError{Errors: []FieldError{{Field: "personnummer", Message: err.Error()}}}
+		return nil, &ValidationError{Errors: []FieldError{{Field: "personnummer", Message: err.Error(), Format: "%v", Args: []any{err}}}}
 	}
 	var id string
 	err = s.db.QueryRow(ctx, "SELECT id::text FROM persons WHERE personnummer_index = $1", s.pnrIndex(n)).Scan(&id)

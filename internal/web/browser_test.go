@@ -235,6 +235,13 @@ func TestBrowserRequestFlow(t *testing.T) {
 			if err != nil || ref.Disabled {
 				t.Fatalf("no enabled account in LDAP: %+v, %v", ref, err)
 			}
+			do(t, ctx, "open the person", chromedp.Click(`dl.facts a[href^="/persons/"]`))
+			visit(t, ctx, "person-"+name, `h1`)
+			if accounts := text(t, ctx, "main"); !strings.Contains(accounts, "asa-marta.lind") || !strings.Contains(accounts, "Aktivt") {
+				t.Fatalf("the person page does not show the account: %q", accounts)
+			}
+			do(t, ctx, "to the termination", chromedp.Click(`a[href^="/terminate?person="]`))
+			visit(t, ctx, "terminate-"+name, `#effectiveDate`)
 		})
 	}
 }

@@ -281,4 +281,28 @@ var messages = map[string][2]string{
 	"done.taken":          {"Du har tagit ärendet.", "You have taken the request."},
 	"done.status":         {"Statusen är ändrad.", "The status is changed."},
 	"event.request.taken": {"tog ärendet", "took the request"},
+
+	// the person page
+	"person.accounts":    {"Konton", "Accounts"},
+	"person.no_accounts": {"Inga konton.", "No accounts."},
+	"person.grants":      {"Behörigheter", "Access"},
+	"person.no_grants":   {"Inga behörigheter.", "No access."},
+	"person.terminate":   {"Säg upp behörigheter", "End access"},
+	"col.directory":      {"Katalogtjänst", "Directory"},
+	"col.state":          {"Läge", "State"},
+	"col.validity":       {"Giltig", "Valid"},
+	"account.reserved":   {"Reserverat", "Reserved"},
+	"account.active":     {"Aktivt", "Active"},
+	"account.disabled":   {"Inaktiverat", "Disabled"},
+	"grant.ending":       {"Avslutas", "Ending"},
+
+	// termination
+	"terminate.title":     {"Uppsägning av behörighet", "Ending access"},
+	"terminate.intro":     {"Säg upp alla behörigheter för en person, till exempel när anställningen upphör. Ansvarig chef godkänner uppsägningen.", "End all of a person's access, for instance when their employment ends. The manager approves the termination."},
+	"terminate.find":      {"Sök person", "Find the person"},
+	"terminate.removed":   {"Detta tas bort", "What will be removed"},
+	"terminate.accounts":  {"Kontot inaktiveras när ingen behörighet finns kvar.", "The account is disabled when no access is left."},
+	"terminate.date.hint": {"Lämnas tomt upphör behörigheterna så snart uppsägningen är godkänd.", "Left empty, the access ends as soon as the termination is approved."},
+	"terminate.reason":    {"Anledning till uppsägningen", "Reason for ending the access"},
+	"terminate.not_found": {"Ingen person med behörigheter har det personnumret, eller så får du inte se personen.", "No person with access has that personnummer, or you may not see them."},
 }

@@ -332,3 +332,107 @@ func (s *Server) setStatus(w http.ResponseWriter, r *http.Request, actor provisi
 	}
 	http.Redirect(w, r, "/requests/"+url.PathEscape(id)+"?done=status", http.StatusSeeOther)
 }
+
+func (s *Server) personPage(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
+	person, err := s.service.Person(r.Context(), actor, r.PathValue("id"))
+	if err != nil {
+		s.domainError(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "person", pageData{Actor: &actor, Person: &person, Title: person.GivenName + " " + person.Surname,
+		Flash: flash(s.localizer(r), r)})
+}
+
+// terminatePage finds the person (by id or personnummer) and shows what a termination
+// removes, with the form to send it.
+func (s *Server) terminatePage(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
+	l := s.localizer(r)
+	data := pageData{Section: "terminate", Form: map[string]string{}, FieldErrors: map[string]string{}}
+	q := r.URL.Query()
+	switch {
+	case q.Get("person") != "":
+		person, err := s.service.Person(r.Context(), actor, q.Get("person"))
+		if err != nil {
+			s.domainError(w, r, err)
+			return
+		}
+		data.Person = &person
+	case q.Get("personnummer") != "":
+		data.Form["personnummer"] = q.Get("personnummer")
+		found, err := s.service.FindPersons(r.Context(), actor, q.Get("personnummer"))
+		var ve *provisioning.ValidationError
+		switch {
+		case errors.As(err, &ve):
+			msg := l.FieldMessage(ve.Errors[0])
+			data.FieldErrors["personnummer"] = msg
+			data.Errors = []formError{{Anchor: "personnummer", Label: l.T("field.personnummer"), Message: msg}}
+		case err != nil:
+			s.fail(w, r, err)
+			return
+		case len(found) == 0:
+			data.FieldErrors["personnummer"] = l.T("terminate.not_found")
+			data.Errors = []formError{{Anchor: "personnummer", Label: l.T("field.personnummer"), Message: l.T("terminate.not_found")}}
+		default:
+			data.Person = &found[0]
+		}
+	}
+	if data.Person != nil {
+		if me, err := s.service.Me(r.Context(), actor); err == nil && me.Unit != nil {
+			data.Form["unit"] = me.Unit.Ansvarskod
+		}
+	}
+	s.showTerminate(w, r, actor, http.StatusOK, data)
+}
+
+func (s *Server) showTerminate(w http.ResponseWriter, r *http.Request, actor provisioning.Actor, status int, data pageData) {
+	approvers, err := s.service.Approvers(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	data.Actor, data.Section, data.Approvers = &actor, "terminate", approvers
+	s.render(w, r, status, "terminate", data)
+}
+
+func (s *Server) submitTermination(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+	if err := r.ParseForm(); err != nil {
+		s.problemPage(w, r, http.StatusRequestEntityTooLarge, "form.too_large")
+		return
+	}
+	form := map[string]string{}
+	for _, name := range []string{"person", "effectiveDate", "unit", "reason", "approver", "selfApprove"} {
+		form[name] = strings.TrimSpace(r.PostForm.Get(name))
+	}
+	in := provisioning.SubmitInput{Kind: provisioning.KindTerminate, Person: provisioning.PersonInput{ID: form["person"]},
+		Unit: s.resolveUnit(r, form["unit"]), Reason: form["reason"], EffectiveDate: form["effectiveDate"], Approver: form["approver"]}
+	if form["selfApprove"] != "" {
+		in.Approver = actor.ID
+	}
+	out, err := s.service.Submit(r.Context(), actor, in)
+	var ve *provisioning.ValidationError
+	if errors.As(err, &ve) {
+		person, perr := s.service.Person(r.Context(), actor, form["person"])
+		if perr != nil {
+			s.domainError(w, r, perr)
+			return
+		}
+		l := s.localizer(r)
+		data := pageData{Person: &person, Form: form, FieldErrors: map[string]string{}}
+		for _, fe := range ve.Errors {
+			anchor, label := s.anchorFor(l, fe.Field, nil, nil)
+			if fe.Field == "effectiveDate" {
+				anchor, label = "effectiveDate", l.T("field.effectiveDate")
+			}
+			data.Errors = append(data.Errors, formError{Anchor: anchor, Label: label, Message: l.FieldMessage(fe)})
+			data.FieldErrors[anchor] = l.FieldMessage(fe)
+		}
+		s.showTerminate(w, r, actor, http.StatusBadRequest, data)
+		return
+	}
+	if err != nil {
+		s.domainError(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/requests/"+url.PathEscape(out.ID)+"?done=submitted", http.StatusSeeOther)
+}

@@ -13,6 +13,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -64,6 +65,9 @@ func newSite(t *testing.T, opts siteOptions) *site {
 	}
 	t.Cleanup(func() { idp.Server.Close() })
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	}
 	rp := oidc.New(ctx, base, append(idp.Providers, opts.extraIdPs...), idp.APIClients, oidc.Options{Logger: logger})
 	sessions, err := session.New(app.Pool, session.Config{Idle: idle, Absolute: 10 * time.Hour, Now: app.Clock.Now, Box: app.Box})
 	if err != nil {

@@ -71,6 +71,9 @@ func (s *Server) Handler(api http.Handler) http.Handler {
 	mux.HandleFunc("POST /requests/{id}/take", s.signedIn(s.take))
 	mux.HandleFunc("POST /requests/{id}/status", s.signedIn(s.setStatus))
 	mux.HandleFunc("GET /queue", s.signedIn(s.queue))
+	mux.HandleFunc("GET /persons/{id}", s.signedIn(s.personPage))
+	mux.HandleFunc("GET /terminate", s.signedIn(s.terminatePage))
+	mux.HandleFunc("POST /terminate", s.signedIn(s.submitTermination))
 	mux.HandleFunc("GET /requests/new", s.signedIn(s.newRequestPage))
 	mux.HandleFunc("POST /requests/new", s.signedIn(s.submitRequest))
 	mux.HandleFunc("GET /units/search", s.signedIn(s.unitSearch))
@@ -114,7 +117,7 @@ func (s *Server) CurrentActor(r *http.Request) (provisioning.Actor, error) {
 }
 
 // pageNames are the templates under templates/, each rendered inside layout.html.
-var pageNames = []string{"login", "start", "me", "request", "approvals", "new", "queue", "problem"}
+var pageNames = []string{"login", "start", "me", "request", "approvals", "new", "queue", "person", "terminate", "problem"}
 
 type pageData struct {
 	Title   string
@@ -137,6 +140,7 @@ type pageData struct {
 	Picked    map[string]bool
 	Catalog   []provisioning.SystemView
 	Queue     []provisioning.QueueEntry
+	Person    *provisioning.PersonView
 	Statuses  []string
 	Approvers []provisioning.Approver
 	// a refused form: the errors, each field's error, and what was typed
