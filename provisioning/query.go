@@ -16,31 +16,33 @@ import (
 
 // RequestView is a request as its readers see it.
 type RequestView struct {
-	ID                  string        `json:"id"`
-	Number              string        `json:"number"`
-	Kind                string        `json:"kind"`
-	Status              string        `json:"status"`
-	Requester           PrincipalRef  `json:"requester"`
-	Approver            PrincipalRef  `json:"approver"`
-	Person              PersonRef     `json:"person"`
-	Unit                UnitRef       `json:"unit"`
-	CostCentre          string        `json:"costCentre"`
-	Reason              string        `json:"reason,omitempty"`
-	Description         string        `json:"description,omitempty"`
-	ValidFrom           string        `json:"validFrom,omitempty"`
-	ValidTo             string        `json:"validTo,omitempty"`
-	EffectiveDate       string        `json:"effectiveDate,omitempty"`
-	TermsRequired       bool          `json:"termsRequired"`
-	ApprovedBySubmitter bool          `json:"approvedBySubmitter"`
-	ApprovedByManager   bool          `json:"approvedByManager"`
-	DecisionReason      string        `json:"decisionReason,omitempty"`
-	DueDate             string        `json:"dueDate,omitempty"`
-	Assignee            *PrincipalRef `json:"assignee,omitempty"`
-	Items               []ItemView    `json:"items"`
-	Events              []EventView   `json:"events"`
-	Viewer              ViewerRights  `json:"viewer"`
-	CreatedAt           time.Time     `json:"createdAt"`
-	UpdatedAt           time.Time     `json:"updatedAt"`
+	ID                  string           `json:"id"`
+	Number              string           `json:"number"`
+	Kind                string           `json:"kind"`
+	Status              string           `json:"status"`
+	Requester           PrincipalRef     `json:"requester"`
+	Approver            PrincipalRef     `json:"approver"`
+	Person              PersonRef        `json:"person"`
+	Unit                UnitRef          `json:"unit"`
+	CostCentre          string           `json:"costCentre"`
+	Reason              string           `json:"reason,omitempty"`
+	Description         string           `json:"description,omitempty"`
+	ValidFrom           string           `json:"validFrom,omitempty"`
+	ValidTo             string           `json:"validTo,omitempty"`
+	EffectiveDate       string           `json:"effectiveDate,omitempty"`
+	TermsRequired       bool             `json:"termsRequired"`
+	ApprovedBySubmitter bool             `json:"approvedBySubmitter"`
+	ApprovedByManager   bool             `json:"approvedByManager"`
+	DecisionReason      string           `json:"decisionReason,omitempty"`
+	DueDate             string           `json:"dueDate,omitempty"`
+	Assignee            *PrincipalRef    `json:"assignee,omitempty"`
+	Items               []ItemView       `json:"items"`
+	Events              []EventView      `json:"events"`
+	Comments            []CommentView    `json:"comments"`
+	Attachments         []AttachmentView `json:"attachments"`
+	Viewer              ViewerRights     `json:"viewer"`
+	CreatedAt           time.Time        `json:"createdAt"`
+	UpdatedAt           time.Time        `json:"updatedAt"`
 }
 
 // ViewerRights says what the reader of a request may do with it now.
@@ -130,6 +132,12 @@ func (s *Service) Request(ctx context.Context, actor Actor, id string) (RequestV
 		return v, err
 	}
 	if v.Events, err = s.history(ctx, v.ID); err != nil {
+		return v, err
+	}
+	if v.Comments, err = s.comments(ctx, actor, v.ID); err != nil {
+		return v, err
+	}
+	if v.Attachments, err = s.attachments(ctx, v.ID); err != nil {
 		return v, err
 	}
 	v.Viewer.RecordPaperTerms = actor.IT() && v.Status == StatusAwaitingUser

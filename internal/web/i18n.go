@@ -142,3 +142,16 @@ func (l Localizer) DaysLeft(n int) string {
 	}
 	return l.T("due.left", n)
 }
+
+// Size writes a file size: 1,2 MB, 340 kB.
+func (l Localizer) Size(n int) string {
+	unit, v := "kB", float64(n)/1000
+	if n >= 1000*1000 {
+		unit, v = "MB", float64(n)/1000/1000
+	}
+	text := fmt.Sprintf("%.1f %s", v, unit)
+	if l.Lang == Swedish {
+		text = strings.Replace(text, ".", ",", 1)
+	}
+	return text
+}
