@@ -48,4 +48,7 @@ type Directory interface {
 	RemoveMember(ctx context.Context, group, memberDN string) error
 	// GroupsOf lists the names of the groups the account is a member of.
 	GroupsOf(ctx context.Context, memberDN string) ([]string, error)
+	// GroupDN says where the named group lives, or why the name cannot be a group here; it
+	// lets the catalog check a group template without touching the directory.
+	GroupDN(group string) (string, error)
 }

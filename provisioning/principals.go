@@ -43,6 +43,9 @@ type Actor struct {
 // Has tells whether the actor holds the role.
 func (a Actor) Has(r Role) bool { return slices.Contains(a.Roles, r) }
 
+// Admin tells whether the actor keeps units and the catalog.
+func (a Actor) Admin() bool { return a.Has(RoleITAdmin) }
+
 // IT tells whether the actor works at IT, who see every request and the full personnummer.
 func (a Actor) IT() bool { return a.Has(RoleITHandler) || a.Has(RoleITAdmin) }
 

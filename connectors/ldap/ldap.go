@@ -295,6 +295,18 @@ func (d *Directory) DisableAccount(ctx context.Context, dn string) error {
 	})
 }
 
+// GroupDN is the DN the named group has (or would have), checked to parse back as a DN.
+func (d *Directory) GroupDN(group string) (string, error) {
+	dn, err := d.groupDN(group)
+	if err != nil {
+		return "", err
+	}
+	if _, err := ldap.ParseDN(dn); err != nil {
+		return "", fmt.Errorf("group %q does not make a valid DN: %w", group, err)
+	}
+	return dn, nil
+}
+
 func (d *Directory) groupDN(group string) (string, error) {
 	if group == "" || len(group) > maxGroupNameLen {
 		return "", fmt.Errorf("group name %q must be 1–%d characters", group, maxGroupNameLen)

@@ -32,6 +32,11 @@ func browser(t *testing.T) context.Context {
 	ctx, cancel := chromedp.NewContext(allocCtx)
 	ctx, cancelTimeout := context.WithTimeout(ctx, 2*time.Minute)
 	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })
+	// The first action starts the browser and binds it to its context; the steps' shorter
+	// timeouts must not be that context.
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatalf("start Chromium: %v", err)
+	}
 	return ctx
 }
 
@@ -107,7 +112,9 @@ func axe(t *testing.T, ctx context.Context, page string) {
 // visit waits for the page, checks it with axe and keeps a screenshot.
 func visit(t *testing.T, ctx context.Context, name, ready string) {
 	t.Helper()
-	if err := chromedp.Do(ctx, chromedp.WaitVisible(ready)); err != nil {
+	wait, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := chromedp.Do(wait, chromedp.WaitVisible(ready)); err != nil {
 		loc, _ := chromedp.Run(ctx, chromedp.Location())
 		html, _ := chromedp.Run(ctx, chromedp.OuterHTML("main"))
 		t.Fatalf("%s: waiting for %s at %s: %v\n%s", name, ready, loc, err, html)
@@ -127,7 +134,9 @@ func text(t *testing.T, ctx context.Context, sel string) string {
 
 func do(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	if err := chromedp.Do(ctx, actions...); err != nil {
+	step, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := chromedp.Do(step, actions...); err != nil {
 		loc, _ := chromedp.Run(ctx, chromedp.Location())
 		t.Fatalf("%s (at %s): %v", what, loc, err)
 	}
@@ -168,8 +177,14 @@ func TestBrowserRequestFlow(t *testing.T) {
 			if !js {
 				ctx = withoutScripts(t, ctx)
 			}
+			waiting := s.submit(t, "requester", "19850113-9995", "Bo", "Ek", "5110", meddix)
 			do(t, ctx, "start the browser", chromedp.Navigate(s.url+"/login"))
 			signInAs(t, ctx, "maria.chef")
+			do(t, ctx, "open the approval overview", chromedp.Click(`a[href="/approvals"]`))
+			visit(t, ctx, "approvals-"+name, `input[name=id]`)
+			if overview := text(t, ctx, "table"); !strings.Contains(overview, waiting.Number) {
+				t.Fatalf("the overview lacks %s: %q", waiting.Number, overview)
+			}
 			do(t, ctx, "open the form", chromedp.Click(`a[href="/requests/new"]`))
 			visit(t, ctx, "new-request-"+name, `#givenName`)
 			do(t, ctx, "fill in the person",
@@ -267,4 +282,21 @@ func waitForStatus(t *testing.T, ctx context.Context, url, want string) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+func TestBrowserAdminPages(t *testing.T) {
+	s := newSite(t, siteOptions{})
+	ctx := browser(t)
+	do(t, ctx, "open behorig", chromedp.Navigate(s.url+"/login"))
+	signInAs(t, ctx, "ivar.admin")
+	do(t, ctx, "open administration", chromedp.Click(`a[href="/admin/units"]`))
+	visit(t, ctx, "admin-units", `table`)
+	do(t, ctx, "edit a unit", chromedp.Click(`table a[href^="/admin/units/"]`))
+	visit(t, ctx, "admin-unit", `#managers`)
+	do(t, ctx, "open the catalog", chromedp.Click(`.sub-nav a[href="/admin/catalog"]`))
+	visit(t, ctx, "admin-catalog", `table`)
+	do(t, ctx, "edit a system", chromedp.Click(`table a[href="/admin/catalog/treserva"]`))
+	visit(t, ctx, "admin-system", `#groupTemplate`)
+	do(t, ctx, "break the template", setValue(`#groupTemplate`, "treserva-{enhet}"), chromedp.Click(`form.request-form button[type=submit]`))
+	visit(t, ctx, "admin-system-errors", `.error-summary`)
 }

@@ -75,6 +75,13 @@ func (s *Server) Handler(api http.Handler) http.Handler {
 	mux.HandleFunc("POST /requests/{id}/status", s.signedIn(s.setStatus))
 	mux.HandleFunc("GET /queue", s.signedIn(s.queue))
 	mux.HandleFunc("GET /persons/{id}", s.signedIn(s.personPage))
+	mux.HandleFunc("GET /admin", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/admin/units", http.StatusSeeOther) })
+	mux.HandleFunc("GET /admin/units", s.signedIn(s.adminUnits))
+	mux.HandleFunc("GET /admin/units/{id}", s.signedIn(s.adminUnit))
+	mux.HandleFunc("POST /admin/units", s.signedIn(s.saveUnit))
+	mux.HandleFunc("GET /admin/catalog", s.signedIn(s.adminCatalog))
+	mux.HandleFunc("GET /admin/catalog/{id}", s.signedIn(s.adminSystem))
+	mux.HandleFunc("POST /admin/catalog", s.signedIn(s.saveSystem))
 	mux.HandleFunc("GET /terminate", s.signedIn(s.terminatePage))
 	mux.HandleFunc("POST /terminate", s.signedIn(s.submitTermination))
 	mux.HandleFunc("GET /requests/new", s.signedIn(s.newRequestPage))
@@ -120,7 +127,7 @@ func (s *Server) CurrentActor(r *http.Request) (provisioning.Actor, error) {
 }
 
 // pageNames are the templates under templates/, each rendered inside layout.html.
-var pageNames = []string{"login", "start", "me", "request", "approvals", "new", "queue", "person", "terminate", "problem"}
+var pageNames = []string{"login", "start", "me", "request", "approvals", "new", "queue", "person", "terminate", "admin_units", "admin_unit", "admin_catalog", "admin_system", "problem"}
 
 type pageData struct {
 	Title   string
@@ -144,6 +151,9 @@ type pageData struct {
 	Catalog   []provisioning.SystemView
 	Queue     []provisioning.QueueEntry
 	Person    *provisioning.PersonView
+	Units     []provisioning.UnitAdmin
+	Systems   []provisioning.SystemAdmin
+	RoleRows  []int
 	Statuses  []string
 	Approvers []provisioning.Approver
 	// a refused form: the errors, each field's error, and what was typed
