@@ -108,9 +108,10 @@ func (s *Service) comments(ctx context.Context, actor Actor, requestID string) (
 	return pgx.CollectRows(rows, pgx.RowToStructByPos[CommentView])
 }
 
-// AddAttachment stores a file on a request the actor may see. The type is decided from the
-// content (PDF, PNG or JPEG); the name is cut to its base and cleaned of control characters.
-func (s *Service) AddAttachment(ctx context.Context, actor Actor, requestID, name string, data []byte) (string, error) {
+// CheckAttachment tells whether a file would be accepted as an attachment, so that a form
+// can refuse a bad file before it stores anything else. It returns the cleaned name and the
+// type decided from the content.
+func CheckAttachment(name string, data []byte) (string, string, error) {
 	ve := &ValidationError{}
 	contentType := http.DetectContentType(data)
 	if i := strings.IndexByte(contentType, ';'); i >= 0 {
@@ -128,11 +129,19 @@ func (s *Service) AddAttachment(ctx context.Context, actor Actor, requestID, nam
 	if name == "" {
 		name = "bilaga" + AttachmentTypes[contentType]
 	}
-	if err := ve.err(); err != nil {
+	return name, contentType, ve.err()
+}
+
+// AddAttachment stores a file on a request the actor may see. The type is decided from the
+// content (PDF, PNG or JPEG); the name is cut to its base and cleaned of control characters.
+func (s *Service) AddAttachment(ctx context.Context, actor Actor, requestID, name string, data []byte) (string, error) {
+	name, contentType, err := CheckAttachment(name, data)
+	if err != nil {
 		return "", err
 	}
+	ve := &ValidationError{}
 	var id string
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		r, err := s.visibleRequest(ctx, tx, actor, requestID)
 		if err != nil {
 			return err

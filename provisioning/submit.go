@@ -121,6 +121,12 @@ func (s *Service) Submit(ctx context.Context, actor Actor, in SubmitInput) (Subm
 	return out, nil
 }
 
+// Validate checks a request as Submit would and stores nothing.
+func (s *Service) Validate(ctx context.Context, actor Actor, in SubmitInput) error {
+	_, err := s.validate(ctx, actor, in)
+	return err
+}
+
 func (s *Service) validate(ctx context.Context, actor Actor, in SubmitInput) (*validated, error) {
 	ve := &ValidationError{}
 	v := &validated{kind: in.Kind, person: in.Person}

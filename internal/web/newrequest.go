@@ -3,6 +3,8 @@ package web
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -36,6 +38,7 @@ var fieldAnchors = map[string][2]string{
 	"validFrom":           {"validFrom", "field.validFrom"},
 	"validTo":             {"validTo", "field.validTo"},
 	"items":               {"systems", "new.section.systems"},
+	"files":               {"files", "attachments.add"},
 	"approver":            {"approver", "field.approver"},
 }
 
@@ -92,11 +95,11 @@ var unitSeparators = regexp.MustCompile(`[,;\s]+`)
 // submitRequest turns the form into a grant request. The domain validates; its errors come
 // back next to their fields in the user's language, with everything typed kept.
 func (s *Server) submitRequest(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
-	if err := r.ParseForm(); err != nil {
+	if err := parseForm(w, r); err != nil {
 		s.problemPage(w, r, http.StatusRequestEntityTooLarge, "form.too_large")
 		return
 	}
+	files, fileErr := formFiles(r)
 	catalog, err := s.service.Catalog(r.Context())
 	if err != nil {
 		s.fail(w, r, err)
@@ -143,7 +146,18 @@ func (s *Server) submitRequest(w http.ResponseWriter, r *http.Request, actor pro
 			itemSystem = append(itemSystem, sys.ID)
 		}
 	}
-	out, err := s.service.Submit(r.Context(), actor, in)
+	// A bad attachment refuses the whole form, so nothing is stored without its files.
+	var out provisioning.Submitted
+	if fileErr == nil {
+		out, err = s.service.Submit(r.Context(), actor, in)
+	} else {
+		err = fileErr
+		// Say what else is wrong with the form too, without storing anything.
+		var fve, sve *provisioning.ValidationError
+		if serr := s.service.Validate(r.Context(), actor, in); errors.As(serr, &sve) && errors.As(fileErr, &fve) {
+			fve.Errors = append(sve.Errors, fve.Errors...)
+		}
+	}
 	var ve *provisioning.ValidationError
 	if errors.As(err, &ve) {
 		data := pageData{Form: form, FieldErrors: map[string]string{}}
@@ -167,7 +181,69 @@ func (s *Server) submitRequest(w http.ResponseWriter, r *http.Request, actor pro
 		s.domainError(w, r, err)
 		return
 	}
+	for _, f := range files {
+		if _, err := s.service.AddAttachment(r.Context(), actor, out.ID, f.name, f.data); err != nil {
+			s.fail(w, r, fmt.Errorf("attach %s to the new request %s: %w", f.name, out.ID, err))
+			return
+		}
+	}
 	http.Redirect(w, r, "/requests/"+url.PathEscape(out.ID)+"?done=submitted", http.StatusSeeOther)
+}
+
+// parseForm reads a form within its bounds: a plain form up to maxForm, a form with files up
+// to maxForm of fields and maxFormFiles of files.
+func parseForm(w http.ResponseWriter, r *http.Request) error {
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
+		r.Body = http.MaxBytesReader(w, r.Body, maxForm+maxFormFiles)
+		return r.ParseMultipartForm(maxForm)
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+	return r.ParseForm()
+}
+
+// maxFormFiles bounds the files sent with the request form.
+const maxFormFiles = 3 * provisioning.MaxAttachment
+
+type upload struct {
+	name string
+	data []byte
+}
+
+// formFiles reads and checks the files of the request form's "files" field.
+func formFiles(r *http.Request) ([]upload, error) {
+	if r.MultipartForm == nil {
+		return nil, nil
+	}
+	var files []upload
+	ve := &provisioning.ValidationError{}
+	for _, h := range r.MultipartForm.File["files"] {
+		if h.Filename == "" && h.Size == 0 {
+			continue // the browser's empty file input
+		}
+		f, err := h.Open()
+		if err != nil {
+			return nil, err
+		}
+		data, err := io.ReadAll(io.LimitReader(f, provisioning.MaxAttachment+1))
+		f.Close()
+		if err != nil {
+			return nil, err
+		}
+		name, _, err := provisioning.CheckAttachment(h.Filename, data)
+		var fve *provisioning.ValidationError
+		if errors.As(err, &fve) {
+			for _, fe := range fve.Errors {
+				fe.Field = "files"
+				ve.Errors = append(ve.Errors, fe)
+			}
+			continue
+		}
+		files = append(files, upload{name: name, data: data})
+	}
+	if len(ve.Errors) > 0 {
+		return nil, ve
+	}
+	return files, nil
 }
 
 var itemField = regexp.MustCompile(`^items\[(\d+)\]`)

@@ -1,7 +1,9 @@
 package web_test
 
 import (
+	"bytes"
 	"encoding/json"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"strings"
@@ -159,5 +161,53 @@ func TestUnitSearch(t *testing.T) {
 	anonymous := &site{app: s.app, idp: s.idp, url: s.url, client: newClient()}
 	if resp := anonymous.get(t, "/units/search?q=51"); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("anonymous unit search: %d", resp.StatusCode)
+	}
+}
+
+// postMultipart sends the request form with files, as a browser does.
+func (s *site) postMultipart(t *testing.T, path string, form url.Values, files map[string][]byte) *http.Response {
+	t.Helper()
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	for k, vs := range form {
+		for _, v := range vs {
+			mw.WriteField(k, v)
+		}
+	}
+	for name, content := range files {
+		fw, _ := mw.CreateFormFile("files", name)
+		fw.Write(content)
+	}
+	mw.Close()
+	req, _ := http.NewRequest(http.MethodPost, s.url+path, &buf)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	resp, err := s.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+func TestNewRequestWithAttachments(t *testing.T) {
+	s := newSite(t, siteOptions{})
+	rolf := s.as(t, "rolf.bestallare")
+	form := validForm()
+	form.Set("givenName", "")
+	resp := rolf.postMultipart(t, "/requests/new", form, map[string][]byte{"intyg.pdf": pdf, "virus.exe": []byte("MZ\x90\x00")})
+	page := body(t, resp)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(page, `<a href="#files">Bifoga fil: är inte en PDF-, PNG- eller JPEG-fil</a>`) ||
+		!strings.Contains(page, `<a href="#givenName">`) {
+		t.Fatalf("a bad file and a missing name: %d\n%s", resp.StatusCode, page)
+	}
+	if n := s.count(t, "SELECT count(*) FROM requests") + s.count(t, "SELECT count(*) FROM attachments"); n != 0 {
+		t.Fatal("a refused form stored something")
+	}
+	resp = rolf.postMultipart(t, "/requests/new", validForm(), map[string][]byte{"intyg.pdf": pdf})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("submit with a file: %d %s", resp.StatusCode, body(t, resp))
+	}
+	if page := body(t, rolf.get(t, resp.Header.Get("Location"))); !strings.Contains(page, "intyg.pdf") {
+		t.Fatal("the attachment is not on the new request")
 	}
 }
