@@ -225,6 +225,7 @@ var messages = map[string][2]string{
 	"new.no_access":           {"Ingen behörighet", "No access"},
 	"new.yesno":               {"Ja/nej-system", "Yes/no systems"},
 	"new.submit":              {"Skicka", "Send"},
+	"new.files.again":         {"Om formuläret visas igen med fel behöver filerna väljas på nytt.", "If the form comes back with errors, choose the files again."},
 	"form.required":           {"obligatoriskt", "required"},
 	"form.too_large":          {"Formuläret är för stort", "The form is too large"},
 	"form.too_large.":         {"Formuläret innehöll mer än vad som går att ta emot. Gå tillbaka och försök igen.", "The form held more than can be received. Go back and try again."},
