@@ -191,16 +191,20 @@ func (s *Service) startGrants(ctx context.Context, tx pgx.Tx, actor string, r re
 		end := s.startOf(r.validTo.AddDate(0, 0, 1))
 		endsAt = &end
 	}
-	rows, err := tx.Query(ctx, `SELECT i.id::text, i.system_id, coalesce(i.role_id, ''), i.unit_id::text, u.ansvarskod, sy.group_template
+	rows, err := tx.Query(ctx, `SELECT i.id::text, i.system_id, coalesce(i.role_id, ''), i.unit_id::text, u.ansvarskod, sy.group_template,
+			sy.manual
 		FROM request_items i JOIN units u ON u.id = i.unit_id JOIN systems sy ON sy.id = i.system_id
 		WHERE i.request_id = $1 ORDER BY i.position`, r.id)
 	if err != nil {
 		return "", fmt.Errorf("read items of %s: %w", r.number, err)
 	}
-	type item struct{ id, system, role, unit, code, template string }
+	type item struct {
+		id, system, role, unit, code, template string
+		manual                                 bool
+	}
 	items, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (item, error) {
 		var it item
-		return it, row.Scan(&it.id, &it.system, &it.role, &it.unit, &it.code, &it.template)
+		return it, row.Scan(&it.id, &it.system, &it.role, &it.unit, &it.code, &it.template, &it.manual)
 	})
 	if err != nil {
 		return "", fmt.Errorf("read items of %s: %w", r.number, err)
@@ -209,14 +213,17 @@ func (s *Service) startGrants(ctx context.Context, tx pgx.Tx, actor string, r re
 		group := renderGroup(it.template, it.code, it.role)
 		var grantID string
 		err := tx.QueryRow(ctx, `INSERT INTO grants (person_id, request_id, item_id, system_id, role_id, unit_id, group_name,
-				valid_from, valid_to, starts_at, ends_at, state)
-			VALUES ($1, $2, $3, $4, NULLIF($5, ''), $6, $7, $8, $9, $10, $11, 'scheduled') RETURNING id::text`,
-			r.personID, r.id, it.id, it.system, it.role, it.unit, group, r.validFrom, r.validTo, startsAt, endsAt).Scan(&grantID)
+				valid_from, valid_to, starts_at, ends_at, state, manual)
+			VALUES ($1, $2, $3, $4, NULLIF($5, ''), $6, $7, $8, $9, $10, $11, 'scheduled', $12) RETURNING id::text`,
+			r.personID, r.id, it.id, it.system, it.role, it.unit, group, r.validFrom, r.validTo, startsAt, endsAt, it.manual).Scan(&grantID)
 		if err != nil {
 			return "", fmt.Errorf("grant %s to %s: %w", it.system, r.number, err)
 		}
-		if err := s.jobs.ScheduleProvision(ctx, tx, grantID, s.due(startsAt)); err != nil {
-			return "", fmt.Errorf("schedule provisioning of %s: %w", group, err)
+		// A manual system is IT's task on the request; only connected systems get a job.
+		if !it.manual {
+			if err := s.jobs.ScheduleProvision(ctx, tx, grantID, s.due(startsAt)); err != nil {
+				return "", fmt.Errorf("schedule provisioning of %s: %w", group, err)
+			}
 		}
 		if endsAt != nil {
 			if err := s.jobs.ScheduleRevoke(ctx, tx, grantID, "valid_to", s.due(*endsAt)); err != nil {
@@ -224,7 +231,7 @@ func (s *Service) startGrants(ctx context.Context, tx pgx.Tx, actor string, r re
 			}
 		}
 		if err := s.record(ctx, tx, actor, "grant.created", r.id, r.personID, map[string]any{"grant": grantID,
-			"system": it.system, "role": it.role, "group": group, "startsAt": startsAt, "endsAt": endsAt}); err != nil {
+			"system": it.system, "role": it.role, "group": group, "startsAt": startsAt, "endsAt": endsAt, "manual": it.manual}); err != nil {
 			return "", err
 		}
 	}

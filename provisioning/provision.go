@@ -16,12 +16,14 @@ import (
 type grantRow struct {
 	id, personID, requestID, group, state, memberDN string
 	startsAt                                        time.Time
+	manual                                          bool
 }
 
 func lockGrant(ctx context.Context, tx pgx.Tx, id string) (grantRow, error) {
 	var g grantRow
-	err := tx.QueryRow(ctx, `SELECT id::text, person_id::text, request_id::text, group_name, state, member_dn, starts_at
-		FROM grants WHERE id::text = $1 FOR UPDATE`, id).Scan(&g.id, &g.personID, &g.requestID, &g.group, &g.state, &g.memberDN, &g.startsAt)
+	err := tx.QueryRow(ctx, `SELECT id::text, person_id::text, request_id::text, group_name, state, member_dn, starts_at, manual
+		FROM grants WHERE id::text = $1 FOR UPDATE`, id).Scan(&g.id, &g.personID, &g.requestID, &g.group, &g.state, &g.memberDN,
+		&g.startsAt, &g.manual)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return g, fmt.Errorf("grant %s: %w", id, ErrNotFound)
 	}
@@ -99,8 +101,8 @@ func (s *Service) Provision(ctx context.Context, grantID string) error {
 			return err
 		}
 		g, err := lockGrant(ctx, tx, grantID)
-		if err != nil || g.state == "revoked" {
-			return err // revoked before it started: nothing to give
+		if err != nil || g.state == "revoked" || g.manual {
+			return err // revoked before it started, or IT's to give by hand: nothing to do here
 		}
 		acct, _, err := s.account(ctx, tx, p.id)
 		if err != nil {
@@ -254,8 +256,11 @@ func (s *Service) Revoke(ctx context.Context, grantID, trigger string) error {
 			return err
 		}
 		g, err := lockGrant(ctx, tx, grantID)
-		if err != nil || g.state == "revoked" {
+		if err != nil || g.state == "revoked" || g.state == "removal_pending" {
 			return err
+		}
+		if g.manual && g.state == "active" {
+			return s.awaitManualRemoval(ctx, tx, g, trigger)
 		}
 		if g.memberDN != "" {
 			if err := s.dir.RemoveMember(ctx, g.group, g.memberDN); err != nil {
@@ -282,7 +287,7 @@ func (s *Service) disableIfNothingLeft(ctx context.Context, tx pgx.Tx, g grantRo
 		return err
 	}
 	var left bool
-	if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM grants WHERE person_id = $1 AND state = 'active')",
+	if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM grants WHERE person_id = $1 AND state IN ('active', 'removal_pending'))",
 		g.personID).Scan(&left); err != nil {
 		return fmt.Errorf("count grants of person %s: %w", g.personID, err)
 	}
@@ -312,7 +317,8 @@ func (s *Service) completeTerminations(ctx context.Context, tx pgx.Tx, personID 
 		return nil
 	}
 	rows, err := tx.Query(ctx, `SELECT id::text FROM requests WHERE person_id = $1 AND kind = 'terminate'
-		AND status IN ('in_progress', 'scheduled') AND coalesce(effective_date, '-infinity') <= $2`, personID, s.today())
+		AND status IN ('in_progress', 'scheduled', 'assigned', 'waiting_third_party')
+		AND coalesce(effective_date, '-infinity') <= $2`, personID, s.today())
 	if err != nil {
 		return fmt.Errorf("find terminations of person %s: %w", personID, err)
 	}

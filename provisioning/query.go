@@ -81,6 +81,8 @@ type ItemView struct {
 	Unit       UnitRef `json:"unit"`
 	Group      string  `json:"group,omitempty"`
 	GrantState string  `json:"grantState,omitempty"`
+	GrantID    string  `json:"grantId,omitempty"`
+	Manual     bool    `json:"manual"` // a system without a connector: IT gives and removes it by hand
 }
 
 // EventView is one entry of a request's history.
@@ -192,7 +194,7 @@ func (s *Service) showPersonnummer(actor Actor, sealed []byte) (string, error) {
 
 func (s *Service) items(ctx context.Context, requestID string) ([]ItemView, error) {
 	rows, err := s.db.Query(ctx, `SELECT i.system_id, sy.name, coalesce(i.role_id, ''), coalesce(ro.name, ''),
-			u.id::text, u.name, u.ansvarskod, coalesce(g.group_name, ''), coalesce(g.state, '')
+			u.id::text, u.name, u.ansvarskod, coalesce(g.group_name, ''), coalesce(g.state, ''), coalesce(g.id::text, ''), sy.manual
 		FROM request_items i JOIN systems sy ON sy.id = i.system_id JOIN units u ON u.id = i.unit_id
 			LEFT JOIN system_roles ro ON ro.system_id = i.system_id AND ro.id = i.role_id
 			LEFT JOIN grants g ON g.item_id = i.id
@@ -203,7 +205,7 @@ func (s *Service) items(ctx context.Context, requestID string) ([]ItemView, erro
 	items, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (ItemView, error) {
 		var it ItemView
 		return it, row.Scan(&it.System, &it.SystemName, &it.Role, &it.RoleName, &it.Unit.ID, &it.Unit.Name,
-			&it.Unit.Ansvarskod, &it.Group, &it.GrantState)
+			&it.Unit.Ansvarskod, &it.Group, &it.GrantState, &it.GrantID, &it.Manual)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read items of request %s: %w", requestID, err)

@@ -177,6 +177,10 @@ func TestBrowserRequestFlow(t *testing.T) {
 			if !js {
 				ctx = withoutScripts(t, ctx)
 			}
+			// Meddix has no connector here: IT gives it by hand on the request page.
+			if _, err := s.app.Pool.Exec(t.Context(), "UPDATE systems SET manual = true WHERE id = 'meddix'"); err != nil {
+				t.Fatal(err)
+			}
 			waiting := s.submit(t, "requester", "19850113-9995", "Bo", "Ek", "5110", meddix)
 			do(t, ctx, "start the browser", chromedp.Navigate(s.url+"/login"))
 			signInAs(t, ctx, "maria.chef")
@@ -241,6 +245,12 @@ func TestBrowserRequestFlow(t *testing.T) {
 			do(t, ctx, "record paper terms", chromedp.SendKeys(`#note`, "Blankett mottagen och kontrollerad"),
 				chromedp.Click(`form[action$="/terms/paper"] button`))
 			visit(t, ctx, "request-recorded-"+name, `.notice`)
+			s.waitGrant(t, "treserva", "active")
+			do(t, ctx, "reload", chromedp.Navigate(requestURL))
+			visit(t, ctx, "request-manual-"+name, `form.manual-step`)
+			do(t, ctx, "give Meddix by hand", chromedp.SendKeys(`form.manual-step input[name=note]`, "Upplagd i Meddix"),
+				chromedp.Click(`form.manual-step button`))
+			visit(t, ctx, "request-manual-done-"+name, `.notice`)
 			waitForStatus(t, ctx, requestURL, "Klar")
 			visit(t, ctx, "request-completed-"+name, `.status-panel`)
 			if items := text(t, ctx, "table"); strings.Count(items, "Aktiv") != 2 {

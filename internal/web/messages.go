@@ -377,4 +377,19 @@ var messages = map[string][2]string{
 	"v:makes %q, which holds control characters":                          {"blir %q, som innehåller otillåtna tecken", "makes %q, which holds control characters"},
 	"v:makes %q, which is not a valid group: %v":                          {"blir %q, som inte är en giltig grupp: %v", "makes %q, which is not a valid group: %v"},
 	"v:must be a whole number":                                            {"ska vara ett heltal", "must be a whole number"},
+
+	// manual systems
+	"item.manual":                    {"manuell", "manual"},
+	"manual.note":                    {"Anteckning om %s", "Note on %s"},
+	"manual.done":                    {"Klarmarkera", "Mark as done"},
+	"manual.removed":                 {"Borttaget", "Removed"},
+	"grant.removal_pending":          {"Ska tas bort av IT", "To be removed by IT"},
+	"queue.removals":                 {"Manuella borttag", "Manual removals"},
+	"queue.removals.caption":         {"Behörigheter i system utan koppling som IT ska ta bort för hand", "Access in systems without a connector that IT must remove by hand"},
+	"queue.removals.since":           {"Skulle upphöra", "Due to end"},
+	"done.manual_done":               {"Behörigheten är markerad som klar.", "The access is marked as done."},
+	"done.manual_removed":            {"Behörigheten är markerad som borttagen.", "The access is marked as removed."},
+	"event.grant.completed_manually": {"gav behörigheten manuellt", "gave the access by hand"},
+	"event.grant.removed_manually":   {"tog bort behörigheten manuellt", "removed the access by hand"},
+	"event.grant.removal_pending":    {"behörigheten ska tas bort manuellt av IT", "the access is to be removed by hand by IT"},
 }

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -293,7 +294,12 @@ func (s *Server) queue(w http.ResponseWriter, r *http.Request, actor provisionin
 		s.domainError(w, r, err)
 		return
 	}
-	s.render(w, r, http.StatusOK, "queue", pageData{Actor: &actor, Section: "queue", Queue: list,
+	removals, err := s.service.ManualRemovals(r.Context(), actor)
+	if err != nil {
+		s.domainError(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "queue", pageData{Actor: &actor, Section: "queue", Queue: list, Removals: removals,
 		Statuses: provisioning.QueueStatuses, Form: map[string]string{"status": status}, Flash: flash(s.localizer(r), r)})
 }
 
@@ -435,4 +441,32 @@ func (s *Server) submitTermination(w http.ResponseWriter, r *http.Request, actor
 		return
 	}
 	http.Redirect(w, r, "/requests/"+url.PathEscape(out.ID)+"?done=submitted", http.StatusSeeOther)
+}
+
+func (s *Server) manualDone(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
+	s.manualStep(w, r, actor, s.service.CompleteManualGrant, "manual_done")
+}
+
+func (s *Server) manualRemoved(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
+	s.manualStep(w, r, actor, s.service.CompleteManualRemoval, "manual_removed")
+}
+
+// manualStep records one of IT's manual steps and goes back to the request or the queue.
+func (s *Server) manualStep(w http.ResponseWriter, r *http.Request, actor provisioning.Actor,
+	step func(context.Context, provisioning.Actor, string, string) error, done string) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+	if err := r.ParseForm(); err != nil {
+		s.problemPage(w, r, http.StatusRequestEntityTooLarge, "form.too_large")
+		return
+	}
+	if err := step(r.Context(), actor, r.PathValue("id"), r.PostForm.Get("note")); err != nil {
+		s.domainError(w, r, err)
+		return
+	}
+	back := session.SafeReturn(r.PostForm.Get("return"))
+	sep := "?"
+	if strings.Contains(back, "?") {
+		sep = "&"
+	}
+	http.Redirect(w, r, back+sep+"done="+done, http.StatusSeeOther)
 }

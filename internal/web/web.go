@@ -74,6 +74,8 @@ func (s *Server) Handler(api http.Handler) http.Handler {
 	mux.HandleFunc("GET /attachments/{id}", s.signedIn(s.download))
 	mux.HandleFunc("POST /requests/{id}/status", s.signedIn(s.setStatus))
 	mux.HandleFunc("GET /queue", s.signedIn(s.queue))
+	mux.HandleFunc("POST /grants/{id}/done", s.signedIn(s.manualDone))
+	mux.HandleFunc("POST /grants/{id}/removed", s.signedIn(s.manualRemoved))
 	mux.HandleFunc("GET /persons/{id}", s.signedIn(s.personPage))
 	mux.HandleFunc("GET /admin", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/admin/units", http.StatusSeeOther) })
 	mux.HandleFunc("GET /admin/units", s.signedIn(s.adminUnits))
@@ -150,6 +152,7 @@ type pageData struct {
 	Picked    map[string]bool
 	Catalog   []provisioning.SystemView
 	Queue     []provisioning.QueueEntry
+	Removals  []provisioning.ManualRemoval
 	Person    *provisioning.PersonView
 	Units     []provisioning.UnitAdmin
 	Systems   []provisioning.SystemAdmin
@@ -168,8 +171,21 @@ type thumbsData struct {
 	ApprovedBySubmitter, ApprovedByManager bool
 }
 
+// manualStepData feeds the "manualStep" template: IT marks a manual grant given or removed.
+type manualStepData struct {
+	L                             Localizer
+	GrantID, Step, System, Return string
+}
+
 var templateFuncs = template.FuncMap{
 	"field": newField,
+	"manualStep": func(l Localizer, grantID, step, system, requestID string) manualStepData {
+		ret := "/queue"
+		if requestID != "" {
+			ret = "/requests/" + requestID
+		}
+		return manualStepData{L: l, GrantID: grantID, Step: step, System: system, Return: ret}
+	},
 	"thumbs": func(l Localizer, v any) thumbsData {
 		switch r := v.(type) {
 		case provisioning.RequestSummary:

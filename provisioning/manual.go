@@ -1,0 +1,119 @@
+package provisioning
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// awaitManualRemoval marks an active manual grant for IT to remove by hand. The access is
+// not counted as gone until IT says it is.
+func (s *Service) awaitManualRemoval(ctx context.Context, tx pgx.Tx, g grantRow, trigger string) error {
+	if _, err := tx.Exec(ctx, "UPDATE grants SET state = 'removal_pending' WHERE id = $1", g.id); err != nil {
+		return fmt.Errorf("mark grant %s for manual removal: %w", g.id, err)
+	}
+	return s.record(ctx, tx, systemActor, "grant.removal_pending", g.requestID, g.personID,
+		map[string]any{"grant": g.id, "group": g.group, "trigger": trigger})
+}
+
+// CompleteManualGrant records that IT has given the access of a manual grant by hand. The
+// request completes when nothing else is left.
+func (s *Service) CompleteManualGrant(ctx context.Context, actor Actor, grantID, note string) error {
+	return s.manualStep(ctx, actor, grantID, note, "scheduled", func(tx pgx.Tx, g grantRow) error {
+		if g.startsAt.After(s.clock.Now()) {
+			return fmt.Errorf("grant %s starts %s: %w", g.id, g.startsAt.Format(time.DateOnly), ErrConflict)
+		}
+		if _, err := tx.Exec(ctx, "UPDATE grants SET state = 'active', provisioned_at = $2 WHERE id = $1", g.id, s.clock.Now()); err != nil {
+			return fmt.Errorf("complete manual grant %s: %w", g.id, err)
+		}
+		if err := s.record(ctx, tx, actor.Subject, "grant.completed_manually", g.requestID, g.personID,
+			map[string]any{"grant": g.id, "group": g.group, "note": note}); err != nil {
+			return err
+		}
+		return s.completeIfDone(ctx, tx, g.requestID)
+	})
+}
+
+// CompleteManualRemoval records that IT has removed a manual grant's access by hand.
+func (s *Service) CompleteManualRemoval(ctx context.Context, actor Actor, grantID, note string) error {
+	return s.manualStep(ctx, actor, grantID, note, "removal_pending", func(tx pgx.Tx, g grantRow) error {
+		if _, err := tx.Exec(ctx, "UPDATE grants SET state = 'revoked', revoked_at = $2 WHERE id = $1", g.id, s.clock.Now()); err != nil {
+			return fmt.Errorf("complete manual removal of %s: %w", g.id, err)
+		}
+		if err := s.record(ctx, tx, actor.Subject, "grant.removed_manually", g.requestID, g.personID,
+			map[string]any{"grant": g.id, "group": g.group, "note": note}); err != nil {
+			return err
+		}
+		if err := s.disableIfNothingLeft(ctx, tx, g); err != nil {
+			return err
+		}
+		return s.completeTerminations(ctx, tx, g.personID)
+	})
+}
+
+// manualStep runs one of IT's manual steps on a grant in the state the step expects.
+func (s *Service) manualStep(ctx context.Context, actor Actor, grantID, note, from string, step func(pgx.Tx, grantRow) error) error {
+	if !actor.IT() {
+		return fmt.Errorf("grant %s: only IT handles manual systems: %w", grantID, ErrForbidden)
+	}
+	note = strings.TrimSpace(note)
+	if len(note) > maxReasonLen {
+		ve := &ValidationError{}
+		ve.add("note", "is longer than %d characters", maxReasonLen)
+		return ve
+	}
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		personID, err := personOfGrant(ctx, tx, grantID)
+		if err != nil {
+			return err
+		}
+		if _, err := lockPerson(ctx, tx, personID); err != nil {
+			return err
+		}
+		g, err := lockGrant(ctx, tx, grantID)
+		if err != nil {
+			return err
+		}
+		if !g.manual || g.state != from {
+			return fmt.Errorf("grant %s is %s, not a manual grant that is %s: %w", g.id, g.state, from, ErrConflict)
+		}
+		return step(tx, g)
+	})
+}
+
+// ManualRemoval is access of a system without a connector that IT must remove by hand.
+type ManualRemoval struct {
+	GrantID       string    `json:"grantId"`
+	PersonID      string    `json:"personId"`
+	PersonName    string    `json:"personName"`
+	System        string    `json:"system"`
+	Role          string    `json:"role,omitempty"`
+	Unit          UnitRef   `json:"unit"`
+	EndsAt        time.Time `json:"endsAt"`
+	RequestID     string    `json:"requestId"`
+	RequestNumber string    `json:"requestNumber"`
+}
+
+// ManualRemovals lists the manual grants waiting for IT to remove them, oldest first.
+func (s *Service) ManualRemovals(ctx context.Context, actor Actor) ([]ManualRemoval, error) {
+	if !actor.IT() {
+		return nil, fmt.Errorf("manual removals: %w", ErrForbidden)
+	}
+	rows, err := s.db.Query(ctx, `SELECT g.id::text, p.id::text, p.given_name || ' ' || p.surname, sy.name, coalesce(ro.name, ''),
+			u.id::text, u.name, u.ansvarskod, coalesce(g.ends_at, now()), r.id::text, r.number
+		FROM grants g JOIN persons p ON p.id = g.person_id JOIN systems sy ON sy.id = g.system_id
+			LEFT JOIN system_roles ro ON ro.system_id = g.system_id AND ro.id = g.role_id
+			JOIN units u ON u.id = g.unit_id JOIN requests r ON r.id = g.request_id
+		WHERE g.state = 'removal_pending' ORDER BY g.ends_at NULLS FIRST`)
+	if err != nil {
+		return nil, fmt.Errorf("read manual removals: %w", err)
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (ManualRemoval, error) {
+		var m ManualRemoval
+		return m, row.Scan(&m.GrantID, &m.PersonID, &m.PersonName, &m.System, &m.Role, &m.Unit.ID, &m.Unit.Name,
+			&m.Unit.Ansvarskod, &m.EndsAt, &m.RequestID, &m.RequestNumber)
+	})
+}
