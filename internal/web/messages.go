@@ -59,6 +59,7 @@ var messages = map[string][2]string{
 	"start.none.open":      {"Du har inga öppna ärenden.", "You have no open requests."},
 	"start.none.closed":    {"Du har inga stängda ärenden.", "You have no closed requests."},
 	"col.number":           {"Ärende", "Request"},
+	"table.region":         {"Tabell, kan rullas i sidled", "Table, scrolls sideways"},
 	"col.person":           {"Avser", "For"},
 	"col.status":           {"Status", "Status"},
 	"col.approved":         {"Godkänd", "Approved"},
