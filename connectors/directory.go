@@ -52,3 +52,17 @@ type Directory interface {
 	// lets the catalog check a group template without touching the directory.
 	GroupDN(group string) (string, error)
 }
+
+// Mail is one plain-text e-mail.
+type Mail struct {
+	// ID is unique per message and becomes its Message-ID, so a resent job is recognisable.
+	ID      string
+	To      string
+	Subject string
+	Text    string
+}
+
+// Mailer sends e-mail: SMTP in production, an outbox in dev.
+type Mailer interface {
+	Send(ctx context.Context, m Mail) error
+}
