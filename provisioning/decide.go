@@ -140,7 +140,10 @@ func (s *Service) approve(ctx context.Context, tx pgx.Tx, actor Actor, r request
 	case r.kind == KindTerminate:
 		return s.startTermination(ctx, tx, actor.Subject, r)
 	case r.termsRequired:
-		return StatusAwaitingUser, s.setStatus(ctx, tx, actor.Subject, r, StatusAwaitingUser, nil)
+		if err := s.setStatus(ctx, tx, actor.Subject, r, StatusAwaitingUser, nil); err != nil {
+			return "", err
+		}
+		return StatusAwaitingUser, s.requestTerms(ctx, tx, actor.Subject, r)
 	default:
 		return s.startGrants(ctx, tx, actor.Subject, r)
 	}

@@ -35,6 +35,8 @@ func (systemClock) Now() time.Time { return time.Now() }
 type Scheduler interface {
 	ScheduleProvision(ctx context.Context, tx pgx.Tx, grantID string, at time.Time) error
 	ScheduleRevoke(ctx context.Context, tx pgx.Tx, grantID, trigger string, at time.Time) error
+	// ScheduleTermsMail sends the e-mail with a link to sign the terms, once per link.
+	ScheduleTermsMail(ctx context.Context, tx pgx.Tx, linkID string) error
 }
 
 // Config holds what a Service needs.
@@ -45,6 +47,12 @@ type Config struct {
 	// DirectoryName names the directory in account records. Default "ldap".
 	DirectoryName string
 	Scheduler     Scheduler
+	// Mailer sends the e-mail with the link to sign the terms.
+	Mailer connectors.Mailer
+	// BaseURL is where people reach behorig; links in e-mail start with it.
+	BaseURL string
+	// TermsLinkTTL is how long a link to sign works. Default 14 days.
+	TermsLinkTTL time.Duration
 	// Location decides when a date begins. Default Europe/Stockholm.
 	Location *time.Location
 	Clock    Clock
@@ -61,6 +69,9 @@ type Service struct {
 	loc      *time.Location
 	clock    Clock
 	workdays *cal.BusinessCalendar
+	mailer   connectors.Mailer
+	baseURL  string
+	linkTTL  time.Duration
 	log      *slog.Logger
 }
 
@@ -83,7 +94,11 @@ func New(c Config) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{db: c.DB, box: c.Box, dir: c.Directory, dirName: c.DirectoryName, jobs: c.Scheduler,
-		loc: c.Location, clock: c.Clock, workdays: swedishWorkdays(), log: c.Logger}
+		loc: c.Location, clock: c.Clock, workdays: swedishWorkdays(), log: c.Logger,
+		mailer: c.Mailer, baseURL: strings.TrimRight(c.BaseURL, "/"), linkTTL: c.TermsLinkTTL}
+	if s.linkTTL == 0 {
+		s.linkTTL = defaultLinkTTL
+	}
 	if s.dirName == "" {
 		s.dirName = "ldap"
 	}

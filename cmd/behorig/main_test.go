@@ -28,6 +28,8 @@ func TestAuditVerifyCommand(t *testing.T) {
 	t.Setenv("BEHORIG_SECRET_KEY", secret.NewKey())
 	t.Setenv("BEHORIG_LDAP_URL", "ldap://127.0.0.1:1")
 	t.Setenv("BEHORIG_LDAP_BASE_DN", "dc=example,dc=org")
+	t.Setenv("BEHORIG_SMTP_ADDR", "127.0.0.1:1")
+	t.Setenv("BEHORIG_MAIL_FROM", "behorig@kommun.example")
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	var out bytes.Buffer
 	if err := run(ctx, []string{"migrate"}, &out, logger); err != nil {

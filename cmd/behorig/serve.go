@@ -14,7 +14,9 @@ import (
 
 	"github.com/behorig/behorig/auth/oidc"
 	"github.com/behorig/behorig/auth/session"
+	"github.com/behorig/behorig/connectors"
 	"github.com/behorig/behorig/connectors/ldap"
+	"github.com/behorig/behorig/connectors/mail"
 	"github.com/behorig/behorig/internal/api"
 	"github.com/behorig/behorig/internal/config"
 	"github.com/behorig/behorig/internal/jobs"
@@ -58,8 +60,13 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, h hooks
 	if err != nil {
 		return err
 	}
+	sender, err := mailer(cfg.Mail, pool)
+	if err != nil {
+		return err
+	}
 	service, err := provisioning.New(provisioning.Config{DB: pool, Box: box, Directory: dir,
-		Scheduler: runner.Scheduler(), Location: cfg.Location(), Logger: logger})
+		Scheduler: runner.Scheduler(), Location: cfg.Location(), Logger: logger, Mailer: sender,
+		BaseURL: cfg.BaseURL, TermsLinkTTL: cfg.Mail.TermsLinkTTL})
 	if err != nil {
 		return err
 	}
@@ -108,6 +115,15 @@ func httpHandler(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, bo
 		return nil, err
 	}
 	return routes(webServer.Handler(apiServer.Handler()), pool), nil
+}
+
+// mailer is the outbox in dev, else SMTP.
+func mailer(c config.Mail, pool *pgxpool.Pool) (connectors.Mailer, error) {
+	if c.Outbox {
+		return mail.Outbox{DB: pool}, nil
+	}
+	m := mail.SMTP{Addr: c.SMTPAddr, From: c.From, Username: c.Username, Password: c.Password, Security: c.Security}
+	return m, m.Check()
 }
 
 func ldapConfig(d config.Directory) ldap.Config {

@@ -46,9 +46,25 @@ type Config struct {
 	Sessions Sessions `yaml:"sessions"`
 	// IdentityProviders are the OpenID Providers people sign in with.
 	IdentityProviders []IdentityProvider `yaml:"identity_providers"`
+	// Mail is how behorig sends e-mail, such as the link to sign the terms.
+	Mail Mail `yaml:"mail"`
 	// APIClients are integrations (an HR system) that call the API with access tokens from an
 	// identity provider's client-credentials flow.
 	APIClients []APIClient `yaml:"api_clients"`
+}
+
+// Mail configures the SMTP server, or the outbox of `behorig dev`.
+type Mail struct {
+	SMTPAddr     string `yaml:"smtp_addr"` // host:port, e.g. smtp.kommun.se:587; env BEHORIG_SMTP_ADDR
+	From         string `yaml:"from"`      // e.g. "Behörig <behorig@kommun.se>"; env BEHORIG_MAIL_FROM
+	Username     string `yaml:"username"`
+	Password     string `yaml:"password"` // or BEHORIG_SMTP_PASSWORD, or password_file
+	PasswordFile string `yaml:"password_file"`
+	Security     string `yaml:"security"` // starttls (default), tls or none
+	// Outbox keeps e-mail in the database instead of sending it (dev only).
+	Outbox bool `yaml:"outbox"`
+	// TermsLinkTTL is how long a link to sign the terms works. Default 14 days.
+	TermsLinkTTL time.Duration `yaml:"terms_link_ttl"`
 }
 
 // Sessions are the timeouts of browser sessions.
@@ -172,6 +188,9 @@ func (c *Config) applyEnv(getenv func(string) string) {
 	set(&c.Directory.BindPassword, "BEHORIG_LDAP_BIND_PASSWORD")
 	set(&c.Directory.BaseDN, "BEHORIG_LDAP_BASE_DN")
 	set(&c.BaseURL, "BEHORIG_BASE_URL")
+	set(&c.Mail.SMTPAddr, "BEHORIG_SMTP_ADDR")
+	set(&c.Mail.From, "BEHORIG_MAIL_FROM")
+	set(&c.Mail.Password, "BEHORIG_SMTP_PASSWORD")
 	for i := range c.IdentityProviders {
 		idp := &c.IdentityProviders[i]
 		set(&idp.ClientSecret, "BEHORIG_IDP_"+strings.ToUpper(strings.ReplaceAll(idp.ID, "-", "_"))+"_CLIENT_SECRET")
@@ -252,6 +271,7 @@ func (c *Config) resolveFiles() error {
 	errs := []error{
 		read(&c.SecretKey, c.SecretKeyFile, "secret_key_file"),
 		read(&c.Directory.BindPassword, c.Directory.BindPasswordFile, "directory.bind_password_file"),
+		read(&c.Mail.Password, c.Mail.PasswordFile, "mail.password_file"),
 	}
 	for i := range c.IdentityProviders {
 		idp := &c.IdentityProviders[i]
@@ -301,6 +321,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Sessions.IdleTimeout < time.Minute || c.Sessions.AbsoluteTimeout < c.Sessions.IdleTimeout {
 		fail("sessions: idle_timeout must be at least 1m and absolute_timeout at least idle_timeout")
+	}
+	if !c.Mail.Outbox && (c.Mail.SMTPAddr == "" || c.Mail.From == "") {
+		fail("mail: smtp_addr and from are required, so that the links to sign the terms reach people")
+	}
+	if c.Mail.Outbox && (c.Mail.SMTPAddr != "") {
+		fail("mail: outbox keeps e-mail instead of sending it; choose it or smtp_addr, not both")
 	}
 	errs = append(errs, c.validateTokens()...)
 	errs = append(errs, c.validateIdentityProviders()...)

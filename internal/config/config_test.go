@@ -26,6 +26,7 @@ secret_key: `+secret.NewKey()+`
 directory:
   url: ldap://127.0.0.1:389
   base_dn: dc=example,dc=org
+mail: {smtp_addr: "smtp.kommun.se:587", from: behorig@kommun.se}
 tokens:
   - subject: it
     role: it_handler
@@ -95,6 +96,7 @@ secret_key: `+secret.NewKey()+`
 directory:
   url: ldap://127.0.0.1:389
   base_dn: dc=example,dc=org
+mail: {outbox: true}
 identity_providers:
   - id: ad-staff
     issuer: https://adfs.kommun.se/adfs
@@ -130,7 +132,7 @@ func TestREADMEExampleLoads(t *testing.T) {
 		t.Fatal("README has no yaml example")
 	}
 	dir := t.TempDir()
-	for _, name := range []string{"secret.key", "ldap.pw", "adfs.secret", "broker.secret"} {
+	for _, name := range []string{"secret.key", "ldap.pw", "adfs.secret", "broker.secret", "smtp.pw"} {
 		value := "hemligt"
 		if name == "secret.key" {
 			value = secret.NewKey()

@@ -182,6 +182,7 @@ func (e *Env) config(listen, key string) *config.Config {
 		TimeZone:    "Europe/Stockholm",
 		Workers:     4,
 		Sessions:    config.Sessions{IdleTimeout: 30 * time.Minute, AbsoluteTimeout: 10 * time.Hour},
+		Mail:        config.Mail{Outbox: true},
 		Directory: config.Directory{URL: e.slapd.URL(), BindDN: e.slapd.AdminDN, BindPassword: e.slapd.AdminPassword,
 			BaseDN: e.slapd.BaseDN, PeopleDN: e.slapd.PeopleDN, GroupsDN: e.slapd.GroupsDN, RDNAttribute: "uid",
 			Flavour: "openldap"},

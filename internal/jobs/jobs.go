@@ -46,6 +46,30 @@ func (RevokeArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{MaxAttempts: 50, UniqueOpts: river.UniqueOpts{ByArgs: true}}
 }
 
+// TermsMailArgs sends the e-mail with a link to sign the terms.
+type TermsMailArgs struct {
+	LinkID string `json:"link_id"`
+}
+
+// Kind is the job kind stored in river_job.
+func (TermsMailArgs) Kind() string { return "terms_mail" }
+
+// InsertOpts makes the e-mail unique per link; the service sends it at most once.
+func (TermsMailArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{MaxAttempts: 25, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+}
+
+type termsMailWorker struct {
+	river.WorkerDefaults[TermsMailArgs]
+	service *provisioning.Service
+}
+
+func (w *termsMailWorker) Work(ctx context.Context, job *river.Job[TermsMailArgs]) error {
+	return w.service.SendTermsMail(ctx, job.Args.LinkID)
+}
+
+func (w *termsMailWorker) Timeout(*river.Job[TermsMailArgs]) time.Duration { return time.Minute }
+
 type provisionWorker struct {
 	river.WorkerDefaults[ProvisionArgs]
 	service *provisioning.Service
@@ -123,6 +147,9 @@ func (r *Runner) Register(service *provisioning.Service) error {
 	if err := river.AddWorkerSafely(r.workers, &revokeWorker{service: service}); err != nil {
 		return fmt.Errorf("add revoke worker: %w", err)
 	}
+	if err := river.AddWorkerSafely(r.workers, &termsMailWorker{service: service}); err != nil {
+		return fmt.Errorf("add terms mail worker: %w", err)
+	}
 	return nil
 }
 
@@ -151,5 +178,10 @@ func (s scheduler) ScheduleProvision(ctx context.Context, tx pgx.Tx, grantID str
 
 func (s scheduler) ScheduleRevoke(ctx context.Context, tx pgx.Tx, grantID, trigger string, at time.Time) error {
 	_, err := s.client.InsertTx(ctx, tx, RevokeArgs{GrantID: grantID, Trigger: trigger}, &river.InsertOpts{ScheduledAt: at})
+	return err
+}
+
+func (s scheduler) ScheduleTermsMail(ctx context.Context, tx pgx.Tx, linkID string) error {
+	_, err := s.client.InsertTx(ctx, tx, TermsMailArgs{LinkID: linkID}, nil)
 	return err
 }

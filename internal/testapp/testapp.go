@@ -24,6 +24,7 @@ import (
 
 	"github.com/behorig/behorig/connectors"
 	"github.com/behorig/behorig/connectors/ldap"
+	"github.com/behorig/behorig/connectors/mail"
 	"github.com/behorig/behorig/internal/api"
 	"github.com/behorig/behorig/internal/config"
 	"github.com/behorig/behorig/internal/devenv"
@@ -86,6 +87,8 @@ type Options struct {
 	Directory func(connectors.Directory) connectors.Directory
 	// RDNAttribute names new accounts' entries: uid (default) or cn.
 	RDNAttribute string
+	// Mailer sends the terms e-mail; default the outbox table.
+	Mailer connectors.Mailer
 }
 
 // extraPrincipals complete the demo users with a manager of another unit and a requester
@@ -141,8 +144,12 @@ func New(t testing.TB, opts Options) *App {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var mailer connectors.Mailer = mail.Outbox{DB: pool}
+	if opts.Mailer != nil {
+		mailer = opts.Mailer
+	}
 	service, err := provisioning.New(provisioning.Config{DB: pool, Box: box, Directory: dir, Scheduler: runner.Scheduler(),
-		Clock: clock, Logger: logger})
+		Clock: clock, Logger: logger, Mailer: mailer, BaseURL: "http://localhost"})
 	if err != nil {
 		t.Fatal(err)
 	}
