@@ -213,10 +213,11 @@ func (s *Service) Systems(ctx context.Context, actor Actor) ([]SystemAdmin, erro
 	})
 }
 
-// SaveSystem creates or changes a catalog system and replaces its roles. The group template
+// SaveSystem creates (create) or changes a catalog system and replaces its roles. Creating
+// refuses an id that is taken, so a new system never overwrites one. The group template
 // must make a valid group for every unit and role: it is rendered with the longest
 // ansvarskod and each role and checked by the directory.
-func (s *Service) SaveSystem(ctx context.Context, actor Actor, in SystemAdmin) error {
+func (s *Service) SaveSystem(ctx context.Context, actor Actor, in SystemAdmin, create bool) error {
 	if err := requireAdmin(actor, "save system"); err != nil {
 		return err
 	}
@@ -241,6 +242,16 @@ func (s *Service) SaveSystem(ctx context.Context, actor Actor, in SystemAdmin) e
 		seen[r.ID] = true
 	}
 	s.validateTemplate(ctx, in, ve)
+	var exists bool
+	if err := s.db.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM systems WHERE id = $1)", in.ID).Scan(&exists); err != nil {
+		return fmt.Errorf("look up system %s: %w", in.ID, err)
+	}
+	switch {
+	case create && exists:
+		ve.add("id", "%q is already the id of a system", in.ID)
+	case !create && !exists:
+		return fmt.Errorf("system %s: %w", in.ID, ErrNotFound)
+	}
 	if err := ve.err(); err != nil {
 		return err
 	}

@@ -109,7 +109,20 @@ func (s *Service) decidable(ctx context.Context, tx pgx.Tx, actor Actor, request
 	if err != nil {
 		return r, err
 	}
-	ok, err := canAttest(ctx, tx, actor.ID, r.unitID)
+	// The attesting manager answers for every unit the request reaches: its items' units, and
+	// for a termination, which ends all of the person's grants, the units of those.
+	units := []string{r.unitID}
+	rows, err := tx.Query(ctx, `SELECT unit_id::text FROM request_items WHERE request_id = $1
+		UNION SELECT unit_id::text FROM grants WHERE $3 AND person_id = $2 AND state <> 'revoked'`,
+		r.id, r.personID, r.kind == KindTerminate)
+	if err != nil {
+		return r, fmt.Errorf("units of %s: %w", r.number, err)
+	}
+	itemUnits, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return r, fmt.Errorf("units of %s: %w", r.number, err)
+	}
+	ok, err := attestsAll(ctx, tx, actor.ID, append(units, itemUnits...))
 	if err != nil {
 		return r, err
 	}

@@ -39,7 +39,7 @@ func IsOpen(status string) bool {
 	return true
 }
 
-const summaryColumns = `r.id::text, r.number, r.kind, r.status, p.given_name || ' ' || p.surname, u.name, u.ansvarskod,
+const summaryColumns = `r.id::text, r.number, r.kind, r.status, r.person_given_name || ' ' || r.person_surname, u.name, u.ansvarskod,
 	rq.display_name, r.approved_by_submitter, r.approved_by_manager, to_char(r.due_date, 'YYYY-MM-DD'), r.created_at, r.updated_at
 	FROM requests r JOIN persons p ON p.id = r.person_id JOIN units u ON u.id = r.unit_id
 	JOIN principals rq ON rq.id = r.requester_id`

@@ -146,6 +146,10 @@ func (s *Service) AddAttachment(ctx context.Context, actor Actor, requestID, nam
 		if err != nil {
 			return err
 		}
+		// Lock the request, so that two uploads at once cannot pass the limit together.
+		if _, err := tx.Exec(ctx, "SELECT 1 FROM requests WHERE id = $1 FOR UPDATE", r.id); err != nil {
+			return err
+		}
 		var n int
 		if err := tx.QueryRow(ctx, "SELECT count(*) FROM attachments WHERE request_id = $1", r.id).Scan(&n); err != nil {
 			return err
@@ -154,16 +158,23 @@ func (s *Service) AddAttachment(ctx context.Context, actor Actor, requestID, nam
 			ve.add("file", "a request holds at most %d attachments", maxAttachments)
 			return ve
 		}
-		sum := sha256.Sum256(data)
-		if err := tx.QueryRow(ctx, `INSERT INTO attachments (request_id, name, content_type, size, sha256, data, uploaded_by, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id::text`, r.id, name, contentType, len(data), sum[:], data,
-			actor.ID, s.clock.Now()).Scan(&id); err != nil {
-			return fmt.Errorf("attach %s to %s: %w", name, r.number, err)
-		}
-		return s.record(ctx, tx, actor.Subject, "attachment.added", r.id, r.personID,
-			map[string]any{"attachment": id, "name": name, "type": contentType, "size": len(data), "sha256": fmt.Sprintf("%x", sum)})
+		id, err = s.insertAttachment(ctx, tx, actor, r.id, r.number, r.personID, name, contentType, data)
+		return err
 	})
 	return id, err
+}
+
+// insertAttachment stores a checked file on a request with its audit event.
+func (s *Service) insertAttachment(ctx context.Context, tx pgx.Tx, actor Actor, requestID, number, personID, name, contentType string, data []byte) (string, error) {
+	var id string
+	sum := sha256.Sum256(data)
+	if err := tx.QueryRow(ctx, `INSERT INTO attachments (request_id, name, content_type, size, sha256, data, uploaded_by, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id::text`, requestID, name, contentType, len(data), sum[:], data,
+		actor.ID, s.clock.Now()).Scan(&id); err != nil {
+		return "", fmt.Errorf("attach %s to %s: %w", name, number, err)
+	}
+	return id, s.record(ctx, tx, actor.Subject, "attachment.added", requestID, personID,
+		map[string]any{"attachment": id, "name": name, "type": contentType, "size": len(data), "sha256": fmt.Sprintf("%x", sum)})
 }
 
 // cleanFileName keeps the base name of an upload without control or path characters.

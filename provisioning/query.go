@@ -102,13 +102,14 @@ func (s *Service) Request(ctx context.Context, actor Actor, id string) (RequestV
 	var pnrEnc []byte
 	var validFrom, validTo, effective, due *time.Time
 	err := s.db.QueryRow(ctx, `SELECT r.id::text, r.number, r.kind, r.status, rq.id::text, rq.display_name,
-			ap.id::text, ap.display_name, p.id::text, p.given_name || ' ' || p.surname, p.personnummer_enc,
+			ap.id::text, ap.display_name, p.id::text,
+			CASE WHEN $2 THEN p.given_name || ' ' || p.surname ELSE r.person_given_name || ' ' || r.person_surname END, p.personnummer_enc,
 			u.id::text, u.name, u.ansvarskod, r.cost_centre, r.reason, r.valid_from, r.valid_to, r.effective_date,
 			r.terms_required, r.approved_by_submitter, r.approved_by_manager, r.decision_reason, r.due_date,
 			r.created_at, r.updated_at, r.description
 		FROM requests r JOIN principals rq ON rq.id = r.requester_id JOIN principals ap ON ap.id = r.approver_id
 			JOIN persons p ON p.id = r.person_id JOIN units u ON u.id = r.unit_id
-		WHERE r.id::text = $1`, id).Scan(&v.ID, &v.Number, &v.Kind, &v.Status, &v.Requester.ID, &v.Requester.Name,
+		WHERE r.id::text = $1`, id, actor.IT()).Scan(&v.ID, &v.Number, &v.Kind, &v.Status, &v.Requester.ID, &v.Requester.Name,
 		&v.Approver.ID, &v.Approver.Name, &personID, &v.Person.Name, &pnrEnc, &v.Unit.ID, &v.Unit.Name, &v.Unit.Ansvarskod,
 		&v.CostCentre, &v.Reason, &validFrom, &validTo, &effective, &v.TermsRequired, &v.ApprovedBySubmitter,
 		&v.ApprovedByManager, &v.DecisionReason, &due, &v.CreatedAt, &v.UpdatedAt, &v.Description)
@@ -135,6 +136,9 @@ func (s *Service) Request(ctx context.Context, actor Actor, id string) (RequestV
 	}
 	if v.Events, err = s.history(ctx, v.ID); err != nil {
 		return v, err
+	}
+	if !actor.IT() {
+		v.Events = withoutInternals(v.Events)
 	}
 	if v.Comments, err = s.comments(ctx, actor, v.ID); err != nil {
 		return v, err
@@ -307,8 +311,22 @@ func (s *Service) Person(ctx context.Context, actor Actor, id string) (PersonVie
 	if v.Accounts, err = s.accounts(ctx, v.ID); err != nil {
 		return v, err
 	}
-	v.Grants, err = s.grants(ctx, v.ID)
-	return v, err
+	if v.Grants, err = s.grants(ctx, v.ID); err != nil || actor.IT() {
+		return v, err
+	}
+	// Others than IT see the grants of the requests they may see, not the person's others.
+	visible, err := s.visibleRequestsOf(ctx, actor, v.ID, false)
+	if err != nil {
+		return v, err
+	}
+	mine := v.Grants[:0]
+	for _, g := range v.Grants {
+		if visible[g.RequestID] {
+			mine = append(mine, g)
+		}
+	}
+	v.Grants = mine
+	return v, nil
 }
 
 // FindPersons looks a person up by personnummer through the blind index. A malformed number
@@ -340,23 +358,38 @@ func (s *Service) canSeePerson(ctx context.Context, actor Actor, personID string
 	if actor.IT() {
 		return true, nil
 	}
-	rows, err := s.db.Query(ctx, "SELECT id::text, requester_id::text, unit_id::text FROM requests WHERE person_id = $1", personID)
+	visible, err := s.visibleRequestsOf(ctx, actor, personID, true)
+	return len(visible) > 0, err
+}
+
+// visibleRequestsOf returns the ids of the person's requests the actor may see; approved
+// keeps only those a manager has approved. A person becomes visible to others than IT
+// through an approved request only: anyone may type a personnummer into a form, and that
+// alone must not show who it is.
+func (s *Service) visibleRequestsOf(ctx context.Context, actor Actor, personID string, approved bool) (map[string]bool, error) {
+	rows, err := s.db.Query(ctx, `SELECT id::text, requester_id::text, unit_id::text FROM requests
+		WHERE person_id = $1 AND (approved_by_manager OR NOT $2)`, personID, approved)
 	if err != nil {
-		return false, fmt.Errorf("read requests of person %s: %w", personID, err)
+		return nil, fmt.Errorf("read requests of person %s: %w", personID, err)
 	}
 	reqs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (requestRow, error) {
 		var r requestRow
 		return r, row.Scan(&r.id, &r.requesterID, &r.unitID)
 	})
 	if err != nil {
-		return false, fmt.Errorf("read requests of person %s: %w", personID, err)
+		return nil, fmt.Errorf("read requests of person %s: %w", personID, err)
 	}
+	visible := map[string]bool{}
 	for _, r := range reqs {
-		if ok, err := s.canSee(ctx, s.db, actor, r); err != nil || ok {
-			return ok, err
+		ok, err := s.canSee(ctx, s.db, actor, r)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			visible[r.id] = true
 		}
 	}
-	return false, nil
+	return visible, nil
 }
 
 func (s *Service) accounts(ctx context.Context, personID string) ([]AccountView, error) {
@@ -400,4 +433,23 @@ func (s *Service) grants(ctx context.Context, personID string) ([]GrantView, err
 		grants = []GrantView{}
 	}
 	return grants, nil
+}
+
+// withoutInternals keeps IT's internal matters from other readers: that an internal comment
+// was made, and the note on a verified paper form.
+func withoutInternals(events []EventView) []EventView {
+	out := events[:0]
+	for _, e := range events {
+		var data map[string]any
+		json.Unmarshal(e.Data, &data)
+		switch {
+		case e.Action == "comment.added" && data["internal"] == true:
+			continue
+		case e.Action == "terms.paper_verified":
+			delete(data, "note")
+			e.Data, _ = json.Marshal(data)
+		}
+		out = append(out, e)
+	}
+	return out
 }

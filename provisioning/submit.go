@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/mail"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,12 +36,20 @@ type SubmitInput struct {
 	Reason     string
 	// Description is what the requester wants the handler to know ("Beskrivning").
 	Description string
+	// Attachments are stored with the request, in its transaction.
+	Attachments []Upload
 	ValidFrom   string // YYYY-MM-DD; empty = as soon as possible
 	ValidTo     string // YYYY-MM-DD; required for consultants
 	// EffectiveDate is when a termination takes effect (YYYY-MM-DD); empty or today = now.
 	EffectiveDate string
 	Items         []ItemInput
 	Approver      string // principal id, subject or e-mail
+}
+
+// Upload is a file sent with a request.
+type Upload struct {
+	Name string
+	Data []byte
 }
 
 // PersonInput names the person a request is for.
@@ -93,8 +102,14 @@ type validated struct {
 	items               []validItem
 	approverID          string
 	reason, description string
+	attachments         []checkedUpload
 	termsRequired       bool
 	requesterIsApprover bool // and so attests in the same step
+}
+
+type checkedUpload struct {
+	name, contentType string
+	data              []byte
 }
 
 type validItem struct {
@@ -121,12 +136,6 @@ func (s *Service) Submit(ctx context.Context, actor Actor, in SubmitInput) (Subm
 	return out, nil
 }
 
-// Validate checks a request as Submit would and stores nothing.
-func (s *Service) Validate(ctx context.Context, actor Actor, in SubmitInput) error {
-	_, err := s.validate(ctx, actor, in)
-	return err
-}
-
 func (s *Service) validate(ctx context.Context, actor Actor, in SubmitInput) (*validated, error) {
 	ve := &ValidationError{}
 	v := &validated{kind: in.Kind, person: in.Person}
@@ -147,6 +156,21 @@ func (s *Service) validate(ctx context.Context, actor Actor, in SubmitInput) (*v
 	if len(v.description) > maxReasonLen {
 		ve.add("description", "is longer than %d characters", maxReasonLen)
 	}
+	if len(in.Attachments) > maxAttachments {
+		ve.add("files", "a request holds at most %d attachments", maxAttachments)
+	}
+	for _, u := range in.Attachments {
+		name, contentType, err := CheckAttachment(u.Name, u.Data)
+		var fve *ValidationError
+		if errors.As(err, &fve) {
+			for _, fe := range fve.Errors {
+				fe.Field = "files"
+				ve.Errors = append(ve.Errors, fe)
+			}
+			continue
+		}
+		v.attachments = append(v.attachments, checkedUpload{name, contentType, u.Data})
+	}
 	v.person.JobTitle = strings.TrimSpace(v.person.JobTitle)
 	if len(v.person.JobTitle) > maxNameLen {
 		ve.add("person.jobTitle", "is longer than %d characters", maxNameLen)
@@ -156,7 +180,7 @@ func (s *Service) validate(ctx context.Context, actor Actor, in SubmitInput) (*v
 	case KindGrant:
 		err = s.validateGrant(ctx, in, v, ve)
 	case KindTerminate:
-		err = s.validateTermination(ctx, in, v, ve)
+		err = s.validateTermination(ctx, actor, in, v, ve)
 	}
 	if err != nil {
 		return nil, err
@@ -378,7 +402,7 @@ func (s *Service) validateItem(ctx context.Context, at string, item ItemInput, d
 	return vi, needsTerms, ok && vi.unitID != "", nil
 }
 
-func (s *Service) validateTermination(ctx context.Context, in SubmitInput, v *validated, ve *ValidationError) error {
+func (s *Service) validateTermination(ctx context.Context, actor Actor, in SubmitInput, v *validated, ve *ValidationError) error {
 	if len(in.Items) > 0 {
 		ve.add("items", "a termination ends all of the person's grants; name no items")
 	}
@@ -396,6 +420,14 @@ func (s *Service) validateTermination(ctx context.Context, in SubmitInput, v *va
 	}
 	v.effective = eff
 	id, err := s.findPerson(ctx, in.Person)
+	if err == nil {
+		// A person the actor may not see is reported as unknown, so numbers cannot be probed.
+		if visible, verr := s.canSeePerson(ctx, actor, id); verr != nil {
+			return verr
+		} else if !visible {
+			err = ErrNotFound
+		}
+	}
 	switch {
 	case errors.Is(err, ErrNotFound):
 		ve.add("person", "no known person matches; give person.id or person.personnummer of someone with access")
@@ -452,7 +484,20 @@ func (s *Service) validateApprover(ctx context.Context, actor Actor, ref string,
 	if v.unitID == "" {
 		return nil
 	}
-	ok, err := canAttest(ctx, s.db, v.approverID, v.unitID)
+	units := v.unitIDs()
+	if v.kind == KindTerminate && v.personID != "" {
+		// A termination ends all of the person's grants: the approver answers for their units.
+		rows, err := s.db.Query(ctx, "SELECT DISTINCT unit_id::text FROM grants WHERE person_id = $1 AND state <> 'revoked'", v.personID)
+		if err != nil {
+			return fmt.Errorf("units of the grants of the person: %w", err)
+		}
+		granted, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return fmt.Errorf("units of the grants of the person: %w", err)
+		}
+		units = append(units, granted...)
+	}
+	ok, err := attestsAll(ctx, s.db, v.approverID, units)
 	if err != nil {
 		return err
 	}
@@ -462,6 +507,29 @@ func (s *Service) validateApprover(ctx context.Context, actor Actor, ref string,
 	}
 	v.requesterIsApprover = v.approverID == actor.ID
 	return nil
+}
+
+// unitIDs are the units a request reaches: its own and those of its items.
+func (v *validated) unitIDs() []string {
+	ids := []string{v.unitID}
+	for _, it := range v.items {
+		if it.unitID != "" && !slices.Contains(ids, it.unitID) {
+			ids = append(ids, it.unitID)
+		}
+	}
+	return ids
+}
+
+// attestsAll tells whether the principal may attest for every one of the units: an item
+// for another unit gives access there, so its manager must agree.
+func attestsAll(ctx context.Context, q querier, principalID string, unitIDs []string) (bool, error) {
+	for _, id := range unitIDs {
+		ok, err := canAttest(ctx, q, principalID, id)
+		if err != nil || !ok {
+			return false, err
+		}
+	}
+	return true, nil
 }
 
 // querier is a pool or a transaction.
@@ -506,10 +574,13 @@ func (s *Service) insertRequest(ctx context.Context, tx pgx.Tx, actor Actor, v *
 	r := Submitted{Number: number, Status: StatusAwaitingApproval}
 	err = tx.QueryRow(ctx, `INSERT INTO requests (number, kind, status, requester_id, approver_id, person_id, unit_id,
 		cost_centre, reason, valid_from, valid_to, effective_date, terms_required, approved_by_submitter, created_at, updated_at,
-		description)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, true, $14, $14, $15) RETURNING id::text`,
+		description, person_given_name, person_surname)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, true, $14, $14, $15,
+			COALESCE(NULLIF($16, ''), (SELECT given_name FROM persons WHERE id = $6)),
+			COALESCE(NULLIF($17, ''), (SELECT surname FROM persons WHERE id = $6))) RETURNING id::text`,
 		number, v.kind, r.Status, actor.ID, v.approverID, personID, v.unitID, v.costCentre, v.reason,
-		datePtr(v.validFrom), datePtr(v.validTo), datePtr(v.effective), v.termsRequired, now, v.description).Scan(&r.ID)
+		datePtr(v.validFrom), datePtr(v.validTo), datePtr(v.effective), v.termsRequired, now, v.description,
+		v.person.GivenName, v.person.Surname).Scan(&r.ID)
 	if err != nil {
 		return Submitted{}, fmt.Errorf("insert request: %w", err)
 	}
@@ -522,6 +593,11 @@ func (s *Service) insertRequest(ctx context.Context, tx pgx.Tx, actor Actor, v *
 	if err := s.record(ctx, tx, actor.Subject, "request.submitted", r.ID, personID,
 		map[string]any{"number": number, "kind": v.kind, "items": len(v.items)}); err != nil {
 		return Submitted{}, err
+	}
+	for _, a := range v.attachments {
+		if _, err := s.insertAttachment(ctx, tx, actor, r.ID, number, personID, a.name, a.contentType, a.data); err != nil {
+			return Submitted{}, err
+		}
 	}
 	if v.requesterIsApprover {
 		req, err := s.lockRequest(ctx, tx, r.ID)
@@ -541,12 +617,14 @@ func (s *Service) upsertPerson(ctx context.Context, tx pgx.Tx, v *validated) (st
 	err := tx.QueryRow(ctx, `INSERT INTO persons (personnummer_enc, personnummer_index, birth_date, given_name, surname,
 			email, mobile, employee_type, requested_username, job_title)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+		-- A request may fill in what is missing about a known person, never change what is
+		-- there: anyone may type a personnummer into a form, and an unapproved request must
+		-- not redirect someone's e-mail or mobile (used for codes).
 		ON CONFLICT (personnummer_index) DO UPDATE SET
-			job_title = CASE WHEN EXCLUDED.job_title <> '' THEN EXCLUDED.job_title ELSE persons.job_title END,
-			email = CASE WHEN EXCLUDED.email <> '' THEN EXCLUDED.email ELSE persons.email END,
-			mobile = CASE WHEN EXCLUDED.mobile <> '' THEN EXCLUDED.mobile ELSE persons.mobile END,
-			employee_type = EXCLUDED.employee_type,
-			requested_username = CASE WHEN EXCLUDED.requested_username <> '' THEN EXCLUDED.requested_username
+			job_title = CASE WHEN persons.job_title = '' THEN EXCLUDED.job_title ELSE persons.job_title END,
+			email = CASE WHEN persons.email = '' THEN EXCLUDED.email ELSE persons.email END,
+			mobile = CASE WHEN persons.mobile = '' THEN EXCLUDED.mobile ELSE persons.mobile END,
+			requested_username = CASE WHEN persons.requested_username = '' THEN EXCLUDED.requested_username
 				ELSE persons.requested_username END
 		RETURNING id::text`,
 		s.box.Seal([]byte(pnr), personnummerContext), s.pnrIndex(v.pnr), v.pnr.BirthDate(),

@@ -281,6 +281,14 @@ func TestAuthorisation(t *testing.T) {
 	if len(persons.Persons) != 0 {
 		t.Errorf("another unit's manager found the person: %+v", persons)
 	}
+	// A rejected request shows nobody: a person becomes visible through an approved one.
+	app.Call(t, "manager", "GET", "/api/v1/persons?personnummer=500118-2046", nil, &persons)
+	if len(persons.Persons) != 0 {
+		t.Errorf("the person of a rejected request is visible: %+v", persons)
+	}
+	var again submitted
+	app.Call(t, "requester", "POST", "/api/v1/requests", annaRequest(), &again)
+	app.Call(t, "manager", "POST", "/api/v1/requests/"+again.ID+"/approve", nil, nil)
 	app.Call(t, "manager", "GET", "/api/v1/persons?personnummer=500118-2046", nil, &persons)
 	if len(persons.Persons) != 1 || persons.Persons[0].Personnummer != "19500118-****" {
 		t.Errorf("manager's look-up = %+v, want one masked match", persons)

@@ -197,7 +197,7 @@ func (s *Server) saveSystem(w http.ResponseWriter, r *http.Request, actor provis
 		in.Roles = append(in.Roles, provisioning.RoleView{ID: id, Name: name})
 		n++
 	}
-	err := s.service.SaveSystem(r.Context(), actor, in)
+	err := s.service.SaveSystem(r.Context(), actor, in, form["existing"] == "")
 	if priceErr != nil {
 		err = &provisioning.ValidationError{Errors: []provisioning.FieldError{{Field: "monthlyPriceSek", Message: "must be a whole number",
 			Format: "must be a whole number"}}}

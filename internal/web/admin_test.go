@@ -76,6 +76,14 @@ func TestAdminCatalog(t *testing.T) {
 	if n := s.count(t, "SELECT count(*) FROM systems WHERE id = 'lifecare'"); n != 0 {
 		t.Fatal("a refused system was saved")
 	}
+	// A new system with an existing id does not overwrite it.
+	taken := url.Values{"id": {"meddix"}, "name": {"Ny"}, "groupTemplate": {"nytt-{unit}"}}
+	if resp := ivar.post(t, "/admin/catalog", taken); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body(t, resp), "är redan id för ett system") {
+		t.Fatalf("a new system with a taken id: %d", resp.StatusCode)
+	}
+	if n := s.count(t, "SELECT count(*) FROM systems WHERE id = 'meddix' AND name = 'Meddix'"); n != 1 {
+		t.Fatal("Meddix was overwritten")
+	}
 	form.Set("groupTemplate", "lifecare-{unit}-{role}")
 	if resp := ivar.post(t, "/admin/catalog", form); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("save: %d %s", resp.StatusCode, body(t, resp))
@@ -84,7 +92,15 @@ func TestAdminCatalog(t *testing.T) {
 	if page := body(t, ivar.get(t, "/requests/new")); !strings.Contains(page, "Lifecare") || !strings.Contains(page, `<option value="utforare">Utförare</option>`) {
 		t.Fatal("the request form does not offer the new system")
 	}
+	form.Set("existing", "1")
+	form.Set("name", "Lifecare SP")
+	if resp := ivar.post(t, "/admin/catalog", form); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("changing a system: %d %s", resp.StatusCode, body(t, resp))
+	}
 	page = body(t, ivar.get(t, "/admin/catalog/lifecare"))
+	if !strings.Contains(page, `value="Lifecare SP"`) {
+		t.Fatal("the change was not saved")
+	}
 	if !strings.Contains(page, `value="lifecare-{unit}-{role}"`) || !strings.Contains(page, `name="needsCertificate" value="1" checked`) {
 		t.Fatal("the edit form does not show the saved system")
 	}

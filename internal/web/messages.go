@@ -110,7 +110,7 @@ var messages = map[string][2]string{
 	"decide.reject":              {"Avslå", "Reject"},
 	"decide.reason":              {"Motivering vid avslag", "Reason for rejecting"},
 	"paper.title":                {"Villkor på papper", "Terms on paper"},
-	"paper.note":                 {"Anteckning om den undertecknade blanketten", "Note about the signed form"},
+	"paper.note":                 {"Intern anteckning om den undertecknade blanketten (syns bara för IT)", "Internal note on the signed form (only IT sees it)"},
 	"paper.record":               {"Registrera verifierad blankett", "Record the verified form"},
 	"event.request.submitted":    {"skickade in ärendet", "submitted the request"},
 	"event.request.approved":     {"godkände", "approved"},
@@ -147,6 +147,8 @@ var messages = map[string][2]string{
 
 	// forms
 	"form.errors":           {"Formuläret har fel", "The form has errors"},
+	"form.error_title":      {"Fel: %s", "Error: %s"},
+	"approvals.unknown":     {"Okänt ärende", "Unknown request"},
 	"error.reason_required": {"Skriv en motivering.", "Give a reason."},
 	"error.pick_one":        {"Välj minst ett ärende.", "Select at least one request."},
 	"error.pick_decision":   {"Välj godkänn eller avslå.", "Choose approve or reject."},
@@ -278,7 +280,7 @@ var messages = map[string][2]string{
 	"handle.title":        {"Handläggning", "Handling"},
 	"handle.assignee":     {"Handläggare: %s", "Handler: %s"},
 	"handle.status":       {"Ny status", "New status"},
-	"handle.note":         {"Anteckning (valfri)", "Note (optional)"},
+	"handle.note":         {"Anteckning till beställaren (valfri, syns för alla som ser ärendet)", "Note to the requester (optional, seen by everyone who sees the request)"},
 	"handle.set":          {"Ändra status", "Change status"},
 	"done.taken":          {"Du har tagit ärendet.", "You have taken the request."},
 	"done.status":         {"Statusen är ändrad.", "The status is changed."},
@@ -377,6 +379,7 @@ var messages = map[string][2]string{
 	"v:contains {role}, but the system has no roles":                      {"innehåller {role}, men systemet har inga roller", "contains {role}, but the system has no roles"},
 	"v:makes %q, which holds control characters":                          {"blir %q, som innehåller otillåtna tecken", "makes %q, which holds control characters"},
 	"v:makes %q, which is not a valid group: %v":                          {"blir %q, som inte är en giltig grupp: %v", "makes %q, which is not a valid group: %v"},
+	"v:%q is already the id of a system":                                  {"%q är redan id för ett system", "%q is already the id of a system"},
 	"v:must be a whole number":                                            {"ska vara ett heltal", "must be a whole number"},
 
 	// manual systems

@@ -3,7 +3,6 @@ package web
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -146,18 +145,16 @@ func (s *Server) submitRequest(w http.ResponseWriter, r *http.Request, actor pro
 			itemSystem = append(itemSystem, sys.ID)
 		}
 	}
-	// A bad attachment refuses the whole form, so nothing is stored without its files.
-	var out provisioning.Submitted
-	if fileErr == nil {
-		out, err = s.service.Submit(r.Context(), actor, in)
-	} else {
-		err = fileErr
-		// Say what else is wrong with the form too, without storing anything.
-		var fve, sve *provisioning.ValidationError
-		if serr := s.service.Validate(r.Context(), actor, in); errors.As(serr, &sve) && errors.As(fileErr, &fve) {
-			fve.Errors = append(sve.Errors, fve.Errors...)
-		}
+	// The files go with the request into the domain, which checks and stores them in the
+	// request's transaction: a bad file refuses the whole form, and nothing is half stored.
+	for _, f := range files {
+		in.Attachments = append(in.Attachments, provisioning.Upload{Name: f.name, Data: f.data})
 	}
+	if fileErr != nil {
+		s.fail(w, r, fileErr)
+		return
+	}
+	out, err := s.service.Submit(r.Context(), actor, in)
 	var ve *provisioning.ValidationError
 	if errors.As(err, &ve) {
 		data := pageData{Form: form, FieldErrors: map[string]string{}}
@@ -181,12 +178,6 @@ func (s *Server) submitRequest(w http.ResponseWriter, r *http.Request, actor pro
 		s.domainError(w, r, err)
 		return
 	}
-	for _, f := range files {
-		if _, err := s.service.AddAttachment(r.Context(), actor, out.ID, f.name, f.data); err != nil {
-			s.fail(w, r, fmt.Errorf("attach %s to the new request %s: %w", f.name, out.ID, err))
-			return
-		}
-	}
 	http.Redirect(w, r, "/requests/"+url.PathEscape(out.ID)+"?done=submitted", http.StatusSeeOther)
 }
 
@@ -209,13 +200,12 @@ type upload struct {
 	data []byte
 }
 
-// formFiles reads and checks the files of the request form's "files" field.
+// formFiles reads the files of the request form's "files" field; the domain checks them.
 func formFiles(r *http.Request) ([]upload, error) {
 	if r.MultipartForm == nil {
 		return nil, nil
 	}
 	var files []upload
-	ve := &provisioning.ValidationError{}
 	for _, h := range r.MultipartForm.File["files"] {
 		if h.Filename == "" && h.Size == 0 {
 			continue // the browser's empty file input
@@ -229,19 +219,7 @@ func formFiles(r *http.Request) ([]upload, error) {
 		if err != nil {
 			return nil, err
 		}
-		name, _, err := provisioning.CheckAttachment(h.Filename, data)
-		var fve *provisioning.ValidationError
-		if errors.As(err, &fve) {
-			for _, fe := range fve.Errors {
-				fe.Field = "files"
-				ve.Errors = append(ve.Errors, fe)
-			}
-			continue
-		}
-		files = append(files, upload{name: name, data: data})
-	}
-	if len(ve.Errors) > 0 {
-		return nil, ve
+		files = append(files, upload{name: h.Filename, data: data})
 	}
 	return files, nil
 }

@@ -3,6 +3,7 @@ package web_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"mime/multipart"
 	"net/http"
 	"net/url"
@@ -209,5 +210,35 @@ func TestNewRequestWithAttachments(t *testing.T) {
 	}
 	if page := body(t, rolf.get(t, resp.Header.Get("Location"))); !strings.Contains(page, "intyg.pdf") {
 		t.Fatal("the attachment is not on the new request")
+	}
+}
+
+func TestNewRequestWithTooManyFilesStoresNothing(t *testing.T) {
+	s := newSite(t, siteOptions{})
+	rolf := s.as(t, "rolf.bestallare")
+	files := map[string][]byte{}
+	for i := range 21 {
+		files[fmt.Sprintf("intyg-%02d.pdf", i)] = pdf
+	}
+	resp := rolf.postMultipart(t, "/requests/new", validForm(), files)
+	if page := body(t, resp); resp.StatusCode != http.StatusBadRequest || !strings.Contains(page, `<a href="#files">`) {
+		t.Fatalf("21 files: %d", resp.StatusCode)
+	}
+	if n := s.count(t, "SELECT count(*) FROM requests") + s.count(t, "SELECT count(*) FROM attachments"); n != 0 {
+		t.Fatal("a refused form stored something")
+	}
+}
+
+func TestPostBodiesAreBounded(t *testing.T) {
+	s := newSite(t, siteOptions{})
+	sub := s.submit(t, "requester", "19500118-2046", "Anna", "Berg", "5110", meddix)
+	maria := s.as(t, "maria.chef")
+	resp := maria.postMultipart(t, "/requests/"+sub.ID+"/reject", url.Values{"reason": {"x"}}, map[string][]byte{"big.pdf": make([]byte, 1<<20)})
+	if resp.StatusCode != http.StatusUnsupportedMediaType {
+		t.Fatalf("a multipart body to reject: %d", resp.StatusCode)
+	}
+	resp = maria.post(t, "/requests/"+sub.ID+"/reject", url.Values{"reason": {strings.Repeat("x", 100<<10)}})
+	if resp.StatusCode < 400 || s.status(t, sub.ID) != provisioning.StatusAwaitingApproval {
+		t.Fatalf("a 100 KB reason: %d", resp.StatusCode)
 	}
 }

@@ -242,8 +242,22 @@ func (s *Server) decideMany(w http.ResponseWriter, r *http.Request, actor provis
 	decision := r.PostForm.Get("decision")
 	reason := strings.TrimSpace(r.PostForm.Get("reason"))
 	data := pageData{FieldErrors: map[string]string{}, Form: map[string]string{"reason": reason}, Picked: map[string]bool{}}
+	unique := ids[:0]
 	for _, id := range ids {
+		if !data.Picked[id] {
+			unique = append(unique, id)
+		}
 		data.Picked[id] = true
+	}
+	ids = unique
+	waiting, err := s.service.AwaitingMyApproval(r.Context(), actor)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	numbers := map[string]string{}
+	for _, req := range waiting {
+		numbers[req.ID] = req.Number
 	}
 	if len(ids) == 0 {
 		data.Errors = append(data.Errors, formError{Anchor: "main", Label: l.T("approvals.select"), Message: l.T("error.pick_one")})
@@ -269,7 +283,11 @@ func (s *Server) decideMany(w http.ResponseWriter, r *http.Request, actor provis
 		}
 		if err != nil {
 			s.log.InfoContext(r.Context(), "decision refused", "request", id, "decision", decision, "err", err)
-			data.Errors = append(data.Errors, formError{Anchor: "main", Label: id, Message: l.T("error.not_decided")})
+			label, anchor := numbers[id], "pick-"+id
+			if label == "" {
+				label, anchor = l.T("approvals.unknown"), "main"
+			}
+			data.Errors = append(data.Errors, formError{Anchor: anchor, Label: label, Message: l.T("error.not_decided")})
 			continue
 		}
 		done++
@@ -427,8 +445,12 @@ func (s *Server) submitTermination(w http.ResponseWriter, r *http.Request, actor
 		data := pageData{Person: &person, Form: form, FieldErrors: map[string]string{}}
 		for _, fe := range ve.Errors {
 			anchor, label := s.anchorFor(l, fe.Field, nil, nil)
-			if fe.Field == "effectiveDate" {
+			switch fe.Field {
+			case "effectiveDate":
 				anchor, label = "effectiveDate", l.T("field.effectiveDate")
+			case "unit", "approver", "reason":
+			default:
+				anchor = "main" // the person, chosen on the page before
 			}
 			data.Errors = append(data.Errors, formError{Anchor: anchor, Label: label, Message: l.FieldMessage(fe)})
 			data.FieldErrors[anchor] = l.FieldMessage(fe)

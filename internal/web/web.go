@@ -99,7 +99,26 @@ func (s *Server) Handler(api http.Handler) http.Handler {
 	if api != nil {
 		mux.Handle("/api/", api)
 	}
-	return s.securityHeaders(http.NewCrossOriginProtection().Handler(mux))
+	return s.securityHeaders(http.NewCrossOriginProtection().Handler(boundedBodies(mux)))
+}
+
+// boundedBodies limits every POST to a plain form's size, except the two that take files,
+// which bound themselves; a multipart body elsewhere is refused before it is read.
+func boundedBodies(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && !takesFiles(r.URL.Path) {
+			if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/") {
+				http.Error(w, "multipart bodies are only taken with files", http.StatusUnsupportedMediaType)
+				return
+			}
+			r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func takesFiles(path string) bool {
+	return path == "/requests/new" || (strings.HasPrefix(path, "/requests/") && strings.HasSuffix(path, "/attachments"))
 }
 
 // securityHeaders sets a strict content security policy. form-action lists the IdPs, because
@@ -206,6 +225,9 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, page
 	data.Path = r.URL.RequestURI()
 	if data.Title == "" {
 		data.Title = data.L.T(page + ".title")
+	}
+	if len(data.Errors) > 0 {
+		data.Title = data.L.T("form.error_title", data.Title)
 	}
 	// Render into a buffer first: a template that fails half-way must not send half a page
 	// with a 200.
