@@ -47,6 +47,14 @@ var DemoCatalog = []DemoSystem{
 	{"panorama-ros", "Panorama/ROS", "panorama-ros", false, nil},
 }
 
+// demoTerms are the terms of access of the demo's systems that need signed terms.
+const demoTerms = `Jag som får behörighet i %s förbinder mig att
+- bara ta del av uppgifter som jag behöver i mitt arbete,
+- aldrig låna ut mitt konto eller lämna ut mitt lösenord,
+- följa förvaltningens riktlinjer för informationssäkerhet.
+
+Jag vet att all åtkomst loggas och kan granskas, och att behörigheten tas bort när den inte längre behövs.`
+
 // DemoPrincipals are the demo users: the staff behind the demo tokens, who are also the dev
 // IdP's AD-style users, and an external provider's manager who signs in with the
 // BankID-style one (a Skatteverket test number). Token is the key of the demo token, if any.
@@ -105,6 +113,12 @@ func loadSystem(ctx context.Context, tx pgx.Tx, s DemoSystem) error {
 	if _, err := tx.Exec(ctx, `INSERT INTO systems (id, name, has_roles, needs_terms, group_template)
 		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING`, s.ID, s.Name, len(s.Roles) > 0, s.NeedsTerms, s.GroupTemplate); err != nil {
 		return fmt.Errorf("load system %s: %w", s.ID, err)
+	}
+	if s.NeedsTerms {
+		if _, err := tx.Exec(ctx, `INSERT INTO system_terms (system_id, version, text) VALUES ($1, 1, $2)
+			ON CONFLICT DO NOTHING`, s.ID, fmt.Sprintf(demoTerms, s.Name)); err != nil {
+			return fmt.Errorf("load terms of %s: %w", s.ID, err)
+		}
 	}
 	for _, r := range s.Roles {
 		if _, err := tx.Exec(ctx, `INSERT INTO system_roles (system_id, id, name) VALUES ($1, $2, $3)

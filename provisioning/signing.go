@@ -1,0 +1,316 @@
+package provisioning
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/behorig/behorig/internal/personnummer"
+)
+
+// Errors of a link to sign.
+var (
+	ErrLinkExpired    = errors.New("the link has expired")
+	ErrLinkUsed       = errors.New("the terms have been answered already")
+	ErrSignerMismatch = errors.New("the terms were signed by another person than the request is for")
+)
+
+const qrSecretContext = "signing_orders.qr_start_secret"
+
+// TermsView is what the signing page shows: whose request, what for, and the terms.
+type TermsView struct {
+	LinkID    string
+	RequestID string
+	Number    string
+	GivenName string
+	Requester string
+	ExpiresAt time.Time
+	Items     []TermsItem
+	// Text is exactly what the person signs (simpleMarkdownV1); its SHA-256 is kept.
+	Text string
+}
+
+// TermsItem is one system of the request with the terms that apply.
+type TermsItem struct {
+	SystemID, System, Role, Unit string
+	Version                      int
+	Terms                        string
+}
+
+type linkRow struct {
+	id, requestID, status string
+	expires               time.Time
+	used                  *time.Time
+}
+
+// link finds the link of a token; unknown, used and expired links are errors the page
+// explains.
+func (s *Service) link(ctx context.Context, q querier, token string) (linkRow, error) {
+	var l linkRow
+	err := q.QueryRow(ctx, `SELECT l.id::text, l.request_id::text, r.status, l.expires_at, l.used_at
+		FROM terms_links l JOIN requests r ON r.id = l.request_id WHERE l.token_hash = $1`, tokenHash(token)).
+		Scan(&l.id, &l.requestID, &l.status, &l.expires, &l.used)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return l, fmt.Errorf("terms link: %w", ErrNotFound)
+	case err != nil:
+		return l, fmt.Errorf("terms link: %w", err)
+	case l.used != nil || l.status != StatusAwaitingUser:
+		return l, fmt.Errorf("terms link: %w", ErrLinkUsed)
+	case s.clock.Now().After(l.expires):
+		return l, fmt.Errorf("terms link: %w", ErrLinkExpired)
+	}
+	return l, nil
+}
+
+// Terms returns what the link's page shows and what will be signed.
+func (s *Service) Terms(ctx context.Context, token string) (TermsView, error) {
+	l, err := s.link(ctx, s.db, token)
+	if err != nil {
+		return TermsView{}, err
+	}
+	v := TermsView{LinkID: l.id, RequestID: l.requestID, ExpiresAt: l.expires}
+	if err := s.db.QueryRow(ctx, `SELECT r.number, r.person_given_name, rq.display_name FROM requests r
+		JOIN principals rq ON rq.id = r.requester_id WHERE r.id::text = $1`, l.requestID).Scan(&v.Number, &v.GivenName, &v.Requester); err != nil {
+		return v, fmt.Errorf("request of terms link: %w", err)
+	}
+	rows, err := s.db.Query(ctx, `SELECT sy.id, sy.name, coalesce(ro.name, ''), u.name, t.version, t.text
+		FROM request_items i JOIN systems sy ON sy.id = i.system_id JOIN units u ON u.id = i.unit_id
+			LEFT JOIN system_roles ro ON ro.system_id = i.system_id AND ro.id = i.role_id
+			JOIN LATERAL (SELECT version, text FROM system_terms WHERE system_id = sy.id ORDER BY version DESC LIMIT 1) t ON true
+		WHERE i.request_id::text = $1 AND sy.needs_terms ORDER BY i.position`, l.requestID)
+	if err != nil {
+		return v, fmt.Errorf("terms of %s: %w", v.Number, err)
+	}
+	if v.Items, err = pgx.CollectRows(rows, pgx.RowToStructByPos[TermsItem]); err != nil {
+		return v, fmt.Errorf("terms of %s: %w", v.Number, err)
+	}
+	v.Text = signText(v)
+	return v, nil
+}
+
+// signText is the text shown in the BankID app and signed: the request and each system's
+// terms, with their versions.
+func signText(v TermsView) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Villkor för behörighet\n\nBehörighetsansökan %s.\n", v.Number)
+	seen := map[string]bool{}
+	for _, it := range v.Items {
+		if seen[it.SystemID] {
+			continue
+		}
+		seen[it.SystemID] = true
+		fmt.Fprintf(&b, "\n## %s (villkor version %d)\n\n%s\n", it.System, it.Version, strings.TrimSpace(it.Terms))
+	}
+	b.WriteString("\nJag har läst och godkänner villkoren.")
+	return b.String()
+}
+
+// SignOrder is a BankID order started for a link, as the adapter got it.
+type SignOrder struct {
+	OrderRef, AutoStartToken, QRStartToken, QRStartSecret string
+	AnsweredAt                                           time.Time
+	Status, Hint                                         string
+}
+
+// SignerPersonnummer is the 12 digits the BankID order must require: the request's person.
+func (s *Service) SignerPersonnummer(ctx context.Context, token string) (string, error) {
+	l, err := s.link(ctx, s.db, token)
+	if err != nil {
+		return "", err
+	}
+	var sealed []byte
+	if err := s.db.QueryRow(ctx, `SELECT p.personnummer_enc FROM requests r JOIN persons p ON p.id = r.person_id
+		WHERE r.id::text = $1`, l.requestID).Scan(&sealed); err != nil {
+		return "", fmt.Errorf("person of terms link: %w", err)
+	}
+	plain, err := s.box.Open(sealed, personnummerContext)
+	if err != nil {
+		return "", fmt.Errorf("personnummer of terms link: %w", err)
+	}
+	return string(plain), nil
+}
+
+// StartSigning records a BankID order started for the link. The QR secret is sealed.
+func (s *Service) StartSigning(ctx context.Context, token string, o SignOrder) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		l, err := s.link(ctx, tx, token)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO signing_orders (order_ref, link_id, auto_start_token, qr_start_token,
+				qr_start_secret_sealed, answered_at) VALUES ($1, $2, $3, $4, $5, $6)`, o.OrderRef, l.id, o.AutoStartToken,
+			o.QRStartToken, s.box.Seal([]byte(o.QRStartSecret), qrSecretContext), o.AnsweredAt); err != nil {
+			return fmt.Errorf("record signing order: %w", err)
+		}
+		var personID string
+		tx.QueryRow(ctx, "SELECT person_id::text FROM requests WHERE id::text = $1", l.requestID).Scan(&personID)
+		return s.record(ctx, tx, "person", "terms.signing_started", l.requestID, personID, map[string]any{"orderRef": o.OrderRef})
+	})
+}
+
+// SigningOrder returns the newest order of the link.
+func (s *Service) SigningOrder(ctx context.Context, token string) (SignOrder, error) {
+	var o SignOrder
+	var sealed []byte
+	err := s.db.QueryRow(ctx, `SELECT o.order_ref, o.auto_start_token, o.qr_start_token, o.qr_start_secret_sealed, o.answered_at,
+			o.status, o.hint
+		FROM signing_orders o JOIN terms_links l ON l.id = o.link_id WHERE l.token_hash = $1
+		ORDER BY o.answered_at DESC LIMIT 1`, tokenHash(token)).Scan(&o.OrderRef, &o.AutoStartToken, &o.QRStartToken, &sealed,
+		&o.AnsweredAt, &o.Status, &o.Hint)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return o, fmt.Errorf("signing order: %w", ErrNotFound)
+	}
+	if err != nil {
+		return o, fmt.Errorf("signing order: %w", err)
+	}
+	secret, err := s.box.Open(sealed, qrSecretContext)
+	if err != nil {
+		return o, fmt.Errorf("signing order: %w", err)
+	}
+	o.QRStartSecret = string(secret)
+	return o, nil
+}
+
+// ClaimCollect reports whether it is time to ask BankID about the order again: at most once
+// per interval, whichever browser or instance asks; the claim is one conditional update.
+func (s *Service) ClaimCollect(ctx context.Context, orderRef string, interval time.Duration) (bool, error) {
+	now := s.clock.Now()
+	tag, err := s.db.Exec(ctx, `UPDATE signing_orders SET last_collect_at = $2
+		WHERE order_ref = $1 AND status = 'pending' AND (last_collect_at IS NULL OR last_collect_at <= $3)`,
+		orderRef, now, now.Add(-interval))
+	if err != nil {
+		return false, fmt.Errorf("claim collect of %s: %w", orderRef, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// RecordOrderState keeps what collect said of a pending or failed order.
+func (s *Service) RecordOrderState(ctx context.Context, orderRef, status, hint string) error {
+	if _, err := s.db.Exec(ctx, "UPDATE signing_orders SET status = $2, hint = $3 WHERE order_ref = $1", orderRef, status, hint); err != nil {
+		return fmt.Errorf("record state of %s: %w", orderRef, err)
+	}
+	return nil
+}
+
+// Evidence is what BankID returned for a completed signature.
+type Evidence struct {
+	PersonalNumber  string
+	Name            string
+	Signature       []byte // decoded XML signature
+	OCSPResponse    []byte
+	DeviceIP        string
+	DeviceUHI       string
+	BankIDIssueDate string
+	Simulated       bool
+}
+
+// CompleteSigning keeps the evidence of a completed order and lets the request go on, as a
+// verified paper form would. The signer must be the request's person: anyone else is refused,
+// audited, and the request keeps waiting.
+func (s *Service) CompleteSigning(ctx context.Context, token, orderRef string, ev Evidence) error {
+	view, err := s.Terms(ctx, token)
+	if err != nil {
+		return err
+	}
+	want, err := s.SignerPersonnummer(ctx, token)
+	if err != nil {
+		return err
+	}
+	got, perr := personnummer.Parse(ev.PersonalNumber, s.clock.Now())
+	if perr != nil || got.String() != want {
+		s.RecordOrderState(ctx, orderRef, "failed", "signer_mismatch")
+		if err := s.inTx(ctx, func(tx pgx.Tx) error {
+			return s.record(ctx, tx, "person", "terms.signer_mismatch", view.RequestID, "", map[string]any{"orderRef": orderRef})
+		}); err != nil {
+			return err
+		}
+		return fmt.Errorf("order %s: %w", orderRef, ErrSignerMismatch)
+	}
+	versions := map[string]int{}
+	for _, it := range view.Items {
+		versions[it.SystemID] = it.Version
+	}
+	sum := sha256.Sum256([]byte(view.Text))
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		l, err := s.link(ctx, tx, token)
+		if err != nil {
+			return err
+		}
+		r, err := s.lockRequest(ctx, tx, l.requestID)
+		if err != nil {
+			return err
+		}
+		if r.status != StatusAwaitingUser {
+			return fmt.Errorf("%s: %w", r.number, ErrLinkUsed)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO terms_signatures (request_id, order_ref, personnummer_enc, signer_name, signature,
+				ocsp_response, device_ip, device_uhi, bankid_issue_date, signed_text, signed_text_sha256, terms_versions,
+				simulated, signed_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`, r.id, orderRef,
+			s.box.Seal([]byte(want), personnummerContext), ev.Name, ev.Signature, ev.OCSPResponse, ev.DeviceIP, ev.DeviceUHI,
+			ev.BankIDIssueDate, view.Text, sum[:], versions, ev.Simulated, s.clock.Now()); err != nil {
+			return fmt.Errorf("keep the signature of %s: %w", r.number, err)
+		}
+		if _, err := tx.Exec(ctx, "UPDATE terms_links SET used_at = $2 WHERE id::text = $1", l.id, s.clock.Now()); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, "UPDATE signing_orders SET status = 'complete', hint = '' WHERE order_ref = $1", orderRef); err != nil {
+			return err
+		}
+		if err := s.record(ctx, tx, "person", "terms.signed", r.id, r.personID, map[string]any{"orderRef": orderRef,
+			"sha256": fmt.Sprintf("%x", sum), "versions": versions, "simulated": ev.Simulated}); err != nil {
+			return err
+		}
+		if err := s.setStatus(ctx, tx, "person", r, StatusAnsweredByUser, nil); err != nil {
+			return err
+		}
+		r.status = StatusAnsweredByUser
+		_, err = s.startGrants(ctx, tx, "person", r)
+		return err
+	})
+}
+
+// SignatureView is the evidence as IT sees it.
+type SignatureView struct {
+	ID, OrderRef, SignerName, DeviceIP string
+	SignedAt                           time.Time
+	SignedTextSHA256                   string
+	Simulated                          bool
+}
+
+// Signatures lists the evidence of a request, for IT.
+func (s *Service) Signatures(ctx context.Context, actor Actor, requestID string) ([]SignatureView, error) {
+	if !actor.IT() {
+		return nil, nil
+	}
+	rows, err := s.db.Query(ctx, `SELECT id::text, order_ref, signer_name, device_ip, signed_at, encode(signed_text_sha256, 'hex'), simulated
+		FROM terms_signatures WHERE request_id::text = $1 ORDER BY signed_at`, requestID)
+	if err != nil {
+		return nil, fmt.Errorf("signatures of %s: %w", requestID, err)
+	}
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[SignatureView])
+}
+
+// SignatureFile returns the XML signature ("signature") or the OCSP response ("ocsp") of a
+// signature, for IT to download.
+func (s *Service) SignatureFile(ctx context.Context, actor Actor, id, which string) ([]byte, error) {
+	if !actor.IT() {
+		return nil, fmt.Errorf("signature %s: %w", id, ErrForbidden)
+	}
+	column := map[string]string{"signature": "signature", "ocsp": "ocsp_response"}[which]
+	if column == "" {
+		return nil, fmt.Errorf("signature file %q: %w", which, ErrNotFound)
+	}
+	var data []byte
+	err := s.db.QueryRow(ctx, "SELECT "+column+" FROM terms_signatures WHERE id::text = $1", id).Scan(&data)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("signature %s: %w", id, ErrNotFound)
+	}
+	return data, err
+}

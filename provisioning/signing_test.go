@@ -1,0 +1,123 @@
+package provisioning_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/behorig/behorig/internal/testapp"
+	"github.com/behorig/behorig/provisioning"
+)
+
+// awaitingTerms submits and approves a request for Treserva (which needs signed terms) and
+// returns it with the token of the link mailed to the person, read from the outbox.
+func awaitingTerms(t *testing.T, app *testapp.App) (provisioning.Submitted, string) {
+	t.Helper()
+	in := grantInput("19500118-2046", "Åsa", "Lind", provisioning.ItemInput{System: "treserva", Role: "utforare"})
+	in.Person.Email = "asa@example.org"
+	sub, err := app.Service.Submit(ctx, app.Actors["requester"], in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := app.Service.Approve(ctx, app.Actors["manager"], sub.ID); err != nil {
+		t.Fatal(err)
+	}
+	var body string
+	for deadline := time.Now().Add(10 * time.Second); body == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		app.Pool.QueryRow(ctx, "SELECT body FROM mail_outbox").Scan(&body)
+	}
+	m := signLink.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no link in the outbox: %q", body)
+	}
+	return sub, m[1]
+}
+
+func evidence(pnr string) provisioning.Evidence {
+	return provisioning.Evidence{PersonalNumber: pnr, Name: "Åsa Lind", Signature: []byte("<Signature/>"),
+		OCSPResponse: []byte("ocsp"), DeviceIP: "192.0.2.7", Simulated: true}
+}
+
+func TestSigningTheTermsLetsTheRequestGoOn(t *testing.T) {
+	app := testapp.New(t, testapp.Options{})
+	sub, token := awaitingTerms(t, app)
+	view, err := app.Service.Terms(ctx, token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if view.Number != sub.Number || view.GivenName != "Åsa" || len(view.Items) != 1 || view.Items[0].Version != 1 ||
+		!strings.Contains(view.Text, "## Treserva (villkor version 1)") || !strings.Contains(view.Text, "informationssäkerhet") {
+		t.Fatalf("terms view %+v", view)
+	}
+	pnr, err := app.Service.SignerPersonnummer(ctx, token)
+	if err != nil || pnr != "195001182046" {
+		t.Fatalf("signer = %q, %v", pnr, err)
+	}
+	order := provisioning.SignOrder{OrderRef: "o-1", AutoStartToken: "a", QRStartToken: "q", QRStartSecret: "s", AnsweredAt: time.Now()}
+	if err := app.Service.StartSigning(ctx, token, order); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := app.Service.SigningOrder(ctx, token); err != nil || got.QRStartSecret != "s" {
+		t.Fatalf("signing order %+v, %v", got, err)
+	}
+	first, _ := app.Service.ClaimCollect(ctx, "o-1", 2*time.Second)
+	second, _ := app.Service.ClaimCollect(ctx, "o-1", 2*time.Second)
+	if !first || second {
+		t.Fatalf("collect claims %v, %v: want one per 2 s", first, second)
+	}
+
+	// Another person's signature is refused and the request keeps waiting.
+	if err := app.Service.CompleteSigning(ctx, token, "o-1", evidence("198501139995")); !errors.Is(err, provisioning.ErrSignerMismatch) {
+		t.Fatalf("another signer: %v", err)
+	}
+	if v, _ := app.Service.Request(ctx, app.Actors["it-handler"], sub.ID); v.Status != provisioning.StatusAwaitingUser {
+		t.Fatalf("after a wrong signer the request is %s", v.Status)
+	}
+	app.Service.StartSigning(ctx, token, provisioning.SignOrder{OrderRef: "o-2", AnsweredAt: time.Now(), QRStartSecret: "s"})
+	if err := app.Service.CompleteSigning(ctx, token, "o-2", evidence("195001182046")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := app.Service.Terms(ctx, token); !errors.Is(err, provisioning.ErrLinkUsed) {
+		t.Fatalf("the used link: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		v, _ := app.Service.Request(ctx, app.Actors["it-handler"], sub.ID)
+		if v.Status == provisioning.StatusCompleted {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the signed request is %s", v.Status)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	sigs, _ := app.Service.Signatures(ctx, app.Actors["it-handler"], sub.ID)
+	if len(sigs) != 1 || !sigs[0].Simulated || sigs[0].SignedTextSHA256 == "" {
+		t.Fatalf("evidence %+v", sigs)
+	}
+	if _, err := app.Pool.Exec(ctx, "UPDATE terms_signatures SET signer_name = 'x'"); err == nil {
+		t.Fatal("the evidence could be changed")
+	}
+	if _, err := app.Pool.Exec(ctx, "DELETE FROM terms_signatures"); err == nil {
+		t.Fatal("the evidence could be deleted")
+	}
+	if data, err := app.Service.SignatureFile(ctx, app.Actors["it-handler"], sigs[0].ID, "signature"); err != nil || string(data) != "<Signature/>" {
+		t.Fatalf("signature file %q, %v", data, err)
+	}
+	if _, err := app.Service.SignatureFile(ctx, app.Actors["requester"], sigs[0].ID, "signature"); !errors.Is(err, provisioning.ErrForbidden) {
+		t.Fatalf("a requester downloading the evidence: %v", err)
+	}
+}
+
+func TestAnExpiredOrUnknownLink(t *testing.T) {
+	app := testapp.New(t, testapp.Options{})
+	_, token := awaitingTerms(t, app)
+	app.Clock.Advance(15 * 24 * time.Hour)
+	if _, err := app.Service.Terms(ctx, token); !errors.Is(err, provisioning.ErrLinkExpired) {
+		t.Fatalf("a link after 15 days: %v", err)
+	}
+	if _, err := app.Service.Terms(ctx, "not-a-token"); !errors.Is(err, provisioning.ErrNotFound) {
+		t.Fatalf("an unknown token: %v", err)
+	}
+}
