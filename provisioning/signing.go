@@ -114,8 +114,8 @@ func signText(v TermsView) string {
 // SignOrder is a BankID order started for a link, as the adapter got it.
 type SignOrder struct {
 	OrderRef, AutoStartToken, QRStartToken, QRStartSecret string
-	AnsweredAt                                           time.Time
-	Status, Hint                                         string
+	AnsweredAt                                            time.Time
+	Status, Hint                                          string
 }
 
 // SignerPersonnummer is the 12 digits the BankID order must require: the request's person.
