@@ -178,9 +178,9 @@ func (s *Service) SigningOrder(ctx context.Context, token string) (SignOrder, er
 }
 
 // ClaimCollect reports whether it is time to ask BankID about the order again: at most once
-// per interval, whichever browser or instance asks; the claim is one conditional update.
-func (s *Service) ClaimCollect(ctx context.Context, orderRef string, interval time.Duration) (bool, error) {
-	now := s.clock.Now()
+// per interval, whichever browser or instance asks; the claim is one conditional update. now
+// is BankID's time, the wall clock, not the domain's.
+func (s *Service) ClaimCollect(ctx context.Context, orderRef string, now time.Time, interval time.Duration) (bool, error) {
 	tag, err := s.db.Exec(ctx, `UPDATE signing_orders SET last_collect_at = $2
 		WHERE order_ref = $1 AND status = 'pending' AND (last_collect_at IS NULL OR last_collect_at <= $3)`,
 		orderRef, now, now.Add(-interval))

@@ -61,10 +61,12 @@ func TestSigningTheTermsLetsTheRequestGoOn(t *testing.T) {
 	if got, err := app.Service.SigningOrder(ctx, token); err != nil || got.QRStartSecret != "s" {
 		t.Fatalf("signing order %+v, %v", got, err)
 	}
-	first, _ := app.Service.ClaimCollect(ctx, "o-1", 2*time.Second)
-	second, _ := app.Service.ClaimCollect(ctx, "o-1", 2*time.Second)
-	if !first || second {
-		t.Fatalf("collect claims %v, %v: want one per 2 s", first, second)
+	now := time.Now()
+	first, _ := app.Service.ClaimCollect(ctx, "o-1", now, 2*time.Second)
+	second, _ := app.Service.ClaimCollect(ctx, "o-1", now.Add(time.Second), 2*time.Second)
+	third, _ := app.Service.ClaimCollect(ctx, "o-1", now.Add(2*time.Second), 2*time.Second)
+	if !first || second || !third {
+		t.Fatalf("collect claims %v, %v, %v: want one per 2 s", first, second, third)
 	}
 
 	// Another person's signature is refused and the request keeps waiting.

@@ -6,6 +6,7 @@ package bankid
 
 import (
 	"fmt"
+	"strings"
 )
 
 // Hint codes of a pending or failed order.
@@ -184,4 +185,9 @@ func ErrorRFA(code string) string {
 		return "RFA5"
 	}
 	return "RFA22"
+}
+
+// IsSimulated tells whether a signature came from the simulator, which marks every one.
+func IsSimulated(signatureXML []byte) bool {
+	return strings.Contains(string(signatureXML), SimulatedMarker)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/behorig/behorig/auth/bankid"
 	"github.com/behorig/behorig/auth/oidc"
 	"github.com/behorig/behorig/auth/session"
 	"github.com/behorig/behorig/connectors"
@@ -105,7 +107,11 @@ func httpHandler(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, bo
 		return nil, err
 	}
 	go sweepSessions(ctx, sessions, logger)
-	webServer, err := web.New(service, rp, sessions, cfg.BaseURL, logger)
+	bankID, err := bankIDClient(cfg.BankID)
+	if err != nil {
+		return nil, err
+	}
+	webServer, err := web.New(service, rp, sessions, cfg.BaseURL, bankID, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -115,6 +121,28 @@ func httpHandler(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, bo
 		return nil, err
 	}
 	return routes(webServer.Handler(apiServer.Handler()), pool), nil
+}
+
+// bankIDClient makes the RP API client, or nil when BankID is not configured.
+func bankIDClient(c config.BankID) (web.BankID, error) {
+	if c.URL == "" {
+		return nil, nil
+	}
+	var cert tls.Certificate
+	var err error
+	if c.P12File != "" {
+		cert, err = bankid.LoadPKCS12(c.P12File, c.P12Password)
+	} else {
+		cert, err = bankid.LoadPEM(c.CertFile, c.KeyFile)
+	}
+	if err != nil {
+		return nil, err
+	}
+	ca, err := bankid.LoadCA(c.CAFile)
+	if err != nil {
+		return nil, err
+	}
+	return bankid.New(bankid.Config{BaseURL: c.URL, Certificate: cert, CA: ca, Timeout: c.Timeout})
 }
 
 // mailer is the outbox in dev, else SMTP.

@@ -48,6 +48,8 @@ type Config struct {
 	IdentityProviders []IdentityProvider `yaml:"identity_providers"`
 	// Mail is how behorig sends e-mail, such as the link to sign the terms.
 	Mail Mail `yaml:"mail"`
+	// BankID is the RP API the person signs the terms with. Without it, only paper forms.
+	BankID BankID `yaml:"bankid"`
 	// APIClients are integrations (an HR system) that call the API with access tokens from an
 	// identity provider's client-credentials flow.
 	APIClients []APIClient `yaml:"api_clients"`
@@ -65,6 +67,19 @@ type Mail struct {
 	Outbox bool `yaml:"outbox"`
 	// TermsLinkTTL is how long a link to sign the terms works. Default 14 days.
 	TermsLinkTTL time.Duration `yaml:"terms_link_ttl"`
+}
+
+// BankID configures the RP API v6.0 client: the environment's URL, the RP certificate (PEM
+// files or a PKCS#12 file) and BankID's CA certificate, which is pinned.
+type BankID struct {
+	URL             string        `yaml:"url"` // https://appapi2.test.bankid.com/rp/v6.0 or the production URL
+	CertFile        string        `yaml:"cert_file"`
+	KeyFile         string        `yaml:"key_file"`
+	P12File         string        `yaml:"p12_file"`
+	P12Password     string        `yaml:"p12_password"` // or BEHORIG_BANKID_P12_PASSWORD, or the file
+	P12PasswordFile string        `yaml:"p12_password_file"`
+	CAFile          string        `yaml:"ca_file"`
+	Timeout         time.Duration `yaml:"timeout"` // each call; default 10s
 }
 
 // Sessions are the timeouts of browser sessions.
@@ -191,6 +206,7 @@ func (c *Config) applyEnv(getenv func(string) string) {
 	set(&c.Mail.SMTPAddr, "BEHORIG_SMTP_ADDR")
 	set(&c.Mail.From, "BEHORIG_MAIL_FROM")
 	set(&c.Mail.Password, "BEHORIG_SMTP_PASSWORD")
+	set(&c.BankID.P12Password, "BEHORIG_BANKID_P12_PASSWORD")
 	for i := range c.IdentityProviders {
 		idp := &c.IdentityProviders[i]
 		set(&idp.ClientSecret, "BEHORIG_IDP_"+strings.ToUpper(strings.ReplaceAll(idp.ID, "-", "_"))+"_CLIENT_SECRET")
@@ -272,6 +288,7 @@ func (c *Config) resolveFiles() error {
 		read(&c.SecretKey, c.SecretKeyFile, "secret_key_file"),
 		read(&c.Directory.BindPassword, c.Directory.BindPasswordFile, "directory.bind_password_file"),
 		read(&c.Mail.Password, c.Mail.PasswordFile, "mail.password_file"),
+		read(&c.BankID.P12Password, c.BankID.P12PasswordFile, "bankid.p12_password_file"),
 	}
 	for i := range c.IdentityProviders {
 		idp := &c.IdentityProviders[i]
@@ -327,6 +344,17 @@ func (c *Config) Validate() error {
 	}
 	if c.Mail.Outbox && (c.Mail.SMTPAddr != "") {
 		fail("mail: outbox keeps e-mail instead of sending it; choose it or smtp_addr, not both")
+	}
+	if b := c.BankID; b.URL != "" {
+		if !strings.HasPrefix(b.URL, "https://") {
+			fail("bankid.url: %q must be https", b.URL)
+		}
+		if (b.P12File == "") == (b.CertFile == "" || b.KeyFile == "") {
+			fail("bankid: give either cert_file and key_file or p12_file")
+		}
+		if b.CAFile == "" {
+			fail("bankid.ca_file: required: BankID's CA certificate is pinned")
+		}
 	}
 	errs = append(errs, c.validateTokens()...)
 	errs = append(errs, c.validateIdentityProviders()...)

@@ -5,6 +5,7 @@ package testapp
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -89,6 +90,8 @@ type Options struct {
 	RDNAttribute string
 	// Mailer sends the terms e-mail; default the outbox table.
 	Mailer connectors.Mailer
+	// BaseURL starts the links in e-mail. Default http://localhost.
+	BaseURL string
 }
 
 // extraPrincipals complete the demo users with a manager of another unit and a requester
@@ -149,7 +152,7 @@ func New(t testing.TB, opts Options) *App {
 		mailer = opts.Mailer
 	}
 	service, err := provisioning.New(provisioning.Config{DB: pool, Box: box, Directory: dir, Scheduler: runner.Scheduler(),
-		Clock: clock, Logger: logger, Mailer: mailer, BaseURL: "http://localhost"})
+		Clock: clock, Logger: logger, Mailer: mailer, BaseURL: cmp.Or(opts.BaseURL, "http://localhost")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -334,3 +334,40 @@ func TestBrowserOnAPhone(t *testing.T) {
 		}
 	}
 }
+
+// The signing page in a browser: a QR code that changes every second, and "signed" once the
+// BankID simulator's app has signed.
+func TestBrowserSigningPage(t *testing.T) {
+	s, sim, smtp := signingSite(t)
+	_, link := linkFromMail(t, s, smtp)
+	ctx := browser(t)
+	do(t, ctx, "open the link", chromedp.Navigate(link))
+	visit(t, ctx, "sign", `form[action$="/start"] button`)
+	do(t, ctx, "start signing", chromedp.Click(`form[action$="/start"] button`))
+	visit(t, ctx, "sign-qr", `img.qr`)
+	src := func() string {
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("img.qr").src`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	first := src()
+	time.Sleep(1500 * time.Millisecond)
+	if second := src(); second == first {
+		t.Fatalf("the QR code did not change in 1.5 s: %s", first)
+	}
+	scanAndSign(t, s, sim, link, "195001182046")
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		heading, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("main h1") ? document.querySelector("main h1").textContent : ""`))
+		if heading == "Tack! Villkoren är godkända" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the page never said signed; it says %q", heading)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	visit(t, ctx, "sign-done", `main h1`)
+}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/behorig/behorig/auth/oidc"
 	"github.com/behorig/behorig/auth/session"
+	"github.com/behorig/behorig/connectors"
 	"github.com/behorig/behorig/internal/api"
 	"github.com/behorig/behorig/internal/config"
 	"github.com/behorig/behorig/internal/devenv"
@@ -43,6 +44,10 @@ type site struct {
 }
 
 type siteOptions struct {
+	// bankID is the RP API client of the signing page; nil offers paper only.
+	bankID web.BankID
+	// mailer sends the terms e-mail; default the outbox table.
+	mailer connectors.Mailer
 	// jobs runs the job runner, so that approved requests are provisioned in LDAP.
 	jobs bool
 	// extraIdPs are configured beside the dev IdP's two, e.g. one that is down.
@@ -53,12 +58,12 @@ func newSite(t *testing.T, opts siteOptions) *site {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	app := testapp.New(t, testapp.Options{NoJobs: !opts.jobs})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	base := "http://localhost:" + strings.TrimPrefix(ln.Addr().String(), "127.0.0.1:")
+	app := testapp.New(t, testapp.Options{NoJobs: !opts.jobs, BaseURL: base, Mailer: opts.mailer})
 	idp, err := devenv.StartIdP("127.0.0.1", 0, base)
 	if err != nil {
 		t.Fatal(err)
@@ -73,7 +78,7 @@ func newSite(t *testing.T, opts siteOptions) *site {
 	if err != nil {
 		t.Fatal(err)
 	}
-	webServer, err := web.New(app.Service, rp, sessions, base, logger)
+	webServer, err := web.New(app.Service, rp, sessions, base, opts.bankID, logger)
 	if err != nil {
 		t.Fatal(err)
 	}

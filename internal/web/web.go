@@ -32,6 +32,7 @@ type Server struct {
 	service  *provisioning.Service
 	rp       *oidc.RP
 	sessions *session.Store
+	bankid   BankID
 	baseURL  string
 	loc      *time.Location
 	pages    map[string]*template.Template
@@ -39,12 +40,14 @@ type Server struct {
 }
 
 // New parses the templates and returns the web server.
-func New(service *provisioning.Service, rp *oidc.RP, sessions *session.Store, baseURL string, logger *slog.Logger) (*Server, error) {
+// bankID may be nil: signing with BankID is then not offered, and the paper form remains.
+func New(service *provisioning.Service, rp *oidc.RP, sessions *session.Store, baseURL string, bankID BankID, logger *slog.Logger) (*Server, error) {
 	loc, err := time.LoadLocation("Europe/Stockholm")
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{service: service, rp: rp, sessions: sessions, baseURL: baseURL, loc: loc, pages: map[string]*template.Template{}, log: logger}
+	s := &Server{service: service, rp: rp, sessions: sessions, baseURL: baseURL, bankid: bankID, loc: loc,
+		pages: map[string]*template.Template{}, log: logger}
 	for _, page := range pageNames {
 		t, err := template.New(page).Funcs(templateFuncs).ParseFS(templateFS, "templates/layout.html", "templates/partials.html",
 			"templates/"+page+".html")
@@ -96,6 +99,11 @@ func (s *Server) Handler(api http.Handler) http.Handler {
 	mux.HandleFunc("GET /auth/oidc/{idp}/callback", s.callback)
 	mux.HandleFunc("POST /logout", s.logout)
 	mux.HandleFunc("GET /lang", s.switchLang)
+	mux.HandleFunc("GET /sign/{token}", s.signPage)
+	mux.HandleFunc("POST /sign/{token}/start", s.startSigning)
+	mux.HandleFunc("POST /sign/{token}/cancel", s.cancelSigning)
+	mux.HandleFunc("GET /sign/{token}/qr.png", s.signQR)
+	mux.HandleFunc("GET /sign/{token}/status", s.signStatus)
 	if api != nil {
 		mux.Handle("/api/", api)
 	}
@@ -148,7 +156,7 @@ func (s *Server) CurrentActor(r *http.Request) (provisioning.Actor, error) {
 }
 
 // pageNames are the templates under templates/, each rendered inside layout.html.
-var pageNames = []string{"login", "start", "me", "request", "approvals", "new", "queue", "person", "terminate", "admin_units", "admin_unit", "admin_catalog", "admin_system", "problem"}
+var pageNames = []string{"login", "start", "me", "request", "approvals", "new", "queue", "person", "terminate", "admin_units", "admin_unit", "admin_catalog", "admin_system", "sign", "problem"}
 
 type pageData struct {
 	Title   string
@@ -176,6 +184,9 @@ type pageData struct {
 	Units     []provisioning.UnitAdmin
 	Systems   []provisioning.SystemAdmin
 	RoleRows  []int
+	Terms     *provisioning.TermsView
+	Sign      *signState
+	Token     string
 	Statuses  []string
 	Approvers []provisioning.Approver
 	// a refused form: the errors, each field's error, and what was typed

@@ -1,0 +1,223 @@
+package web
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/skip2/go-qrcode"
+
+	"github.com/behorig/behorig/auth/bankid"
+	"github.com/behorig/behorig/provisioning"
+)
+
+// BankID is the RP API as the signing page uses it (auth/bankid.Client).
+type BankID interface {
+	Sign(ctx context.Context, req bankid.OrderRequest, visible, nonVisible string) (bankid.OrderResponse, error)
+	Collect(ctx context.Context, orderRef string) (bankid.CollectResponse, error)
+	Cancel(ctx context.Context, orderRef string) error
+}
+
+// collectInterval is BankID's: collect every two seconds while an order is pending.
+const collectInterval = 2 * time.Second
+
+// signState is what the signing page and its script show.
+type signState struct {
+	State   string `json:"state"` // none, pending, failed, complete
+	Message string `json:"message"`
+	// QR is the path of the current QR image; it changes every second.
+	QR string `json:"qr,omitempty"`
+	// AutoStart opens the BankID app on this device; html/template would refuse its scheme,
+	// and it is made here from BankID's token only.
+	AutoStart template.URL `json:"autoStart,omitempty"`
+}
+
+// signPage shows the terms and, once an order runs, the QR code and BankID's message. The
+// link is the only credential: it says nothing about the request in the URL.
+func (s *Server) signPage(w http.ResponseWriter, r *http.Request) {
+	token := r.PathValue("token")
+	view, err := s.service.Terms(r.Context(), token)
+	if errors.Is(err, provisioning.ErrLinkUsed) {
+		if order, oerr := s.service.SigningOrder(r.Context(), token); oerr == nil && order.Status == bankid.StatusComplete {
+			s.problemPage(w, r, http.StatusOK, "sign.signed")
+			return
+		}
+	}
+	if err != nil {
+		s.linkProblem(w, r, err)
+		return
+	}
+	state := s.signingState(r, token)
+	s.render(w, r, http.StatusOK, "sign", pageData{Title: s.localizer(r).T("sign.title"), Terms: &view, Sign: &state,
+		Token: token, Message: r.URL.Query().Get("msg")})
+}
+
+// linkProblem explains an unknown, used or expired link on a page of its own.
+func (s *Server) linkProblem(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, provisioning.ErrLinkUsed):
+		s.problemPage(w, r, http.StatusGone, "sign.used")
+	case errors.Is(err, provisioning.ErrLinkExpired):
+		s.problemPage(w, r, http.StatusGone, "sign.expired")
+	case errors.Is(err, provisioning.ErrNotFound):
+		s.problemPage(w, r, http.StatusNotFound, "sign.unknown")
+	default:
+		s.fail(w, r, err)
+	}
+}
+
+// signingState asks BankID how the link's order stands, at most every two seconds, and
+// completes the signature when BankID says it is done.
+func (s *Server) signingState(r *http.Request, token string) signState {
+	l := s.localizer(r)
+	order, err := s.service.SigningOrder(r.Context(), token)
+	if err != nil || s.bankid == nil {
+		return signState{State: "none"}
+	}
+	state := signState{State: order.Status,
+		AutoStart: template.URL("bankid:///?autostarttoken=" + url.QueryEscape(order.AutoStartToken) + "&redirect=null")}
+	if order.Status == bankid.StatusPending {
+		if claimed, err := s.service.ClaimCollect(r.Context(), order.OrderRef, time.Now(), collectInterval); err == nil && claimed {
+			order = s.collect(r, token, order)
+		}
+	}
+	state.State = order.Status
+	switch order.Status {
+	case bankid.StatusPending:
+		state.QR = fmt.Sprintf("/sign/%s/qr.png?t=%d", token, time.Now().UnixMilli())
+		state.Message = l.T("rfa." + bankid.RFA(order.Status, order.Hint, false))
+	case bankid.StatusFailed:
+		if order.Hint == "signer_mismatch" {
+			state.Message = l.T("sign.mismatch")
+		} else {
+			state.Message = l.T("rfa." + bankid.RFA(order.Status, order.Hint, false))
+		}
+	case bankid.StatusComplete:
+		state.Message = l.T("sign.done")
+	}
+	return state
+}
+
+// collect asks BankID once and records what it says.
+func (s *Server) collect(r *http.Request, token string, order provisioning.SignOrder) provisioning.SignOrder {
+	ctx := r.Context()
+	resp, err := s.bankid.Collect(ctx, order.OrderRef)
+	if err != nil {
+		s.log.WarnContext(ctx, "bankid collect", "err", err)
+		return order
+	}
+	order.Status, order.Hint = resp.Status, resp.HintCode
+	if resp.Status != bankid.StatusComplete || resp.CompletionData == nil {
+		if err := s.service.RecordOrderState(ctx, order.OrderRef, resp.Status, resp.HintCode); err != nil {
+			s.log.ErrorContext(ctx, "record bankid order", "err", err)
+		}
+		return order
+	}
+	cd := resp.CompletionData
+	signature, _ := base64.StdEncoding.DecodeString(cd.Signature)
+	ocsp, _ := base64.StdEncoding.DecodeString(cd.OCSPResponse)
+	err = s.service.CompleteSigning(ctx, token, order.OrderRef, provisioning.Evidence{PersonalNumber: cd.User.PersonalNumber,
+		Name: cd.User.Name, Signature: signature, OCSPResponse: ocsp, DeviceIP: cd.Device.IPAddress, DeviceUHI: cd.Device.UHI,
+		BankIDIssueDate: cd.BankIDIssueDate, Simulated: bankid.IsSimulated(signature)})
+	switch {
+	case errors.Is(err, provisioning.ErrSignerMismatch):
+		order.Status, order.Hint = bankid.StatusFailed, "signer_mismatch"
+	case err != nil:
+		s.log.ErrorContext(ctx, "complete signing", "order", order.OrderRef, "err", err)
+		order.Status = bankid.StatusPending
+	}
+	return order
+}
+
+// startSigning starts a BankID sign order for the request's person, with the terms as the
+// text shown in the app and their hash inside the signature.
+func (s *Server) startSigning(w http.ResponseWriter, r *http.Request) {
+	token := r.PathValue("token")
+	view, err := s.service.Terms(r.Context(), token)
+	if err != nil {
+		s.linkProblem(w, r, err)
+		return
+	}
+	if s.bankid == nil {
+		s.problemPage(w, r, http.StatusServiceUnavailable, "sign.no_bankid")
+		return
+	}
+	pnr, err := s.service.SignerPersonnummer(r.Context(), token)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	ip, _, _ := net.SplitHostPort(r.RemoteAddr)
+	order, err := s.bankid.Sign(r.Context(), bankid.OrderRequest{EndUserIP: ip, Requirement: &bankid.Requirement{PersonalNumber: pnr}},
+		view.Text, "behorig "+view.Number+" "+view.LinkID)
+	var e *bankid.Error
+	if errors.As(err, &e) {
+		s.log.WarnContext(r.Context(), "bankid sign", "err", err)
+		http.Redirect(w, r, "/sign/"+token+"?msg="+bankid.ErrorRFA(e.Code), http.StatusSeeOther)
+		return
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.service.StartSigning(r.Context(), token, provisioning.SignOrder{OrderRef: order.OrderRef,
+		AutoStartToken: order.AutoStartToken, QRStartToken: order.QRStartToken, QRStartSecret: order.QRStartSecret,
+		AnsweredAt: time.Now()}); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/sign/"+token, http.StatusSeeOther)
+}
+
+// cancelSigning cancels the running order at BankID and here.
+func (s *Server) cancelSigning(w http.ResponseWriter, r *http.Request) {
+	token := r.PathValue("token")
+	order, err := s.service.SigningOrder(r.Context(), token)
+	if err == nil && order.Status == bankid.StatusPending && s.bankid != nil {
+		if err := s.bankid.Cancel(r.Context(), order.OrderRef); err != nil {
+			s.log.WarnContext(r.Context(), "bankid cancel", "err", err)
+		}
+		s.service.RecordOrderState(r.Context(), order.OrderRef, bankid.StatusFailed, bankid.HintUserCancel)
+	}
+	http.Redirect(w, r, "/sign/"+token, http.StatusSeeOther)
+}
+
+// signQR draws the QR code of this second, computed here from the order's secret.
+func (s *Server) signQR(w http.ResponseWriter, r *http.Request) {
+	order, err := s.service.SigningOrder(r.Context(), r.PathValue("token"))
+	if err != nil || order.Status != bankid.StatusPending {
+		http.NotFound(w, r)
+		return
+	}
+	png, err := qrcode.Encode(bankid.QRData(order.QRStartToken, order.QRStartSecret, bankid.QRTime(order.AnsweredAt, time.Now())),
+		qrcode.Medium, 256)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "image/png")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Length", strconv.Itoa(len(png)))
+	w.Write(png)
+}
+
+// signStatus answers the page's script: the state, BankID's message and the next QR code.
+func (s *Server) signStatus(w http.ResponseWriter, r *http.Request) {
+	token := r.PathValue("token")
+	if _, err := s.service.Terms(r.Context(), token); err != nil && !errors.Is(err, provisioning.ErrLinkUsed) {
+		http.NotFound(w, r)
+		return
+	}
+	state := s.signingState(r, token)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	json.NewEncoder(w).Encode(state)
+}

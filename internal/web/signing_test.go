@@ -1,0 +1,186 @@
+package web_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"io"
+	"mime/quotedprintable"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/behorig/behorig/auth/bankid"
+	"github.com/behorig/behorig/connectors/mail"
+	"github.com/behorig/behorig/internal/testenv"
+	"github.com/behorig/behorig/provisioning"
+)
+
+// signingSite is a site with jobs, the BankID simulator behind the signing page and a real
+// SMTP server for the terms e-mail.
+func signingSite(t *testing.T) (*site, *bankid.Simulator, *testenv.SMTPServer) {
+	t.Helper()
+	sim, err := bankid.StartSimulator("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	cert, err := sim.ClientCertificate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := bankid.New(bankid.Config{BaseURL: sim.URL, Certificate: cert, CA: sim.CA(), Backoff: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	smtp := testenv.SMTP(t)
+	s := newSite(t, siteOptions{jobs: true, bankID: client, mailer: mail.SMTP{Addr: smtp.Addr, From: "Behörig <behorig@kommun.example>",
+		Username: smtp.User, Password: smtp.Password, TLSConfig: &tls.Config{ServerName: "localhost", RootCAs: smtp.RootCAs}}})
+	return s, sim, smtp
+}
+
+// linkFromMail approves a Treserva request for Anna and returns the link mailed to her.
+func linkFromMail(t *testing.T, s *site, smtp *testenv.SMTPServer) (submitted, string) {
+	t.Helper()
+	var sub submitted
+	body := map[string]any{"person": map[string]any{"personnummer": "19500118-2046", "givenName": "Anna", "surname": "Berg",
+		"email": "anna.berg@example.org", "employeeType": "employee"}, "unit": "5110",
+		"items": []map[string]any{{"system": "treserva", "role": "utforare"}}, "approver": "manager"}
+	if code := s.app.Call(t, "requester", "POST", "/api/v1/requests", body, &sub); code != http.StatusCreated {
+		t.Fatalf("submit: %d", code)
+	}
+	s.as(t, "maria.chef").post(t, "/requests/"+sub.ID+"/approve", nil)
+	msg := smtp.Wait(t, 1, 15*time.Second)[0]
+	text, _ := io.ReadAll(quotedprintable.NewReader(msg.Msg.Body))
+	link := regexp.MustCompile(regexp.QuoteMeta(s.url) + `/sign/[A-Za-z0-9_-]+`).FindString(string(text))
+	if link == "" {
+		t.Fatalf("no link in the e-mail:\n%s", text)
+	}
+	return sub, link
+}
+
+func token(link string) string { return link[strings.LastIndex(link, "/")+1:] }
+
+// scanAndSign plays the BankID app: scan this second's QR code, show the order to pnr, sign.
+func scanAndSign(t *testing.T, s *site, sim *bankid.Simulator, link, pnr string) {
+	t.Helper()
+	order, err := s.app.Service.SigningOrder(context.Background(), token(link))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := sim.ScanQR(bankid.QRData(order.QRStartToken, order.QRStartSecret, bankid.QRTime(order.AnsweredAt, time.Now())))
+	if err != nil {
+		t.Fatalf("scan: %v", err)
+	}
+	if _, err := sim.Show(ref, pnr); err != nil {
+		t.Fatalf("show: %v", err)
+	}
+	if err := sim.Approve(ref); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// pollUntil asks the page's status until its state is want; the server collects at most
+// every two seconds.
+func pollUntil(t *testing.T, b *site, link, want string) string {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		page := body(t, b.get(t, link+"/status"))
+		if strings.Contains(page, `"state":"`+want+`"`) {
+			return page
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status never became %s: %s", want, page)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+func TestSigningTheTermsEndToEnd(t *testing.T) {
+	s, sim, smtp := signingSite(t)
+	sub, link := linkFromMail(t, s, smtp)
+	anna := &site{app: s.app, idp: s.idp, url: s.url, client: newClient()} // no session: the link is enough
+	page := body(t, anna.get(t, link))
+	for _, want := range []string{"Godkänn villkor för behörighet", "Hej Anna!", "Treserva – Utförare", "informationssäkerhet",
+		`action="/sign/` + token(link) + `/start"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the signing page lacks %q", want)
+		}
+	}
+	if strings.Contains(link, sub.ID) || strings.Contains(link, sub.Number) {
+		t.Error("the link says which request it is")
+	}
+	if resp := anna.post(t, "/sign/"+token(link)+"/start", nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("start: %d %s", resp.StatusCode, body(t, resp))
+	}
+	page = body(t, anna.get(t, link))
+	if !strings.Contains(page, `<img class="qr" src="/sign/`) || !strings.Contains(page, "Starta BankID-appen.") ||
+		!strings.Contains(page, "bankid:///?autostarttoken=") {
+		t.Fatalf("the page does not show the QR code, the message and the autostart link:\n%s", page)
+	}
+	first, _ := io.ReadAll(anna.get(t, link+"/qr.png").Body)
+	time.Sleep(1100 * time.Millisecond)
+	second, _ := io.ReadAll(anna.get(t, link+"/qr.png").Body)
+	if len(first) < 100 || bytes.Equal(first, second) {
+		t.Fatal("the QR code is not a new image a second later")
+	}
+
+	scanAndSign(t, s, sim, link, "195001182046")
+	pollUntil(t, anna, link, "complete")
+	if page := body(t, anna.get(t, link)); !strings.Contains(page, "Tack! Villkoren är godkända") {
+		t.Fatalf("after signing the page says:\n%s", page)
+	}
+	s.waitStatus(t, sub.ID, provisioning.StatusCompleted)
+	var simulated bool
+	s.app.Pool.QueryRow(t.Context(), "SELECT simulated FROM terms_signatures").Scan(&simulated)
+	if !simulated {
+		t.Fatal("the simulator's signature was not kept as simulated evidence")
+	}
+	// The link works once.
+	if resp := anna.post(t, "/sign/"+token(link)+"/start", nil); resp.StatusCode != http.StatusGone {
+		t.Fatalf("starting again on a used link: %d", resp.StatusCode)
+	}
+}
+
+func TestAnotherPersonsSignatureIsRefused(t *testing.T) {
+	s, sim, smtp := signingSite(t)
+	sim.IgnoreRequirement = true // as if BankID let anyone sign: our own check must hold
+	sub, link := linkFromMail(t, s, smtp)
+	tova := &site{app: s.app, idp: s.idp, url: s.url, client: newClient()}
+	tova.post(t, "/sign/"+token(link)+"/start", nil)
+	scanAndSign(t, s, sim, link, "198501139995")
+	page := pollUntil(t, tova, link, "failed")
+	if !strings.Contains(page, "en annan person") {
+		t.Fatalf("the refusal is not explained: %s", page)
+	}
+	if st := s.status(t, sub.ID); st != provisioning.StatusAwaitingUser {
+		t.Fatalf("after another person's signature the request is %s", st)
+	}
+	if n := s.count(t, "SELECT count(*) FROM audit_events WHERE action = 'terms.signer_mismatch'"); n != 1 {
+		t.Fatal("the refused signature was not audited")
+	}
+	if n := s.count(t, "SELECT count(*) FROM terms_signatures"); n != 0 {
+		t.Fatal("another person's signature was kept as evidence")
+	}
+	// The right person can still sign afterwards.
+	if page := body(t, tova.get(t, link)); !strings.Contains(page, "/start\"") {
+		t.Fatal("the page does not let the person start again")
+	}
+}
+
+func TestUnknownAndExpiredLinks(t *testing.T) {
+	s, _, smtp := signingSite(t)
+	_, link := linkFromMail(t, s, smtp)
+	anyone := &site{app: s.app, idp: s.idp, url: s.url, client: newClient()}
+	if resp := anyone.get(t, "/sign/not-a-real-token"); resp.StatusCode != http.StatusNotFound || !strings.Contains(body(t, resp), "Länken finns inte") {
+		t.Fatalf("an unknown link: %d", resp.StatusCode)
+	}
+	s.app.Clock.Advance(15 * 24 * time.Hour)
+	resp := anyone.get(t, link)
+	if page := body(t, resp); resp.StatusCode != http.StatusGone || !strings.Contains(page, "Länken har gått ut") {
+		t.Fatalf("an expired link: %d", resp.StatusCode)
+	}
+}
