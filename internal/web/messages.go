@@ -438,4 +438,16 @@ var messages = map[string][2]string{
 	"rfa.RFA21":        {"Identifiering eller underskrift pågår.", "Identification or signing in progress."},
 	"rfa.RFA22":        {"Okänt fel. Försök igen.", "Unknown error. Please try again."},
 	"rfa.RFA23":        {"Fotografera och läs av din ID-handling med BankID-appen.", "Process your machine-readable travel document using the BankID app."},
+
+	"evidence.title":              {"Underskrifter av villkoren", "Signatures of the terms"},
+	"evidence.simulated":          {"simulerad – inget giltigt bevis", "simulated – not valid evidence"},
+	"evidence.order":              {"BankID-order", "BankID order"},
+	"evidence.signature":          {"Ladda ner signaturen (XML)", "Download the signature (XML)"},
+	"evidence.ocsp":               {"Ladda ner OCSP-svaret", "Download the OCSP response"},
+	"event.terms.link_created":    {"skapade en länk för att godkänna villkoren", "made a link to accept the terms"},
+	"event.terms.mailed":          {"skickade länken till villkoren med e-post", "e-mailed the link to the terms"},
+	"event.terms.no_email":        {"personen saknar e-post; villkoren godkänns på blankett", "the person has no e-mail; the terms are signed on paper"},
+	"event.terms.signing_started": {"började signera villkoren med BankID", "started signing the terms with BankID"},
+	"event.terms.signed":          {"godkände villkoren med BankID", "accepted the terms with BankID"},
+	"event.terms.signer_mismatch": {"villkoren signerades av fel person och godtogs inte", "the terms were signed by the wrong person and were not accepted"},
 }

@@ -113,6 +113,10 @@ func (s *Server) showRequest(w http.ResponseWriter, r *http.Request, actor provi
 	}
 	l := s.localizer(r)
 	data.Actor, data.Request, data.Title = &actor, &view, view.Number
+	if data.Signatures, err = s.service.Signatures(r.Context(), actor, view.ID); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	data.Waiting = waitingFor(l, view)
 	data.Statuses = provisioning.HandlingStatuses
 	data.Timeline = timeline(l, view.Events)

@@ -221,3 +221,23 @@ func (s *Server) signStatus(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	json.NewEncoder(w).Encode(state)
 }
+
+// downloadEvidence serves the signature XML or the OCSP response of signed terms to IT.
+func (s *Server) downloadEvidence(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
+	which := r.PathValue("which")
+	data, err := s.service.SignatureFile(r.Context(), actor, r.PathValue("id"), which)
+	if err != nil {
+		s.domainError(w, r, err)
+		return
+	}
+	name, contentType := "signatur.xml", "application/xml"
+	if which == "ocsp" {
+		name, contentType = "ocsp-svar.der", "application/ocsp-response"
+	}
+	h := w.Header()
+	h.Set("Content-Type", contentType)
+	h.Set("Content-Disposition", "attachment; filename="+name)
+	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
+	h.Set("Cache-Control", "private, no-store")
+	w.Write(data)
+}

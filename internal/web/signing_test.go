@@ -139,6 +139,28 @@ func TestSigningTheTermsEndToEnd(t *testing.T) {
 	if !simulated {
 		t.Fatal("the simulator's signature was not kept as simulated evidence")
 	}
+	// IT sees the evidence and downloads it; the requester does not.
+	ingrid := s.as(t, "ingrid.it")
+	page = body(t, ingrid.get(t, "/requests/"+sub.ID))
+	m := regexp.MustCompile(`/signatures/([0-9a-f-]{36})/signature`).FindStringSubmatch(page)
+	if m == nil || !strings.Contains(page, "simulerad – inget giltigt bevis") {
+		t.Fatalf("IT does not see the evidence:\n%s", page)
+	}
+	xml := ingrid.get(t, "/signatures/"+m[1]+"/signature")
+	content, _ := io.ReadAll(xml.Body)
+	if !strings.HasPrefix(xml.Header.Get("Content-Disposition"), "attachment") || !bytes.Contains(content, []byte(bankid.SimulatedMarker)) {
+		t.Fatalf("the signature download: %v %q", xml.Header, content)
+	}
+	if resp := ingrid.get(t, "/signatures/"+m[1]+"/ocsp"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("the OCSP download: %d", resp.StatusCode)
+	}
+	rolf := s.as(t, "rolf.bestallare")
+	if page := body(t, rolf.get(t, "/requests/"+sub.ID)); strings.Contains(page, "/signatures/") {
+		t.Fatal("the requester is offered the evidence")
+	}
+	if resp := rolf.get(t, "/signatures/"+m[1]+"/signature"); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("the requester downloading the evidence: %d", resp.StatusCode)
+	}
 	// The link works once.
 	if resp := anna.post(t, "/sign/"+token(link)+"/start", nil); resp.StatusCode != http.StatusGone {
 		t.Fatalf("starting again on a used link: %d", resp.StatusCode)

@@ -75,6 +75,7 @@ func (s *Server) Handler(api http.Handler) http.Handler {
 	mux.HandleFunc("POST /requests/{id}/comments", s.signedIn(s.comment))
 	mux.HandleFunc("POST /requests/{id}/attachments", s.signedIn(s.attach))
 	mux.HandleFunc("GET /attachments/{id}", s.signedIn(s.download))
+	mux.HandleFunc("GET /signatures/{id}/{which}", s.signedIn(s.downloadEvidence))
 	mux.HandleFunc("POST /requests/{id}/status", s.signedIn(s.setStatus))
 	mux.HandleFunc("GET /queue", s.signedIn(s.queue))
 	mux.HandleFunc("POST /grants/{id}/done", s.signedIn(s.manualDone))
@@ -187,8 +188,10 @@ type pageData struct {
 	Terms     *provisioning.TermsView
 	Sign      *signState
 	Token     string
-	Statuses  []string
-	Approvers []provisioning.Approver
+	// Signatures are the evidence of signed terms, for IT.
+	Signatures []provisioning.SignatureView
+	Statuses   []string
+	Approvers  []provisioning.Approver
 	// a refused form: the errors, each field's error, and what was typed
 	Errors      []formError
 	FieldErrors map[string]string
