@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -158,6 +159,9 @@ func (s *Simulator) issue(name string, usage x509.ExtKeyUsage, ips []net.IP) (tl
 func (s *Simulator) ClientCertificate() (tls.Certificate, error) {
 	return s.issue("behorig RP (simulated)", x509.ExtKeyUsageClientAuth, nil)
 }
+
+// CACertificate is the simulator's CA, to write where a config expects BankID's CA file.
+func (s *Simulator) CACertificate() *x509.Certificate { return s.ca }
 
 // CA is the pool to pin for the simulator's server certificate.
 func (s *Simulator) CA() *x509.CertPool { return s.clientCA }
@@ -493,4 +497,42 @@ func (s *Simulator) SetHint(orderRef, hint string) error {
 	}
 	o.hint = hint
 	return nil
+}
+
+// PendingOrder is an order the simulator's app can pick up.
+type PendingOrder struct {
+	OrderRef, Kind, Hint, RequiredPersonalNumber, Visible string
+	Answered                                             time.Time
+}
+
+// Pending lists the orders waiting for the app, newest first.
+func (s *Simulator) Pending() []PendingOrder {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.Now()
+	var out []PendingOrder
+	for _, o := range s.orders {
+		if s.settle(o, now); o.status == StatusPending {
+			out = append(out, PendingOrder{OrderRef: o.ref, Kind: o.kind, Hint: o.hint,
+				RequiredPersonalNumber: o.requirement.PersonalNumber, Visible: o.visible, Answered: o.answered})
+		}
+	}
+	slices.SortFunc(out, func(a, b PendingOrder) int { return b.Answered.Compare(a.Answered) })
+	return out
+}
+
+// ScanNow is the app scanning the order's QR code as shown this second.
+func (s *Simulator) ScanNow(orderRef string) error {
+	s.mu.Lock()
+	o, ok := s.orders[orderRef]
+	var data string
+	if ok {
+		data = QRData(o.qrStartToken, o.qrStartSecret, QRTime(o.answered, s.Now()))
+	}
+	s.mu.Unlock()
+	if !ok {
+		return ErrNoOrder
+	}
+	_, err := s.ScanQR(data)
+	return err
 }

@@ -7,8 +7,10 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -20,15 +22,22 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/behorig/behorig/auth/bankid"
+	"github.com/behorig/behorig/connectors/mail"
 	"github.com/behorig/behorig/internal/config"
 	"github.com/behorig/behorig/internal/localserver"
 	"github.com/behorig/behorig/internal/secret"
+	"github.com/behorig/behorig/internal/store"
 )
 
 // Preferred ports, so that .dev/env stays the same between runs when they are free.
 const (
 	preferredPostgresPort = 54329
 	preferredSlapdPort    = 38900
+	preferredBankIDPort   = 5557
+	preferredAppPort      = 5558
 	ldapAdminPassword     = "dev-secret"
 )
 
@@ -38,6 +47,9 @@ type Env struct {
 	Config   *config.Config
 	Tokens   map[string]string // role → plaintext token
 	IdP      *IdP
+	BankID   *bankid.Simulator
+	App      *DevApp
+	pool     *pgxpool.Pool
 	postgres *localserver.Postgres
 	slapd    *localserver.Slapd
 }
@@ -84,6 +96,10 @@ func Up(ctx context.Context, dir string, listen string, logger *slog.Logger) (*E
 	}
 	e.Config = e.config(listen, key)
 	e.Config.BaseURL = baseURL
+	if err := e.startBankID(ctx, logger); err != nil {
+		e.Stop()
+		return nil, err
+	}
 	e.Config.IdentityProviders = e.IdP.Providers
 	e.Config.APIClients = e.IdP.APIClients
 	return e, nil
@@ -121,8 +137,62 @@ func portNear(preferred int) (int, error) {
 	return localserver.FreePort()
 }
 
+// startBankID starts the BankID simulator, writes an RP certificate and its CA under
+// dir/bankid for the config to load as a real one would be, and the page that plays the app.
+func (e *Env) startBankID(ctx context.Context, logger *slog.Logger) error {
+	port, err := portNear(preferredBankIDPort)
+	if err != nil {
+		return err
+	}
+	if e.BankID, err = bankid.StartSimulator(net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err != nil {
+		return err
+	}
+	cert, err := e.BankID.ClientCertificate()
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(e.Dir, "bankid")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("bankid dir: %w", err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
+	if err != nil {
+		return err
+	}
+	files := map[string]*pem.Block{
+		"rp.pem": {Type: "CERTIFICATE", Bytes: cert.Leaf.Raw},
+		"rp.key": {Type: "PRIVATE KEY", Bytes: keyDER},
+		"ca.pem": {Type: "CERTIFICATE", Bytes: e.BankID.CACertificate().Raw},
+	}
+	for name, block := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), pem.EncodeToMemory(block), 0o600); err != nil {
+			return fmt.Errorf("write %s: %w", name, err)
+		}
+	}
+	e.Config.BankID = config.BankID{URL: e.BankID.URL, CertFile: filepath.Join(dir, "rp.pem"), KeyFile: filepath.Join(dir, "rp.key"),
+		CAFile: filepath.Join(dir, "ca.pem")}
+	if e.pool, err = store.Open(ctx, e.Config.DatabaseURL); err != nil {
+		return err
+	}
+	appPort, err := portNear(preferredAppPort)
+	if err != nil {
+		return err
+	}
+	e.App, err = StartDevApp(net.JoinHostPort("127.0.0.1", strconv.Itoa(appPort)), e.BankID, mail.Outbox{DB: e.pool}, logger)
+	return err
+}
+
 // Stop stops what Up started.
 func (e *Env) Stop() {
+	if e.App != nil {
+		e.App.Close()
+	}
+	if e.BankID != nil {
+		e.BankID.Close()
+	}
+	if e.pool != nil {
+		e.pool.Close()
+	}
 	if e.IdP != nil {
 		e.IdP.Server.Close()
 	}
@@ -225,6 +295,8 @@ func (e *Env) vars(url string) [][2]string {
 		{"BEHORIG_IDP_BANKID_ISSUER", e.IdP.BankID.URL()},
 		{"BEHORIG_HR_CLIENT_ID", HRClientID},
 		{"BEHORIG_HR_CLIENT_SECRET", e.IdP.HRSecret},
+		{"BEHORIG_BANKID_URL", e.BankID.URL},
+		{"BEHORIG_DEV_APP_URL", e.App.URL},
 	}
 }
 
@@ -243,6 +315,8 @@ behorig dev is running (Ctrl-C stops everything)
   PostgreSQL   %s
   LDAP         %s   base %s
                bind %s / %s
+
+BankID-appen and the e-mail outbox: %s (sign the terms of a request there)
 
 Sign in as Maria Chef, Rolf Beställare, Ingrid IT-handläggare or Ivar IT-administratör (AD), or as
 Olle Omsorgschef of an external provider (BankID; Tova Testsson is refused: not registered).
@@ -267,6 +341,6 @@ An HR system's token (client credentials):
     "$BEHORIG_IDP_AD_ISSUER/token"
 
 `, url, e.IdP.AD.URL(), e.IdP.BankID.URL(), url, url, e.Config.DatabaseURL, d.URL, d.BaseDN, d.BindDN, d.BindPassword,
-		e.Tokens["it"], e.Tokens["manager"], e.Tokens["requester"],
+		e.App.URL, e.Tokens["it"], e.Tokens["manager"], e.Tokens["requester"],
 		filepath.Join(e.Dir, "env"), filepath.Join(e.Dir, "env"))
 }
