@@ -502,7 +502,7 @@ func (s *Simulator) SetHint(orderRef, hint string) error {
 // PendingOrder is an order the simulator's app can pick up.
 type PendingOrder struct {
 	OrderRef, Kind, Hint, RequiredPersonalNumber, Visible string
-	Answered                                             time.Time
+	Answered                                              time.Time
 }
 
 // Pending lists the orders waiting for the app, newest first.
