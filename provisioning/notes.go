@@ -39,7 +39,7 @@ type AttachmentView struct {
 	Name        string    `json:"name"`
 	ContentType string    `json:"contentType"`
 	Size        int       `json:"size"`
-	UploadedBy  string    `json:"uploadedBy"`
+	UploadedBy  string    `json:"uploadedBy"` // empty: the person, through the link to the terms
 	At          time.Time `json:"at"`
 }
 
@@ -197,8 +197,8 @@ func cleanFileName(name string) string {
 }
 
 func (s *Service) attachments(ctx context.Context, requestID string) ([]AttachmentView, error) {
-	rows, err := s.db.Query(ctx, `SELECT a.id::text, a.name, a.content_type, a.size, p.display_name, a.created_at FROM attachments a
-		JOIN principals p ON p.id = a.uploaded_by WHERE a.request_id = $1 ORDER BY a.created_at`, requestID)
+	rows, err := s.db.Query(ctx, `SELECT a.id::text, a.name, a.content_type, a.size, coalesce(p.display_name, ''), a.created_at
+		FROM attachments a LEFT JOIN principals p ON p.id = a.uploaded_by WHERE a.request_id = $1 ORDER BY a.created_at`, requestID)
 	if err != nil {
 		return nil, fmt.Errorf("read attachments of %s: %w", requestID, err)
 	}
@@ -210,8 +210,9 @@ func (s *Service) Attachment(ctx context.Context, actor Actor, id string) (Attac
 	var a AttachmentView
 	var requestID string
 	var data []byte
-	err := s.db.QueryRow(ctx, `SELECT a.id::text, a.name, a.content_type, a.size, p.display_name, a.created_at, a.request_id::text, a.data
-		FROM attachments a JOIN principals p ON p.id = a.uploaded_by WHERE a.id::text = $1`, id).
+	err := s.db.QueryRow(ctx, `SELECT a.id::text, a.name, a.content_type, a.size, coalesce(p.display_name, ''), a.created_at,
+			a.request_id::text, a.data
+		FROM attachments a LEFT JOIN principals p ON p.id = a.uploaded_by WHERE a.id::text = $1`, id).
 		Scan(&a.ID, &a.Name, &a.ContentType, &a.Size, &a.UploadedBy, &a.At, &requestID, &data)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return a, nil, fmt.Errorf("attachment %s: %w", id, ErrNotFound)
@@ -223,4 +224,41 @@ func (s *Service) Attachment(ctx context.Context, actor Actor, id string) (Attac
 		return AttachmentView{}, nil, err
 	}
 	return a, data, nil
+}
+
+// AttachSignedForm takes the signed paper form from the person through the link to the
+// terms. IT then checks it and records the terms as verified on paper.
+func (s *Service) AttachSignedForm(ctx context.Context, token, name string, data []byte) error {
+	name, contentType, err := CheckAttachment(name, data)
+	if err != nil {
+		return err
+	}
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		l, err := s.link(ctx, tx, token)
+		if err != nil {
+			return err
+		}
+		var personID string
+		if err := tx.QueryRow(ctx, "SELECT person_id::text FROM requests WHERE id::text = $1 FOR UPDATE", l.requestID).Scan(&personID); err != nil {
+			return err
+		}
+		var n int
+		if err := tx.QueryRow(ctx, "SELECT count(*) FROM attachments WHERE request_id::text = $1", l.requestID).Scan(&n); err != nil {
+			return err
+		}
+		if n >= maxAttachments {
+			ve := &ValidationError{}
+			ve.add("file", "a request holds at most %d attachments", maxAttachments)
+			return ve
+		}
+		sum := sha256.Sum256(data)
+		var id string
+		if err := tx.QueryRow(ctx, `INSERT INTO attachments (request_id, name, content_type, size, sha256, data, via_link, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, true, $7) RETURNING id::text`, l.requestID, name, contentType, len(data), sum[:], data,
+			s.clock.Now()).Scan(&id); err != nil {
+			return fmt.Errorf("attach the signed form: %w", err)
+		}
+		return s.record(ctx, tx, "person", "terms.paper_uploaded", l.requestID, personID,
+			map[string]any{"attachment": id, "name": name, "sha256": fmt.Sprintf("%x", sum)})
+	})
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/behorig/behorig/auth/bankid"
@@ -29,6 +30,10 @@ button{font:inherit;margin:.25rem .5rem .25rem 0}label{display:block;margin:.5re
 <body><main><h1>BankID-appen (dev)</h1>
 <p>Simulerad BankID-app för utveckling. Ordrar som väntar på appen visas här; välj testperson, skanna och signera. Underskrifterna är märkta som simulerade och är inga bevis.</p>
 {{with .Message}}<p role="status"><strong>{{.}}</strong></p>{{end}}
+<section><h2>Skanna eller öppna</h2><form method="post" action="/app">
+<label for="code">QR-data (bankid.…) eller autostartlänk (…autostarttoken=…)</label><input id="code" name="code" size="60">
+<label for="p-code">Testperson</label><select id="p-code" name="pnr">{{range $.Persons}}<option value="{{.PersonalNumber}}">{{.GivenName}} {{.Surname}} ({{.PersonalNumber}})</option>{{end}}</select>
+<p><button name="do" value="sign">Signera</button></p></form></section>
 {{range .Orders}}<section><h2>{{if eq .Kind "sign"}}Underskrift{{else}}Identifiering{{end}} – {{.Hint}}</h2>
 {{with .RequiredPersonalNumber}}<p>Kräver personnummer {{.}}</p>{{end}}
 {{with .Visible}}<pre>{{.}}</pre>{{end}}
@@ -57,11 +62,27 @@ func StartDevApp(addr string, sim *bankid.Simulator, outbox mail.Outbox, logger 
 	}
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { show(w, r, r.URL.Query().Get("msg")) })
 	mux.HandleFunc("POST /app", func(w http.ResponseWriter, r *http.Request) {
-		order, pnr := r.PostFormValue("order"), r.PostFormValue("pnr")
+		order, pnr, code := r.PostFormValue("order"), r.PostFormValue("pnr"), strings.TrimSpace(r.PostFormValue("code"))
 		msg := "Signerat i appen."
 		var err error
-		switch r.PostFormValue("do") {
-		case "sign":
+		switch {
+		case code != "" && strings.HasPrefix(code, "bankid."):
+			if order, err = sim.ScanQR(code); err == nil {
+				if _, err = sim.Show(order, pnr); err == nil {
+					err = sim.Approve(order)
+				}
+			}
+		case code != "":
+			token := code
+			if _, after, ok := strings.Cut(code, "autostarttoken="); ok {
+				token, _, _ = strings.Cut(after, "&")
+			}
+			if order, err = sim.OpenAutostart(token); err == nil {
+				if _, err = sim.Show(order, pnr); err == nil {
+					err = sim.Approve(order)
+				}
+			}
+		case r.PostFormValue("do") == "sign":
 			if err = sim.ScanNow(order); err == nil {
 				if _, err = sim.Show(order, pnr); err == nil {
 					err = sim.Approve(order)

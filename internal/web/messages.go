@@ -409,7 +409,7 @@ var messages = map[string][2]string{
 	"sign.cancel":      {"Avbryt", "Cancel"},
 	"sign.done":        {"Tack! Villkoren är godkända. Du kan stänga sidan.", "Thank you! The terms are accepted. You may close the page."},
 	"sign.mismatch":    {"Villkoren signerades av en annan person än den ansökan gäller och godtogs inte. Signera med ditt eget BankID.", "The terms were signed by someone else than the person the request is for and were not accepted. Sign with your own BankID."},
-	"sign.paper":       {"Saknar du BankID? Skriv under villkoren på en blankett i stället; kontakta %s.", "No BankID? Sign the terms on a paper form instead; contact %s."},
+	"sign.paper":       {"Skriv under villkoren på en blankett och ladda upp den här, eller lämna den till %s, som skickade ansökan.", "Sign the terms on a paper form and upload it here, or give it to %s, who sent the request."},
 	"sign.until":       {"Länken gäller till och med %s och kan användas en gång.", "The link works until %s and can be used once."},
 	"sign.used":        {"Villkoren är redan besvarade", "The terms have been answered already"},
 	"sign.used.":       {"Den här länken har redan använts, eller så behöver ansökan inte längre ditt godkännande.", "This link has been used already, or the request no longer needs your answer."},
@@ -450,4 +450,10 @@ var messages = map[string][2]string{
 	"event.terms.signing_started": {"började signera villkoren med BankID", "started signing the terms with BankID"},
 	"event.terms.signed":          {"godkände villkoren med BankID", "accepted the terms with BankID"},
 	"event.terms.signer_mismatch": {"villkoren signerades av fel person och godtogs inte", "the terms were signed by the wrong person and were not accepted"},
+
+	"sign.paper_title":           {"Saknar du BankID?", "No BankID?"},
+	"sign.paper_upload":          {"Ladda upp den underskrivna blanketten", "Upload the signed form"},
+	"attachments.by_person":      {"personen själv, via länken", "the person, through the link"},
+	"done.paper_received":        {"Tack! Blanketten är mottagen. IT kontrollerar den och ansökan går sedan vidare.", "Thank you! The form is received. IT checks it, and then the request goes on."},
+	"event.terms.paper_uploaded": {"laddade upp en underskriven blankett via länken", "uploaded a signed form through the link"},
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -56,8 +57,12 @@ func (s *Server) signPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	state := s.signingState(r, token)
+	msg := r.URL.Query().Get("msg")
+	if _, known := messages["rfa."+msg]; !known {
+		msg = ""
+	}
 	s.render(w, r, http.StatusOK, "sign", pageData{Title: s.localizer(r).T("sign.title"), Terms: &view, Sign: &state,
-		Token: token, Message: r.URL.Query().Get("msg")})
+		Token: token, Message: msg, Flash: flash(s.localizer(r), r), FieldErrors: map[string]string{}})
 }
 
 // linkProblem explains an unknown, used or expired link on a page of its own.
@@ -240,4 +245,48 @@ func (s *Server) downloadEvidence(w http.ResponseWriter, r *http.Request, actor 
 	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
 	h.Set("Cache-Control", "private, no-store")
 	w.Write(data)
+}
+
+// signedForm takes the signed paper form from the person, for IT to verify.
+func (s *Server) signedForm(w http.ResponseWriter, r *http.Request) {
+	token := r.PathValue("token")
+	r.Body = http.MaxBytesReader(w, r.Body, provisioning.MaxAttachment+64<<10)
+	l := s.localizer(r)
+	var data []byte
+	file, header, err := r.FormFile("file")
+	if err == nil {
+		defer file.Close()
+		data, err = io.ReadAll(io.LimitReader(file, provisioning.MaxAttachment+1))
+	}
+	name := ""
+	if header != nil {
+		name = header.Filename
+	}
+	if err == nil {
+		err = s.service.AttachSignedForm(r.Context(), token, name, data)
+	}
+	var ve *provisioning.ValidationError
+	var tooBig *http.MaxBytesError
+	switch {
+	case err == nil:
+		http.Redirect(w, r, "/sign/"+token+"?done=paper_received", http.StatusSeeOther)
+		return
+	case errors.As(err, &ve), errors.As(err, &tooBig), errors.Is(err, http.ErrMissingFile):
+		msg := l.T("attachments.missing")
+		if ve != nil {
+			msg = l.FieldMessage(ve.Errors[0])
+		} else if tooBig != nil {
+			msg = l.FieldMessage(provisioning.FieldError{Format: "is larger than %d MB", Args: []any{provisioning.MaxAttachment >> 20}})
+		}
+		view, verr := s.service.Terms(r.Context(), token)
+		if verr != nil {
+			s.linkProblem(w, r, verr)
+			return
+		}
+		state := s.signingState(r, token)
+		s.render(w, r, http.StatusBadRequest, "sign", pageData{Title: l.T("sign.title"), Terms: &view, Sign: &state, Token: token,
+			FieldErrors: map[string]string{"file": msg}, Errors: []formError{{Anchor: "file", Label: l.T("sign.paper_upload"), Message: msg}}})
+	default:
+		s.linkProblem(w, r, err)
+	}
 }

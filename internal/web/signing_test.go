@@ -206,3 +206,30 @@ func TestUnknownAndExpiredLinks(t *testing.T) {
 		t.Fatalf("an expired link: %d", resp.StatusCode)
 	}
 }
+
+// Without BankID the person uploads the signed form through the link; IT verifies it.
+func TestThePersonUploadsTheSignedForm(t *testing.T) {
+	s, _, smtp := signingSite(t)
+	sub, link := linkFromMail(t, s, smtp)
+	anna := &site{app: s.app, idp: s.idp, url: s.url, client: newClient()}
+	if resp := anna.upload(t, "/sign/"+token(link)+"/paper", "blankett.html", []byte("<html>")); resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("an HTML file as the form: %d", resp.StatusCode)
+	}
+	resp := anna.upload(t, "/sign/"+token(link)+"/paper", "blankett.pdf", pdf)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("upload: %d %s", resp.StatusCode, body(t, resp))
+	}
+	if page := body(t, anna.get(t, resp.Header.Get("Location"))); !strings.Contains(page, "Blanketten är mottagen") {
+		t.Fatal("the page does not confirm the upload")
+	}
+	ingrid := s.as(t, "ingrid.it")
+	page := body(t, ingrid.get(t, "/requests/"+sub.ID))
+	if !strings.Contains(page, "blankett.pdf") || !strings.Contains(page, "personen själv, via länken") {
+		t.Fatal("IT does not see the form the person uploaded")
+	}
+	ingrid.post(t, "/requests/"+sub.ID+"/terms/paper", nil)
+	s.waitStatus(t, sub.ID, provisioning.StatusCompleted)
+	if resp := anna.upload(t, "/sign/"+token(link)+"/paper", "igen.pdf", pdf); resp.StatusCode != http.StatusGone {
+		t.Fatalf("an upload after the terms were answered: %d", resp.StatusCode)
+	}
+}

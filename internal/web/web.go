@@ -103,6 +103,7 @@ func (s *Server) Handler(api http.Handler) http.Handler {
 	mux.HandleFunc("GET /sign/{token}", s.signPage)
 	mux.HandleFunc("POST /sign/{token}/start", s.startSigning)
 	mux.HandleFunc("POST /sign/{token}/cancel", s.cancelSigning)
+	mux.HandleFunc("POST /sign/{token}/paper", s.signedForm)
 	mux.HandleFunc("GET /sign/{token}/qr.png", s.signQR)
 	mux.HandleFunc("GET /sign/{token}/status", s.signStatus)
 	if api != nil {
@@ -127,7 +128,8 @@ func boundedBodies(next http.Handler) http.Handler {
 }
 
 func takesFiles(path string) bool {
-	return path == "/requests/new" || (strings.HasPrefix(path, "/requests/") && strings.HasSuffix(path, "/attachments"))
+	return path == "/requests/new" || (strings.HasPrefix(path, "/requests/") && strings.HasSuffix(path, "/attachments")) ||
+		(strings.HasPrefix(path, "/sign/") && strings.HasSuffix(path, "/paper"))
 }
 
 // securityHeaders sets a strict content security policy. form-action lists the IdPs, because
