@@ -3,8 +3,10 @@ package provisioning
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -136,22 +138,73 @@ func (s *Service) SignerPersonnummer(ctx context.Context, token string) (string,
 	return string(plain), nil
 }
 
-// StartSigning records a BankID order started for the link. The QR secret is sealed.
-func (s *Service) StartSigning(ctx context.Context, token string, o SignOrder) error {
-	return s.inTx(ctx, func(tx pgx.Tx) error {
-		l, err := s.link(ctx, tx, token)
-		if err != nil {
+// Errors of starting an order.
+var (
+	ErrOrderRunning  = errors.New("an order for this link is running")
+	ErrTooManyOrders = errors.New("too many orders for this link; wait a while")
+	maxOrdersPerLink = 5
+	ordersWindow     = 10 * time.Minute
+	orderLifetime    = 3 * time.Minute
+)
+
+// SignStart starts the BankID order: pnr is the personnummer to require, visible the text
+// shown and signed, nonVisible what goes inside the signature only.
+type SignStart func(ctx context.Context, pnr, visible, nonVisible string) (SignOrder, error)
+
+// StartSigning starts a BankID order for the link and records it, with the exact text sent
+// and its hash, in one transaction that holds the link: two tabs cannot start two orders
+// (which BankID would answer by cancelling both), an order still running is not replaced,
+// and a link starts at most a few orders in a while. When recording fails after BankID made
+// the order, the order is returned with the error so that the caller can cancel it.
+func (s *Service) StartSigning(ctx context.Context, token string, start SignStart) (SignOrder, error) {
+	view, err := s.Terms(ctx, token)
+	if err != nil {
+		return SignOrder{}, err
+	}
+	pnr, err := s.SignerPersonnummer(ctx, token)
+	if err != nil {
+		return SignOrder{}, err
+	}
+	sum := sha256.Sum256([]byte(view.Text))
+	nonVisible := fmt.Sprintf("behorig %s %s sha256:%x", view.Number, view.RequestID, sum)
+	versions := map[string]int{}
+	for _, it := range view.Items {
+		versions[it.SystemID] = it.Version
+	}
+	var order SignOrder
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT 1 FROM terms_links WHERE id::text = $1 FOR UPDATE", view.LinkID); err != nil {
+			return err
+		}
+		var running, recent int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FILTER (WHERE status = 'pending' AND answered_at > $2),
+				count(*) FILTER (WHERE answered_at > $3)
+			FROM signing_orders WHERE link_id::text = $1`, view.LinkID, time.Now().Add(-orderLifetime),
+			time.Now().Add(-ordersWindow)).Scan(&running, &recent); err != nil {
+			return err
+		}
+		switch {
+		case running > 0:
+			return ErrOrderRunning
+		case recent >= maxOrdersPerLink:
+			return ErrTooManyOrders
+		}
+		// The order is made at BankID even if this request's context ends: it must be recorded.
+		if order, err = start(context.WithoutCancel(ctx), pnr, view.Text, nonVisible); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO signing_orders (order_ref, link_id, auto_start_token, qr_start_token,
-				qr_start_secret_sealed, answered_at) VALUES ($1, $2, $3, $4, $5, $6)`, o.OrderRef, l.id, o.AutoStartToken,
-			o.QRStartToken, s.box.Seal([]byte(o.QRStartSecret), qrSecretContext), o.AnsweredAt); err != nil {
+				qr_start_secret_sealed, answered_at, signed_text, signed_text_sha256, terms_versions)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, order.OrderRef, view.LinkID, order.AutoStartToken,
+			order.QRStartToken, s.box.Seal([]byte(order.QRStartSecret), qrSecretContext), order.AnsweredAt, view.Text, sum[:],
+			versions); err != nil {
 			return fmt.Errorf("record signing order: %w", err)
 		}
 		var personID string
-		tx.QueryRow(ctx, "SELECT person_id::text FROM requests WHERE id::text = $1", l.requestID).Scan(&personID)
-		return s.record(ctx, tx, "person", "terms.signing_started", l.requestID, personID, map[string]any{"orderRef": o.OrderRef})
+		tx.QueryRow(ctx, "SELECT person_id::text FROM requests WHERE id::text = $1", view.RequestID).Scan(&personID)
+		return s.record(ctx, tx, "person", "terms.signing_started", view.RequestID, personID, map[string]any{"orderRef": order.OrderRef})
 	})
+	return order, err
 }
 
 // SigningOrder returns the newest order of the link.
@@ -218,6 +271,20 @@ func (s *Service) CompleteSigning(ctx context.Context, token, orderRef string, e
 	if err != nil {
 		return err
 	}
+	// The evidence is the text sent with this order, not the catalog's terms of today.
+	var text string
+	var sum []byte
+	var versions map[string]int
+	if err := s.db.QueryRow(ctx, `SELECT o.signed_text, o.signed_text_sha256, o.terms_versions FROM signing_orders o
+		WHERE o.order_ref = $1 AND o.link_id::text = $2`, orderRef, view.LinkID).Scan(&text, &sum, &versions); err != nil {
+		return fmt.Errorf("order %s of the link: %w", orderRef, err)
+	}
+	if len(ev.Signature) == 0 || len(ev.OCSPResponse) == 0 {
+		return fmt.Errorf("order %s: BankID answered complete without a signature and an OCSP response", orderRef)
+	}
+	if signed, found := signedVisibleData(ev.Signature); found && signed != text {
+		return fmt.Errorf("order %s: the signature holds another text than the one sent", orderRef)
+	}
 	want, err := s.SignerPersonnummer(ctx, token)
 	if err != nil {
 		return err
@@ -232,11 +299,6 @@ func (s *Service) CompleteSigning(ctx context.Context, token, orderRef string, e
 		}
 		return fmt.Errorf("order %s: %w", orderRef, ErrSignerMismatch)
 	}
-	versions := map[string]int{}
-	for _, it := range view.Items {
-		versions[it.SystemID] = it.Version
-	}
-	sum := sha256.Sum256([]byte(view.Text))
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		l, err := s.link(ctx, tx, token)
 		if err != nil {
@@ -254,7 +316,7 @@ func (s *Service) CompleteSigning(ctx context.Context, token, orderRef string, e
 				simulated, signed_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`, r.id, orderRef,
 			s.box.Seal([]byte(want), personnummerContext), ev.Name, ev.Signature, ev.OCSPResponse, ev.DeviceIP, ev.DeviceUHI,
-			ev.BankIDIssueDate, view.Text, sum[:], versions, ev.Simulated, s.clock.Now()); err != nil {
+			ev.BankIDIssueDate, text, sum, versions, ev.Simulated, s.clock.Now()); err != nil {
 			return fmt.Errorf("keep the signature of %s: %w", r.number, err)
 		}
 		if _, err := tx.Exec(ctx, "UPDATE terms_links SET used_at = $2 WHERE id::text = $1", l.id, s.clock.Now()); err != nil {
@@ -313,4 +375,20 @@ func (s *Service) SignatureFile(ctx context.Context, actor Actor, id, which stri
 		return nil, fmt.Errorf("signature %s: %w", id, ErrNotFound)
 	}
 	return data, err
+}
+
+var usrVisibleData = regexp.MustCompile(`<(?:\w+:)?usrVisibleData[^>]*>([^<]*)</`)
+
+// signedVisibleData reads the text shown in the app from BankID's signature XML
+// (bankIdSignedData/usrVisibleData, base64), when it is there.
+func signedVisibleData(signatureXML []byte) (string, bool) {
+	m := usrVisibleData.FindSubmatch(signatureXML)
+	if m == nil {
+		return "", false
+	}
+	text, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(m[1])))
+	if err != nil {
+		return "", true // present but unreadable: never equal to the text sent
+	}
+	return string(text), true
 }

@@ -1,6 +1,7 @@
 package provisioning_test
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -54,9 +55,25 @@ func TestSigningTheTermsLetsTheRequestGoOn(t *testing.T) {
 	if err != nil || pnr != "195001182046" {
 		t.Fatalf("signer = %q, %v", pnr, err)
 	}
-	order := provisioning.SignOrder{OrderRef: "o-1", AutoStartToken: "a", QRStartToken: "q", QRStartSecret: "s", AnsweredAt: time.Now()}
-	if err := app.Service.StartSigning(ctx, token, order); err != nil {
+	var sentText, sentHidden string
+	starter := func(ref string) provisioning.SignStart {
+		return func(_ context.Context, pnr, visible, hidden string) (provisioning.SignOrder, error) {
+			if pnr != "195001182046" {
+				t.Fatalf("the order requires %s", pnr)
+			}
+			sentText, sentHidden = visible, hidden
+			return provisioning.SignOrder{OrderRef: ref, AutoStartToken: "a", QRStartToken: "q", QRStartSecret: "s", AnsweredAt: time.Now()}, nil
+		}
+	}
+	if _, err := app.Service.StartSigning(ctx, token, starter("o-1")); err != nil {
 		t.Fatal(err)
+	}
+	if sentText != view.Text || !strings.Contains(sentHidden, "sha256:") {
+		t.Fatalf("sent %q / %q", sentText, sentHidden)
+	}
+	// A second start while the first runs makes no order (BankID would cancel both).
+	if _, err := app.Service.StartSigning(ctx, token, starter("o-x")); !errors.Is(err, provisioning.ErrOrderRunning) {
+		t.Fatalf("a second start while one runs: %v", err)
 	}
 	if got, err := app.Service.SigningOrder(ctx, token); err != nil || got.QRStartSecret != "s" {
 		t.Fatalf("signing order %+v, %v", got, err)
@@ -76,9 +93,18 @@ func TestSigningTheTermsLetsTheRequestGoOn(t *testing.T) {
 	if v, _ := app.Service.Request(ctx, app.Actors["it-handler"], sub.ID); v.Status != provisioning.StatusAwaitingUser {
 		t.Fatalf("after a wrong signer the request is %s", v.Status)
 	}
-	app.Service.StartSigning(ctx, token, provisioning.SignOrder{OrderRef: "o-2", AnsweredAt: time.Now(), QRStartSecret: "s"})
+	// The catalog changes while the person signs: the evidence keeps what was sent.
+	if _, err := app.Service.StartSigning(ctx, token, starter("o-2")); err != nil {
+		t.Fatal(err)
+	}
+	app.Pool.Exec(ctx, "INSERT INTO system_terms (system_id, version, text) VALUES ('treserva', 2, 'Nya villkor')")
 	if err := app.Service.CompleteSigning(ctx, token, "o-2", evidence("195001182046")); err != nil {
 		t.Fatal(err)
+	}
+	var kept string
+	app.Pool.QueryRow(ctx, "SELECT signed_text FROM terms_signatures").Scan(&kept)
+	if kept != sentText {
+		t.Fatalf("the evidence holds %q, not the text sent", kept)
 	}
 	if _, err := app.Service.Terms(ctx, token); !errors.Is(err, provisioning.ErrLinkUsed) {
 		t.Fatalf("the used link: %v", err)
@@ -103,6 +129,9 @@ func TestSigningTheTermsLetsTheRequestGoOn(t *testing.T) {
 	}
 	if _, err := app.Pool.Exec(ctx, "DELETE FROM terms_signatures"); err == nil {
 		t.Fatal("the evidence could be deleted")
+	}
+	if _, err := app.Pool.Exec(ctx, "TRUNCATE terms_signatures"); err == nil {
+		t.Fatal("the evidence could be truncated")
 	}
 	if data, err := app.Service.SignatureFile(ctx, app.Actors["it-handler"], sigs[0].ID, "signature"); err != nil || string(data) != "<Signature/>" {
 		t.Fatalf("signature file %q, %v", data, err)

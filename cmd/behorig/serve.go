@@ -111,7 +111,7 @@ func httpHandler(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, bo
 	if err != nil {
 		return nil, err
 	}
-	webServer, err := web.New(service, rp, sessions, cfg.BaseURL, bankID, logger)
+	webServer, err := web.New(service, rp, sessions, cfg.BaseURL, bankID, cfg.Proxies(), logger)
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"regexp"
@@ -42,6 +43,9 @@ type Config struct {
 	// URIs are made from it and session cookies are Secure when it is https.
 	// Default http://localhost plus the listen port. Env: BEHORIG_BASE_URL.
 	BaseURL string `yaml:"base_url"`
+	// TrustedProxies are the reverse proxies (CIDRs) whose X-Forwarded-For names the client,
+	// e.g. for BankID's endUserIp. Default loopback only.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 	// Sessions bounds how long a browser session lasts.
 	Sessions Sessions `yaml:"sessions"`
 	// IdentityProviders are the OpenID Providers people sign in with.
@@ -229,6 +233,9 @@ func (c *Config) applyDefaults() {
 		}
 	}
 	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
+	if c.TrustedProxies == nil {
+		c.TrustedProxies = []string{"127.0.0.0/8", "::1/128"}
+	}
 	if c.Sessions.IdleTimeout == 0 {
 		c.Sessions.IdleTimeout = 30 * time.Minute
 	}
@@ -335,6 +342,11 @@ func (c *Config) Validate() error {
 	}
 	if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" {
 		fail("base_url: %q must be http(s)://host[:port] without a path", c.BaseURL)
+	}
+	for i, p := range c.TrustedProxies {
+		if _, err := netip.ParsePrefix(p); err != nil {
+			fail("trusted_proxies[%d]: %q is not a CIDR such as 10.0.0.0/8", i, p)
+		}
 	}
 	if c.Sessions.IdleTimeout < time.Minute || c.Sessions.AbsoluteTimeout < c.Sessions.IdleTimeout {
 		fail("sessions: idle_timeout must be at least 1m and absolute_timeout at least idle_timeout")
@@ -454,6 +466,17 @@ func isLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// Proxies returns the trusted proxies; Validate has checked them.
+func (c *Config) Proxies() []netip.Prefix {
+	var out []netip.Prefix
+	for _, p := range c.TrustedProxies {
+		if prefix, err := netip.ParsePrefix(p); err == nil {
+			out = append(out, prefix)
+		}
+	}
+	return out
 }
 
 // Location returns the configured time zone; Validate has checked it.

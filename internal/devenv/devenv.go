@@ -246,13 +246,14 @@ func (e *Env) tokens() (map[string]string, error) {
 
 func (e *Env) config(listen, key string) *config.Config {
 	c := &config.Config{
-		Listen:      listen,
-		DatabaseURL: e.postgres.URL("behorig"),
-		SecretKey:   key,
-		TimeZone:    "Europe/Stockholm",
-		Workers:     4,
-		Sessions:    config.Sessions{IdleTimeout: 30 * time.Minute, AbsoluteTimeout: 10 * time.Hour},
-		Mail:        config.Mail{Outbox: true},
+		Listen:         listen,
+		DatabaseURL:    e.postgres.URL("behorig"),
+		SecretKey:      key,
+		TimeZone:       "Europe/Stockholm",
+		Workers:        4,
+		Sessions:       config.Sessions{IdleTimeout: 30 * time.Minute, AbsoluteTimeout: 10 * time.Hour},
+		Mail:           config.Mail{Outbox: true},
+		TrustedProxies: []string{"127.0.0.0/8", "::1/128"},
 		Directory: config.Directory{URL: e.slapd.URL(), BindDN: e.slapd.AdminDN, BindPassword: e.slapd.AdminPassword,
 			BaseDN: e.slapd.BaseDN, PeopleDN: e.slapd.PeopleDN, GroupsDN: e.slapd.GroupsDN, RDNAttribute: "uid",
 			Flavour: "openldap"},

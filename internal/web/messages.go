@@ -456,4 +456,7 @@ var messages = map[string][2]string{
 	"attachments.by_person":      {"personen själv, via länken", "the person, through the link"},
 	"done.paper_received":        {"Tack! Blanketten är mottagen. IT kontrollerar den och ansökan går sedan vidare.", "Thank you! The form is received. IT checks it, and then the request goes on."},
 	"event.terms.paper_uploaded": {"laddade upp en underskriven blankett via länken", "uploaded a signed form through the link"},
+
+	"sign.too_many": {"Du har startat många underskrifter på kort tid. Vänta en stund och försök igen.", "You have started many signings in a short while. Wait a moment and try again."},
+	"sign.qr_time":  {"Skanna koden inom cirka 30 sekunder.", "Scan the code within about 30 seconds."},
 }

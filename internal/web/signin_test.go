@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"os"
 	"strings"
@@ -78,7 +79,8 @@ func newSite(t *testing.T, opts siteOptions) *site {
 	if err != nil {
 		t.Fatal(err)
 	}
-	webServer, err := web.New(app.Service, rp, sessions, base, opts.bankID, logger)
+	webServer, err := web.New(app.Service, rp, sessions, base, opts.bankID,
+		[]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}, logger)
 	if err != nil {
 		t.Fatal(err)
 	}

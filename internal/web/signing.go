@@ -10,8 +10,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/skip2/go-qrcode"
@@ -45,6 +47,7 @@ type signState struct {
 // link is the only credential: it says nothing about the request in the URL.
 func (s *Server) signPage(w http.ResponseWriter, r *http.Request) {
 	token := r.PathValue("token")
+	noReferrer(w)
 	view, err := s.service.Terms(r.Context(), token)
 	if errors.Is(err, provisioning.ErrLinkUsed) {
 		if order, oerr := s.service.SigningOrder(r.Context(), token); oerr == nil && order.Status == bankid.StatusComplete {
@@ -58,7 +61,7 @@ func (s *Server) signPage(w http.ResponseWriter, r *http.Request) {
 	}
 	state := s.signingState(r, token)
 	msg := r.URL.Query().Get("msg")
-	if _, known := messages["rfa."+msg]; !known {
+	if _, known := messages["rfa."+msg]; !known && msg != "too_many" {
 		msg = ""
 	}
 	s.render(w, r, http.StatusOK, "sign", pageData{Title: s.localizer(r).T("sign.title"), Terms: &view, Sign: &state,
@@ -115,6 +118,11 @@ func (s *Server) signingState(r *http.Request, token string) signState {
 func (s *Server) collect(r *http.Request, token string, order provisioning.SignOrder) provisioning.SignOrder {
 	ctx := r.Context()
 	resp, err := s.bankid.Collect(ctx, order.OrderRef)
+	var e *bankid.Error
+	if errors.As(err, &e) && e.Code == bankid.ErrInvalidParameters {
+		// BankID no longer knows the order (it purges finished ones): it is over.
+		resp, err = bankid.CollectResponse{OrderRef: order.OrderRef, Status: bankid.StatusFailed, HintCode: bankid.HintExpiredTransaction}, nil
+	}
 	if err != nil {
 		s.log.WarnContext(ctx, "bankid collect", "err", err)
 		return order
@@ -143,11 +151,12 @@ func (s *Server) collect(r *http.Request, token string, order provisioning.SignO
 }
 
 // startSigning starts a BankID sign order for the request's person, with the terms as the
-// text shown in the app and their hash inside the signature.
+// text shown in the app and their hash inside the signature. An order already running is
+// asked about first and not replaced.
 func (s *Server) startSigning(w http.ResponseWriter, r *http.Request) {
 	token := r.PathValue("token")
-	view, err := s.service.Terms(r.Context(), token)
-	if err != nil {
+	noReferrer(w)
+	if _, err := s.service.Terms(r.Context(), token); err != nil {
 		s.linkProblem(w, r, err)
 		return
 	}
@@ -155,48 +164,100 @@ func (s *Server) startSigning(w http.ResponseWriter, r *http.Request) {
 		s.problemPage(w, r, http.StatusServiceUnavailable, "sign.no_bankid")
 		return
 	}
-	pnr, err := s.service.SignerPersonnummer(r.Context(), token)
-	if err != nil {
-		s.fail(w, r, err)
+	if state := s.signingState(r, token); state.State == bankid.StatusComplete {
+		http.Redirect(w, r, "/sign/"+token, http.StatusSeeOther)
 		return
 	}
-	ip, _, _ := net.SplitHostPort(r.RemoteAddr)
-	order, err := s.bankid.Sign(r.Context(), bankid.OrderRequest{EndUserIP: ip, Requirement: &bankid.Requirement{PersonalNumber: pnr}},
-		view.Text, "behorig "+view.Number+" "+view.LinkID)
+	ip := s.clientIP(r)
+	order, err := s.service.StartSigning(r.Context(), token, func(ctx context.Context, pnr, visible, nonVisible string) (provisioning.SignOrder, error) {
+		o, err := s.bankid.Sign(ctx, bankid.OrderRequest{EndUserIP: ip, Requirement: &bankid.Requirement{PersonalNumber: pnr}}, visible, nonVisible)
+		return provisioning.SignOrder{OrderRef: o.OrderRef, AutoStartToken: o.AutoStartToken, QRStartToken: o.QRStartToken,
+			QRStartSecret: o.QRStartSecret, AnsweredAt: time.Now()}, err
+	})
 	var e *bankid.Error
-	if errors.As(err, &e) {
+	switch {
+	case err == nil, errors.Is(err, provisioning.ErrOrderRunning):
+		http.Redirect(w, r, "/sign/"+token, http.StatusSeeOther)
+	case errors.Is(err, provisioning.ErrTooManyOrders):
+		http.Redirect(w, r, "/sign/"+token+"?msg=too_many", http.StatusSeeOther)
+	case errors.As(err, &e):
 		s.log.WarnContext(r.Context(), "bankid sign", "err", err)
 		http.Redirect(w, r, "/sign/"+token+"?msg="+bankid.ErrorRFA(e.Code), http.StatusSeeOther)
-		return
+	default:
+		// BankID unreachable, or the order could not be recorded: cancel what BankID made.
+		s.log.ErrorContext(r.Context(), "start signing", "err", err)
+		if order.OrderRef != "" {
+			if cerr := s.bankid.Cancel(context.WithoutCancel(r.Context()), order.OrderRef); cerr != nil {
+				s.log.ErrorContext(r.Context(), "cancel an unrecorded bankid order", "order", order.OrderRef, "err", cerr)
+			}
+		}
+		http.Redirect(w, r, "/sign/"+token+"?msg=RFA5", http.StatusSeeOther)
 	}
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if err := s.service.StartSigning(r.Context(), token, provisioning.SignOrder{OrderRef: order.OrderRef,
-		AutoStartToken: order.AutoStartToken, QRStartToken: order.QRStartToken, QRStartSecret: order.QRStartSecret,
-		AnsweredAt: time.Now()}); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	http.Redirect(w, r, "/sign/"+token, http.StatusSeeOther)
 }
 
-// cancelSigning cancels the running order at BankID and here.
+// cancelSigning asks BankID once more (the person may just have signed), and otherwise
+// cancels the order there and then here.
 func (s *Server) cancelSigning(w http.ResponseWriter, r *http.Request) {
 	token := r.PathValue("token")
+	noReferrer(w)
 	order, err := s.service.SigningOrder(r.Context(), token)
-	if err == nil && order.Status == bankid.StatusPending && s.bankid != nil {
-		if err := s.bankid.Cancel(r.Context(), order.OrderRef); err != nil {
-			s.log.WarnContext(r.Context(), "bankid cancel", "err", err)
-		}
-		s.service.RecordOrderState(r.Context(), order.OrderRef, bankid.StatusFailed, bankid.HintUserCancel)
+	if err != nil || order.Status != bankid.StatusPending || s.bankid == nil {
+		http.Redirect(w, r, "/sign/"+token, http.StatusSeeOther)
+		return
 	}
-	http.Redirect(w, r, "/sign/"+token, http.StatusSeeOther)
+	if order = s.collect(r, token, order); order.Status != bankid.StatusPending {
+		http.Redirect(w, r, "/sign/"+token, http.StatusSeeOther)
+		return
+	}
+	var e *bankid.Error
+	err = s.bankid.Cancel(r.Context(), order.OrderRef)
+	if err == nil || (errors.As(err, &e) && e.Code == bankid.ErrInvalidParameters) {
+		s.service.RecordOrderState(r.Context(), order.OrderRef, bankid.StatusFailed, bankid.HintUserCancel)
+		http.Redirect(w, r, "/sign/"+token, http.StatusSeeOther)
+		return
+	}
+	s.log.WarnContext(r.Context(), "bankid cancel", "err", err)
+	http.Redirect(w, r, "/sign/"+token+"?msg=RFA5", http.StatusSeeOther)
+}
+
+// noReferrer keeps the link's token out of Referer headers, even to this site's own files.
+func noReferrer(w http.ResponseWriter) { w.Header().Set("Referrer-Policy", "no-referrer") }
+
+// clientIP is the end user's address for BankID: the connection's, or behind a trusted proxy
+// the rightmost X-Forwarded-For hop that is not a trusted proxy.
+func (s *Server) clientIP(r *http.Request) string {
+	host, _, _ := net.SplitHostPort(r.RemoteAddr)
+	addr, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	hops := strings.Split(r.Header.Get("X-Forwarded-For"), ",")
+	for i := len(hops); s.trusted(addr) && i > 0; i-- {
+		next, err := netip.ParseAddr(strings.TrimSpace(hops[i-1]))
+		if err != nil {
+			break
+		}
+		addr = next
+	}
+	return addr.Unmap().String()
+}
+
+func (s *Server) trusted(addr netip.Addr) bool {
+	for _, p := range s.trustedProxies {
+		if p.Contains(addr.Unmap()) {
+			return true
+		}
+	}
+	return false
 }
 
 // signQR draws the QR code of this second, computed here from the order's secret.
 func (s *Server) signQR(w http.ResponseWriter, r *http.Request) {
+	noReferrer(w)
+	if _, err := s.service.Terms(r.Context(), r.PathValue("token")); err != nil {
+		http.NotFound(w, r)
+		return
+	}
 	order, err := s.service.SigningOrder(r.Context(), r.PathValue("token"))
 	if err != nil || order.Status != bankid.StatusPending {
 		http.NotFound(w, r)
@@ -217,12 +278,14 @@ func (s *Server) signQR(w http.ResponseWriter, r *http.Request) {
 // signStatus answers the page's script: the state, BankID's message and the next QR code.
 func (s *Server) signStatus(w http.ResponseWriter, r *http.Request) {
 	token := r.PathValue("token")
+	noReferrer(w)
+	w.Header().Set("Content-Type", "application/json")
 	if _, err := s.service.Terms(r.Context(), token); err != nil && !errors.Is(err, provisioning.ErrLinkUsed) {
-		http.NotFound(w, r)
+		w.WriteHeader(http.StatusGone)
+		json.NewEncoder(w).Encode(signState{State: "gone"})
 		return
 	}
 	state := s.signingState(r, token)
-	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	json.NewEncoder(w).Encode(state)
 }

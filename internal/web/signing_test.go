@@ -113,8 +113,21 @@ func TestSigningTheTermsEndToEnd(t *testing.T) {
 	if strings.Contains(link, sub.ID) || strings.Contains(link, sub.Number) {
 		t.Error("the link says which request it is")
 	}
-	if resp := anna.post(t, "/sign/"+token(link)+"/start", nil); resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("start: %d %s", resp.StatusCode, body(t, resp))
+	// Behind the trusted proxy (loopback here) BankID gets the person's address.
+	start, _ := http.NewRequest(http.MethodPost, s.url+"/sign/"+token(link)+"/start", nil)
+	start.Header.Set("X-Forwarded-For", "203.0.113.99, 198.51.100.7")
+	resp, err := anna.client.Do(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Referrer-Policy") != "no-referrer" {
+		t.Fatalf("start: %d, Referrer-Policy %q", resp.StatusCode, resp.Header.Get("Referrer-Policy"))
+	}
+	// A second start (another tab) does not replace the running order.
+	anna.post(t, "/sign/"+token(link)+"/start", nil)
+	if n := s.count(t, "SELECT count(*) FROM signing_orders"); n != 1 {
+		t.Fatalf("%d orders after starting twice", n)
 	}
 	page = body(t, anna.get(t, link))
 	if !strings.Contains(page, `<img class="qr" src="/sign/`) || !strings.Contains(page, "Starta BankID-appen.") ||
@@ -135,9 +148,10 @@ func TestSigningTheTermsEndToEnd(t *testing.T) {
 	}
 	s.waitStatus(t, sub.ID, provisioning.StatusCompleted)
 	var simulated bool
-	s.app.Pool.QueryRow(t.Context(), "SELECT simulated FROM terms_signatures").Scan(&simulated)
-	if !simulated {
-		t.Fatal("the simulator's signature was not kept as simulated evidence")
+	var deviceIP string
+	s.app.Pool.QueryRow(t.Context(), "SELECT simulated, device_ip FROM terms_signatures").Scan(&simulated, &deviceIP)
+	if !simulated || deviceIP != "198.51.100.7" {
+		t.Fatalf("evidence simulated=%v from %s; want the simulator's, from the person's address", simulated, deviceIP)
 	}
 	// IT sees the evidence and downloads it; the requester does not.
 	ingrid := s.as(t, "ingrid.it")
@@ -231,5 +245,36 @@ func TestThePersonUploadsTheSignedForm(t *testing.T) {
 	s.waitStatus(t, sub.ID, provisioning.StatusCompleted)
 	if resp := anna.upload(t, "/sign/"+token(link)+"/paper", "igen.pdf", pdf); resp.StatusCode != http.StatusGone {
 		t.Fatalf("an upload after the terms were answered: %d", resp.StatusCode)
+	}
+}
+
+// Pressing cancel just after signing in the app keeps the signature: BankID is asked first.
+func TestCancelAfterSigningKeepsTheSignature(t *testing.T) {
+	s, sim, smtp := signingSite(t)
+	sub, link := linkFromMail(t, s, smtp)
+	anna := &site{app: s.app, idp: s.idp, url: s.url, client: newClient()}
+	anna.post(t, "/sign/"+token(link)+"/start", nil)
+	scanAndSign(t, s, sim, link, "195001182046")
+	anna.post(t, "/sign/"+token(link)+"/cancel", nil)
+	if n := s.count(t, "SELECT count(*) FROM terms_signatures"); n != 1 {
+		t.Fatal("cancel threw away a finished signature")
+	}
+	s.waitStatus(t, sub.ID, provisioning.StatusCompleted)
+}
+
+// An order BankID has forgotten ends here too, and the person can start again.
+func TestAForgottenOrderEnds(t *testing.T) {
+	s, sim, smtp := signingSite(t)
+	var offset time.Duration
+	sim.Now = func() time.Time { return time.Now().Add(offset) }
+	_, link := linkFromMail(t, s, smtp)
+	anna := &site{app: s.app, idp: s.idp, url: s.url, client: newClient()}
+	anna.post(t, "/sign/"+token(link)+"/start", nil)
+	order, _ := s.app.Service.SigningOrder(context.Background(), token(link))
+	sim.Fail(order.OrderRef, bankid.HintStartFailed)
+	offset = 4 * time.Minute // BankID purges finished orders
+	pollUntil(t, anna, link, "failed")
+	if page := body(t, anna.get(t, link)); !strings.Contains(page, "/start\"") {
+		t.Fatal("the person cannot start again after a forgotten order")
 	}
 }

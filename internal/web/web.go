@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -33,20 +34,24 @@ type Server struct {
 	rp       *oidc.RP
 	sessions *session.Store
 	bankid   BankID
-	baseURL  string
-	loc      *time.Location
-	pages    map[string]*template.Template
-	log      *slog.Logger
+	// trustedProxies are the reverse proxies whose X-Forwarded-For names the end user.
+	trustedProxies []netip.Prefix
+	baseURL        string
+	loc            *time.Location
+	pages          map[string]*template.Template
+	log            *slog.Logger
 }
 
 // New parses the templates and returns the web server.
 // bankID may be nil: signing with BankID is then not offered, and the paper form remains.
-func New(service *provisioning.Service, rp *oidc.RP, sessions *session.Store, baseURL string, bankID BankID, logger *slog.Logger) (*Server, error) {
+// trustedProxies name the reverse proxies whose X-Forwarded-For is believed.
+func New(service *provisioning.Service, rp *oidc.RP, sessions *session.Store, baseURL string, bankID BankID,
+	trustedProxies []netip.Prefix, logger *slog.Logger) (*Server, error) {
 	loc, err := time.LoadLocation("Europe/Stockholm")
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{service: service, rp: rp, sessions: sessions, baseURL: baseURL, bankid: bankID, loc: loc,
+	s := &Server{service: service, rp: rp, sessions: sessions, baseURL: baseURL, bankid: bankID, trustedProxies: trustedProxies, loc: loc,
 		pages: map[string]*template.Template{}, log: logger}
 	for _, page := range pageNames {
 		t, err := template.New(page).Funcs(templateFuncs).ParseFS(templateFS, "templates/layout.html", "templates/partials.html",
@@ -283,7 +288,8 @@ func (s *Server) switchLang(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
-	s.log.ErrorContext(r.Context(), "page failed", "path", r.URL.Path, "err", err)
+	// The pattern, not the path: a path may hold a link's token.
+	s.log.ErrorContext(r.Context(), "page failed", "route", r.Pattern, "err", err)
 	l := s.localizer(r)
 	s.render(w, r, http.StatusInternalServerError, "problem", pageData{Title: l.T("error.title"), Message: l.T("error.text")})
 }

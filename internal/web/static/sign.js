@@ -8,10 +8,19 @@
   document.querySelectorAll(".no-script").forEach(function (e) { e.hidden = true; });
   var timer = setInterval(function () {
     fetch(box.dataset.signStatus, { credentials: "same-origin", cache: "no-store" })
-      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (r) {
+        if (r.status === 404 || r.status === 410) { clearInterval(timer); location.reload(); return null; }
+        return r.ok ? r.json() : null;
+      })
       .then(function (s) {
         if (!s) { return; }
-        if (s.state !== "pending") { clearInterval(timer); location.reload(); return; }
+        if (s.state !== "pending") {
+          // Say the outcome in the live region before the page shows it.
+          clearInterval(timer);
+          if (s.message) { message.textContent = s.message; }
+          setTimeout(function () { location.reload(); }, 1500);
+          return;
+        }
         if (s.qr) { img.src = s.qr; }
         if (s.message && message.textContent !== s.message) { message.textContent = s.message; }
       });
