@@ -37,6 +37,8 @@ type Scheduler interface {
 	ScheduleRevoke(ctx context.Context, tx pgx.Tx, grantID, trigger string, at time.Time) error
 	// ScheduleTermsMail sends the e-mail with a link to sign the terms, once per link.
 	ScheduleTermsMail(ctx context.Context, tx pgx.Tx, linkID string) error
+	// ScheduleSigningWatch collects a BankID order until it ends (WatchSigning).
+	ScheduleSigningWatch(ctx context.Context, tx pgx.Tx, orderRef string) error
 }
 
 // Config holds what a Service needs.
@@ -49,6 +51,8 @@ type Config struct {
 	Scheduler     Scheduler
 	// Mailer sends the e-mail with the link to sign the terms.
 	Mailer connectors.Mailer
+	// Collector asks BankID about signing orders; nil when BankID is not configured.
+	Collector OrderCollector
 	// BaseURL is where people reach behorig; links in e-mail start with it.
 	BaseURL string
 	// TermsLinkTTL is how long a link to sign works. Default 14 days.
@@ -61,18 +65,19 @@ type Config struct {
 
 // Service is the domain's entry point.
 type Service struct {
-	db       *pgxpool.Pool
-	box      *secret.Box
-	dir      connectors.Directory
-	dirName  string
-	jobs     Scheduler
-	loc      *time.Location
-	clock    Clock
-	workdays *cal.BusinessCalendar
-	mailer   connectors.Mailer
-	baseURL  string
-	linkTTL  time.Duration
-	log      *slog.Logger
+	db        *pgxpool.Pool
+	box       *secret.Box
+	dir       connectors.Directory
+	dirName   string
+	jobs      Scheduler
+	loc       *time.Location
+	clock     Clock
+	workdays  *cal.BusinessCalendar
+	mailer    connectors.Mailer
+	collector OrderCollector
+	baseURL   string
+	linkTTL   time.Duration
+	log       *slog.Logger
 }
 
 // New checks the config and returns a Service.
@@ -95,7 +100,7 @@ func New(c Config) (*Service, error) {
 	}
 	s := &Service{db: c.DB, box: c.Box, dir: c.Directory, dirName: c.DirectoryName, jobs: c.Scheduler,
 		loc: c.Location, clock: c.Clock, workdays: swedishWorkdays(), log: c.Logger,
-		mailer: c.Mailer, baseURL: strings.TrimRight(c.BaseURL, "/"), linkTTL: c.TermsLinkTTL}
+		mailer: c.Mailer, collector: c.Collector, baseURL: strings.TrimRight(c.BaseURL, "/"), linkTTL: c.TermsLinkTTL}
 	if s.linkTTL == 0 {
 		s.linkTTL = defaultLinkTTL
 	}

@@ -202,6 +202,9 @@ func (s *Service) StartSigning(ctx context.Context, token string, start SignStar
 		}
 		var personID string
 		tx.QueryRow(ctx, "SELECT person_id::text FROM requests WHERE id::text = $1", view.RequestID).Scan(&personID)
+		if err := s.jobs.ScheduleSigningWatch(ctx, tx, order.OrderRef); err != nil {
+			return fmt.Errorf("watch signing order: %w", err)
+		}
 		return s.record(ctx, tx, "person", "terms.signing_started", view.RequestID, personID, map[string]any{"orderRef": order.OrderRef})
 	})
 	return order, err
@@ -209,25 +212,96 @@ func (s *Service) StartSigning(ctx context.Context, token string, start SignStar
 
 // SigningOrder returns the newest order of the link.
 func (s *Service) SigningOrder(ctx context.Context, token string) (SignOrder, error) {
+	o, _, err := s.signingOrder(ctx, `l.token_hash = $1`, tokenHash(token))
+	return o, err
+}
+
+// signingOrder reads one order and its link's id; where selects it.
+func (s *Service) signingOrder(ctx context.Context, where string, arg any) (SignOrder, string, error) {
 	var o SignOrder
 	var sealed []byte
+	var linkID string
 	err := s.db.QueryRow(ctx, `SELECT o.order_ref, o.auto_start_token, o.qr_start_token, o.qr_start_secret_sealed, o.answered_at,
-			o.status, o.hint
-		FROM signing_orders o JOIN terms_links l ON l.id = o.link_id WHERE l.token_hash = $1
-		ORDER BY o.answered_at DESC LIMIT 1`, tokenHash(token)).Scan(&o.OrderRef, &o.AutoStartToken, &o.QRStartToken, &sealed,
-		&o.AnsweredAt, &o.Status, &o.Hint)
+			o.status, o.hint, o.link_id::text
+		FROM signing_orders o JOIN terms_links l ON l.id = o.link_id WHERE `+where+`
+		ORDER BY o.answered_at DESC LIMIT 1`, arg).Scan(&o.OrderRef, &o.AutoStartToken, &o.QRStartToken, &sealed,
+		&o.AnsweredAt, &o.Status, &o.Hint, &linkID)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return o, fmt.Errorf("signing order: %w", ErrNotFound)
+		return o, "", fmt.Errorf("signing order: %w", ErrNotFound)
 	}
 	if err != nil {
-		return o, fmt.Errorf("signing order: %w", err)
+		return o, "", fmt.Errorf("signing order: %w", err)
 	}
 	secret, err := s.box.Open(sealed, qrSecretContext)
 	if err != nil {
-		return o, fmt.Errorf("signing order: %w", err)
+		return o, "", fmt.Errorf("signing order: %w", err)
 	}
 	o.QRStartSecret = string(secret)
+	return o, linkID, nil
+}
+
+// CollectResult is what BankID says of an order.
+type CollectResult struct {
+	Status, Hint string
+	Evidence     *Evidence // when complete
+}
+
+// OrderCollector asks BankID how an order stands (auth/bankid.Collector). BankID having
+// forgotten the order is a failed result, not an error.
+type OrderCollector interface {
+	CollectOrder(ctx context.Context, orderRef string) (CollectResult, error)
+}
+
+// CollectSigning asks BankID about a pending order, at most once per interval whoever asks
+// (the page, the job), and acts on the answer: keeps the state, or completes the signing.
+// It returns the order as it now stands. now is the wall clock, BankID's time.
+func (s *Service) CollectSigning(ctx context.Context, orderRef string, now time.Time, interval time.Duration) (SignOrder, error) {
+	o, linkID, err := s.signingOrder(ctx, `o.order_ref = $1`, orderRef)
+	if err != nil || o.Status != "pending" || s.collector == nil {
+		return o, err
+	}
+	if claimed, err := s.ClaimCollect(ctx, orderRef, now, interval); err != nil || !claimed {
+		return o, err
+	}
+	res, err := s.collector.CollectOrder(ctx, orderRef)
+	if err != nil {
+		s.log.WarnContext(ctx, "collect signing order", "order", orderRef, "err", err)
+		return o, nil // asked again at the next round
+	}
+	if res.Status != "complete" {
+		o.Status, o.Hint = res.Status, res.Hint
+		return o, s.RecordOrderState(ctx, orderRef, res.Status, res.Hint)
+	}
+	if res.Evidence == nil {
+		res.Evidence = &Evidence{}
+	}
+	err = s.CompleteSigning(ctx, s.linkToken(linkID), orderRef, *res.Evidence)
+	switch {
+	case errors.Is(err, ErrSignerMismatch):
+		o.Status, o.Hint = "failed", "signer_mismatch"
+	case err != nil:
+		s.log.ErrorContext(ctx, "complete signing", "order", orderRef, "err", err)
+	default:
+		o.Status, o.Hint = "complete", ""
+	}
 	return o, nil
+}
+
+// WatchSigning collects a pending order every interval until it ends or outlives BankID's
+// lifetime of an order, so that a signature is kept even when no page asks: a person who
+// signs on the phone and never comes back to the browser. It is the collect job's body.
+func (s *Service) WatchSigning(ctx context.Context, orderRef string, interval time.Duration) error {
+	for {
+		o, err := s.CollectSigning(ctx, orderRef, time.Now(), interval)
+		if err != nil || o.Status != "pending" || time.Since(o.AnsweredAt) > 2*orderLifetime {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(interval):
+		}
+	}
 }
 
 // ClaimCollect reports whether it is time to ask BankID about the order again: at most once

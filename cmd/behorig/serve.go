@@ -66,9 +66,18 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, h hooks
 	if err != nil {
 		return err
 	}
+	bankIDClient, err := newBankID(cfg.BankID)
+	if err != nil {
+		return err
+	}
+	var collector provisioning.OrderCollector
+	var signer web.BankID
+	if bankIDClient != nil {
+		collector, signer = bankid.Collector{Client: bankIDClient}, bankIDClient
+	}
 	service, err := provisioning.New(provisioning.Config{DB: pool, Box: box, Directory: dir,
 		Scheduler: runner.Scheduler(), Location: cfg.Location(), Logger: logger, Mailer: sender,
-		BaseURL: cfg.BaseURL, TermsLinkTTL: cfg.Mail.TermsLinkTTL})
+		BaseURL: cfg.BaseURL, TermsLinkTTL: cfg.Mail.TermsLinkTTL, Collector: collector})
 	if err != nil {
 		return err
 	}
@@ -77,7 +86,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, h hooks
 			return err
 		}
 	}
-	handler, err := httpHandler(ctx, cfg, pool, box, service, logger)
+	handler, err := httpHandler(ctx, cfg, pool, box, service, signer, logger)
 	if err != nil {
 		return err
 	}
@@ -99,7 +108,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, h hooks
 
 // httpHandler joins the web pages, sign-in and the API behind one cross-origin guard.
 func httpHandler(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, box *secret.Box, service *provisioning.Service,
-	logger *slog.Logger) (http.Handler, error) {
+	bankID web.BankID, logger *slog.Logger) (http.Handler, error) {
 	rp := oidc.New(ctx, cfg.BaseURL, cfg.IdentityProviders, cfg.APIClients, oidc.Options{Logger: logger})
 	sessions, err := session.New(pool, session.Config{Idle: cfg.Sessions.IdleTimeout, Absolute: cfg.Sessions.AbsoluteTimeout,
 		Secure: strings.HasPrefix(cfg.BaseURL, "https://"), Box: box})
@@ -107,10 +116,6 @@ func httpHandler(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, bo
 		return nil, err
 	}
 	go sweepSessions(ctx, sessions, logger)
-	bankID, err := bankIDClient(cfg.BankID)
-	if err != nil {
-		return nil, err
-	}
 	webServer, err := web.New(service, rp, sessions, cfg.BaseURL, bankID, cfg.Proxies(), logger)
 	if err != nil {
 		return nil, err
@@ -123,8 +128,8 @@ func httpHandler(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, bo
 	return routes(webServer.Handler(apiServer.Handler()), pool), nil
 }
 
-// bankIDClient makes the RP API client, or nil when BankID is not configured.
-func bankIDClient(c config.BankID) (web.BankID, error) {
+// newBankID makes the RP API client, or nil when BankID is not configured.
+func newBankID(c config.BankID) (*bankid.Client, error) {
 	if c.URL == "" {
 		return nil, nil
 	}

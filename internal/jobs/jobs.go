@@ -70,6 +70,35 @@ func (w *termsMailWorker) Work(ctx context.Context, job *river.Job[TermsMailArgs
 
 func (w *termsMailWorker) Timeout(*river.Job[TermsMailArgs]) time.Duration { return time.Minute }
 
+const signingQueue = "signing"
+
+// SigningWatchArgs collects a BankID signing order until it ends.
+type SigningWatchArgs struct {
+	OrderRef string `json:"order_ref"`
+}
+
+// Kind is the job kind stored in river_job.
+func (SigningWatchArgs) Kind() string { return "signing_watch" }
+
+// InsertOpts puts the watch on its own queue, once per order.
+func (SigningWatchArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: signingQueue, MaxAttempts: 5, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+}
+
+type signingWatchWorker struct {
+	river.WorkerDefaults[SigningWatchArgs]
+	service *provisioning.Service
+}
+
+func (w *signingWatchWorker) Work(ctx context.Context, job *river.Job[SigningWatchArgs]) error {
+	return w.service.WatchSigning(ctx, job.Args.OrderRef, 2*time.Second)
+}
+
+// Timeout lets the watch outlive BankID's lifetime of an order.
+func (w *signingWatchWorker) Timeout(*river.Job[SigningWatchArgs]) time.Duration {
+	return 10 * time.Minute
+}
+
 type provisionWorker struct {
 	river.WorkerDefaults[ProvisionArgs]
 	service *provisioning.Service
@@ -119,7 +148,10 @@ func New(pool *pgxpool.Pool, c Config) (*Runner, error) {
 	}
 	workers := river.NewWorkers()
 	cfg := &river.Config{
-		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: c.Workers}},
+		Queues: map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: c.Workers},
+			// Watching a signing order waits for a person for minutes; its own queue keeps it
+			// from holding up provisioning.
+			signingQueue: {MaxWorkers: 50}},
 		Workers:           workers,
 		Logger:            c.Logger,
 		FetchPollInterval: c.FetchPollInterval,
@@ -149,6 +181,9 @@ func (r *Runner) Register(service *provisioning.Service) error {
 	}
 	if err := river.AddWorkerSafely(r.workers, &termsMailWorker{service: service}); err != nil {
 		return fmt.Errorf("add terms mail worker: %w", err)
+	}
+	if err := river.AddWorkerSafely(r.workers, &signingWatchWorker{service: service}); err != nil {
+		return fmt.Errorf("add signing watch worker: %w", err)
 	}
 	return nil
 }
@@ -183,5 +218,10 @@ func (s scheduler) ScheduleRevoke(ctx context.Context, tx pgx.Tx, grantID, trigg
 
 func (s scheduler) ScheduleTermsMail(ctx context.Context, tx pgx.Tx, linkID string) error {
 	_, err := s.client.InsertTx(ctx, tx, TermsMailArgs{LinkID: linkID}, nil)
+	return err
+}
+
+func (s scheduler) ScheduleSigningWatch(ctx context.Context, tx pgx.Tx, orderRef string) error {
+	_, err := s.client.InsertTx(ctx, tx, SigningWatchArgs{OrderRef: orderRef}, nil)
 	return err
 }

@@ -92,6 +92,8 @@ type Options struct {
 	Mailer connectors.Mailer
 	// BaseURL starts the links in e-mail. Default http://localhost.
 	BaseURL string
+	// Collector asks BankID about signing orders; nil without BankID.
+	Collector provisioning.OrderCollector
 }
 
 // extraPrincipals complete the demo users with a manager of another unit and a requester
@@ -152,7 +154,8 @@ func New(t testing.TB, opts Options) *App {
 		mailer = opts.Mailer
 	}
 	service, err := provisioning.New(provisioning.Config{DB: pool, Box: box, Directory: dir, Scheduler: runner.Scheduler(),
-		Clock: clock, Logger: logger, Mailer: mailer, BaseURL: cmp.Or(opts.BaseURL, "http://localhost")})
+		Clock: clock, Logger: logger, Mailer: mailer, BaseURL: cmp.Or(opts.BaseURL, "http://localhost"),
+		Collector: opts.Collector})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/behorig/behorig/internal/testapp"
 	"github.com/behorig/behorig/internal/testenv"
 	"github.com/behorig/behorig/internal/web"
+	"github.com/behorig/behorig/provisioning"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -49,6 +50,8 @@ type siteOptions struct {
 	bankID web.BankID
 	// mailer sends the terms e-mail; default the outbox table.
 	mailer connectors.Mailer
+	// collector asks BankID about signing orders for the domain.
+	collector provisioning.OrderCollector
 	// jobs runs the job runner, so that approved requests are provisioned in LDAP.
 	jobs bool
 	// extraIdPs are configured beside the dev IdP's two, e.g. one that is down.
@@ -64,7 +67,7 @@ func newSite(t *testing.T, opts siteOptions) *site {
 		t.Fatal(err)
 	}
 	base := "http://localhost:" + strings.TrimPrefix(ln.Addr().String(), "127.0.0.1:")
-	app := testapp.New(t, testapp.Options{NoJobs: !opts.jobs, BaseURL: base, Mailer: opts.mailer})
+	app := testapp.New(t, testapp.Options{NoJobs: !opts.jobs, BaseURL: base, Mailer: opts.mailer, Collector: opts.collector})
 	idp, err := devenv.StartIdP("127.0.0.1", 0, base)
 	if err != nil {
 		t.Fatal(err)

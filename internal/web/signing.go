@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,10 +21,10 @@ import (
 	"github.com/behorig/behorig/provisioning"
 )
 
-// BankID is the RP API as the signing page uses it (auth/bankid.Client).
+// BankID is the RP API as the signing page uses it (auth/bankid.Client). Collecting is the
+// domain's (provisioning.OrderCollector), shared with the job that watches orders.
 type BankID interface {
 	Sign(ctx context.Context, req bankid.OrderRequest, visible, nonVisible string) (bankid.OrderResponse, error)
-	Collect(ctx context.Context, orderRef string) (bankid.CollectResponse, error)
 	Cancel(ctx context.Context, orderRef string) error
 }
 
@@ -93,8 +92,8 @@ func (s *Server) signingState(r *http.Request, token string) signState {
 	state := signState{State: order.Status,
 		AutoStart: template.URL("bankid:///?autostarttoken=" + url.QueryEscape(order.AutoStartToken) + "&redirect=null")}
 	if order.Status == bankid.StatusPending {
-		if claimed, err := s.service.ClaimCollect(r.Context(), order.OrderRef, time.Now(), collectInterval); err == nil && claimed {
-			order = s.collect(r, token, order)
+		if collected, err := s.service.CollectSigning(r.Context(), order.OrderRef, time.Now(), collectInterval); err == nil {
+			order = collected
 		}
 	}
 	state.State = order.Status
@@ -112,42 +111,6 @@ func (s *Server) signingState(r *http.Request, token string) signState {
 		state.Message = l.T("sign.done")
 	}
 	return state
-}
-
-// collect asks BankID once and records what it says.
-func (s *Server) collect(r *http.Request, token string, order provisioning.SignOrder) provisioning.SignOrder {
-	ctx := r.Context()
-	resp, err := s.bankid.Collect(ctx, order.OrderRef)
-	var e *bankid.Error
-	if errors.As(err, &e) && e.Code == bankid.ErrInvalidParameters {
-		// BankID no longer knows the order (it purges finished ones): it is over.
-		resp, err = bankid.CollectResponse{OrderRef: order.OrderRef, Status: bankid.StatusFailed, HintCode: bankid.HintExpiredTransaction}, nil
-	}
-	if err != nil {
-		s.log.WarnContext(ctx, "bankid collect", "err", err)
-		return order
-	}
-	order.Status, order.Hint = resp.Status, resp.HintCode
-	if resp.Status != bankid.StatusComplete || resp.CompletionData == nil {
-		if err := s.service.RecordOrderState(ctx, order.OrderRef, resp.Status, resp.HintCode); err != nil {
-			s.log.ErrorContext(ctx, "record bankid order", "err", err)
-		}
-		return order
-	}
-	cd := resp.CompletionData
-	signature, _ := base64.StdEncoding.DecodeString(cd.Signature)
-	ocsp, _ := base64.StdEncoding.DecodeString(cd.OCSPResponse)
-	err = s.service.CompleteSigning(ctx, token, order.OrderRef, provisioning.Evidence{PersonalNumber: cd.User.PersonalNumber,
-		Name: cd.User.Name, Signature: signature, OCSPResponse: ocsp, DeviceIP: cd.Device.IPAddress, DeviceUHI: cd.Device.UHI,
-		BankIDIssueDate: cd.BankIDIssueDate, Simulated: bankid.IsSimulated(signature)})
-	switch {
-	case errors.Is(err, provisioning.ErrSignerMismatch):
-		order.Status, order.Hint = bankid.StatusFailed, "signer_mismatch"
-	case err != nil:
-		s.log.ErrorContext(ctx, "complete signing", "order", order.OrderRef, "err", err)
-		order.Status = bankid.StatusPending
-	}
-	return order
 }
 
 // startSigning starts a BankID sign order for the request's person, with the terms as the
@@ -205,7 +168,8 @@ func (s *Server) cancelSigning(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/sign/"+token, http.StatusSeeOther)
 		return
 	}
-	if order = s.collect(r, token, order); order.Status != bankid.StatusPending {
+	// Interval 0: ask now, whoever asked a moment ago.
+	if order, err = s.service.CollectSigning(r.Context(), order.OrderRef, time.Now(), 0); err != nil || order.Status != bankid.StatusPending {
 		http.Redirect(w, r, "/sign/"+token, http.StatusSeeOther)
 		return
 	}

@@ -36,7 +36,7 @@ func signingSite(t *testing.T) (*site, *bankid.Simulator, *testenv.SMTPServer) {
 		t.Fatal(err)
 	}
 	smtp := testenv.SMTP(t)
-	s := newSite(t, siteOptions{jobs: true, bankID: client, mailer: mail.SMTP{Addr: smtp.Addr, From: "Behörig <behorig@kommun.example>",
+	s := newSite(t, siteOptions{jobs: true, bankID: client, collector: bankid.Collector{Client: client}, mailer: mail.SMTP{Addr: smtp.Addr, From: "Behörig <behorig@kommun.example>",
 		Username: smtp.User, Password: smtp.Password, TLSConfig: &tls.Config{ServerName: "localhost", RootCAs: smtp.RootCAs}}})
 	return s, sim, smtp
 }
@@ -276,5 +276,19 @@ func TestAForgottenOrderEnds(t *testing.T) {
 	pollUntil(t, anna, link, "failed")
 	if page := body(t, anna.get(t, link)); !strings.Contains(page, "/start\"") {
 		t.Fatal("the person cannot start again after a forgotten order")
+	}
+}
+
+// A person who signs on the phone and never comes back to the page still gets the access:
+// a job watches the order.
+func TestSigningCompletesWithoutThePage(t *testing.T) {
+	s, sim, smtp := signingSite(t)
+	sub, link := linkFromMail(t, s, smtp)
+	anna := &site{app: s.app, idp: s.idp, url: s.url, client: newClient()}
+	anna.post(t, "/sign/"+token(link)+"/start", nil)
+	scanAndSign(t, s, sim, link, "195001182046")
+	s.waitStatus(t, sub.ID, provisioning.StatusCompleted) // no page asks again
+	if n := s.count(t, "SELECT count(*) FROM terms_signatures"); n != 1 {
+		t.Fatal("the job did not keep the signature")
 	}
 }
