@@ -459,4 +459,7 @@ var messages = map[string][2]string{
 
 	"sign.too_many": {"Du har startat många underskrifter på kort tid. Vänta en stund och försök igen.", "You have started many signings in a short while. Wait a moment and try again."},
 	"sign.qr_time":  {"Skanna koden inom cirka 30 sekunder.", "Scan the code within about 30 seconds."},
+
+	"limit":  {"För många försök", "Too many attempts"},
+	"limit.": {"Du har gjort många försök på kort tid. Vänta en minut och försök igen.", "You have made many attempts in a short while. Wait a minute and try again."},
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -89,8 +90,7 @@ func (s *Server) signingState(r *http.Request, token string) signState {
 	if err != nil || s.bankid == nil {
 		return signState{State: "none"}
 	}
-	state := signState{State: order.Status,
-		AutoStart: template.URL("bankid:///?autostarttoken=" + url.QueryEscape(order.AutoStartToken) + "&redirect=null")}
+	state := signState{State: order.Status, AutoStart: autoStartLink(r, order.AutoStartToken)}
 	if order.Status == bankid.StatusPending {
 		if collected, err := s.service.CollectSigning(r.Context(), order.OrderRef, time.Now(), collectInterval); err == nil {
 			order = collected
@@ -316,4 +316,16 @@ func (s *Server) signedForm(w http.ResponseWriter, r *http.Request) {
 	default:
 		s.linkProblem(w, r, err)
 	}
+}
+
+var mobile = regexp.MustCompile(`iPhone|iPad|iPod|Android`)
+
+// autoStartLink opens the BankID app on this device: BankID's universal link on phones and
+// tablets, its own scheme on computers.
+func autoStartLink(r *http.Request, token string) template.URL {
+	query := "?autostarttoken=" + url.QueryEscape(token) + "&redirect=null"
+	if mobile.MatchString(r.UserAgent()) {
+		return template.URL("https://app.bankid.com/" + query)
+	}
+	return template.URL("bankid:///" + query)
 }

@@ -292,3 +292,50 @@ func TestSigningCompletesWithoutThePage(t *testing.T) {
 		t.Fatal("the job did not keep the signature")
 	}
 }
+
+func TestAutostartLinkFitsTheDevice(t *testing.T) {
+	s, _, smtp := signingSite(t)
+	_, link := linkFromMail(t, s, smtp)
+	anna := &site{app: s.app, idp: s.idp, url: s.url, client: newClient()}
+	anna.post(t, "/sign/"+token(link)+"/start", nil)
+	req, _ := http.NewRequest(http.MethodGet, link, nil)
+	req.Header.Set("User-Agent", "Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X)")
+	resp, err := anna.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if page := body(t, resp); !strings.Contains(page, `href="https://app.bankid.com/?autostarttoken=`) {
+		t.Fatal("a phone is not given BankID's universal link")
+	}
+	if page := body(t, anna.get(t, link)); !strings.Contains(page, `href="bankid:///?autostarttoken=`) {
+		t.Fatal("a computer is not given the bankid:/// link")
+	}
+}
+
+func TestPublicActionsAreRateLimited(t *testing.T) {
+	s, _, smtp := signingSite(t)
+	_, link := linkFromMail(t, s, smtp)
+	anyone := &site{app: s.app, idp: s.idp, url: s.url, client: newClient()}
+	limited := 0
+	for range 10 {
+		req, _ := http.NewRequest(http.MethodPost, s.url+"/sign/"+token(link)+"/start", nil)
+		req.Header.Set("X-Forwarded-For", "192.0.2.200") // one client behind the trusted proxy
+		resp, err := anyone.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusTooManyRequests {
+			limited++
+			if resp.Header.Get("Retry-After") == "" {
+				t.Error("a 429 without Retry-After")
+			}
+		}
+	}
+	if limited == 0 {
+		t.Fatal("10 starts in a row from one client were all let through")
+	}
+	if n := s.count(t, "SELECT count(*) FROM signing_orders"); n > 1 {
+		t.Fatalf("%d orders from repeated starts", n)
+	}
+}

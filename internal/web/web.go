@@ -101,14 +101,17 @@ func (s *Server) Handler(api http.Handler) http.Handler {
 	mux.HandleFunc("GET /approvals", s.signedIn(s.approvals))
 	mux.HandleFunc("POST /approvals", s.signedIn(s.decideMany))
 	mux.HandleFunc("GET /login", s.loginPage)
-	mux.HandleFunc("GET /login/{idp}", s.beginSignIn)
+	// A person signs in a few times an hour and starts a signing a few times; these limits
+	// let that through and stop a script.
+	signIns, orders := newLimiter(6*time.Second, 20), newLimiter(30*time.Second, 6)
+	mux.HandleFunc("GET /login/{idp}", s.limited(signIns, s.beginSignIn))
 	mux.HandleFunc("GET /auth/oidc/{idp}/callback", s.callback)
 	mux.HandleFunc("POST /logout", s.logout)
 	mux.HandleFunc("GET /lang", s.switchLang)
 	mux.HandleFunc("GET /sign/{token}", s.signPage)
-	mux.HandleFunc("POST /sign/{token}/start", s.startSigning)
+	mux.HandleFunc("POST /sign/{token}/start", s.limited(orders, s.startSigning))
 	mux.HandleFunc("POST /sign/{token}/cancel", s.cancelSigning)
-	mux.HandleFunc("POST /sign/{token}/paper", s.signedForm)
+	mux.HandleFunc("POST /sign/{token}/paper", s.limited(orders, s.signedForm))
 	mux.HandleFunc("GET /sign/{token}/qr.png", s.signQR)
 	mux.HandleFunc("GET /sign/{token}/status", s.signStatus)
 	if api != nil {
