@@ -178,6 +178,10 @@ type SystemAdmin struct {
 	Roles            []RoleView `json:"roles"`
 	// ExampleGroups shows what the template makes for the first unit and each role.
 	ExampleGroups []string `json:"exampleGroups"`
+	// Terms is the newest text of the terms of access, TermsVersion its version (0: none).
+	// Saving another text makes a new version; signatures keep the version they signed.
+	Terms        string `json:"terms"`
+	TermsVersion int    `json:"termsVersion"`
 }
 
 var systemIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,39}$`)
@@ -189,8 +193,11 @@ func (s *Service) Systems(ctx context.Context, actor Actor) ([]SystemAdmin, erro
 	}
 	rows, err := s.db.Query(ctx, `SELECT s.id, s.name, s.group_template, s.needs_terms, s.needs_certificate, s.manual, s.monthly_price_sek,
 			COALESCE(array_agg(r.id ORDER BY r.id) FILTER (WHERE r.id IS NOT NULL), '{}'),
-			COALESCE(array_agg(r.name ORDER BY r.id) FILTER (WHERE r.id IS NOT NULL), '{}')
-		FROM systems s LEFT JOIN system_roles r ON r.system_id = s.id GROUP BY s.id ORDER BY s.name`)
+			COALESCE(array_agg(r.name ORDER BY r.id) FILTER (WHERE r.id IS NOT NULL), '{}'),
+			coalesce(t.text, ''), coalesce(t.version, 0)
+		FROM systems s LEFT JOIN system_roles r ON r.system_id = s.id
+			LEFT JOIN LATERAL (SELECT version, text FROM system_terms WHERE system_id = s.id ORDER BY version DESC LIMIT 1) t ON true
+		GROUP BY s.id, t.text, t.version ORDER BY s.name`)
 	if err != nil {
 		return nil, fmt.Errorf("read catalog: %w", err)
 	}
@@ -199,7 +206,8 @@ func (s *Service) Systems(ctx context.Context, actor Actor) ([]SystemAdmin, erro
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (SystemAdmin, error) {
 		var v SystemAdmin
 		var ids, names []string
-		if err := row.Scan(&v.ID, &v.Name, &v.GroupTemplate, &v.NeedsTerms, &v.NeedsCertificate, &v.Manual, &v.MonthlyPriceSEK, &ids, &names); err != nil {
+		if err := row.Scan(&v.ID, &v.Name, &v.GroupTemplate, &v.NeedsTerms, &v.NeedsCertificate, &v.Manual, &v.MonthlyPriceSEK, &ids, &names,
+			&v.Terms, &v.TermsVersion); err != nil {
 			return v, err
 		}
 		for i := range ids {
@@ -242,6 +250,13 @@ func (s *Service) SaveSystem(ctx context.Context, actor Actor, in SystemAdmin, c
 		seen[r.ID] = true
 	}
 	s.validateTemplate(ctx, in, ve)
+	in.Terms = strings.TrimSpace(in.Terms)
+	switch {
+	case in.NeedsTerms && in.Terms == "":
+		ve.add("terms", "is required when the terms are signed: write the terms of access")
+	case len(in.Terms) > 20000:
+		ve.add("terms", "is longer than %d characters", 20000)
+	}
 	var exists bool
 	if err := s.db.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM systems WHERE id = $1)", in.ID).Scan(&exists); err != nil {
 		return fmt.Errorf("look up system %s: %w", in.ID, err)
@@ -278,8 +293,13 @@ func (s *Service) SaveSystem(ctx context.Context, actor Actor, in SystemAdmin, c
 			AND NOT EXISTS (SELECT 1 FROM request_items i WHERE i.system_id = r.system_id AND i.role_id = r.id)`, in.ID, keep); err != nil {
 			return fmt.Errorf("remove roles of %s: %w", in.ID, err)
 		}
+		version, err := s.saveTerms(ctx, tx, in.ID, in.Terms)
+		if err != nil {
+			return err
+		}
 		return s.record(ctx, tx, actor.Subject, "catalog.saved", "", "", map[string]any{"system": in.ID, "template": in.GroupTemplate,
-			"roles": keep, "needsTerms": in.NeedsTerms, "needsCertificate": in.NeedsCertificate, "manual": in.Manual})
+			"termsVersion": version,
+			"roles":        keep, "needsTerms": in.NeedsTerms, "needsCertificate": in.NeedsCertificate, "manual": in.Manual})
 	})
 }
 
@@ -325,4 +345,23 @@ func (s *Service) validateTemplate(ctx context.Context, in SystemAdmin, ve *Vali
 			return
 		}
 	}
+}
+
+// saveTerms makes a new version of a system's terms when the text differs from the newest;
+// it returns the newest version.
+func (s *Service) saveTerms(ctx context.Context, tx pgx.Tx, systemID, text string) (int, error) {
+	var current string
+	var version int
+	err := tx.QueryRow(ctx, "SELECT text, version FROM system_terms WHERE system_id = $1 ORDER BY version DESC LIMIT 1", systemID).
+		Scan(&current, &version)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return 0, fmt.Errorf("terms of %s: %w", systemID, err)
+	}
+	if text == "" || text == current {
+		return version, nil
+	}
+	if _, err := tx.Exec(ctx, "INSERT INTO system_terms (system_id, version, text) VALUES ($1, $2, $3)", systemID, version+1, text); err != nil {
+		return 0, fmt.Errorf("new terms of %s: %w", systemID, err)
+	}
+	return version + 1, nil
 }

@@ -142,7 +142,8 @@ func (s *Server) adminSystem(w http.ResponseWriter, r *http.Request, actor provi
 		}
 		form = map[string]string{"existing": "1", "id": found.ID, "name": found.Name, "groupTemplate": found.GroupTemplate,
 			"monthlyPriceSek": strconv.Itoa(found.MonthlyPriceSEK), "needsTerms": flag(found.NeedsTerms),
-			"needsCertificate": flag(found.NeedsCertificate), "manual": flag(found.Manual)}
+			"needsCertificate": flag(found.NeedsCertificate), "manual": flag(found.Manual), "terms": found.Terms,
+			"termsVersion": strconv.Itoa(found.TermsVersion)}
 		for i, role := range found.Roles {
 			form[fmt.Sprintf("role.%d.id", i)], form[fmt.Sprintf("role.%d.name", i)] = role.ID, role.Name
 		}
@@ -177,11 +178,12 @@ func (s *Server) saveSystem(w http.ResponseWriter, r *http.Request, actor provis
 		return
 	}
 	form := map[string]string{}
-	for _, k := range []string{"existing", "id", "name", "groupTemplate", "monthlyPriceSek", "needsTerms", "needsCertificate", "manual"} {
+	for _, k := range []string{"existing", "id", "name", "groupTemplate", "monthlyPriceSek", "needsTerms", "needsCertificate", "manual", "terms"} {
 		form[k] = strings.TrimSpace(r.PostForm.Get(k))
 	}
 	in := provisioning.SystemAdmin{ID: form["id"], Name: form["name"], GroupTemplate: form["groupTemplate"],
-		NeedsTerms: form["needsTerms"] != "", NeedsCertificate: form["needsCertificate"] != "", Manual: form["manual"] != ""}
+		NeedsTerms: form["needsTerms"] != "", NeedsCertificate: form["needsCertificate"] != "", Manual: form["manual"] != "",
+		Terms: form["terms"]}
 	price, priceErr := strconv.Atoi(strings.ReplaceAll(form["monthlyPriceSek"], " ", ""))
 	if form["monthlyPriceSek"] == "" {
 		price, priceErr = 0, nil
@@ -203,7 +205,8 @@ func (s *Server) saveSystem(w http.ResponseWriter, r *http.Request, actor provis
 			Format: "must be a whole number"}}}
 	}
 	if data, refused := s.refusal(r, err, map[string]string{"id": "admin.system.id", "name": "admin.system.name",
-		"groupTemplate": "admin.system.template", "monthlyPriceSek": "admin.system.price", "roles": "admin.system.roles"}); refused {
+		"groupTemplate": "admin.system.template", "monthlyPriceSek": "admin.system.price", "roles": "admin.system.roles",
+		"terms": "admin.system.terms"}); refused {
 		data.Actor, data.Section, data.Form, data.RoleRows = &actor, "admin-catalog", form, rows(n+roleRowsSpare)
 		s.render(w, r, http.StatusBadRequest, "admin_system", data)
 		return

@@ -105,3 +105,25 @@ func TestAdminCatalog(t *testing.T) {
 		t.Fatal("the edit form does not show the saved system")
 	}
 }
+
+func TestAdminEditsVersionedTerms(t *testing.T) {
+	s := newSite(t, siteOptions{})
+	ivar := s.as(t, "ivar.admin")
+	page := body(t, ivar.get(t, "/admin/catalog/treserva"))
+	if !strings.Contains(page, "informationssäkerhet") || !strings.Contains(page, "Nu version 1.") {
+		t.Fatalf("the edit form does not show the terms and their version:\n%s", page)
+	}
+	form := url.Values{"existing": {"1"}, "id": {"treserva"}, "name": {"Treserva"}, "groupTemplate": {"treserva-{unit}-{role}"},
+		"needsTerms": {"1"}, "role.0.id": {"utforare"}, "role.0.name": {"Utförare"}, "terms": {""}}
+	if resp := ivar.post(t, "/admin/catalog", form); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body(t, resp), `<a href="#terms">`) {
+		t.Fatalf("signed terms without a text: %d", resp.StatusCode)
+	}
+	form.Set("terms", "Nya villkor för Treserva.")
+	if resp := ivar.post(t, "/admin/catalog", form); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("save: %d %s", resp.StatusCode, body(t, resp))
+	}
+	ivar.post(t, "/admin/catalog", form) // the same text again makes no new version
+	if n := s.count(t, "SELECT max(version) FROM system_terms WHERE system_id = 'treserva'"); n != 2 {
+		t.Fatalf("newest version %d, want 2", n)
+	}
+}

@@ -462,4 +462,9 @@ var messages = map[string][2]string{
 
 	"limit":  {"För många försök", "Too many attempts"},
 	"limit.": {"Du har gjort många försök på kort tid. Vänta en minut och försök igen.", "You have made many attempts in a short while. Wait a minute and try again."},
+
+	"admin.system.terms":         {"Villkor för behörighet", "Terms of access"},
+	"admin.system.terms.hint":    {"Texten personen godkänner med BankID. En ändrad text blir en ny version; redan gjorda underskrifter behåller sin.", "The text the person accepts with BankID. A changed text becomes a new version; signatures made keep theirs."},
+	"admin.system.terms.version": {"Nu version %s.", "Now version %s."},
+	"v:is required when the terms are signed: write the terms of access": {"krävs när villkoren godkänns med BankID: skriv villkoren", "is required when the terms are signed: write the terms of access"},
 }
