@@ -139,42 +139,48 @@ func (s *Service) AddAttachment(ctx context.Context, actor Actor, requestID, nam
 	if err != nil {
 		return "", err
 	}
-	ve := &ValidationError{}
 	var id string
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		r, err := s.visibleRequest(ctx, tx, actor, requestID)
 		if err != nil {
 			return err
 		}
-		// Lock the request, so that two uploads at once cannot pass the limit together.
-		if _, err := tx.Exec(ctx, "SELECT 1 FROM requests WHERE id = $1 FOR UPDATE", r.id); err != nil {
-			return err
-		}
-		var n int
-		if err := tx.QueryRow(ctx, "SELECT count(*) FROM attachments WHERE request_id = $1", r.id).Scan(&n); err != nil {
-			return err
-		}
-		if n >= maxAttachments {
-			ve.add("file", "a request holds at most %d attachments", maxAttachments)
-			return ve
-		}
-		id, err = s.insertAttachment(ctx, tx, actor, r.id, r.number, r.personID, name, contentType, data)
+		id, err = s.storeAttachment(ctx, tx, actor.Subject, actor.ID, "attachment.added",
+			newAttachment{r.id, r.personID, name, contentType, data})
 		return err
 	})
 	return id, err
 }
 
-// insertAttachment stores a checked file on a request with its audit event.
-func (s *Service) insertAttachment(ctx context.Context, tx pgx.Tx, actor Actor, requestID, number, personID, name, contentType string, data []byte) (string, error) {
-	var id string
-	sum := sha256.Sum256(data)
-	if err := tx.QueryRow(ctx, `INSERT INTO attachments (request_id, name, content_type, size, sha256, data, uploaded_by, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id::text`, requestID, name, contentType, len(data), sum[:], data,
-		actor.ID, s.clock.Now()).Scan(&id); err != nil {
-		return "", fmt.Errorf("attach %s to %s: %w", name, number, err)
+// newAttachment is a checked file on its way into a request.
+type newAttachment struct {
+	requestID, personID, name, contentType string
+	data                                   []byte
+}
+
+// storeAttachment stores a file on a request with its audit event, after locking the request
+// so that two uploads at once cannot pass the limit together. uploaderID is empty for the
+// person, who uploads through the link to the terms and is no principal.
+func (s *Service) storeAttachment(ctx context.Context, tx pgx.Tx, auditActor, uploaderID, action string, a newAttachment) (string, error) {
+	var n int
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM attachments WHERE request_id = (
+		SELECT id FROM requests WHERE id::text = $1 FOR UPDATE)`, a.requestID).Scan(&n); err != nil {
+		return "", fmt.Errorf("attachments of %s: %w", a.requestID, err)
 	}
-	return id, s.record(ctx, tx, actor.Subject, "attachment.added", requestID, personID,
-		map[string]any{"attachment": id, "name": name, "type": contentType, "size": len(data), "sha256": fmt.Sprintf("%x", sum)})
+	if n >= maxAttachments {
+		ve := &ValidationError{}
+		ve.add("file", "a request holds at most %d attachments", maxAttachments)
+		return "", ve
+	}
+	var id string
+	sum := sha256.Sum256(a.data)
+	if err := tx.QueryRow(ctx, `INSERT INTO attachments (request_id, name, content_type, size, sha256, data, uploaded_by, via_link, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, '')::uuid, $7 = '', $8) RETURNING id::text`, a.requestID, a.name, a.contentType,
+		len(a.data), sum[:], a.data, uploaderID, s.clock.Now()).Scan(&id); err != nil {
+		return "", fmt.Errorf("attach %s to %s: %w", a.name, a.requestID, err)
+	}
+	return id, s.record(ctx, tx, auditActor, action, a.requestID, a.personID,
+		map[string]any{"attachment": id, "name": a.name, "type": a.contentType, "size": len(a.data), "sha256": fmt.Sprintf("%x", sum)})
 }
 
 // cleanFileName keeps the base name of an upload without control or path characters.
@@ -239,26 +245,11 @@ func (s *Service) AttachSignedForm(ctx context.Context, token, name string, data
 			return err
 		}
 		var personID string
-		if err := tx.QueryRow(ctx, "SELECT person_id::text FROM requests WHERE id::text = $1 FOR UPDATE", l.requestID).Scan(&personID); err != nil {
+		if err := tx.QueryRow(ctx, "SELECT person_id::text FROM requests WHERE id::text = $1", l.requestID).Scan(&personID); err != nil {
 			return err
 		}
-		var n int
-		if err := tx.QueryRow(ctx, "SELECT count(*) FROM attachments WHERE request_id::text = $1", l.requestID).Scan(&n); err != nil {
-			return err
-		}
-		if n >= maxAttachments {
-			ve := &ValidationError{}
-			ve.add("file", "a request holds at most %d attachments", maxAttachments)
-			return ve
-		}
-		sum := sha256.Sum256(data)
-		var id string
-		if err := tx.QueryRow(ctx, `INSERT INTO attachments (request_id, name, content_type, size, sha256, data, via_link, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, true, $7) RETURNING id::text`, l.requestID, name, contentType, len(data), sum[:], data,
-			s.clock.Now()).Scan(&id); err != nil {
-			return fmt.Errorf("attach the signed form: %w", err)
-		}
-		return s.record(ctx, tx, "person", "terms.paper_uploaded", l.requestID, personID,
-			map[string]any{"attachment": id, "name": name, "sha256": fmt.Sprintf("%x", sum)})
+		_, err = s.storeAttachment(ctx, tx, "person", "", "terms.paper_uploaded",
+			newAttachment{l.requestID, personID, name, contentType, data})
+		return err
 	})
 }

@@ -595,7 +595,8 @@ func (s *Service) insertRequest(ctx context.Context, tx pgx.Tx, actor Actor, v *
 		return Submitted{}, err
 	}
 	for _, a := range v.attachments {
-		if _, err := s.insertAttachment(ctx, tx, actor, r.ID, number, personID, a.name, a.contentType, a.data); err != nil {
+		if _, err := s.storeAttachment(ctx, tx, actor.Subject, actor.ID, "attachment.added",
+			newAttachment{r.ID, personID, a.name, a.contentType, a.data}); err != nil {
 			return Submitted{}, err
 		}
 	}
