@@ -70,6 +70,13 @@ func (s *Service) link(ctx context.Context, q querier, token string) (linkRow, e
 	return l, nil
 }
 
+// CheckLink tells whether a link works, without reading its terms: for what a page asks
+// every second.
+func (s *Service) CheckLink(ctx context.Context, token string) error {
+	_, err := s.link(ctx, s.db, token)
+	return err
+}
+
 // Terms returns what the link's page shows and what will be signed.
 func (s *Service) Terms(ctx context.Context, token string) (TermsView, error) {
 	l, err := s.link(ctx, s.db, token)

@@ -40,13 +40,14 @@ var messages = map[string][2]string{
 		"You signed in, but you are not a user of Behörig. Ask your contact at the municipality to register you."},
 	"signin.conflict":  {"Kontot är redan kopplat", "The account is already linked"},
 	"signin.conflict.": {"Personnumret är kopplat till en annan inloggning. Kontakta IT.", "The personnummer is linked to another sign-in. Contact IT."},
-	"error.title":      {"Något gick fel", "Something went wrong"},
-	"error.text":       {"Felet är loggat. Försök igen om en stund.", "The error has been logged. Try again in a while."},
+	"error":            {"Något gick fel", "Something went wrong"},
+	"error.":           {"Felet är loggat. Försök igen om en stund.", "The error has been logged. Try again in a while."},
 	"error.to_login":   {"Till inloggningen", "To the sign-in page"},
 	"error.to_start":   {"Till startsidan", "To the start page"},
-	"notfound.title":   {"Sidan finns inte", "Page not found"},
-	"notfound.text":    {"Sidan finns inte, eller så har du inte behörighet att se den.", "The page does not exist, or you may not see it."},
-	"forbidden.title":  {"Du saknar behörighet", "You are not allowed"},
+	"notfound":         {"Sidan finns inte", "Page not found"},
+	"notfound.":        {"Sidan finns inte, eller så har du inte behörighet att se den.", "The page does not exist, or you may not see it."},
+	"forbidden":        {"Du saknar behörighet", "You are not allowed"},
+	"forbidden.":       {"Du har inte behörighet att göra det här.", "You are not allowed to do this."},
 
 	// my requests
 	"start.title":          {"Mina ärenden", "My requests"},
@@ -132,8 +133,8 @@ var messages = map[string][2]string{
 	"done.approved_n":            {"%d ärenden godkända.", "%d requests approved."},
 	"done.rejected_n":            {"%d ärenden avslagna.", "%d requests rejected."},
 	"done.submitted":             {"Ansökan är inskickad.", "The request is submitted."},
-	"conflict.title":             {"Ärendet har redan hanterats", "The request has already been handled"},
-	"conflict.text":              {"Någon annan har redan beslutat om ärendet, eller så är det i ett läge där det inte går. Ladda om sidan.", "Someone else has already decided, or the request is in a state where this is not possible. Reload the page."},
+	"conflict":                   {"Ärendet har redan hanterats", "The request has already been handled"},
+	"conflict.":                  {"Någon annan har redan beslutat om ärendet, eller så är det i ett läge där det inte går. Ladda om sidan.", "Someone else has already decided, or the request is in a state where this is not possible. Reload the page."},
 
 	// approval overview
 	"approvals.title":   {"Godkännandeöversikt", "Approval overview"},
@@ -331,7 +332,7 @@ var messages = map[string][2]string{
 	"v:is larger than %d MB":                   {"är större än %d MB", "is larger than %d MB"},
 	"v:is not a PDF, PNG or JPEG file":         {"är inte en PDF-, PNG- eller JPEG-fil", "is not a PDF, PNG or JPEG file"},
 	"v:a request holds at most %d attachments": {"ett ärende kan ha högst %d bilagor", "a request holds at most %d attachments"},
-	"attachments.missing":                      {"välj en fil", "choose a file"},
+	"v:choose a file":                          {"välj en fil", "choose a file"},
 
 	// administration
 	"admin.units":                   {"Enheter", "Units"},

@@ -159,7 +159,7 @@ func TestUnitSearch(t *testing.T) {
 	if got := search("%", true); len(got) != 0 {
 		t.Fatalf("a LIKE wildcard matched %d units", len(got))
 	}
-	anonymous := &site{app: s.app, idp: s.idp, url: s.url, client: newClient()}
+	anonymous := s.newBrowser()
 	if resp := anonymous.get(t, "/units/search?q=51"); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("anonymous unit search: %d", resp.StatusCode)
 	}
@@ -167,6 +167,12 @@ func TestUnitSearch(t *testing.T) {
 
 // postMultipart sends the request form with files, as a browser does.
 func (s *site) postMultipart(t *testing.T, path string, form url.Values, files map[string][]byte) *http.Response {
+	t.Helper()
+	return s.postFiles(t, path, form, "files", files)
+}
+
+// postFiles sends a multipart form: the fields and the files under one field name.
+func (s *site) postFiles(t *testing.T, path string, form url.Values, field string, files map[string][]byte) *http.Response {
 	t.Helper()
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
@@ -176,7 +182,7 @@ func (s *site) postMultipart(t *testing.T, path string, form url.Values, files m
 		}
 	}
 	for name, content := range files {
-		fw, _ := mw.CreateFormFile("files", name)
+		fw, _ := mw.CreateFormFile(field, name)
 		fw.Write(content)
 	}
 	mw.Close()

@@ -2,6 +2,7 @@ package web
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -47,33 +48,13 @@ func (s *Server) formRefused(w http.ResponseWriter, r *http.Request, actor provi
 	return true
 }
 
-// attach takes one uploaded file. The body is bounded before it is read, so an oversized
-// upload is refused without being stored anywhere.
+// attach takes one uploaded file.
 func (s *Server) attach(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
 	id := r.PathValue("id")
-	r.Body = http.MaxBytesReader(w, r.Body, provisioning.MaxAttachment+64<<10)
-	file, header, err := r.FormFile("file")
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig):
-		l := s.localizer(r)
-		msg := l.FieldMessage(provisioning.FieldError{Format: "is larger than %d MB", Args: []any{provisioning.MaxAttachment >> 20}})
-		s.showRequest(w, r, actor, http.StatusRequestEntityTooLarge, pageData{FieldErrors: map[string]string{"file": msg},
-			Errors: []formError{{Anchor: "file", Label: l.T("attachments.add"), Message: msg}}})
-		return
-	case err != nil:
-		l := s.localizer(r)
-		s.showRequest(w, r, actor, http.StatusBadRequest, pageData{FieldErrors: map[string]string{"file": l.T("attachments.missing")},
-			Errors: []formError{{Anchor: "file", Label: l.T("attachments.add"), Message: l.T("attachments.missing")}}})
-		return
+	name, data, err := readUpload(w, r)
+	if err == nil {
+		_, err = s.service.AddAttachment(r.Context(), actor, id, name, data)
 	}
-	defer file.Close()
-	data, err := io.ReadAll(io.LimitReader(file, provisioning.MaxAttachment+1))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	_, err = s.service.AddAttachment(r.Context(), actor, id, header.Filename, data)
 	if s.formRefused(w, r, actor, err, "file", nil) {
 		return
 	}
@@ -82,6 +63,29 @@ func (s *Server) attach(w http.ResponseWriter, r *http.Request, actor provisioni
 		return
 	}
 	http.Redirect(w, r, "/requests/"+url.PathEscape(id)+"?done=attached#attachments", http.StatusSeeOther)
+}
+
+// readUpload reads the "file" of a form with one file. The body is bounded before it is
+// read, so an oversized upload is refused without being stored anywhere; a missing or
+// oversized file is a validation error of the field, like the domain's own.
+func readUpload(w http.ResponseWriter, r *http.Request) (string, []byte, error) {
+	r.Body = http.MaxBytesReader(w, r.Body, provisioning.MaxAttachment+64<<10)
+	file, header, err := r.FormFile("file")
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return "", nil, fileError("is larger than %d MB", provisioning.MaxAttachment>>20)
+	case err != nil:
+		return "", nil, fileError("choose a file")
+	}
+	defer file.Close()
+	data, err := io.ReadAll(io.LimitReader(file, provisioning.MaxAttachment+1))
+	return header.Filename, data, err
+}
+
+func fileError(format string, args ...any) error {
+	return &provisioning.ValidationError{Errors: []provisioning.FieldError{{Field: "file", Message: fmt.Sprintf(format, args...),
+		Format: format, Args: args}}}
 }
 
 // download serves an attachment as a download of its checked type, never rendered inline,

@@ -3,7 +3,6 @@ package web_test
 import (
 	"bytes"
 	"io"
-	"mime/multipart"
 	"net/http"
 	"net/url"
 	"strings"
@@ -47,19 +46,7 @@ func TestComments(t *testing.T) {
 
 func (s *site) upload(t *testing.T, path, name string, content []byte) *http.Response {
 	t.Helper()
-	var buf bytes.Buffer
-	mw := multipart.NewWriter(&buf)
-	fw, _ := mw.CreateFormFile("file", name)
-	fw.Write(content)
-	mw.Close()
-	req, _ := http.NewRequest(http.MethodPost, s.url+path, &buf)
-	req.Header.Set("Content-Type", mw.FormDataContentType())
-	resp, err := s.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { resp.Body.Close() })
-	return resp
+	return s.postFiles(t, path, nil, "file", map[string][]byte{name: content})
 }
 
 var pdf = []byte("%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n")

@@ -49,10 +49,15 @@ func (s *site) status(t *testing.T, id string) string {
 	return status
 }
 
+// newBrowser is another browser on the same site, signed in as nobody.
+func (s *site) newBrowser() *site {
+	return &site{app: s.app, idp: s.idp, url: s.url, client: newClient()}
+}
+
 // as signs a fresh browser in through the dev AD IdP.
 func (s *site) as(t *testing.T, user string) *site {
 	t.Helper()
-	b := &site{app: s.app, idp: s.idp, url: s.url, client: newClient()}
+	b := s.newBrowser()
 	if resp := b.signIn(t, "ad", user); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("sign in %s: %d %s", user, resp.StatusCode, body(t, resp))
 	}
@@ -179,7 +184,7 @@ func TestRequestPageAuthorisation(t *testing.T) {
 	if st := s.status(t, sub.ID); st != provisioning.StatusAwaitingApproval {
 		t.Fatalf("refused decisions changed the status to %s", st)
 	}
-	anonymous := &site{app: s.app, idp: s.idp, url: s.url, client: newClient()}
+	anonymous := s.newBrowser()
 	resp := anonymous.get(t, "/requests/"+sub.ID)
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/login?return=%2Frequests%2F"+sub.ID {
 		t.Fatalf("anonymous: %d to %s", resp.StatusCode, resp.Header.Get("Location"))

@@ -45,23 +45,14 @@ func (s *Server) signedIn(h func(http.ResponseWriter, *http.Request, provisionin
 func (s *Server) domainError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, provisioning.ErrNotFound):
-		s.render(w, r, http.StatusNotFound, "problem", s.problemData(r, "notfound.title", "notfound.text"))
+		s.problemPage(w, r, http.StatusNotFound, "notfound")
 	case errors.Is(err, provisioning.ErrForbidden):
-		s.render(w, r, http.StatusForbidden, "problem", s.problemData(r, "forbidden.title", "notfound.text"))
+		s.problemPage(w, r, http.StatusForbidden, "forbidden")
 	case errors.Is(err, provisioning.ErrConflict):
-		s.render(w, r, http.StatusConflict, "problem", s.problemData(r, "conflict.title", "conflict.text"))
+		s.problemPage(w, r, http.StatusConflict, "conflict")
 	default:
 		s.fail(w, r, err)
 	}
-}
-
-func (s *Server) problemData(r *http.Request, title, message string) pageData {
-	l := s.localizer(r)
-	data := pageData{Title: l.T(title), Message: l.T(message)}
-	if actor, err := s.CurrentActor(r); err == nil {
-		data.Actor = &actor
-	}
-	return data
 }
 
 // flash turns the ?done= of a redirect after a form into a message, from a fixed list so that

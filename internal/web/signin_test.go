@@ -636,7 +636,7 @@ func TestSweepRemovesOnlyExpiredSessions(t *testing.T) {
 	s := newSite(t, siteOptions{})
 	s.signIn(t, "ad", "rolf.bestallare")
 	s.app.Clock.Advance(idle + time.Minute)
-	fresh := &site{app: s.app, idp: s.idp, url: s.url, client: newClient()}
+	fresh := s.newBrowser()
 	fresh.signIn(t, "ad", "maria.chef")
 	sessions, err := session.New(s.app.Pool, session.Config{Idle: idle, Absolute: 10 * time.Hour, Now: s.app.Clock.Now, Box: s.app.Box})
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
-	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -119,7 +118,7 @@ func (s *Server) signingState(r *http.Request, token string) signState {
 func (s *Server) startSigning(w http.ResponseWriter, r *http.Request) {
 	token := r.PathValue("token")
 	noReferrer(w)
-	if _, err := s.service.Terms(r.Context(), token); err != nil {
+	if err := s.service.CheckLink(r.Context(), token); err != nil {
 		s.linkProblem(w, r, err)
 		return
 	}
@@ -218,7 +217,7 @@ func (s *Server) trusted(addr netip.Addr) bool {
 // signQR draws the QR code of this second, computed here from the order's secret.
 func (s *Server) signQR(w http.ResponseWriter, r *http.Request) {
 	noReferrer(w)
-	if _, err := s.service.Terms(r.Context(), r.PathValue("token")); err != nil {
+	if err := s.service.CheckLink(r.Context(), r.PathValue("token")); err != nil {
 		http.NotFound(w, r)
 		return
 	}
@@ -244,7 +243,7 @@ func (s *Server) signStatus(w http.ResponseWriter, r *http.Request) {
 	token := r.PathValue("token")
 	noReferrer(w)
 	w.Header().Set("Content-Type", "application/json")
-	if _, err := s.service.Terms(r.Context(), token); err != nil && !errors.Is(err, provisioning.ErrLinkUsed) {
+	if err := s.service.CheckLink(r.Context(), token); err != nil && !errors.Is(err, provisioning.ErrLinkUsed) {
 		w.WriteHeader(http.StatusGone)
 		json.NewEncoder(w).Encode(signState{State: "gone"})
 		return
@@ -277,39 +276,22 @@ func (s *Server) downloadEvidence(w http.ResponseWriter, r *http.Request, actor 
 // signedForm takes the signed paper form from the person, for IT to verify.
 func (s *Server) signedForm(w http.ResponseWriter, r *http.Request) {
 	token := r.PathValue("token")
-	r.Body = http.MaxBytesReader(w, r.Body, provisioning.MaxAttachment+64<<10)
-	l := s.localizer(r)
-	var data []byte
-	file, header, err := r.FormFile("file")
-	if err == nil {
-		defer file.Close()
-		data, err = io.ReadAll(io.LimitReader(file, provisioning.MaxAttachment+1))
-	}
-	name := ""
-	if header != nil {
-		name = header.Filename
-	}
+	name, data, err := readUpload(w, r)
 	if err == nil {
 		err = s.service.AttachSignedForm(r.Context(), token, name, data)
 	}
 	var ve *provisioning.ValidationError
-	var tooBig *http.MaxBytesError
 	switch {
 	case err == nil:
 		http.Redirect(w, r, "/sign/"+token+"?done=paper_received", http.StatusSeeOther)
-		return
-	case errors.As(err, &ve), errors.As(err, &tooBig), errors.Is(err, http.ErrMissingFile):
-		msg := l.T("attachments.missing")
-		if ve != nil {
-			msg = l.FieldMessage(ve.Errors[0])
-		} else if tooBig != nil {
-			msg = l.FieldMessage(provisioning.FieldError{Format: "is larger than %d MB", Args: []any{provisioning.MaxAttachment >> 20}})
-		}
+	case errors.As(err, &ve):
 		view, verr := s.service.Terms(r.Context(), token)
 		if verr != nil {
 			s.linkProblem(w, r, verr)
 			return
 		}
+		l := s.localizer(r)
+		msg := l.FieldMessage(ve.Errors[0])
 		state := s.signingState(r, token)
 		s.render(w, r, http.StatusBadRequest, "sign", pageData{Title: l.T("sign.title"), Terms: &view, Sign: &state, Token: token,
 			FieldErrors: map[string]string{"file": msg}, Errors: []formError{{Anchor: "file", Label: l.T("sign.paper_upload"), Message: msg}}})

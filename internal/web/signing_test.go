@@ -102,7 +102,7 @@ func pollUntil(t *testing.T, b *site, link, want string) string {
 func TestSigningTheTermsEndToEnd(t *testing.T) {
 	s, sim, smtp := signingSite(t)
 	sub, link := linkFromMail(t, s, smtp)
-	anna := &site{app: s.app, idp: s.idp, url: s.url, client: newClient()} // no session: the link is enough
+	anna := s.newBrowser() // no session: the link is enough
 	page := body(t, anna.get(t, link))
 	for _, want := range []string{"Godkänn villkor för behörighet", "Hej Anna!", "Treserva – Utförare", "informationssäkerhet",
 		`action="/sign/` + token(link) + `/start"`} {
@@ -185,7 +185,7 @@ func TestAnotherPersonsSignatureIsRefused(t *testing.T) {
 	s, sim, smtp := signingSite(t)
 	sim.IgnoreRequirement = true // as if BankID let anyone sign: our own check must hold
 	sub, link := linkFromMail(t, s, smtp)
-	tova := &site{app: s.app, idp: s.idp, url: s.url, client: newClient()}
+	tova := s.newBrowser()
 	tova.post(t, "/sign/"+token(link)+"/start", nil)
 	scanAndSign(t, s, sim, link, "198501139995")
 	page := pollUntil(t, tova, link, "failed")
@@ -210,7 +210,7 @@ func TestAnotherPersonsSignatureIsRefused(t *testing.T) {
 func TestUnknownAndExpiredLinks(t *testing.T) {
 	s, _, smtp := signingSite(t)
 	_, link := linkFromMail(t, s, smtp)
-	anyone := &site{app: s.app, idp: s.idp, url: s.url, client: newClient()}
+	anyone := s.newBrowser()
 	if resp := anyone.get(t, "/sign/not-a-real-token"); resp.StatusCode != http.StatusNotFound || !strings.Contains(body(t, resp), "Länken finns inte") {
 		t.Fatalf("an unknown link: %d", resp.StatusCode)
 	}
@@ -225,7 +225,7 @@ func TestUnknownAndExpiredLinks(t *testing.T) {
 func TestThePersonUploadsTheSignedForm(t *testing.T) {
 	s, _, smtp := signingSite(t)
 	sub, link := linkFromMail(t, s, smtp)
-	anna := &site{app: s.app, idp: s.idp, url: s.url, client: newClient()}
+	anna := s.newBrowser()
 	if resp := anna.upload(t, "/sign/"+token(link)+"/paper", "blankett.html", []byte("<html>")); resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("an HTML file as the form: %d", resp.StatusCode)
 	}
@@ -252,7 +252,7 @@ func TestThePersonUploadsTheSignedForm(t *testing.T) {
 func TestCancelAfterSigningKeepsTheSignature(t *testing.T) {
 	s, sim, smtp := signingSite(t)
 	sub, link := linkFromMail(t, s, smtp)
-	anna := &site{app: s.app, idp: s.idp, url: s.url, client: newClient()}
+	anna := s.newBrowser()
 	anna.post(t, "/sign/"+token(link)+"/start", nil)
 	scanAndSign(t, s, sim, link, "195001182046")
 	anna.post(t, "/sign/"+token(link)+"/cancel", nil)
@@ -268,7 +268,7 @@ func TestAForgottenOrderEnds(t *testing.T) {
 	var offset time.Duration
 	sim.Now = func() time.Time { return time.Now().Add(offset) }
 	_, link := linkFromMail(t, s, smtp)
-	anna := &site{app: s.app, idp: s.idp, url: s.url, client: newClient()}
+	anna := s.newBrowser()
 	anna.post(t, "/sign/"+token(link)+"/start", nil)
 	order, _ := s.app.Service.SigningOrder(context.Background(), token(link))
 	sim.Fail(order.OrderRef, bankid.HintStartFailed)
@@ -284,7 +284,7 @@ func TestAForgottenOrderEnds(t *testing.T) {
 func TestSigningCompletesWithoutThePage(t *testing.T) {
 	s, sim, smtp := signingSite(t)
 	sub, link := linkFromMail(t, s, smtp)
-	anna := &site{app: s.app, idp: s.idp, url: s.url, client: newClient()}
+	anna := s.newBrowser()
 	anna.post(t, "/sign/"+token(link)+"/start", nil)
 	scanAndSign(t, s, sim, link, "195001182046")
 	s.waitStatus(t, sub.ID, provisioning.StatusCompleted) // no page asks again
@@ -296,7 +296,7 @@ func TestSigningCompletesWithoutThePage(t *testing.T) {
 func TestAutostartLinkFitsTheDevice(t *testing.T) {
 	s, _, smtp := signingSite(t)
 	_, link := linkFromMail(t, s, smtp)
-	anna := &site{app: s.app, idp: s.idp, url: s.url, client: newClient()}
+	anna := s.newBrowser()
 	anna.post(t, "/sign/"+token(link)+"/start", nil)
 	req, _ := http.NewRequest(http.MethodGet, link, nil)
 	req.Header.Set("User-Agent", "Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X)")
@@ -315,7 +315,7 @@ func TestAutostartLinkFitsTheDevice(t *testing.T) {
 func TestPublicActionsAreRateLimited(t *testing.T) {
 	s, _, smtp := signingSite(t)
 	_, link := linkFromMail(t, s, smtp)
-	anyone := &site{app: s.app, idp: s.idp, url: s.url, client: newClient()}
+	anyone := s.newBrowser()
 	limited := 0
 	for range 10 {
 		req, _ := http.NewRequest(http.MethodPost, s.url+"/sign/"+token(link)+"/start", nil)

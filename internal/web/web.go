@@ -220,8 +220,17 @@ type manualStepData struct {
 	GrantID, Step, System, Return string
 }
 
+// uploadFormData feeds the "uploadForm" template: a form that sends one file.
+type uploadFormData struct {
+	L                    Localizer
+	Action, Label, Error string
+}
+
 var templateFuncs = template.FuncMap{
 	"field": newField,
+	"uploadForm": func(d pageData, action, labelKey string) uploadFormData {
+		return uploadFormData{L: d.L, Action: action, Label: d.L.T(labelKey), Error: d.FieldErrors["file"]}
+	},
 	"manualStep": func(l Localizer, grantID, step, system, requestID string) manualStepData {
 		ret := "/queue"
 		if requestID != "" {
@@ -258,7 +267,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, page
 	var buf bytes.Buffer
 	if err := s.pages[page].ExecuteTemplate(&buf, "layout", data); err != nil {
 		s.log.Error("render page", "page", page, "err", err)
-		http.Error(w, data.L.T("error.title"), http.StatusInternalServerError)
+		http.Error(w, data.L.T("error"), http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -293,8 +302,7 @@ func (s *Server) switchLang(w http.ResponseWriter, r *http.Request) {
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	// The pattern, not the path: a path may hold a link's token.
 	s.log.ErrorContext(r.Context(), "page failed", "route", r.Pattern, "err", err)
-	l := s.localizer(r)
-	s.render(w, r, http.StatusInternalServerError, "problem", pageData{Title: l.T("error.title"), Message: l.T("error.text")})
+	s.problemPage(w, r, http.StatusInternalServerError, "error")
 }
 
 // audit logs a failed sign-in; the audit log is the record, the error only goes to the log.
