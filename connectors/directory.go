@@ -19,6 +19,9 @@ type Account struct {
 	Email        string
 	Mobile       string
 	EmployeeType string // "employee" or "consultant"
+	// Identity is the person's personnummer (12 digits). A directory configured with an
+	// identity attribute writes it there, so that the entry can be told to be this person's.
+	Identity string
 }
 
 // AccountRef identifies an account in a directory once it exists.
@@ -26,6 +29,9 @@ type AccountRef struct {
 	DN       string
 	Username string
 	Disabled bool
+	// Identity is the value of the directory's identity attribute (often the personnummer),
+	// empty when none is configured or the entry has none.
+	Identity string
 }
 
 // Directory is an account directory such as OpenLDAP or Active Directory. Every method is
@@ -48,6 +54,9 @@ type Directory interface {
 	RemoveMember(ctx context.Context, group, memberDN string) error
 	// GroupsOf lists the names of the groups the account is a member of.
 	GroupsOf(ctx context.Context, memberDN string) ([]string, error)
+	// GroupMembers lists the member DNs of the named group as the directory holds them;
+	// none when the group does not exist.
+	GroupMembers(ctx context.Context, group string) ([]string, error)
 	// GroupDN says where the named group lives, or why the name cannot be a group here; it
 	// lets the catalog check a group template without touching the directory.
 	GroupDN(group string) (string, error)

@@ -52,7 +52,7 @@ func BenchmarkProvision(b *testing.B) {
 		}
 		start := time.Now()
 		for _, id := range grants {
-			if err := app.Service.Provision(ctx, id); err != nil {
+			if err := app.Service.ConvergeGrant(ctx, id); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -149,6 +149,11 @@ func (s *Service) approve(ctx context.Context, tx pgx.Tx, actor Actor, r request
 		map[string]any{"bySubmitter": oneStep}); err != nil {
 		return "", err
 	}
+	if r.kind == KindGrant {
+		if err := s.applyPersonData(ctx, tx, actor.Subject, r); err != nil {
+			return "", err
+		}
+	}
 	switch {
 	case r.kind == KindTerminate:
 		return s.startTermination(ctx, tx, actor.Subject, r)
@@ -309,4 +314,39 @@ func (s *Service) startTermination(ctx context.Context, tx pgx.Tx, actor string,
 		return StatusCompleted, s.setStatus(ctx, tx, actor, r, StatusCompleted, map[string]any{"note": "no open grants"})
 	}
 	return s.moveOn(ctx, tx, actor, r, at)
+}
+
+// applyPersonData fills in, from the approved request, what is missing about its person:
+// e-mail, mobile, job title and the username of an account yet to be made. Only an approved
+// request reaches the person, and it fills gaps without changing what is there: a manager
+// may attest a request of their own for anyone's personnummer, and that must not redirect
+// someone's e-mail or mobile (used for codes). Changing a known person's details is IT's.
+func (s *Service) applyPersonData(ctx context.Context, tx pgx.Tx, actor string, r requestRow) error {
+	var changed []string
+	err := tx.QueryRow(ctx, `WITH req AS (SELECT * FROM requests WHERE id = $1),
+			before AS (SELECT p.* FROM persons p JOIN req ON p.id = req.person_id),
+			hasAccount AS (SELECT EXISTS (SELECT 1 FROM accounts a JOIN req ON a.person_id = req.person_id
+				WHERE a.directory = $2) AS yes),
+			after AS (
+				UPDATE persons p SET
+					email = CASE WHEN p.email = '' THEN req.person_email ELSE p.email END,
+					mobile = CASE WHEN p.mobile = '' THEN req.person_mobile ELSE p.mobile END,
+					job_title = CASE WHEN p.job_title = '' THEN req.person_job_title ELSE p.job_title END,
+					requested_username = CASE WHEN p.requested_username = '' AND NOT (SELECT yes FROM hasAccount)
+						THEN req.person_username ELSE p.requested_username END
+				FROM req WHERE p.id = req.person_id
+				RETURNING p.*)
+		SELECT array_remove(ARRAY[
+			CASE WHEN a.email <> b.email THEN 'email' END,
+			CASE WHEN a.mobile <> b.mobile THEN 'mobile' END,
+			CASE WHEN a.job_title <> b.job_title THEN 'jobTitle' END,
+			CASE WHEN a.requested_username <> b.requested_username THEN 'username' END], NULL)
+		FROM after a JOIN before b ON a.id = b.id`, r.id, s.dirName).Scan(&changed)
+	if err != nil {
+		return fmt.Errorf("apply the person data of %s: %w", r.number, err)
+	}
+	if len(changed) == 0 {
+		return nil
+	}
+	return s.record(ctx, tx, actor, "person.updated", r.id, r.personID, map[string]any{"fields": changed})
 }

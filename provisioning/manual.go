@@ -2,6 +2,7 @@ package provisioning
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -11,12 +12,12 @@ import (
 
 // awaitManualRemoval marks an active manual grant for IT to remove by hand. The access is
 // not counted as gone until IT says it is.
-func (s *Service) awaitManualRemoval(ctx context.Context, tx pgx.Tx, g grantRow, trigger string) error {
+func (s *Service) awaitManualRemoval(ctx context.Context, tx pgx.Tx, g grantRow) error {
 	if _, err := tx.Exec(ctx, "UPDATE grants SET state = 'removal_pending' WHERE id = $1", g.id); err != nil {
 		return fmt.Errorf("mark grant %s for manual removal: %w", g.id, err)
 	}
 	return s.record(ctx, tx, systemActor, "grant.removal_pending", g.requestID, g.personID,
-		map[string]any{"grant": g.id, "group": g.group, "trigger": trigger})
+		map[string]any{"grant": g.id, "group": g.group, "trigger": g.trigger()})
 }
 
 // CompleteManualGrant records that IT has given the access of a manual grant by hand. The
@@ -37,7 +38,9 @@ func (s *Service) CompleteManualGrant(ctx context.Context, actor Actor, grantID,
 	})
 }
 
-// CompleteManualRemoval records that IT has removed a manual grant's access by hand.
+// CompleteManualRemoval records that IT has removed a manual grant's access by hand. What
+// that means for the account (disabled when nothing is left) and for a termination
+// (completed) is the converge job's to do, outside this transaction.
 func (s *Service) CompleteManualRemoval(ctx context.Context, actor Actor, grantID, note string) error {
 	return s.manualStep(ctx, actor, grantID, note, "removal_pending", func(tx pgx.Tx, g grantRow) error {
 		if _, err := tx.Exec(ctx, "UPDATE grants SET state = 'revoked', revoked_at = $2 WHERE id = $1", g.id, s.clock.Now()); err != nil {
@@ -47,10 +50,10 @@ func (s *Service) CompleteManualRemoval(ctx context.Context, actor Actor, grantI
 			map[string]any{"grant": g.id, "group": g.group, "note": note}); err != nil {
 			return err
 		}
-		if err := s.disableIfNothingLeft(ctx, tx, g); err != nil {
-			return err
+		if err := s.jobs.ScheduleConverge(ctx, tx, g.personID); err != nil {
+			return fmt.Errorf("schedule convergence of person %s: %w", g.personID, err)
 		}
-		return s.completeTerminations(ctx, tx, g.personID)
+		return nil
 	})
 }
 
@@ -66,14 +69,7 @@ func (s *Service) manualStep(ctx context.Context, actor Actor, grantID, note, fr
 		return ve
 	}
 	return s.inTx(ctx, func(tx pgx.Tx) error {
-		personID, err := personOfGrant(ctx, tx, grantID)
-		if err != nil {
-			return err
-		}
-		if _, err := lockPerson(ctx, tx, personID); err != nil {
-			return err
-		}
-		g, err := lockGrant(ctx, tx, grantID)
+		g, err := s.lockGrant(ctx, tx, grantID)
 		if err != nil {
 			return err
 		}
@@ -116,4 +112,28 @@ func (s *Service) ManualRemovals(ctx context.Context, actor Actor) ([]ManualRemo
 		return m, row.Scan(&m.GrantID, &m.PersonID, &m.PersonName, &m.System, &m.Role, &m.Unit.ID, &m.Unit.Name,
 			&m.Unit.Ansvarskod, &m.EndsAt, &m.RequestID, &m.RequestNumber)
 	})
+}
+
+// lockGrant locks the grant's person, then the grant: in that order everywhere, so that
+// IT's steps and the converge jobs on one person cannot deadlock.
+func (s *Service) lockGrant(ctx context.Context, tx pgx.Tx, grantID string) (grantRow, error) {
+	var g grantRow
+	err := tx.QueryRow(ctx, "SELECT person_id::text FROM grants WHERE id::text = $1", grantID).Scan(&g.personID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return g, fmt.Errorf("grant %s: %w", grantID, ErrNotFound)
+	}
+	if err != nil {
+		return g, fmt.Errorf("load grant %s: %w", grantID, err)
+	}
+	if _, err := tx.Exec(ctx, "SELECT 1 FROM persons WHERE id = $1 FOR UPDATE", g.personID); err != nil {
+		return g, fmt.Errorf("lock person %s: %w", g.personID, err)
+	}
+	err = tx.QueryRow(ctx, `SELECT id::text, request_id::text, group_name, state, member_dn, coalesce(ended_by_request::text, ''),
+			starts_at, ends_at, manual
+		FROM grants WHERE id::text = $1 FOR UPDATE`, grantID).Scan(&g.id, &g.requestID, &g.group, &g.state, &g.memberDN,
+		&g.endedBy, &g.startsAt, &g.endsAt, &g.manual)
+	if err != nil {
+		return g, fmt.Errorf("lock grant %s: %w", grantID, err)
+	}
+	return g, nil
 }

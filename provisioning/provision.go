@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -12,140 +11,184 @@ import (
 	"github.com/behorig/behorig/internal/username"
 )
 
-// grantRow is a grant with what provisioning and revocation need.
-type grantRow struct {
-	id, personID, requestID, group, state, memberDN string
-	startsAt                                        time.Time
-	manual                                          bool
-}
-
-func lockGrant(ctx context.Context, tx pgx.Tx, id string) (grantRow, error) {
-	var g grantRow
-	err := tx.QueryRow(ctx, `SELECT id::text, person_id::text, request_id::text, group_name, state, member_dn, starts_at, manual
-		FROM grants WHERE id::text = $1 FOR UPDATE`, id).Scan(&g.id, &g.personID, &g.requestID, &g.group, &g.state, &g.memberDN,
-		&g.startsAt, &g.manual)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return g, fmt.Errorf("grant %s: %w", id, ErrNotFound)
+// resolveAccount makes sure a person who needs an account has an account row before any
+// directory write: the username is reserved (or an existing entry linked) in its own short
+// transaction, so a retry after a crash reuses it instead of making a second account. The
+// directory is asked outside that transaction.
+func (s *Service) resolveAccount(ctx context.Context, st *personState, want desired) error {
+	if st.hasAccount || !want.needsAccount {
+		return nil
 	}
+	if st.person.requestedUsername != "" {
+		return s.takeRequestedUsername(ctx, st)
+	}
+	base, err := username.Base(st.person.givenName, st.person.surname)
 	if err != nil {
-		return g, fmt.Errorf("load grant %s: %w", id, err)
+		return fmt.Errorf("make a username for person %s: %w", st.person.id, err)
 	}
-	return g, nil
+	for n := 1; n < 1000; n++ {
+		candidate := username.Candidate(base, n)
+		free, err := s.usernameFree(ctx, candidate, st.person.id)
+		if err != nil {
+			return err
+		}
+		if !free {
+			continue
+		}
+		reserved, err := s.reserveAccount(ctx, st, candidate, "created", "")
+		if err != nil || reserved {
+			return err
+		}
+	}
+	return fmt.Errorf("no free username for %s after 999 tries", base)
 }
 
-// personOfGrant reads whose a grant is, without locking: lock the person first, then the
-// grant, in that order everywhere, so that jobs on one person's grants cannot deadlock.
-func personOfGrant(ctx context.Context, tx pgx.Tx, grantID string) (string, error) {
-	var personID string
-	err := tx.QueryRow(ctx, "SELECT person_id::text FROM grants WHERE id::text = $1", grantID).Scan(&personID)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", fmt.Errorf("grant %s: %w", grantID, ErrNotFound)
+// usernameFree tells whether a made-up username may be given to the person: behorig never
+// issued it to anyone else and no directory entry has it.
+func (s *Service) usernameFree(ctx context.Context, name, personID string) (bool, error) {
+	var issuedToOther bool
+	if err := s.db.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM usernames WHERE username = $1 AND person_id <> $2)",
+		name, personID).Scan(&issuedToOther); err != nil {
+		return false, fmt.Errorf("check username %s: %w", name, err)
 	}
-	if err != nil {
-		return "", fmt.Errorf("load grant %s: %w", grantID, err)
+	if issuedToOther {
+		return false, nil
 	}
-	return personID, nil
+	_, err := s.dir.LookupAccount(ctx, name)
+	if err == nil {
+		return false, nil // someone outside behorig has it
+	}
+	if !errors.Is(err, connectors.ErrNotFound) {
+		return false, fmt.Errorf("check username %s: %w", name, err)
+	}
+	return true, nil
 }
 
-// lockPerson serialises the directory work for one person, so that a provisioning and a
-// revocation of two of their grants cannot interleave (enable after disable, or the reverse).
-func lockPerson(ctx context.Context, tx pgx.Tx, personID string) (personRow, error) {
-	var p personRow
-	p.id = personID
-	err := tx.QueryRow(ctx, `SELECT given_name, surname, email, mobile, employee_type, requested_username
-		FROM persons WHERE id = $1 FOR UPDATE`, personID).Scan(&p.givenName, &p.surname, &p.email, &p.mobile,
-		&p.employeeType, &p.requestedUsername)
-	if err != nil {
-		return p, fmt.Errorf("lock person %s: %w", personID, err)
-	}
-	return p, nil
-}
-
-type personRow struct {
-	id, givenName, surname, email, mobile, employeeType, requestedUsername string
-}
-
-type accountRow struct {
-	username, dn, state string
-}
-
-func (s *Service) account(ctx context.Context, tx pgx.Tx, personID string) (accountRow, bool, error) {
-	var a accountRow
-	err := tx.QueryRow(ctx, "SELECT username, dn, state FROM accounts WHERE directory = $1 AND person_id = $2",
-		s.dirName, personID).Scan(&a.username, &a.dn, &a.state)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return a, false, nil
-	}
-	if err != nil {
-		return a, false, fmt.Errorf("read account of person %s: %w", personID, err)
-	}
-	return a, true, nil
-}
-
-// Provision gives a person what a grant says: the account (created if absent, enabled if
-// disabled) and membership of the grant's group. It is the body of the provision job and is
-// safe to run any number of times: every directory step is create-if-absent or add-if-missing,
-// and the username is reserved in its own transaction first, so a retry after a crash reuses it
-// instead of making a second account.
-func (s *Service) Provision(ctx context.Context, grantID string) error {
-	if err := s.reserveUsername(ctx, grantID); err != nil {
+// takeRequestedUsername reserves the username the approved request named. A directory entry
+// that already has it is linked only when its identity attribute names the person; otherwise
+// the person waits for IT to confirm the link (LinkAccount), and nothing is written.
+func (s *Service) takeRequestedUsername(ctx context.Context, st *personState) error {
+	name := st.person.requestedUsername
+	ref, err := s.dir.LookupAccount(ctx, name)
+	switch {
+	case errors.Is(err, connectors.ErrNotFound):
+		if _, err := s.reserveAccount(ctx, st, name, "created", ""); err != nil {
+			return err
+		}
+		if !st.hasAccount {
+			return fmt.Errorf("username %s was issued to someone else; it is never reused", name)
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("look up requested username %s: %w", name, err)
+	case s.identityMatches(st.person, ref.Identity):
+		_, err := s.linkEntry(ctx, st, ref, systemActor, "identity_attribute")
 		return err
 	}
+	if err := s.markLinkRequired(ctx, st.person.id, name); err != nil {
+		return err
+	}
+	return fmt.Errorf("person %s, username %s: %w", st.person.id, name, ErrLinkRequired)
+}
+
+// reserveAccount records the account row for the person with the username, unless another
+// run got there first; it reports whether the person now has an account row.
+func (s *Service) reserveAccount(ctx context.Context, st *personState, name, origin, linkedBy string) (bool, error) {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		fresh, err := s.readPersonState(ctx, tx, st.person.id, true)
+		if err != nil {
+			return err
+		}
+		if fresh.hasAccount {
+			st.account, st.hasAccount = fresh.account, true
+			return nil
+		}
+		ok, err := claimUsername(ctx, tx, name, st.person.id)
+		if err != nil || !ok {
+			return err
+		}
+		st.account = accountRow{username: name, state: "reserved", origin: origin}
+		if _, err := tx.Exec(ctx, `INSERT INTO accounts (person_id, directory, username, state, origin, linked_by)
+			VALUES ($1, $2, $3, 'reserved', $4, $5)`, st.person.id, s.dirName, name, origin, linkedBy); err != nil {
+			return fmt.Errorf("reserve username %s: %w", name, err)
+		}
+		st.hasAccount = true
+		if _, err := tx.Exec(ctx, "UPDATE persons SET link_required = '' WHERE id = $1", st.person.id); err != nil {
+			return fmt.Errorf("clear link of person %s: %w", st.person.id, err)
+		}
+		return s.record(ctx, tx, systemActor, "username.reserved", "", st.person.id,
+			map[string]any{"username": name, "directory": s.dirName, "origin": origin})
+	})
+	return st.hasAccount, err
+}
+
+// linkEntry records an existing directory entry as the person's account, audits who or what
+// vouched for the link, and has the person converged.
+func (s *Service) linkEntry(ctx context.Context, st *personState, ref connectors.AccountRef, actor, linkedBy string) (bool, error) {
+	var linked bool
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		fresh, err := s.readPersonState(ctx, tx, st.person.id, true)
+		if err != nil {
+			return err
+		}
+		if fresh.hasAccount {
+			st.account, st.hasAccount = fresh.account, true
+			return nil
+		}
+		ok, err := claimUsername(ctx, tx, ref.Username, st.person.id)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("username %s was issued to someone else: %w", ref.Username, ErrConflict)
+		}
+		state := "active"
+		if ref.Disabled {
+			state = "disabled"
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO accounts (person_id, directory, username, dn, state, origin, linked_by)
+			VALUES ($1, $2, $3, $4, $5, 'linked', $6)`, st.person.id, s.dirName, ref.Username, ref.DN, state, linkedBy); err != nil {
+			return fmt.Errorf("link account %s: %w", ref.Username, err)
+		}
+		if _, err := tx.Exec(ctx, "UPDATE persons SET link_required = '' WHERE id = $1", st.person.id); err != nil {
+			return fmt.Errorf("clear link of person %s: %w", st.person.id, err)
+		}
+		st.account = accountRow{username: ref.Username, dn: ref.DN, state: state, origin: "linked"}
+		st.hasAccount, linked = true, true
+		if err := s.jobs.ScheduleConverge(ctx, tx, st.person.id); err != nil {
+			return fmt.Errorf("schedule convergence of person %s: %w", st.person.id, err)
+		}
+		return s.record(ctx, tx, actor, "account.linked", "", st.person.id,
+			map[string]any{"username": ref.Username, "dn": ref.DN, "directory": s.dirName, "linkedBy": linkedBy})
+	})
+	return linked, err
+}
+
+// markLinkRequired tells IT, once, that the person's requested username is an existing entry
+// that waits for their confirmation.
+func (s *Service) markLinkRequired(ctx context.Context, personID, name string) error {
 	return s.inTx(ctx, func(tx pgx.Tx) error {
-		personID, err := personOfGrant(ctx, tx, grantID)
+		tag, err := tx.Exec(ctx, "UPDATE persons SET link_required = $2 WHERE id = $1 AND link_required <> $2", personID, name)
 		if err != nil {
-			return err
+			return fmt.Errorf("mark link of person %s: %w", personID, err)
 		}
-		p, err := lockPerson(ctx, tx, personID)
-		if err != nil {
-			return err
+		if tag.RowsAffected() == 0 {
+			return nil
 		}
-		g, err := lockGrant(ctx, tx, grantID)
-		if err != nil || g.state == "revoked" || g.manual {
-			return err // revoked before it started, or IT's to give by hand: nothing to do here
-		}
-		acct, _, err := s.account(ctx, tx, p.id)
-		if err != nil {
-			return err
-		}
-		ref, err := s.dir.EnsureAccount(ctx, connectors.Account{Username: acct.username, GivenName: p.givenName,
-			Surname: p.surname, Email: p.email, Mobile: p.mobile, EmployeeType: p.employeeType})
-		if err != nil {
-			return fmt.Errorf("provision grant %s: %w", g.id, err)
-		}
-		if err := s.dir.EnsureMember(ctx, g.group, ref.DN); err != nil {
-			return fmt.Errorf("provision grant %s: %w", g.id, err)
-		}
-		return s.recordProvisioned(ctx, tx, g, acct, ref)
+		return s.record(ctx, tx, systemActor, "account.link_required", "", personID,
+			map[string]any{"username": name, "directory": s.dirName})
 	})
 }
 
-func (s *Service) recordProvisioned(ctx context.Context, tx pgx.Tx, g grantRow, before accountRow, ref connectors.AccountRef) error {
-	if before.state != "active" || before.dn != ref.DN {
-		if _, err := tx.Exec(ctx, `UPDATE accounts SET dn = $3, state = 'active', updated_at = $4
-			WHERE directory = $1 AND person_id = $2`, s.dirName, g.personID, ref.DN, s.clock.Now()); err != nil {
-			return fmt.Errorf("record account %s: %w", ref.DN, err)
-		}
-		action := "account.created"
-		if before.state == "disabled" {
-			action = "account.enabled"
-		}
-		if err := s.record(ctx, tx, systemActor, action, g.requestID, g.personID,
-			map[string]any{"directory": s.dirName, "dn": ref.DN, "username": ref.Username}); err != nil {
-			return err
-		}
+// claimUsername records the username as issued to the person; false when it went to another.
+func claimUsername(ctx context.Context, tx pgx.Tx, name, personID string) (bool, error) {
+	var owner string
+	err := tx.QueryRow(ctx, `INSERT INTO usernames (username, person_id) VALUES ($1, $2)
+		ON CONFLICT (username) DO UPDATE SET username = EXCLUDED.username RETURNING person_id::text`, name, personID).Scan(&owner)
+	if err != nil {
+		return false, fmt.Errorf("claim username %s: %w", name, err)
 	}
-	if g.state != "active" || g.memberDN != ref.DN {
-		if _, err := tx.Exec(ctx, `UPDATE grants SET state = 'active', member_dn = $2, provisioned_at = $3 WHERE id = $1`,
-			g.id, ref.DN, s.clock.Now()); err != nil {
-			return fmt.Errorf("record grant %s: %w", g.id, err)
-		}
-		if err := s.record(ctx, tx, systemActor, "grant.provisioned", g.requestID, g.personID,
-			map[string]any{"grant": g.id, "group": g.group, "member": ref.DN}); err != nil {
-			return err
-		}
-	}
-	return s.completeIfDone(ctx, tx, g.requestID)
+	return owner == personID, nil
 }
 
 // completeIfDone closes a grant request once none of its grants waits for provisioning.
@@ -167,142 +210,6 @@ func (s *Service) completeIfDone(ctx context.Context, tx pgx.Tx, requestID strin
 		return nil
 	}
 	return s.setStatus(ctx, tx, systemActor, r, StatusCompleted, nil)
-}
-
-// reserveUsername gives the person of the grant a username in this directory, once: the
-// username is recorded before any directory write, and never handed to anyone else.
-func (s *Service) reserveUsername(ctx context.Context, grantID string) error {
-	return s.inTx(ctx, func(tx pgx.Tx) error {
-		personID, err := personOfGrant(ctx, tx, grantID)
-		if err != nil {
-			return err
-		}
-		p, err := lockPerson(ctx, tx, personID)
-		if err != nil {
-			return err
-		}
-		if _, found, err := s.account(ctx, tx, p.id); err != nil || found {
-			return err
-		}
-		name, err := s.chooseUsername(ctx, tx, p)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, "INSERT INTO accounts (person_id, directory, username, state) VALUES ($1, $2, $3, 'reserved')",
-			p.id, s.dirName, name); err != nil {
-			return fmt.Errorf("reserve username %s: %w", name, err)
-		}
-		return s.record(ctx, tx, systemActor, "username.reserved", "", p.id, map[string]any{"username": name, "directory": s.dirName})
-	})
-}
-
-// chooseUsername takes the username the request named, or the first free candidate made
-// from the name: free means never issued by behorig and not present in the directory.
-func (s *Service) chooseUsername(ctx context.Context, tx pgx.Tx, p personRow) (string, error) {
-	if p.requestedUsername != "" {
-		ok, err := claimUsername(ctx, tx, p.requestedUsername, p.id)
-		if err != nil {
-			return "", err
-		}
-		if !ok {
-			return "", fmt.Errorf("username %s was issued to someone else; it is never reused", p.requestedUsername)
-		}
-		return p.requestedUsername, nil
-	}
-	base, err := username.Base(p.givenName, p.surname)
-	if err != nil {
-		return "", fmt.Errorf("make a username for person %s: %w", p.id, err)
-	}
-	for n := 1; n < 1000; n++ {
-		candidate := username.Candidate(base, n)
-		_, err := s.dir.LookupAccount(ctx, candidate)
-		if err == nil {
-			continue // someone outside behorig has it
-		}
-		if !errors.Is(err, connectors.ErrNotFound) {
-			return "", fmt.Errorf("check username %s: %w", candidate, err)
-		}
-		ok, err := claimUsername(ctx, tx, candidate, p.id)
-		if err != nil {
-			return "", err
-		}
-		if ok {
-			return candidate, nil
-		}
-	}
-	return "", fmt.Errorf("no free username for %s after 999 tries", base)
-}
-
-// claimUsername records the username as issued to the person; false when it went to another.
-func claimUsername(ctx context.Context, tx pgx.Tx, name, personID string) (bool, error) {
-	var owner string
-	err := tx.QueryRow(ctx, `INSERT INTO usernames (username, person_id) VALUES ($1, $2)
-		ON CONFLICT (username) DO UPDATE SET username = EXCLUDED.username RETURNING person_id::text`, name, personID).Scan(&owner)
-	if err != nil {
-		return false, fmt.Errorf("claim username %s: %w", name, err)
-	}
-	return owner == personID, nil
-}
-
-// Revoke ends a grant: the person leaves the group, and the account is disabled when no
-// active grant is left. It is the body of the revoke job; revoking twice changes nothing.
-func (s *Service) Revoke(ctx context.Context, grantID, trigger string) error {
-	return s.inTx(ctx, func(tx pgx.Tx) error {
-		personID, err := personOfGrant(ctx, tx, grantID)
-		if err != nil {
-			return err
-		}
-		if _, err := lockPerson(ctx, tx, personID); err != nil {
-			return err
-		}
-		g, err := lockGrant(ctx, tx, grantID)
-		if err != nil || g.state == "revoked" || g.state == "removal_pending" {
-			return err
-		}
-		if g.manual && g.state == "active" {
-			return s.awaitManualRemoval(ctx, tx, g, trigger)
-		}
-		if g.memberDN != "" {
-			if err := s.dir.RemoveMember(ctx, g.group, g.memberDN); err != nil {
-				return fmt.Errorf("revoke grant %s: %w", g.id, err)
-			}
-		}
-		if _, err := tx.Exec(ctx, "UPDATE grants SET state = 'revoked', revoked_at = $2 WHERE id = $1", g.id, s.clock.Now()); err != nil {
-			return fmt.Errorf("record revocation of grant %s: %w", g.id, err)
-		}
-		if err := s.record(ctx, tx, systemActor, "grant.revoked", g.requestID, g.personID,
-			map[string]any{"grant": g.id, "group": g.group, "member": g.memberDN, "trigger": trigger}); err != nil {
-			return err
-		}
-		if err := s.disableIfNothingLeft(ctx, tx, g); err != nil {
-			return err
-		}
-		return s.completeTerminations(ctx, tx, g.personID)
-	})
-}
-
-func (s *Service) disableIfNothingLeft(ctx context.Context, tx pgx.Tx, g grantRow) error {
-	acct, found, err := s.account(ctx, tx, g.personID)
-	if err != nil || !found || acct.state != "active" {
-		return err
-	}
-	var left bool
-	if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM grants WHERE person_id = $1 AND state IN ('active', 'removal_pending'))",
-		g.personID).Scan(&left); err != nil {
-		return fmt.Errorf("count grants of person %s: %w", g.personID, err)
-	}
-	if left {
-		return nil
-	}
-	if err := s.dir.DisableAccount(ctx, acct.dn); err != nil {
-		return fmt.Errorf("disable %s: %w", acct.dn, err)
-	}
-	if _, err := tx.Exec(ctx, "UPDATE accounts SET state = 'disabled', updated_at = $3 WHERE directory = $1 AND person_id = $2",
-		s.dirName, g.personID, s.clock.Now()); err != nil {
-		return fmt.Errorf("record disabled account %s: %w", acct.dn, err)
-	}
-	return s.record(ctx, tx, systemActor, "account.disabled", g.requestID, g.personID,
-		map[string]any{"directory": s.dirName, "dn": acct.dn, "reason": "no active grant left"})
 }
 
 // completeTerminations closes the person's open termination requests once every grant due
@@ -336,4 +243,47 @@ func (s *Service) completeTerminations(ctx context.Context, tx pgx.Tx, personID 
 		}
 	}
 	return nil
+}
+
+// LinkAccount is IT confirming that an existing directory entry is the person's account, so
+// that behorig may give it the person's access (and take it away at the end). It is the only
+// way an entry behorig did not create becomes a person's account, besides an identity
+// attribute that names the person.
+func (s *Service) LinkAccount(ctx context.Context, actor Actor, personID, name string) error {
+	if !actor.IT() {
+		return fmt.Errorf("only IT links directory accounts: %w", ErrForbidden)
+	}
+	ve := &ValidationError{}
+	if !usernamePattern.MatchString(name) {
+		ve.add("username", "must be 1–20 characters of a–z, 0–9, '.', '_' or '-'")
+		return ve
+	}
+	st, err := s.readPersonState(ctx, s.db, personID, false)
+	if err != nil {
+		return err
+	}
+	if st.hasAccount {
+		return fmt.Errorf("person %s already has the account %s: %w", personID, st.account.username, ErrConflict)
+	}
+	ref, err := s.dir.LookupAccount(ctx, name)
+	if errors.Is(err, connectors.ErrNotFound) {
+		ve.add("username", "the directory has no account %s", name)
+		return ve
+	}
+	if err != nil {
+		return fmt.Errorf("look up %s: %w", name, err)
+	}
+	if ref.Identity != "" && !s.identityMatches(st.person, ref.Identity) {
+		ve.add("username", "the directory says %s is another person's account (its identity attribute differs)", name)
+		return ve
+	}
+	linked, err := s.linkEntry(ctx, &st, ref, actor.Subject, "it:"+actor.Subject)
+	if errors.Is(err, ErrConflict) {
+		ve.add("username", "%s belongs to someone else; usernames are never reused", name)
+		return ve
+	}
+	if err == nil && !linked {
+		return fmt.Errorf("person %s already has an account: %w", personID, ErrConflict)
+	}
+	return err
 }

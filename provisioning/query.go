@@ -23,6 +23,7 @@ type RequestView struct {
 	Requester           PrincipalRef     `json:"requester"`
 	Approver            PrincipalRef     `json:"approver"`
 	Person              PersonRef        `json:"person"`
+	PersonDetails       *RequestPerson   `json:"personDetails,omitempty"`
 	Unit                UnitRef          `json:"unit"`
 	CostCentre          string           `json:"costCentre"`
 	Reason              string           `json:"reason,omitempty"`
@@ -43,6 +44,30 @@ type RequestView struct {
 	Viewer              ViewerRights     `json:"viewer"`
 	CreatedAt           time.Time        `json:"createdAt"`
 	UpdatedAt           time.Time        `json:"updatedAt"`
+}
+
+// RequestPerson is what a grant request says about its person: every value that will reach
+// the person's record, e-mail and the directory once the request is approved, shown to the
+// approver before they decide.
+type RequestPerson struct {
+	GivenName    string `json:"givenName"`
+	Surname      string `json:"surname"`
+	Email        string `json:"email,omitempty"`
+	Mobile       string `json:"mobile,omitempty"`
+	JobTitle     string `json:"jobTitle,omitempty"`
+	EmployeeType string `json:"employeeType"`
+	// Username is the account the request names; empty for a new account made from the name.
+	Username string `json:"username,omitempty"`
+	// UsernameCheck is what the directory said of Username at submission: free, own,
+	// identity_match, exists (someone's account: IT must confirm the link) or unchecked.
+	UsernameCheck string `json:"usernameCheck,omitempty"`
+	// TermsEmail is where the link to sign the terms goes: the request's e-mail, else the
+	// person's approved one.
+	TermsEmail string `json:"termsEmail,omitempty"`
+	// CurrentAccount is the username the person already has; shown to IT and attesters.
+	CurrentAccount string `json:"currentAccount,omitempty"`
+	// LinkRequired names an existing directory account that waits for IT's confirmation.
+	LinkRequired string `json:"linkRequired,omitempty"`
 }
 
 // ViewerRights says what the reader of a request may do with it now.
@@ -161,7 +186,39 @@ func (s *Service) Request(ctx context.Context, actor Actor, id string) (RequestV
 			return v, err
 		}
 	}
+	if v.Kind == KindGrant {
+		if v.PersonDetails, err = s.requestPerson(ctx, actor, v); err != nil {
+			return v, err
+		}
+	}
 	return v, nil
+}
+
+func (s *Service) requestPerson(ctx context.Context, actor Actor, v RequestView) (*RequestPerson, error) {
+	var p RequestPerson
+	var personEmail, account, linkRequired string
+	err := s.db.QueryRow(ctx, `SELECT r.person_given_name, r.person_surname, r.person_email, r.person_mobile, r.person_job_title,
+			r.person_employee_type, r.person_username, r.username_check, p.email, p.link_required,
+			coalesce((SELECT username FROM accounts WHERE person_id = p.id AND directory = $2), '')
+		FROM requests r JOIN persons p ON p.id = r.person_id WHERE r.id = $1`, v.ID, s.dirName).Scan(&p.GivenName, &p.Surname,
+		&p.Email, &p.Mobile, &p.JobTitle, &p.EmployeeType, &p.Username, &p.UsernameCheck, &personEmail, &linkRequired, &account)
+	if err != nil {
+		return nil, fmt.Errorf("person data of %s: %w", v.Number, err)
+	}
+	insider := actor.IT() || actor.ID == v.Approver.ID
+	if !insider {
+		if insider, err = canAttest(ctx, s.db, actor.ID, v.Unit.ID); err != nil {
+			return nil, err
+		}
+	}
+	p.TermsEmail = p.Email
+	if insider {
+		p.CurrentAccount, p.LinkRequired = account, linkRequired
+		if p.TermsEmail == "" {
+			p.TermsEmail = personEmail
+		}
+	}
+	return &p, nil
 }
 
 // canSee tells whether the actor may read a request. Requests a reader may not see are
@@ -250,13 +307,16 @@ func (s *Service) history(ctx context.Context, requestID string) ([]EventView, e
 
 // PersonView is a person with their grants and accounts.
 type PersonView struct {
-	ID           string        `json:"id"`
-	Personnummer string        `json:"personnummer"` // masked unless the reader is IT
-	GivenName    string        `json:"givenName"`
-	Surname      string        `json:"surname"`
-	Email        string        `json:"email,omitempty"`
-	Mobile       string        `json:"mobile,omitempty"`
-	EmployeeType string        `json:"employeeType"`
+	ID           string `json:"id"`
+	Personnummer string `json:"personnummer"` // masked unless the reader is IT
+	GivenName    string `json:"givenName"`
+	Surname      string `json:"surname"`
+	Email        string `json:"email,omitempty"`
+	Mobile       string `json:"mobile,omitempty"`
+	EmployeeType string `json:"employeeType"`
+	// LinkRequired names an existing directory account the person's approved request asked
+	// for, waiting for IT to confirm that it is theirs (LinkAccount). IT only.
+	LinkRequired string        `json:"linkRequired,omitempty"`
 	Accounts     []AccountView `json:"accounts"`
 	Grants       []GrantView   `json:"grants"`
 }
@@ -267,6 +327,9 @@ type AccountView struct {
 	Username  string `json:"username"`
 	DN        string `json:"dn,omitempty"`
 	State     string `json:"state"`
+	// Origin is created (behorig made the entry) or linked (it existed; see LinkedBy).
+	Origin   string `json:"origin"`
+	LinkedBy string `json:"linkedBy,omitempty"`
 }
 
 // GrantView is one grant of a person.
@@ -290,8 +353,10 @@ type GrantView struct {
 func (s *Service) Person(ctx context.Context, actor Actor, id string) (PersonView, error) {
 	var v PersonView
 	var sealed []byte
-	err := s.db.QueryRow(ctx, `SELECT id::text, personnummer_enc, given_name, surname, email, mobile, employee_type
-		FROM persons WHERE id::text = $1`, id).Scan(&v.ID, &sealed, &v.GivenName, &v.Surname, &v.Email, &v.Mobile, &v.EmployeeType)
+	var linkRequired string
+	err := s.db.QueryRow(ctx, `SELECT id::text, personnummer_enc, given_name, surname, email, mobile, employee_type, link_required
+		FROM persons WHERE id::text = $1`, id).Scan(&v.ID, &sealed, &v.GivenName, &v.Surname, &v.Email, &v.Mobile, &v.EmployeeType,
+		&linkRequired)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return v, fmt.Errorf("person %s: %w", id, ErrNotFound)
 	}
@@ -307,6 +372,9 @@ func (s *Service) Person(ctx context.Context, actor Actor, id string) (PersonVie
 	}
 	if v.Personnummer, err = s.showPersonnummer(actor, sealed); err != nil {
 		return v, err
+	}
+	if actor.IT() {
+		v.LinkRequired = linkRequired
 	}
 	if v.Accounts, err = s.accounts(ctx, v.ID); err != nil {
 		return v, err
@@ -393,13 +461,13 @@ func (s *Service) visibleRequestsOf(ctx context.Context, actor Actor, personID s
 }
 
 func (s *Service) accounts(ctx context.Context, personID string) ([]AccountView, error) {
-	rows, err := s.db.Query(ctx, "SELECT directory, username, dn, state FROM accounts WHERE person_id = $1 ORDER BY directory", personID)
+	rows, err := s.db.Query(ctx, "SELECT directory, username, dn, state, origin, linked_by FROM accounts WHERE person_id = $1 ORDER BY directory", personID)
 	if err != nil {
 		return nil, fmt.Errorf("read accounts of person %s: %w", personID, err)
 	}
 	accounts, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (AccountView, error) {
 		var a AccountView
-		return a, row.Scan(&a.Directory, &a.Username, &a.DN, &a.State)
+		return a, row.Scan(&a.Directory, &a.Username, &a.DN, &a.State, &a.Origin, &a.LinkedBy)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read accounts of person %s: %w", personID, err)

@@ -39,6 +39,9 @@ type Scheduler interface {
 	ScheduleTermsMail(ctx context.Context, tx pgx.Tx, linkID string) error
 	// ScheduleSigningWatch collects a BankID order until it ends (WatchSigning).
 	ScheduleSigningWatch(ctx context.Context, tx pgx.Tx, orderRef string) error
+	// ScheduleConverge brings the person's directory state to what their grants say, as
+	// soon as possible (Converge).
+	ScheduleConverge(ctx context.Context, tx pgx.Tx, personID string) error
 }
 
 // Config holds what a Service needs.

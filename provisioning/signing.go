@@ -294,21 +294,16 @@ func (s *Service) CollectSigning(ctx context.Context, orderRef string, now time.
 	return o, nil
 }
 
-// WatchSigning collects a pending order every interval until it ends or outlives BankID's
-// lifetime of an order, so that a signature is kept even when no page asks: a person who
-// signs on the phone and never comes back to the browser. It is the collect job's body.
-func (s *Service) WatchSigning(ctx context.Context, orderRef string, interval time.Duration) error {
-	for {
-		o, err := s.CollectSigning(ctx, orderRef, time.Now(), interval)
-		if err != nil || o.Status != "pending" || time.Since(o.AnsweredAt) > 2*orderLifetime {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(interval):
-		}
+// WatchSigning collects a pending order once (at most once per interval, whoever asks), so
+// that a signature is kept even when no page asks: a person who signs on the phone and never
+// comes back to the browser. It is the body of the watch job, which runs it again after the
+// interval while it reports again: the order is still pending and within BankID's lifetime.
+func (s *Service) WatchSigning(ctx context.Context, orderRef string, interval time.Duration) (again bool, err error) {
+	o, err := s.CollectSigning(ctx, orderRef, time.Now(), interval)
+	if err != nil {
+		return false, err
 	}
+	return o.Status == "pending" && time.Since(o.AnsweredAt) <= 2*orderLifetime, nil
 }
 
 // ClaimCollect reports whether it is time to ask BankID about the order again: at most once

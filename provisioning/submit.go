@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/behorig/behorig/connectors"
 	"github.com/behorig/behorig/internal/personnummer"
 )
 
@@ -104,7 +105,8 @@ type validated struct {
 	reason, description string
 	attachments         []checkedUpload
 	termsRequired       bool
-	requesterIsApprover bool // and so attests in the same step
+	requesterIsApprover bool   // and so attests in the same step
+	usernameCheck       string // what the directory said of person.Username (see requests.username_check)
 }
 
 type checkedUpload struct {
@@ -287,22 +289,74 @@ func (s *Service) validatePerson(p PersonInput, v *validated, ve *ValidationErro
 	}
 }
 
-// validateRequestedUsername refuses a username behorig issued to another person: usernames
-// are never reused.
+// validateRequestedUsername refuses a username behorig issued to another person (usernames
+// are never reused) or that differs from the account the person already has, and asks the
+// directory whether it exists: an existing entry is never taken over silently.
 func (s *Service) validateRequestedUsername(ctx context.Context, v *validated, ve *ValidationError) error {
 	if v.person.Username == "" || v.pnr.IsZero() {
 		return nil
 	}
 	var taken bool
+	var current string
 	err := s.db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM usernames u JOIN persons p ON p.id = u.person_id
-		WHERE u.username = $1 AND p.personnummer_index <> $2)`, v.person.Username, s.pnrIndex(v.pnr)).Scan(&taken)
+			WHERE u.username = $1 AND p.personnummer_index <> $2),
+		coalesce((SELECT a.username FROM accounts a JOIN persons p ON p.id = a.person_id
+			WHERE a.directory = $3 AND p.personnummer_index = $2), '')`,
+		v.person.Username, s.pnrIndex(v.pnr), s.dirName).Scan(&taken, &current)
 	if err != nil {
 		return fmt.Errorf("check username %s: %w", v.person.Username, err)
 	}
-	if taken {
+	switch {
+	case taken:
 		ve.add("person.username", "%s belongs to someone else; usernames are never reused", v.person.Username)
+	case current == v.person.Username:
+		v.usernameCheck = UsernameOwn
+	case current != "":
+		ve.add("person.username", "the person already has the account %s; leave the username empty or give that one", current)
+	default:
+		return s.checkDirectoryUsername(ctx, v, ve)
 	}
 	return nil
+}
+
+// What the directory said of a requested username at submission (RequestPerson.UsernameCheck).
+const (
+	UsernameFree          = "free"           // no entry has it: behorig creates the account
+	UsernameOwn           = "own"            // the person's account in behorig
+	UsernameIdentityMatch = "identity_match" // an entry whose identity attribute names the person: linked
+	UsernameExists        = "exists"         // someone's entry, not linked: IT must confirm before any access
+	UsernameUnchecked     = "unchecked"      // the directory did not answer in time; the job checks again
+)
+
+// directoryCheckTimeout bounds how long a submission waits for the directory: a slow
+// directory must not stall the form. The provisioning job checks again anyway.
+const directoryCheckTimeout = 3 * time.Second
+
+func (s *Service) checkDirectoryUsername(ctx context.Context, v *validated, ve *ValidationError) error {
+	ctx, cancel := context.WithTimeout(ctx, directoryCheckTimeout)
+	defer cancel()
+	ref, err := s.dir.LookupAccount(ctx, v.person.Username)
+	switch {
+	case errors.Is(err, connectors.ErrNotFound):
+		v.usernameCheck = UsernameFree
+	case err != nil:
+		s.log.WarnContext(ctx, "check requested username", "username", v.person.Username, "err", err)
+		v.usernameCheck = UsernameUnchecked
+	case ref.Identity == "":
+		v.usernameCheck = UsernameExists
+	case s.identityIs(ref.Identity, v.pnr):
+		v.usernameCheck = UsernameIdentityMatch
+	default:
+		ve.add("person.username", "%s is another person's account in the directory; leave the username empty for a new account",
+			v.person.Username)
+	}
+	return nil
+}
+
+// identityIs tells whether a directory identity value is this personnummer.
+func (s *Service) identityIs(identity string, pnr personnummer.Number) bool {
+	n, err := personnummer.Parse(strings.TrimSpace(identity), s.clock.Now())
+	return err == nil && n.String() == pnr.String()
 }
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
@@ -574,13 +628,15 @@ func (s *Service) insertRequest(ctx context.Context, tx pgx.Tx, actor Actor, v *
 	r := Submitted{Number: number, Status: StatusAwaitingApproval}
 	err = tx.QueryRow(ctx, `INSERT INTO requests (number, kind, status, requester_id, approver_id, person_id, unit_id,
 		cost_centre, reason, valid_from, valid_to, effective_date, terms_required, approved_by_submitter, created_at, updated_at,
-		description, person_given_name, person_surname)
+		description, person_given_name, person_surname, person_email, person_mobile, person_username, person_job_title,
+		person_employee_type, username_check)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, true, $14, $14, $15,
 			COALESCE(NULLIF($16, ''), (SELECT given_name FROM persons WHERE id = $6)),
-			COALESCE(NULLIF($17, ''), (SELECT surname FROM persons WHERE id = $6))) RETURNING id::text`,
+			COALESCE(NULLIF($17, ''), (SELECT surname FROM persons WHERE id = $6)), $18, $19, $20, $21, $22, $23) RETURNING id::text`,
 		number, v.kind, r.Status, actor.ID, v.approverID, personID, v.unitID, v.costCentre, v.reason,
 		datePtr(v.validFrom), datePtr(v.validTo), datePtr(v.effective), v.termsRequired, now, v.description,
-		v.person.GivenName, v.person.Surname).Scan(&r.ID)
+		v.person.GivenName, v.person.Surname, v.person.Email, v.person.Mobile, v.person.Username, v.person.JobTitle,
+		v.person.EmployeeType, v.usernameCheck).Scan(&r.ID)
 	if err != nil {
 		return Submitted{}, fmt.Errorf("insert request: %w", err)
 	}
@@ -612,25 +668,19 @@ func (s *Service) insertRequest(ctx context.Context, tx pgx.Tx, actor Actor, v *
 	return r, nil
 }
 
+// upsertPerson finds the person by personnummer, or makes a new one with only the number and
+// the name. Nothing the request says about the person (e-mail, mobile, username, title) is
+// applied before approval: anyone may type a personnummer into a form, and an unapproved
+// request must not redirect someone's e-mail or put access on another account.
 func (s *Service) upsertPerson(ctx context.Context, tx pgx.Tx, v *validated) (string, error) {
 	pnr := v.pnr.String()
 	var id string
-	err := tx.QueryRow(ctx, `INSERT INTO persons (personnummer_enc, personnummer_index, birth_date, given_name, surname,
-			email, mobile, employee_type, requested_username, job_title)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-		-- A request may fill in what is missing about a known person, never change what is
-		-- there: anyone may type a personnummer into a form, and an unapproved request must
-		-- not redirect someone's e-mail or mobile (used for codes).
-		ON CONFLICT (personnummer_index) DO UPDATE SET
-			job_title = CASE WHEN persons.job_title = '' THEN EXCLUDED.job_title ELSE persons.job_title END,
-			email = CASE WHEN persons.email = '' THEN EXCLUDED.email ELSE persons.email END,
-			mobile = CASE WHEN persons.mobile = '' THEN EXCLUDED.mobile ELSE persons.mobile END,
-			requested_username = CASE WHEN persons.requested_username = '' THEN EXCLUDED.requested_username
-				ELSE persons.requested_username END
+	err := tx.QueryRow(ctx, `INSERT INTO persons (personnummer_enc, personnummer_index, birth_date, given_name, surname, employee_type)
+		VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (personnummer_index) DO UPDATE SET personnummer_index = EXCLUDED.personnummer_index
 		RETURNING id::text`,
 		s.box.Seal([]byte(pnr), personnummerContext), s.pnrIndex(v.pnr), v.pnr.BirthDate(),
-		v.person.GivenName, v.person.Surname, v.person.Email, v.person.Mobile, v.person.EmployeeType, v.person.Username,
-		v.person.JobTitle).Scan(&id)
+		v.person.GivenName, v.person.Surname, v.person.EmployeeType).Scan(&id)
 	if err != nil {
 		return "", fmt.Errorf("store person: %w", err)
 	}

@@ -33,8 +33,10 @@ func tokenHash(token string) []byte {
 // requestTerms asks the person to sign the terms: a link is made and mailed by a job. A
 // person without an e-mail address is left to the paper form, and the history says so.
 func (s *Service) requestTerms(ctx context.Context, tx pgx.Tx, actor string, r requestRow) error {
+	// The address the approver saw: the request's, else the one the person has.
 	var email string
-	if err := tx.QueryRow(ctx, "SELECT email FROM persons WHERE id = $1", r.personID).Scan(&email); err != nil {
+	if err := tx.QueryRow(ctx, `SELECT coalesce(NULLIF(r.person_email, ''), p.email) FROM requests r JOIN persons p ON p.id = r.person_id
+		WHERE r.id = $1`, r.id).Scan(&email); err != nil {
 		return fmt.Errorf("e-mail of the person of %s: %w", r.number, err)
 	}
 	if email == "" {

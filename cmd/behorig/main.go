@@ -27,6 +27,8 @@ Usage:
   behorig dev [-dir .dev]              run the whole service locally with demo data
   behorig migrate [-config FILE]       apply database migrations
   behorig audit verify [-config FILE]  check the hash chain of the audit log
+  behorig reconcile [-dry-run] [-config FILE]
+                                       compare the directory with the grants and repair it
   behorig keygen                       print a new secret key for secret_key
   behorig version                      print the version
 
@@ -73,6 +75,8 @@ func run(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logg
 			return err
 		}
 		return verifyAudit(ctx, cfg, stdout)
+	case "reconcile":
+		return reconcile(ctx, rest, stdout, logger)
 	case "keygen":
 		fmt.Fprintln(stdout, secret.NewKey())
 		return nil

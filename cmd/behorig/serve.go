@@ -34,72 +34,101 @@ type hooks struct {
 	ready func(addr string)
 }
 
-// serve runs the whole service until ctx ends: migrations, the job runner and the HTTP
-// server.
-func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, h hooks) error {
-	pool, err := store.Open(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return err
+// stack is the domain with what it runs on: the database, the directory, the job runner.
+type stack struct {
+	pool    *pgxpool.Pool
+	box     *secret.Box
+	dir     *ldap.Directory
+	runner  *jobs.Runner
+	service *provisioning.Service
+	signer  web.BankID
+}
+
+func (st *stack) close() {
+	if st.dir != nil {
+		st.dir.Close()
 	}
-	defer pool.Close()
-	if err := store.Migrate(ctx, pool, logger); err != nil {
-		return err
+	if st.pool != nil {
+		st.pool.Close()
+	}
+}
+
+// openStack connects to the database (migrating it), opens the directory, and assembles the
+// domain with its job runner registered but not started. The caller closes it.
+func openStack(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *stack, err error) {
+	st := &stack{}
+	defer func() {
+		if err != nil {
+			st.close()
+		}
+	}()
+	if st.pool, err = store.Open(ctx, cfg.DatabaseURL); err != nil {
+		return nil, err
+	}
+	if err := store.Migrate(ctx, st.pool, logger); err != nil {
+		return nil, err
 	}
 	key, err := secret.ParseKey(cfg.SecretKey)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	box, err := secret.NewBox(key)
-	if err != nil {
-		return err
+	if st.box, err = secret.NewBox(key); err != nil {
+		return nil, err
 	}
-	dir, err := ldapConfig(cfg.Directory).Open(logger)
-	if err != nil {
-		return fmt.Errorf("directory: %w", err)
+	if st.dir, err = ldapConfig(cfg.Directory).Open(logger); err != nil {
+		return nil, fmt.Errorf("directory: %w", err)
 	}
-	defer dir.Close()
-	runner, err := jobs.New(pool, jobs.Config{Workers: cfg.Workers, Logger: logger})
-	if err != nil {
-		return err
+	if st.runner, err = jobs.New(st.pool, jobsConfig(cfg, logger)); err != nil {
+		return nil, err
 	}
-	sender, err := mailer(cfg.Mail, pool)
+	sender, err := mailer(cfg.Mail, st.pool)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	bankIDClient, err := newBankID(cfg.BankID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var collector provisioning.OrderCollector
-	var signer web.BankID
 	if bankIDClient != nil {
-		collector, signer = bankid.Collector{Client: bankIDClient}, bankIDClient
+		collector, st.signer = bankid.Collector{Client: bankIDClient}, bankIDClient
 	}
-	service, err := provisioning.New(provisioning.Config{DB: pool, Box: box, Directory: dir,
-		Scheduler: runner.Scheduler(), Location: cfg.Location(), Logger: logger, Mailer: sender,
+	st.service, err = provisioning.New(provisioning.Config{DB: st.pool, Box: st.box, Directory: st.dir,
+		Scheduler: st.runner.Scheduler(), Location: cfg.Location(), Logger: logger, Mailer: sender,
 		BaseURL: cfg.BaseURL, TermsLinkTTL: cfg.Mail.TermsLinkTTL, Collector: collector})
+	if err != nil {
+		return nil, err
+	}
+	if err := st.runner.Register(st.service); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// serve runs the whole service until ctx ends: migrations, the job runner and the HTTP
+// server.
+func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, h hooks) error {
+	st, err := openStack(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
+	defer st.close()
 	if h.seed != nil {
-		if err := h.seed(ctx, service); err != nil {
+		if err := h.seed(ctx, st.service); err != nil {
 			return err
 		}
 	}
-	handler, err := httpHandler(ctx, cfg, pool, box, service, signer, logger)
+	handler, err := httpHandler(ctx, cfg, st.pool, st.box, st.service, st.signer, logger)
 	if err != nil {
 		return err
 	}
-	if err := runner.Register(service); err != nil {
-		return err
-	}
-	if err := runner.Start(ctx); err != nil {
+	if err := st.runner.Start(ctx); err != nil {
 		return err
 	}
 	defer func() {
 		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		if err := runner.Stop(stopCtx); err != nil {
+		if err := st.runner.Stop(stopCtx); err != nil {
 			logger.Warn("stop jobs", "err", err)
 		}
 	}()
@@ -161,7 +190,13 @@ func mailer(c config.Mail, pool *pgxpool.Pool) (connectors.Mailer, error) {
 
 func ldapConfig(d config.Directory) ldap.Config {
 	return ldap.Config{URL: d.URL, BindDN: d.BindDN, BindPassword: d.BindPassword, BaseDN: d.BaseDN,
-		PeopleDN: d.PeopleDN, GroupsDN: d.GroupsDN, RDNAttribute: d.RDNAttribute, Timeout: d.Timeout, Flavour: d.Flavour}
+		PeopleDN: d.PeopleDN, GroupsDN: d.GroupsDN, RDNAttribute: d.RDNAttribute, Timeout: d.Timeout, Flavour: d.Flavour,
+		IdentityAttribute: d.IdentityAttribute}
+}
+
+func jobsConfig(cfg *config.Config, logger *slog.Logger) jobs.Config {
+	return jobs.Config{Workers: cfg.Workers, Logger: logger, JobTimeout: cfg.Jobs.Timeout, RescueAfter: cfg.Jobs.RescueAfter,
+		ReconcileInterval: cfg.Jobs.ReconcileInterval}
 }
 
 // sweepSessions removes expired sessions every quarter of an hour until ctx ends. Several

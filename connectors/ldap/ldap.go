@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -32,6 +33,10 @@ type Config struct {
 	Timeout            time.Duration // per dial and per operation; default 10 s
 	Flavour            string        // openldap (default)
 	InsecureSkipVerify bool          // ldaps to test servers only
+	// IdentityAttribute, when set (e.g. employeeNumber), holds the person's personnummer:
+	// behorig writes it on the entries it creates and reads it to tell whether an existing
+	// entry is the person's before linking it.
+	IdentityAttribute string
 }
 
 // Directory is a live connection to an LDAP directory.
@@ -92,6 +97,9 @@ func (c Config) validate() error {
 	}
 	if c.Flavour != "openldap" {
 		errs = append(errs, fmt.Errorf("ldap flavour %q is not supported (openldap)", c.Flavour))
+	}
+	if c.IdentityAttribute != "" && !attributeName.MatchString(c.IdentityAttribute) {
+		errs = append(errs, fmt.Errorf("ldap identity attribute %q is not an attribute name", c.IdentityAttribute))
 	}
 	if c.Timeout < 0 {
 		errs = append(errs, errors.New("ldap timeout must be positive"))
@@ -157,6 +165,8 @@ func (d *Directory) dial(ctx context.Context) (*ldap.Conn, error) {
 	return conn, nil
 }
 
+var attributeName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]{0,63}$`)
+
 // lockedAttr is ppolicy's operational attribute; the value 000001010000Z locks for good.
 const (
 	lockedAttr      = "pwdAccountLockedTime"
@@ -179,8 +189,12 @@ func (d *Directory) LookupAccount(ctx context.Context, username string) (connect
 
 func (d *Directory) lookup(conn *ldap.Conn, username string) (connectors.AccountRef, error) {
 	filter := fmt.Sprintf("(&(objectClass=%s)(uid=%s))", personClass, ldap.EscapeFilter(username))
+	attrs := []string{"uid", lockedAttr}
+	if d.cfg.IdentityAttribute != "" {
+		attrs = append(attrs, d.cfg.IdentityAttribute)
+	}
 	res, err := conn.Search(ldap.NewSearchRequest(d.cfg.PeopleDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases,
-		2, int(d.cfg.Timeout.Seconds()), false, filter, []string{"uid", lockedAttr}, nil))
+		2, int(d.cfg.Timeout.Seconds()), false, filter, attrs, nil))
 	if err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultSizeLimitExceeded) {
 		return connectors.AccountRef{}, fmt.Errorf("look up uid=%s under %s: %w", username, d.cfg.PeopleDN, err)
 	}
@@ -191,7 +205,11 @@ func (d *Directory) lookup(conn *ldap.Conn, username string) (connectors.Account
 		return connectors.AccountRef{}, fmt.Errorf("look up uid=%s under %s: more than one entry", username, d.cfg.PeopleDN)
 	}
 	e := res.Entries[0]
-	return connectors.AccountRef{DN: e.DN, Username: e.GetAttributeValue("uid"), Disabled: e.GetAttributeValue(lockedAttr) != ""}, nil
+	ref := connectors.AccountRef{DN: e.DN, Username: e.GetAttributeValue("uid"), Disabled: e.GetAttributeValue(lockedAttr) != ""}
+	if d.cfg.IdentityAttribute != "" {
+		ref.Identity = e.GetAttributeValue(d.cfg.IdentityAttribute)
+	}
+	return ref, nil
 }
 
 // EnsureAccount creates the account when absent, and enables it when disabled.
@@ -212,7 +230,10 @@ func (d *Directory) ensureAccount(conn *ldap.Conn, a connectors.Account) (connec
 	ref, err := d.lookup(conn, a.Username)
 	if err == nil {
 		if ref.Disabled {
-			return ref, d.enable(conn, ref)
+			if err := d.enable(conn, ref); err != nil {
+				return ref, err
+			}
+			ref.Disabled = false
 		}
 		return ref, nil
 	}
@@ -266,6 +287,9 @@ func (d *Directory) accountAdd(dn string, a connectors.Account, cns ...string) *
 		if v != "" {
 			r.Attribute(attr, []string{v})
 		}
+	}
+	if d.cfg.IdentityAttribute != "" && a.Identity != "" {
+		r.Attribute(d.cfg.IdentityAttribute, []string{a.Identity})
 	}
 	return r
 }
@@ -405,6 +429,25 @@ func (d *Directory) members(conn *ldap.Conn, gdn string) ([]string, bool, error)
 		return nil, false, fmt.Errorf("%s is not a %s", gdn, groupClass)
 	}
 	return res.Entries[0].GetAttributeValues("member"), true, nil
+}
+
+// GroupMembers lists the member values of the group, leaving out the placeholder.
+func (d *Directory) GroupMembers(ctx context.Context, group string) ([]string, error) {
+	gdn, err := d.groupDN(group)
+	if err != nil {
+		return nil, err
+	}
+	var members []string
+	err = d.do(ctx, func(conn *ldap.Conn) error {
+		all, _, err := d.members(conn, gdn)
+		for _, m := range all {
+			if m != placeholder {
+				members = append(members, m)
+			}
+		}
+		return err
+	})
+	return members, err
 }
 
 // GroupsOf lists the names of the groups under GroupsDN that have memberDN as a member.

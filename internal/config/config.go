@@ -39,6 +39,8 @@ type Config struct {
 	Tokens []Token `yaml:"tokens"`
 	// Workers is how many jobs run at once. Default 10.
 	Workers int `yaml:"workers"`
+	// Jobs bounds how long jobs run and how soon a crashed process's jobs run again.
+	Jobs Jobs `yaml:"jobs"`
 	// BaseURL is where browsers reach behorig, e.g. https://behorig.kommun.se; OIDC redirect
 	// URIs are made from it and session cookies are Secure when it is https.
 	// Default http://localhost plus the listen port. Env: BEHORIG_BASE_URL.
@@ -57,6 +59,18 @@ type Config struct {
 	// APIClients are integrations (an HR system) that call the API with access tokens from an
 	// identity provider's client-credentials flow.
 	APIClients []APIClient `yaml:"api_clients"`
+}
+
+// Jobs are the timeouts of the durable jobs and the interval of reconciliation.
+type Jobs struct {
+	// Timeout ends a job that runs longer (a hung directory call). Default 2m.
+	Timeout time.Duration `yaml:"timeout"`
+	// RescueAfter is when a job still marked running, because the process that ran it died,
+	// is run again. Longer than Timeout. Default 5m.
+	RescueAfter time.Duration `yaml:"rescue_after"`
+	// ReconcileInterval is how often the directory is compared with the grants and repaired.
+	// Default 15m.
+	ReconcileInterval time.Duration `yaml:"reconcile_interval"`
 }
 
 // Mail configures the SMTP server, or the outbox of `behorig dev`.
@@ -152,6 +166,10 @@ type Directory struct {
 	RDNAttribute     string        `yaml:"rdn_attribute"` // uid (default) or cn
 	Timeout          time.Duration `yaml:"timeout"`       // default 10s
 	Flavour          string        `yaml:"flavour"`       // openldap (default)
+	// IdentityAttribute holds the personnummer on directory entries (e.g. employeeNumber):
+	// written on the accounts behorig creates, and read to link an existing entry to the
+	// person it names. Optional.
+	IdentityAttribute string `yaml:"identity_attribute"`
 }
 
 // Token is one static API token. Only its SHA-256 is kept, so the config file is not a secret
@@ -226,6 +244,15 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Workers == 0 {
 		c.Workers = 10
+	}
+	if c.Jobs.Timeout == 0 {
+		c.Jobs.Timeout = 2 * time.Minute
+	}
+	if c.Jobs.RescueAfter == 0 {
+		c.Jobs.RescueAfter = 5 * time.Minute
+	}
+	if c.Jobs.ReconcileInterval == 0 {
+		c.Jobs.ReconcileInterval = 15 * time.Minute
 	}
 	if c.BaseURL == "" {
 		if _, port, err := net.SplitHostPort(c.Listen); err == nil {
@@ -325,6 +352,16 @@ func (c *Config) Validate() error {
 	if c.Workers < 1 {
 		fail("workers: must be at least 1")
 	}
+	if c.Jobs.Timeout < time.Second {
+		fail("jobs.timeout: must be at least 1s")
+	}
+	if c.Jobs.RescueAfter <= c.Jobs.Timeout {
+		fail("jobs.rescue_after: %s must be longer than jobs.timeout %s, or a running job would be run twice",
+			c.Jobs.RescueAfter, c.Jobs.Timeout)
+	}
+	if c.Jobs.ReconcileInterval < time.Minute {
+		fail("jobs.reconcile_interval: must be at least 1m")
+	}
 	d := c.Directory
 	if d.URL == "" {
 		fail("directory.url: required")
@@ -339,6 +376,9 @@ func (c *Config) Validate() error {
 	}
 	if d.Flavour != "openldap" {
 		fail("directory.flavour: %q is not supported (openldap)", d.Flavour)
+	}
+	if d.IdentityAttribute != "" && !attributeName.MatchString(d.IdentityAttribute) {
+		fail("directory.identity_attribute: %q is not an LDAP attribute name", d.IdentityAttribute)
 	}
 	if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" {
 		fail("base_url: %q must be http(s)://host[:port] without a path", c.BaseURL)
@@ -397,6 +437,8 @@ func (c *Config) validateTokens() []error {
 	}
 	return errs
 }
+
+var attributeName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]{0,63}$`)
 
 var idpID = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
 

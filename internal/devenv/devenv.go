@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"gopkg.in/yaml.v3"
 
 	"github.com/behorig/behorig/auth/bankid"
 	"github.com/behorig/behorig/connectors/mail"
@@ -269,8 +270,21 @@ func (e *Env) config(listen, key string) *config.Config {
 	return c
 }
 
-// WriteEnvFile writes dir/env as shell variables, so that scripts can drive the stack.
+// ConfigFile is where the dev stack's config is written, for the CLI commands that take
+// one (behorig reconcile, behorig audit verify) through BEHORIG_CONFIG.
+func (e *Env) ConfigFile() string { return filepath.Join(e.Dir, "behorig.yaml") }
+
+// WriteEnvFile writes the config to ConfigFile and dir/env as shell variables, so that
+// scripts and the CLI can drive the stack.
 func (e *Env) WriteEnvFile(url string) error {
+	data, err := yaml.Marshal(e.Config)
+	if err != nil {
+		return fmt.Errorf("encode the dev config: %w", err)
+	}
+	header := "# Written by `behorig dev` at each start: the config of the local stack (dev secrets only).\n"
+	if err := os.WriteFile(e.ConfigFile(), append([]byte(header), data...), 0o600); err != nil {
+		return fmt.Errorf("write the dev config: %w", err)
+	}
 	vars := e.vars(url)
 	var b strings.Builder
 	b.WriteString("# Written by `behorig dev`; source it: . .dev/env\n")
@@ -284,6 +298,7 @@ func (e *Env) vars(url string) [][2]string {
 	d := e.Config.Directory
 	return [][2]string{
 		{"BEHORIG_URL", url},
+		{"BEHORIG_CONFIG", e.ConfigFile()},
 		{"BEHORIG_TOKEN_IT", e.Tokens["it"]},
 		{"BEHORIG_TOKEN_MANAGER", e.Tokens["manager"]},
 		{"BEHORIG_TOKEN_REQUESTER", e.Tokens["requester"]},

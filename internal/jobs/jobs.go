@@ -4,6 +4,7 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -90,13 +91,18 @@ type signingWatchWorker struct {
 	service *provisioning.Service
 }
 
-func (w *signingWatchWorker) Work(ctx context.Context, job *river.Job[SigningWatchArgs]) error {
-	return w.service.WatchSigning(ctx, job.Args.OrderRef, 2*time.Second)
-}
+// signingCollectInterval is how often the watch asks BankID, as BankID recommends.
+const signingCollectInterval = 2 * time.Second
 
-// Timeout lets the watch outlive BankID's lifetime of an order.
-func (w *signingWatchWorker) Timeout(*river.Job[SigningWatchArgs]) time.Duration {
-	return 10 * time.Minute
+// Work collects once and, while the order is pending, snoozes until the next collect: a
+// watch never sleeps inside a running job, so it holds no worker while a person takes their
+// time, and a crashed process leaves no job running for the rescuer to wait out.
+func (w *signingWatchWorker) Work(ctx context.Context, job *river.Job[SigningWatchArgs]) error {
+	again, err := w.service.WatchSigning(ctx, job.Args.OrderRef, signingCollectInterval)
+	if err != nil || !again {
+		return err
+	}
+	return river.JobSnooze(signingCollectInterval)
 }
 
 type provisionWorker struct {
@@ -105,10 +111,8 @@ type provisionWorker struct {
 }
 
 func (w *provisionWorker) Work(ctx context.Context, job *river.Job[ProvisionArgs]) error {
-	return w.service.Provision(ctx, job.Args.GrantID)
+	return convergeResult(w.service.ConvergeGrant(ctx, job.Args.GrantID))
 }
-
-func (w *provisionWorker) Timeout(*river.Job[ProvisionArgs]) time.Duration { return 2 * time.Minute }
 
 type revokeWorker struct {
 	river.WorkerDefaults[RevokeArgs]
@@ -116,16 +120,74 @@ type revokeWorker struct {
 }
 
 func (w *revokeWorker) Work(ctx context.Context, job *river.Job[RevokeArgs]) error {
-	return w.service.Revoke(ctx, job.Args.GrantID, job.Args.Trigger)
+	return convergeResult(w.service.ConvergeGrant(ctx, job.Args.GrantID))
 }
 
-func (w *revokeWorker) Timeout(*river.Job[RevokeArgs]) time.Duration { return 2 * time.Minute }
+// ConvergeArgs brings one person's directory state to what their grants say, now. It is not
+// unique: a change that comes while one runs must get a run of its own that sees it.
+type ConvergeArgs struct {
+	PersonID string `json:"person_id"`
+}
+
+// Kind is the job kind stored in river_job.
+func (ConvergeArgs) Kind() string { return "converge" }
+
+// InsertOpts gives convergence as many attempts as a revocation: it may be one.
+func (ConvergeArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: 50} }
+
+type convergeWorker struct {
+	river.WorkerDefaults[ConvergeArgs]
+	service *provisioning.Service
+}
+
+func (w *convergeWorker) Work(ctx context.Context, job *river.Job[ConvergeArgs]) error {
+	_, err := w.service.Converge(ctx, job.Args.PersonID, false)
+	return convergeResult(err)
+}
+
+// convergeResult stops retrying a person who waits for IT to confirm an account link: IT's
+// confirmation schedules a new run.
+func convergeResult(err error) error {
+	if errors.Is(err, provisioning.ErrLinkRequired) {
+		return river.JobCancel(err)
+	}
+	return err
+}
+
+// ReconcileArgs compares the directory with the grants and repairs the differences.
+type ReconcileArgs struct{}
+
+// Kind is the job kind stored in river_job.
+func (ReconcileArgs) Kind() string { return "reconcile" }
+
+// InsertOpts runs one reconciliation at a time across all instances.
+func (ReconcileArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{MaxAttempts: 3, UniqueOpts: river.UniqueOpts{ByState: []rivertype.JobState{
+		rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,
+		rivertype.JobStateRetryable, rivertype.JobStateScheduled}}}
+}
+
+type reconcileWorker struct {
+	river.WorkerDefaults[ReconcileArgs]
+	service *provisioning.Service
+	timeout time.Duration
+}
+
+func (w *reconcileWorker) Work(ctx context.Context, _ *river.Job[ReconcileArgs]) error {
+	_, err := w.service.Reconcile(ctx, false, "periodic")
+	return err
+}
+
+// Timeout lets a reconciliation of a large directory run longer than a single job, but
+// ends it before the rescuer would take it for stuck.
+func (w *reconcileWorker) Timeout(*river.Job[ReconcileArgs]) time.Duration { return w.timeout }
 
 // Runner owns the River client. Create it, hand Scheduler() to the domain, Register the
 // domain service, then Start.
 type Runner struct {
 	workers *river.Workers
 	client  *river.Client[pgx.Tx]
+	cfg     Config
 }
 
 // Config configures the Runner.
@@ -139,6 +201,16 @@ type Config struct {
 	// FetchPollInterval is how often River looks for due jobs when no notification comes.
 	// Default River's (1 s); tests set it lower.
 	FetchPollInterval time.Duration
+	// JobTimeout ends a job that runs longer, so that a hung call cannot hold a worker for
+	// good. Default 2 minutes.
+	JobTimeout time.Duration
+	// RescueAfter is when a job still marked running is taken for the job of a crashed
+	// process and run again. It must exceed every job's timeout. Default 5 minutes (River's
+	// own default is an hour, which left access in place that long after a crash).
+	RescueAfter time.Duration
+	// ReconcileInterval is how often the directory is compared with the grants and repaired.
+	// Default 15 minutes; negative turns the periodic run off.
+	ReconcileInterval time.Duration
 }
 
 // New creates the River client. Jobs are not worked until Start.
@@ -146,12 +218,26 @@ func New(pool *pgxpool.Pool, c Config) (*Runner, error) {
 	if c.Workers == 0 {
 		c.Workers = 10
 	}
+	if c.JobTimeout == 0 {
+		c.JobTimeout = 2 * time.Minute
+	}
+	if c.RescueAfter == 0 {
+		c.RescueAfter = 5 * time.Minute
+	}
+	if c.ReconcileInterval == 0 {
+		c.ReconcileInterval = 15 * time.Minute
+	}
+	if c.RescueAfter <= c.JobTimeout {
+		return nil, fmt.Errorf("jobs: rescue_after (%s) must be longer than job_timeout (%s)", c.RescueAfter, c.JobTimeout)
+	}
 	workers := river.NewWorkers()
 	cfg := &river.Config{
+		JobTimeout:           c.JobTimeout,
+		RescueStuckJobsAfter: c.RescueAfter,
 		Queues: map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: c.Workers},
-			// Watching a signing order waits for a person for minutes; its own queue keeps it
-			// from holding up provisioning.
-			signingQueue: {MaxWorkers: 50}},
+			// A watch collects once and snoozes; its own queue keeps a burst of signings from
+			// holding up provisioning.
+			signingQueue: {MaxWorkers: 5}},
 		Workers:           workers,
 		Logger:            c.Logger,
 		FetchPollInterval: c.FetchPollInterval,
@@ -160,11 +246,15 @@ func New(pool *pgxpool.Pool, c Config) (*Runner, error) {
 	if c.FetchPollInterval > 0 && c.FetchPollInterval < 50*time.Millisecond {
 		cfg.FetchCooldown = c.FetchPollInterval
 	}
+	if c.ReconcileInterval > 0 {
+		cfg.PeriodicJobs = []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(c.ReconcileInterval),
+			func() (river.JobArgs, *river.InsertOpts) { return ReconcileArgs{}, nil }, nil)}
+	}
 	client, err := river.NewClient(riverpgxv5.New(pool), cfg)
 	if err != nil {
 		return nil, fmt.Errorf("create job client: %w", err)
 	}
-	return &Runner{workers: workers, client: client}, nil
+	return &Runner{workers: workers, client: client, cfg: c}, nil
 }
 
 // Scheduler returns what the domain uses to insert jobs in its transactions.
@@ -184,6 +274,14 @@ func (r *Runner) Register(service *provisioning.Service) error {
 	}
 	if err := river.AddWorkerSafely(r.workers, &signingWatchWorker{service: service}); err != nil {
 		return fmt.Errorf("add signing watch worker: %w", err)
+	}
+	if err := river.AddWorkerSafely(r.workers, &convergeWorker{service: service}); err != nil {
+		return fmt.Errorf("add converge worker: %w", err)
+	}
+	// A reconciliation ends well before the rescuer would run it a second time beside itself.
+	timeout := r.cfg.RescueAfter - r.cfg.RescueAfter/5
+	if err := river.AddWorkerSafely(r.workers, &reconcileWorker{service: service, timeout: timeout}); err != nil {
+		return fmt.Errorf("add reconcile worker: %w", err)
 	}
 	return nil
 }
@@ -218,6 +316,11 @@ func (s scheduler) ScheduleRevoke(ctx context.Context, tx pgx.Tx, grantID, trigg
 
 func (s scheduler) ScheduleTermsMail(ctx context.Context, tx pgx.Tx, linkID string) error {
 	_, err := s.client.InsertTx(ctx, tx, TermsMailArgs{LinkID: linkID}, nil)
+	return err
+}
+
+func (s scheduler) ScheduleConverge(ctx context.Context, tx pgx.Tx, personID string) error {
+	_, err := s.client.InsertTx(ctx, tx, ConvergeArgs{PersonID: personID}, nil)
 	return err
 }
 

@@ -37,18 +37,19 @@ import (
 	"github.com/behorig/behorig/provisioning"
 )
 
-// Clock is a settable clock shared by the domain and River, so that moving it on makes
-// scheduled jobs fall due.
+// Clock is the wall clock moved on by a test, shared by the domain and River, so that moving
+// it on makes scheduled jobs fall due. It keeps running between moves: a job that snoozes
+// for two seconds runs two seconds later, as in production.
 type Clock struct {
-	mu  sync.Mutex
-	now time.Time
+	mu     sync.Mutex
+	offset time.Duration
 }
 
 // Now returns the clock's time.
 func (c *Clock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.now
+	return time.Now().Add(c.offset)
 }
 
 // NowOrNil is River's hook for a stubbed time.
@@ -61,7 +62,7 @@ func (c *Clock) NowOrNil() *time.Time {
 func (c *Clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+	c.offset += d
 }
 
 // App is a running behorig for one test.
@@ -94,6 +95,11 @@ type Options struct {
 	BaseURL string
 	// Collector asks BankID about signing orders; nil without BankID.
 	Collector provisioning.OrderCollector
+	// IdentityAttribute is the directory attribute that holds the personnummer; none by default.
+	IdentityAttribute string
+	// Jobs overrides the job runner's timeouts; the periodic reconciliation is off unless
+	// Jobs.ReconcileInterval is set.
+	Jobs jobs.Config
 }
 
 // extraPrincipals complete the demo users with a manager of another unit and a requester
@@ -131,7 +137,7 @@ func New(t testing.TB, opts Options) *App {
 	}
 	real, err := ldap.Config{URL: slapd.URL(), BindDN: slapd.AdminDN, BindPassword: slapd.AdminPassword,
 		BaseDN: slapd.BaseDN, PeopleDN: slapd.PeopleDN, GroupsDN: slapd.GroupsDN, RDNAttribute: rdn,
-		Timeout: 5 * time.Second, Flavour: "openldap"}.Open(logger)
+		Timeout: 5 * time.Second, Flavour: "openldap", IdentityAttribute: opts.IdentityAttribute}.Open(logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,8 +146,13 @@ func New(t testing.TB, opts Options) *App {
 	if opts.Directory != nil {
 		dir = opts.Directory(real)
 	}
-	clock := &Clock{now: time.Now()}
-	runner, err := jobs.New(pool, jobs.Config{Workers: 4, Time: clock, Logger: logger, FetchPollInterval: 20 * time.Millisecond})
+	clock := &Clock{}
+	jc := opts.Jobs
+	jc.Workers, jc.Time, jc.Logger, jc.FetchPollInterval = 4, clock, logger, 20*time.Millisecond
+	if jc.ReconcileInterval == 0 {
+		jc.ReconcileInterval = -1
+	}
+	runner, err := jobs.New(pool, jc)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,518 @@
+package provisioning
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/behorig/behorig/connectors"
+	"github.com/behorig/behorig/internal/personnummer"
+)
+
+// Convergence. A person's directory state is derived from their grants, never replayed from
+// what the database remembers doing: the person is in a group exactly when at least one of
+// their grants in effect maps to it, and their account is enabled exactly when at least one
+// grant is in effect. Every provisioning and revocation job, and reconciliation, runs the
+// same three steps for the person:
+//
+//  1. read the grants and compute the desired state (no lock held);
+//  2. read the actual state from the directory and change only the difference (no
+//     transaction open, so a slow directory holds up nobody else);
+//  3. in one short transaction that locks the person, check that the desired state is still
+//     the one just applied, and record it: grant states, the account, audit events.
+//
+// A crash between any two steps leaves the database saying less than the directory holds,
+// never more, and the next run (a retry, a revocation, a termination, reconciliation) starts
+// again from what the directory says. When step 3 finds that the grants changed meanwhile
+// (an approval or a termination committed), it starts again from step 1.
+
+// ErrLinkRequired is returned when the username a request named is an existing directory
+// entry that behorig may not take over until IT confirms that it is the person's.
+var ErrLinkRequired = errors.New("the username is an existing directory account that IT has not linked to the person")
+
+// maxConvergeRounds bounds how often one run starts again because the grants changed while
+// it worked; the job retries after that.
+const maxConvergeRounds = 5
+
+// grantRow is a grant with what convergence needs.
+type grantRow struct {
+	id, personID, requestID, group, state, memberDN, endedBy string
+	startsAt                                                 time.Time
+	endsAt                                                   *time.Time
+	manual                                                   bool
+}
+
+// started tells whether the grant's valid-from has come.
+func (g grantRow) started(now time.Time) bool { return !g.startsAt.After(now) }
+
+// ended tells whether the grant's end (valid-to or a termination) has come.
+func (g grantRow) ended(now time.Time) bool { return g.endsAt != nil && !g.endsAt.After(now) }
+
+// inEffect tells whether the grant gives access now. A manual grant that has ended counts
+// until IT has removed it by hand (removal_pending).
+func (g grantRow) inEffect(now time.Time) bool {
+	switch g.state {
+	case "revoked":
+		return false
+	case "removal_pending":
+		return true
+	}
+	return g.started(now) && !g.ended(now)
+}
+
+type personRow struct {
+	id, givenName, surname, email, mobile, employeeType, requestedUsername, linkRequired string
+	pnrSealed                                                                            []byte
+}
+
+type accountRow struct {
+	username, dn, state, origin string
+}
+
+// personState is what the database says about one person.
+type personState struct {
+	person     personRow
+	account    accountRow
+	hasAccount bool
+	grants     []grantRow // every grant not yet revoked
+}
+
+// desired is what the directory should hold for a person at one moment.
+type desired struct {
+	groups       []string // sorted, lower-case: groups of the connected grants in effect
+	enabled      bool     // some grant is in effect
+	needsAccount bool     // some connected (non-manual) grant is in effect
+}
+
+func (d desired) equal(o desired) bool {
+	return slices.Equal(d.groups, o.groups) && d.enabled == o.enabled && d.needsAccount == o.needsAccount
+}
+
+func (st personState) desiredAt(now time.Time) desired {
+	var d desired
+	for _, g := range st.grants {
+		if !g.inEffect(now) {
+			continue
+		}
+		d.enabled = true
+		if !g.manual {
+			d.needsAccount = true
+			d.groups = append(d.groups, strings.ToLower(g.group))
+		}
+	}
+	slices.Sort(d.groups)
+	d.groups = slices.Compact(d.groups)
+	return d
+}
+
+// readPersonState reads a person, their account and their open grants through q: the pool
+// for step 1, the locking transaction for step 3.
+func (s *Service) readPersonState(ctx context.Context, q querier, personID string, lock bool) (personState, error) {
+	var st personState
+	st.person.id = personID
+	query := `SELECT given_name, surname, email, mobile, employee_type, requested_username, link_required, personnummer_enc
+		FROM persons WHERE id = $1`
+	if lock {
+		query += " FOR UPDATE"
+	}
+	p := &st.person
+	err := q.QueryRow(ctx, query, personID).Scan(&p.givenName, &p.surname, &p.email, &p.mobile, &p.employeeType,
+		&p.requestedUsername, &p.linkRequired, &p.pnrSealed)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return st, fmt.Errorf("person %s: %w", personID, ErrNotFound)
+	}
+	if err != nil {
+		return st, fmt.Errorf("read person %s: %w", personID, err)
+	}
+	st.account, st.hasAccount, err = s.accountOf(ctx, q, personID)
+	if err != nil {
+		return st, err
+	}
+	rows, err := q.Query(ctx, `SELECT id::text, person_id::text, request_id::text, group_name, state, member_dn,
+			coalesce(ended_by_request::text, ''), starts_at, ends_at, manual
+		FROM grants WHERE person_id = $1 AND state <> 'revoked' ORDER BY starts_at, id`, personID)
+	if err != nil {
+		return st, fmt.Errorf("read grants of person %s: %w", personID, err)
+	}
+	st.grants, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (grantRow, error) {
+		var g grantRow
+		return g, row.Scan(&g.id, &g.personID, &g.requestID, &g.group, &g.state, &g.memberDN, &g.endedBy,
+			&g.startsAt, &g.endsAt, &g.manual)
+	})
+	if err != nil {
+		return st, fmt.Errorf("read grants of person %s: %w", personID, err)
+	}
+	return st, nil
+}
+
+func (s *Service) accountOf(ctx context.Context, q querier, personID string) (accountRow, bool, error) {
+	var a accountRow
+	err := q.QueryRow(ctx, "SELECT username, dn, state, origin FROM accounts WHERE directory = $1 AND person_id = $2",
+		s.dirName, personID).Scan(&a.username, &a.dn, &a.state, &a.origin)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return a, false, nil
+	}
+	if err != nil {
+		return a, false, fmt.Errorf("read account of person %s: %w", personID, err)
+	}
+	return a, true, nil
+}
+
+// ConvergeGrant converges the person a grant belongs to. It is the body of the provision
+// job (at the grant's valid-from) and of the revoke job (at its end), which are timers: what
+// they do is decided by all of the person's grants at the time they run.
+func (s *Service) ConvergeGrant(ctx context.Context, grantID string) error {
+	var personID string
+	err := s.db.QueryRow(ctx, "SELECT person_id::text FROM grants WHERE id = $1", grantID).Scan(&personID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("grant %s: %w", grantID, ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("read grant %s: %w", grantID, err)
+	}
+	_, err = s.Converge(ctx, personID, false)
+	return err
+}
+
+// Converge brings the person's directory account and group memberships to what their grants
+// say now, and records it. With dryRun it changes nothing and only reports the differences.
+// It returns the differences it found (and, without dryRun, repaired).
+func (s *Service) Converge(ctx context.Context, personID string, dryRun bool) ([]Difference, error) {
+	for range maxConvergeRounds {
+		now := s.clock.Now()
+		st, err := s.readPersonState(ctx, s.db, personID, false)
+		if err != nil {
+			return nil, err
+		}
+		want := st.desiredAt(now)
+		if dryRun {
+			_, diffs, err := s.applyToDirectory(ctx, st, want, true)
+			return diffs, err
+		}
+		if err := s.resolveAccount(ctx, &st, want); err != nil {
+			return nil, err
+		}
+		e, diffs, err := s.applyToDirectory(ctx, st, want, false)
+		if err != nil {
+			return diffs, err
+		}
+		done, err := s.recordConverged(ctx, personID, now, want, e)
+		if err != nil || done {
+			return diffs, err
+		}
+	}
+	return nil, fmt.Errorf("converge person %s: the grants changed %d times while the directory was updated; retried later",
+		personID, maxConvergeRounds)
+}
+
+// Difference is one way in which the directory differs from the grants.
+type Difference struct {
+	Kind     string `json:"kind"` // DiffMissingMember, DiffUngrantedMember, DiffEnabledWithoutGrant, DiffDisabledWithGrant, DiffMissingAccount
+	PersonID string `json:"personId,omitempty"`
+	Username string `json:"username,omitempty"`
+	DN       string `json:"dn,omitempty"`
+	Group    string `json:"group,omitempty"`
+}
+
+// The kinds of Difference.
+const (
+	DiffMissingMember       = "membership_missing"    // a grant in effect maps to the group, the account is not in it
+	DiffUngrantedMember     = "member_not_granted"    // in a group behorig manages without a grant in effect
+	DiffEnabledWithoutGrant = "enabled_without_grant" // the account is enabled, no grant is in effect
+	DiffDisabledWithGrant   = "disabled_with_grant"   // the account is disabled, a grant is in effect
+	DiffMissingAccount      = "account_missing"       // a grant is in effect, the directory has no account
+)
+
+// entry is the person's directory entry as step 2 left it.
+type entry struct {
+	exists, disabled bool
+	dn               string
+}
+
+// applyToDirectory reads the person's entry and groups and changes what differs from want.
+// No transaction is open: the directory may be slow, and nobody else waits for it.
+func (s *Service) applyToDirectory(ctx context.Context, st personState, want desired, dryRun bool) (entry, []Difference, error) {
+	if !st.hasAccount {
+		if want.needsAccount {
+			return entry{}, []Difference{{Kind: DiffMissingAccount, PersonID: st.person.id}}, nil
+		}
+		return entry{}, nil, nil
+	}
+	acct := st.account
+	ref, err := s.dir.LookupAccount(ctx, acct.username)
+	e := entry{exists: err == nil, disabled: ref.Disabled, dn: ref.DN}
+	if err != nil && !errors.Is(err, connectors.ErrNotFound) {
+		return e, nil, fmt.Errorf("look up account %s: %w", acct.username, err)
+	}
+	if e.exists {
+		if err := s.checkOwnEntry(st, ref); err != nil {
+			return e, nil, err
+		}
+	}
+	var diffs []Difference
+	if want.needsAccount && (!e.exists || e.disabled) || want.enabled && e.exists && e.disabled {
+		kind := DiffDisabledWithGrant
+		if !e.exists {
+			kind = DiffMissingAccount
+		}
+		diffs = append(diffs, Difference{Kind: kind, PersonID: st.person.id, Username: acct.username, DN: e.dn})
+		if !dryRun {
+			if !e.exists && acct.origin == "linked" {
+				return e, diffs, fmt.Errorf("the linked account %s is no longer in the directory; IT must link it again", acct.username)
+			}
+			if ref, err = s.dir.EnsureAccount(ctx, s.directoryAccount(st)); err != nil {
+				return e, diffs, fmt.Errorf("ensure account %s: %w", acct.username, err)
+			}
+			e = entry{exists: true, disabled: ref.Disabled, dn: ref.DN}
+		}
+	}
+	if !e.exists {
+		return e, diffs, nil
+	}
+	groupDiffs, err := s.convergeGroups(ctx, st, e.dn, want, dryRun)
+	diffs = append(diffs, groupDiffs...)
+	if err != nil {
+		return e, diffs, err
+	}
+	if !want.enabled && !e.disabled {
+		diffs = append(diffs, Difference{Kind: DiffEnabledWithoutGrant, PersonID: st.person.id, Username: acct.username, DN: e.dn})
+		if !dryRun {
+			if err := s.dir.DisableAccount(ctx, e.dn); err != nil {
+				return e, diffs, fmt.Errorf("disable %s: %w", e.dn, err)
+			}
+			e.disabled = true
+		}
+	}
+	return e, diffs, nil
+}
+
+// convergeGroups adds the account to the desired groups it is missing from and removes it from
+// the groups behorig manages that no grant in effect maps to. Groups behorig does not manage
+// are left alone.
+func (s *Service) convergeGroups(ctx context.Context, st personState, dn string, want desired, dryRun bool) ([]Difference, error) {
+	actual, err := s.dir.GroupsOf(ctx, dn)
+	if err != nil {
+		return nil, fmt.Errorf("read groups of %s: %w", dn, err)
+	}
+	managed, err := s.managedGroups(ctx, actual)
+	if err != nil {
+		return nil, err
+	}
+	var diffs []Difference
+	have := map[string]bool{}
+	for _, g := range actual {
+		have[strings.ToLower(g)] = true
+	}
+	for _, g := range want.groups {
+		if have[g] {
+			continue
+		}
+		diffs = append(diffs, Difference{Kind: DiffMissingMember, PersonID: st.person.id, Username: st.account.username, DN: dn, Group: g})
+		if !dryRun {
+			if err := s.dir.EnsureMember(ctx, s.groupName(st, g), dn); err != nil {
+				return diffs, fmt.Errorf("add %s to %s: %w", dn, g, err)
+			}
+		}
+	}
+	for _, g := range actual {
+		if !managed[strings.ToLower(g)] || slices.Contains(want.groups, strings.ToLower(g)) {
+			continue
+		}
+		diffs = append(diffs, Difference{Kind: DiffUngrantedMember, PersonID: st.person.id, Username: st.account.username, DN: dn, Group: g})
+		if !dryRun {
+			if err := s.dir.RemoveMember(ctx, g, dn); err != nil {
+				return diffs, fmt.Errorf("remove %s from %s: %w", dn, g, err)
+			}
+		}
+	}
+	return diffs, nil
+}
+
+// groupName is the group's name as the catalog spelled it, for a group that may not exist yet.
+func (s *Service) groupName(st personState, lower string) string {
+	for _, g := range st.grants {
+		if strings.ToLower(g.group) == lower {
+			return g.group
+		}
+	}
+	return lower
+}
+
+// managedGroups tells which of the groups behorig manages: those some grant maps to.
+func (s *Service) managedGroups(ctx context.Context, groups []string) (map[string]bool, error) {
+	lower := make([]string, len(groups))
+	for i, g := range groups {
+		lower[i] = strings.ToLower(g)
+	}
+	rows, err := s.db.Query(ctx, "SELECT DISTINCT lower(group_name) FROM grants WHERE NOT manual AND lower(group_name) = ANY($1)", lower)
+	if err != nil {
+		return nil, fmt.Errorf("find managed groups: %w", err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("find managed groups: %w", err)
+	}
+	managed := make(map[string]bool, len(names))
+	for _, n := range names {
+		managed[n] = true
+	}
+	return managed, nil
+}
+
+// checkOwnEntry refuses to act on an entry whose identity attribute names someone else: the
+// username was reserved as free, and an entry that appeared since is not the person's.
+func (s *Service) checkOwnEntry(st personState, ref connectors.AccountRef) error {
+	if ref.Identity == "" || s.identityMatches(st.person, ref.Identity) {
+		return nil
+	}
+	return fmt.Errorf("account %s: its identity attribute names another person: %w", ref.Username, ErrLinkRequired)
+}
+
+// identityMatches tells whether a directory identity value is the person's personnummer.
+func (s *Service) identityMatches(p personRow, identity string) bool {
+	pnr, err := s.personnummerOf(p)
+	if err != nil || identity == "" {
+		return false
+	}
+	n, err := personnummer.Parse(strings.TrimSpace(identity), s.clock.Now())
+	return err == nil && n.String() == pnr.String()
+}
+
+func (s *Service) personnummerOf(p personRow) (personnummer.Number, error) {
+	plain, err := s.box.Open(p.pnrSealed, personnummerContext)
+	if err != nil {
+		return personnummer.Number{}, fmt.Errorf("open personnummer of person %s: %w", p.id, err)
+	}
+	return personnummer.Parse(string(plain), s.clock.Now())
+}
+
+// directoryAccount is what the directory is asked to hold for the person: the approved data.
+func (s *Service) directoryAccount(st personState) connectors.Account {
+	a := connectors.Account{Username: st.account.username, GivenName: st.person.givenName, Surname: st.person.surname,
+		Email: st.person.email, Mobile: st.person.mobile, EmployeeType: st.person.employeeType}
+	if pnr, err := s.personnummerOf(st.person); err == nil {
+		a.Identity = pnr.String()
+	}
+	return a
+}
+
+// recordConverged records, in one short transaction, what step 2 made true. It reports false
+// when the grants changed since step 1, so that the caller starts again.
+func (s *Service) recordConverged(ctx context.Context, personID string, now time.Time, applied desired, e entry) (bool, error) {
+	done := false
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		st, err := s.readPersonState(ctx, tx, personID, true)
+		if err != nil {
+			return err
+		}
+		if !st.desiredAt(now).equal(applied) {
+			return nil // an approval or a termination came in between: apply again
+		}
+		done = true
+		if err := s.recordAccount(ctx, tx, st, e, causeOf(st, now)); err != nil {
+			return err
+		}
+		requests := map[string]bool{}
+		for _, g := range st.grants {
+			changed, err := s.recordGrant(ctx, tx, g, e.dn, now)
+			if err != nil {
+				return err
+			}
+			if changed {
+				requests[g.requestID] = true
+			}
+		}
+		for _, id := range slices.Sorted(maps.Keys(requests)) {
+			if err := s.completeIfDone(ctx, tx, id); err != nil {
+				return err
+			}
+		}
+		return s.completeTerminations(ctx, tx, personID)
+	})
+	return done, err
+}
+
+// causeOf names the request an account change belongs in the history of: the one whose
+// grant starts now, or the termination (or the grant) that ends now.
+func causeOf(st personState, now time.Time) string {
+	var ending string
+	for _, g := range st.grants {
+		switch {
+		case g.state == "scheduled" && !g.manual && g.inEffect(now):
+			return g.requestID
+		case g.ended(now) && ending == "":
+			ending = cmp.Or(g.endedBy, g.requestID)
+		}
+	}
+	return ending
+}
+
+// recordAccount keeps the account row in step with the directory entry and audits each change.
+func (s *Service) recordAccount(ctx context.Context, tx pgx.Tx, st personState, e entry, requestID string) error {
+	if !st.hasAccount || !e.exists {
+		return nil
+	}
+	before, state := st.account.state, "active"
+	if e.disabled {
+		state = "disabled"
+	}
+	if before == state && st.account.dn == e.dn {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, "UPDATE accounts SET dn = $3, state = $4, updated_at = $5 WHERE directory = $1 AND person_id = $2",
+		s.dirName, st.person.id, e.dn, state, s.clock.Now()); err != nil {
+		return fmt.Errorf("record account %s: %w", st.account.username, err)
+	}
+	data := map[string]any{"directory": s.dirName, "dn": e.dn, "username": st.account.username}
+	var action string
+	switch {
+	case before == "reserved":
+		action = "account.created"
+		data["disabled"] = e.disabled
+	case state == "active" && before != "active":
+		action = "account.enabled"
+	case state == "disabled" && before != "disabled":
+		action, data["reason"] = "account.disabled", "no grant in effect"
+	default:
+		return nil // the directory moved the entry; the new DN is recorded
+	}
+	return s.record(ctx, tx, systemActor, action, requestID, st.person.id, data)
+}
+
+// recordGrant moves one grant to the state the directory now reflects, and reports whether
+// it changed.
+func (s *Service) recordGrant(ctx context.Context, tx pgx.Tx, g grantRow, dn string, now time.Time) (bool, error) {
+	switch {
+	case g.manual && g.state == "active" && g.ended(now):
+		return true, s.awaitManualRemoval(ctx, tx, g)
+	case g.ended(now) && (g.state == "scheduled" || g.state == "active"):
+		if _, err := tx.Exec(ctx, "UPDATE grants SET state = 'revoked', revoked_at = $2 WHERE id = $1", g.id, s.clock.Now()); err != nil {
+			return false, fmt.Errorf("record revocation of grant %s: %w", g.id, err)
+		}
+		return true, s.record(ctx, tx, systemActor, "grant.revoked", g.requestID, g.personID,
+			map[string]any{"grant": g.id, "group": g.group, "member": dn, "trigger": g.trigger()})
+	case !g.manual && g.state == "scheduled" && g.inEffect(now):
+		if _, err := tx.Exec(ctx, "UPDATE grants SET state = 'active', member_dn = $2, provisioned_at = $3 WHERE id = $1",
+			g.id, dn, s.clock.Now()); err != nil {
+			return false, fmt.Errorf("record grant %s: %w", g.id, err)
+		}
+		return true, s.record(ctx, tx, systemActor, "grant.provisioned", g.requestID, g.personID,
+			map[string]any{"grant": g.id, "group": g.group, "member": dn})
+	}
+	return false, nil
+}
+
+// trigger says why a grant ended: its own valid-to, or the termination that ended it early.
+func (g grantRow) trigger() string {
+	if g.endedBy != "" {
+		return "request:" + g.endedBy
+	}
+	return "valid_to"
+}

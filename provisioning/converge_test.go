@@ -1,0 +1,575 @@
+package provisioning_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/behorig/behorig/connectors"
+	"github.com/behorig/behorig/internal/audit"
+	"github.com/behorig/behorig/internal/testapp"
+	"github.com/behorig/behorig/provisioning"
+)
+
+// faultyDirectory imitates a process that dies at a chosen directory call: the n-th call
+// after arming fails with an error, panics, or reaches the directory and then the process
+// "dies" (its context is cancelled, so nothing after the call is recorded).
+type faultyDirectory struct {
+	connectors.Directory
+	mu     sync.Mutex
+	calls  int
+	failAt int
+	mode   string // error, panic or crash
+	cancel context.CancelFunc
+	names  []string
+}
+
+func (f *faultyDirectory) arm(n int, mode string, cancel context.CancelFunc) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls, f.failAt, f.mode, f.cancel, f.names = 0, n, mode, cancel, nil
+}
+
+func (f *faultyDirectory) callNames() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.names)
+}
+
+func (f *faultyDirectory) step(name string, call func() error) error {
+	f.mu.Lock()
+	f.calls++
+	f.names = append(f.names, name)
+	hit, mode, cancel := f.calls == f.failAt, f.mode, f.cancel
+	f.mu.Unlock()
+	if hit && mode == "error" {
+		return fmt.Errorf("%s: connection reset (injected)", name)
+	}
+	if hit && mode == "panic" {
+		panic("process killed in " + name + " (injected)")
+	}
+	err := call()
+	if hit && mode == "crash" {
+		cancel() // the directory has done it; the process dies before it records anything
+	}
+	return err
+}
+
+func (f *faultyDirectory) LookupAccount(ctx context.Context, username string) (ref connectors.AccountRef, err error) {
+	err = f.step("LookupAccount", func() error { ref, err = f.Directory.LookupAccount(ctx, username); return err })
+	return ref, err
+}
+
+func (f *faultyDirectory) EnsureAccount(ctx context.Context, a connectors.Account) (ref connectors.AccountRef, err error) {
+	err = f.step("EnsureAccount", func() error { ref, err = f.Directory.EnsureAccount(ctx, a); return err })
+	return ref, err
+}
+
+func (f *faultyDirectory) DisableAccount(ctx context.Context, dn string) error {
+	return f.step("DisableAccount", func() error { return f.Directory.DisableAccount(ctx, dn) })
+}
+
+func (f *faultyDirectory) EnsureMember(ctx context.Context, group, member string) error {
+	return f.step("EnsureMember", func() error { return f.Directory.EnsureMember(ctx, group, member) })
+}
+
+func (f *faultyDirectory) RemoveMember(ctx context.Context, group, member string) error {
+	return f.step("RemoveMember", func() error { return f.Directory.RemoveMember(ctx, group, member) })
+}
+
+func (f *faultyDirectory) GroupsOf(ctx context.Context, member string) (groups []string, err error) {
+	err = f.step("GroupsOf", func() error { groups, err = f.Directory.GroupsOf(ctx, member); return err })
+	return groups, err
+}
+
+// runJob runs a job body as River would: a panic is the job's failure, not the test's.
+func runJob(body func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic: %v", r)
+		}
+	}()
+	return body()
+}
+
+// assertAgreement checks that the directory and the database tell the same story about the
+// person: a grant is active exactly when the account is in its group, the account is
+// recorded active exactly when the entry is enabled, and nothing is enabled without an
+// active grant.
+func assertAgreement(t *testing.T, app *testapp.App, personID string) (groups []string, enabled bool) {
+	t.Helper()
+	p, err := app.Service.Person(ctx, app.Actors["it-handler"], personID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var active []string
+	for _, g := range p.Grants {
+		if g.State == "active" {
+			active = append(active, g.Group)
+		}
+	}
+	slices.Sort(active)
+	active = slices.Compact(active)
+	if len(p.Accounts) == 0 {
+		if len(active) > 0 {
+			t.Fatalf("grants %v active without an account", active)
+		}
+		return nil, false
+	}
+	acct := p.Accounts[0]
+	ref, err := app.Directory.LookupAccount(ctx, acct.Username)
+	exists := err == nil
+	if exists {
+		groups, err = app.Directory.GroupsOf(ctx, ref.DN)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	enabled = exists && !ref.Disabled
+	if !slices.Equal(groups, active) {
+		t.Fatalf("directory groups %v, database says active %v", groups, active)
+	}
+	if (acct.State == "active") != enabled {
+		t.Fatalf("account %s recorded %s, directory entry exists=%v disabled=%v", acct.Username, acct.State, exists, ref.Disabled)
+	}
+	if enabled && len(active) == 0 {
+		t.Fatalf("account %s enabled without an active grant", acct.Username)
+	}
+	if exists && acct.DN != ref.DN {
+		t.Fatalf("recorded DN %q, directory %q", acct.DN, ref.DN)
+	}
+	return groups, enabled
+}
+
+// A process killed at any directory call of a provisioning or a revocation (before the call,
+// in it, or after the directory did it but before the database recorded it), followed by a
+// retry, a termination or a revocation, ends with the directory and the database in
+// agreement: no access left behind that revocation cannot see, none recorded that is not
+// there. This is the crash of the review (kill -9 between the LDAP write and the commit,
+// then a termination that left the account enabled and in the group).
+func TestCrashAtEveryDirectoryCall(t *testing.T) {
+	var faulty *faultyDirectory
+	app := testapp.New(t, testapp.Options{NoJobs: true, Directory: func(d connectors.Directory) connectors.Directory {
+		faulty = &faultyDirectory{Directory: d}
+		return faulty
+	}})
+	numbers := testNumbers(200)
+	next := 0
+	newPerson := func(t *testing.T) (pnr, personID string, grants []string) {
+		pnr = numbers[next]
+		next++
+		sub := submitApproved(t, app, grantInput(pnr, "Krasch", fmt.Sprintf("Test%d", next)))
+		r, err := app.Service.Request(ctx, app.Actors["it-handler"], sub.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pnr, r.Person.ID, grantIDs(t, app, sub.ID)
+	}
+	converge := func(grantID string) error { return app.Service.ConvergeGrant(ctx, grantID) }
+	wantGranted := []string{"meddix", "timecare-pool-5110-medarbetare"}
+
+	// Learn the directory calls of each phase from a run without faults.
+	pnr, personID, grants := newPerson(t)
+	faulty.arm(0, "", nil)
+	if err := converge(grants[0]); err != nil {
+		t.Fatal(err)
+	}
+	provisionCalls := faulty.callNames()
+	terminate(t, app, pnr)
+	faulty.arm(0, "", nil)
+	if err := converge(grants[0]); err != nil {
+		t.Fatal(err)
+	}
+	revokeCalls := faulty.callNames()
+	assertAgreement(t, app, personID)
+	t.Logf("provisioning makes %d directory calls %v; revocation %d %v", len(provisionCalls), provisionCalls,
+		len(revokeCalls), revokeCalls)
+
+	for n, call := range provisionCalls {
+		for _, mode := range []string{"error", "panic", "crash"} {
+			for _, then := range []string{"retry", "terminate"} {
+				t.Run(fmt.Sprintf("provision/%d-%s/%s/%s", n+1, call, mode, then), func(t *testing.T) {
+					pnr, personID, grants := newPerson(t)
+					jobCtx, cancel := context.WithCancel(ctx)
+					defer cancel()
+					faulty.arm(n+1, mode, cancel)
+					if err := runJob(func() error { return app.Service.ConvergeGrant(jobCtx, grants[0]) }); err == nil {
+						t.Fatal("the job reported success although it died")
+					}
+					faulty.arm(0, "", nil)
+					if then == "terminate" {
+						terminate(t, app, pnr)
+					}
+					if err := converge(grants[1]); err != nil {
+						t.Fatal(err)
+					}
+					groups, enabled := assertAgreement(t, app, personID)
+					switch then {
+					case "retry":
+						if !slices.Equal(groups, wantGranted) || !enabled {
+							t.Fatalf("after the retry: groups %v, enabled %v; want %v, enabled", groups, enabled, wantGranted)
+						}
+					case "terminate":
+						if len(groups) != 0 || enabled {
+							t.Fatalf("after the termination: groups %v, enabled %v; want none, disabled", groups, enabled)
+						}
+					}
+				})
+			}
+		}
+	}
+	for n, call := range revokeCalls {
+		for _, mode := range []string{"error", "panic", "crash"} {
+			t.Run(fmt.Sprintf("revoke/%d-%s/%s/retry", n+1, call, mode), func(t *testing.T) {
+				pnr, personID, grants := newPerson(t)
+				if err := converge(grants[0]); err != nil {
+					t.Fatal(err)
+				}
+				term := terminate(t, app, pnr)
+				jobCtx, cancel := context.WithCancel(ctx)
+				defer cancel()
+				faulty.arm(n+1, mode, cancel)
+				if err := runJob(func() error { return app.Service.ConvergeGrant(jobCtx, grants[0]) }); err == nil {
+					t.Fatal("the job reported success although it died")
+				}
+				faulty.arm(0, "", nil)
+				if r, _ := app.Service.Request(ctx, app.Actors["it-handler"], term.ID); r.Status == provisioning.StatusCompleted {
+					t.Fatal("the termination is completed although its revocation died")
+				}
+				if err := converge(grants[1]); err != nil {
+					t.Fatal(err)
+				}
+				if groups, enabled := assertAgreement(t, app, personID); len(groups) != 0 || enabled {
+					t.Fatalf("after the retry: groups %v, enabled %v", groups, enabled)
+				}
+				if r, _ := app.Service.Request(ctx, app.Actors["it-handler"], term.ID); r.Status != provisioning.StatusCompleted {
+					t.Fatalf("termination %s after the retry", r.Status)
+				}
+			})
+		}
+	}
+	if _, err := audit.Verify(ctx, app.Pool); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// When a temporary grant ends, the person stays in a group that another, permanent grant
+// still maps to; only the group no grant wants any more is left.
+func TestOverlappingGrantsKeepTheGroup(t *testing.T) {
+	app := testapp.New(t, testapp.Options{})
+	permanent := submitApproved(t, app, grantInput("19850113-9995", "Olga", "Ek", provisioning.ItemInput{System: "meddix"}))
+	app.WaitStatus(t, permanent.ID, provisioning.StatusCompleted)
+	loc, _ := time.LoadLocation("Europe/Stockholm")
+	temporary := grantInput("19850113-9995", "Olga", "Ek", provisioning.ItemInput{System: "meddix"},
+		provisioning.ItemInput{System: "timecare-pool", Role: "medarbetare"})
+	temporary.ValidTo = app.Clock.Now().In(loc).Format(time.DateOnly)
+	temp := submitApproved(t, app, temporary)
+	app.WaitStatus(t, temp.ID, provisioning.StatusCompleted)
+	p := personOf(t, app, temp.ID)
+
+	app.Clock.Advance(25 * time.Hour) // past the end of the temporary grant
+	waitFor(t, "the temporary grants to end", func() bool {
+		for _, g := range personOf(t, app, temp.ID).Grants {
+			if g.RequestID == temp.ID && g.State != "revoked" {
+				return false
+			}
+		}
+		return true
+	})
+	groups, enabled := assertAgreement(t, app, p.ID)
+	if !slices.Equal(groups, []string{"meddix"}) || !enabled {
+		t.Fatalf("after the temporary grant ended: groups %v, enabled %v; want [meddix], enabled", groups, enabled)
+	}
+}
+
+// A requester who names an existing directory account (one behorig did not create) as the
+// username of a made-up person gets nothing onto it: the approver sees the username and that
+// it is someone's account, the approval leaves the account untouched until IT confirms the
+// link, and terminating the made-up person does not lock the real account.
+func TestExistingAccountIsNeverTakenOver(t *testing.T) {
+	app := testapp.New(t, testapp.Options{})
+	boss, err := app.Directory.EnsureAccount(ctx, connectors.Account{Username: "kommundirektor", GivenName: "Karin", Surname: "Direktör"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := grantInput("19850113-9995", "Mallory", "Made-Up", provisioning.ItemInput{System: "meddix"})
+	in.Person.Username = "kommundirektor"
+	sub, err := app.Service.Submit(ctx, app.Actors["requester"], in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var view provisioning.RequestView
+	if code := app.Call(t, "manager", "GET", "/api/v1/requests/"+sub.ID, nil, &view); code != 200 {
+		t.Fatalf("approver reads the request: %d", code)
+	}
+	if d := view.PersonDetails; d == nil || d.Username != "kommundirektor" || d.UsernameCheck != provisioning.UsernameExists {
+		t.Fatalf("the approver does not see the existing account: %+v", d)
+	}
+	if _, err := app.Service.Approve(ctx, app.Actors["manager"], sub.ID); err != nil {
+		t.Fatal(err)
+	}
+	personID := view.Person.ID
+	waitFor(t, "IT to be asked to confirm the link", func() bool {
+		p, _ := app.Service.Person(ctx, app.Actors["it-handler"], personID)
+		return p.LinkRequired == "kommundirektor"
+	})
+	if groups, _ := app.Directory.GroupsOf(ctx, boss.DN); len(groups) != 0 {
+		t.Fatalf("the existing account got %v without IT's confirmation", groups)
+	}
+	if p, _ := app.Service.Person(ctx, app.Actors["it-handler"], personID); len(p.Accounts) != 0 {
+		t.Fatalf("the made-up person holds %+v", p.Accounts)
+	}
+
+	term, err := app.Service.Submit(ctx, app.Actors["manager"], provisioning.SubmitInput{Kind: provisioning.KindTerminate,
+		Person: provisioning.PersonInput{ID: personID}, Unit: "5110", Approver: "manager"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app.WaitStatus(t, term.ID, provisioning.StatusCompleted)
+	if ref, err := app.Directory.LookupAccount(ctx, "kommundirektor"); err != nil || ref.Disabled {
+		t.Fatalf("terminating the made-up person touched the real account: %+v, %v", ref, err)
+	}
+}
+
+// IT's confirmation on the person page links an existing account, audited, and the access
+// follows; only IT may confirm.
+func TestITLinksAnExistingAccount(t *testing.T) {
+	app := testapp.New(t, testapp.Options{})
+	existing, err := app.Directory.EnsureAccount(ctx, connectors.Account{Username: "anna.b", GivenName: "Anna", Surname: "Berg"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := grantInput("19500118-2046", "Anna", "Berg", provisioning.ItemInput{System: "meddix"})
+	in.Person.Username = "anna.b"
+	sub := submitApproved(t, app, in)
+	personID := personOf(t, app, sub.ID).ID
+	waitFor(t, "IT to be asked to confirm the link", func() bool {
+		p, _ := app.Service.Person(ctx, app.Actors["it-handler"], personID)
+		return p.LinkRequired == "anna.b"
+	})
+	if err := app.Service.LinkAccount(ctx, app.Actors["manager"], personID, "anna.b"); err == nil {
+		t.Fatal("a manager linked a directory account")
+	}
+	if err := app.Service.LinkAccount(ctx, app.Actors["it-handler"], personID, "anna.b"); err != nil {
+		t.Fatal(err)
+	}
+	app.WaitStatus(t, sub.ID, provisioning.StatusCompleted)
+	if groups, _ := app.Directory.GroupsOf(ctx, existing.DN); !slices.Equal(groups, []string{"meddix"}) {
+		t.Fatalf("linked account's groups %v", groups)
+	}
+	p := personOf(t, app, sub.ID)
+	if len(p.Accounts) != 1 || p.Accounts[0].Origin != "linked" || p.Accounts[0].LinkedBy != "it:it-handler" || p.LinkRequired != "" {
+		t.Fatalf("account after the link: %+v, link required %q", p.Accounts, p.LinkRequired)
+	}
+	var audited int
+	app.Pool.QueryRow(ctx, "SELECT count(*) FROM audit_events WHERE action = 'account.linked' AND actor = 'it-handler'").Scan(&audited)
+	if audited != 1 {
+		t.Fatalf("%d audit events of the link", audited)
+	}
+}
+
+// With an identity attribute configured, an existing entry that carries the person's
+// personnummer is linked at once, and one that carries another person's is refused at
+// submission with a field error.
+func TestIdentityAttributeDecidesTheLink(t *testing.T) {
+	app := testapp.New(t, testapp.Options{IdentityAttribute: "employeeNumber"})
+	for _, a := range []connectors.Account{
+		{Username: "anna.b", GivenName: "Anna", Surname: "Berg", Identity: "195001182046"},
+		{Username: "someone", GivenName: "Some", Surname: "One", Identity: "198501139995"},
+	} {
+		if _, err := app.Directory.EnsureAccount(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in := grantInput("19500118-2046", "Anna", "Berg", provisioning.ItemInput{System: "meddix"})
+	in.Person.Username = "anna.b"
+	sub := submitApproved(t, app, in)
+	app.WaitStatus(t, sub.ID, provisioning.StatusCompleted)
+	if p := personOf(t, app, sub.ID); p.Accounts[0].Origin != "linked" || p.Accounts[0].LinkedBy != "identity_attribute" {
+		t.Fatalf("account %+v, want linked by the identity attribute", p.Accounts[0])
+	}
+
+	in = grantInput("20010101-2383", "Mallory", "Other", provisioning.ItemInput{System: "meddix"})
+	in.Person.Username = "someone"
+	_, err := app.Service.Submit(ctx, app.Actors["requester"], in)
+	if fe := fieldErrors(err); !strings.Contains(fe["person.username"], "another person's account") {
+		t.Fatalf("another person's entry as username: %v", err)
+	}
+
+	// behorig writes the personnummer on the entries it creates.
+	sub = submitApproved(t, app, grantInput("19850113-9995", "Nils", "Ny", provisioning.ItemInput{System: "meddix"}))
+	app.WaitStatus(t, sub.ID, provisioning.StatusCompleted)
+	if e := app.Search(t, app.Slapd.PeopleDN, "(uid=nils.ny)", "employeeNumber"); len(e) != 1 ||
+		e[0].GetAttributeValue("employeeNumber") != "198501139995" {
+		t.Fatalf("identity attribute of a new account: %+v", e)
+	}
+}
+
+// A request changes nothing about its person until approved: a rejected request that named
+// the requester's own e-mail and account leaves the person's e-mail and username empty, and
+// the manager's later request mails the terms link to the address the manager gave.
+func TestRejectedRequestChangesNobody(t *testing.T) {
+	app := testapp.New(t, testapp.Options{})
+	if _, err := app.Directory.EnsureAccount(ctx, connectors.Account{Username: "rolf", GivenName: "Rolf", Surname: "Requester"}); err != nil {
+		t.Fatal(err)
+	}
+	hostile := grantInput("19500118-2046", "Anna", "Berg", provisioning.ItemInput{System: "treserva", Role: "utforare"})
+	hostile.Person.Email, hostile.Person.Mobile, hostile.Person.Username = "rolf@evil.example", "+46701234567", "rolf"
+	sub, err := app.Service.Submit(ctx, app.Actors["requester"], hostile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := app.Service.Reject(ctx, app.Actors["manager"], sub.ID, "Känner inte personen"); err != nil {
+		t.Fatal(err)
+	}
+	var email, mobile, username string
+	if err := app.Pool.QueryRow(ctx, "SELECT p.email, p.mobile, p.requested_username FROM persons p JOIN requests r ON r.person_id = p.id WHERE r.id = $1",
+		sub.ID).Scan(&email, &mobile, &username); err != nil {
+		t.Fatal(err)
+	}
+	if email != "" || mobile != "" || username != "" {
+		t.Fatalf("a rejected request changed the person: email %q mobile %q username %q", email, mobile, username)
+	}
+
+	legit := grantInput("19500118-2046", "Anna", "Berg", provisioning.ItemInput{System: "treserva", Role: "utforare"})
+	legit.Person.Email = "anna.berg@example.org"
+	legit.Approver = "manager"
+	own, err := app.Service.Submit(ctx, app.Actors["manager"], legit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app.WaitStatus(t, own.ID, provisioning.StatusAwaitingUser)
+	var to string
+	if err := app.Pool.QueryRow(ctx, "SELECT email FROM terms_links WHERE request_id = $1", own.ID).Scan(&to); err != nil {
+		t.Fatal(err)
+	}
+	if to != "anna.berg@example.org" {
+		t.Fatalf("the terms link goes to %q", to)
+	}
+	if _, err := app.Service.RecordPaperTerms(ctx, app.Actors["it-handler"], own.ID, "signed on paper"); err != nil {
+		t.Fatal(err)
+	}
+	app.WaitStatus(t, own.ID, provisioning.StatusCompleted)
+	if p := personOf(t, app, own.ID); p.Accounts[0].Username != "anna.berg" {
+		t.Fatalf("the access went onto %s", p.Accounts[0].Username)
+	}
+	if ref, _ := app.Directory.LookupAccount(ctx, "rolf"); ref.DN != "" {
+		if groups, _ := app.Directory.GroupsOf(ctx, ref.DN); len(groups) != 0 {
+			t.Fatalf("the requester's own account got %v", groups)
+		}
+	}
+}
+
+func fieldErrors(err error) map[string]string {
+	out := map[string]string{}
+	if ve, ok := err.(*provisioning.ValidationError); ok {
+		for _, e := range ve.Errors {
+			out[e.Field] = e.Message
+		}
+	}
+	return out
+}
+
+// Reconciliation finds the drift a hand edit in the directory made (a member nobody granted,
+// a granted membership removed, an ended person's account enabled again, an active person's
+// account disabled), changes nothing in a dry run, repairs each difference with an audit
+// event, and finds nothing the next time.
+func TestReconcileRepairsDrift(t *testing.T) {
+	app := testapp.New(t, testapp.Options{})
+	ada := submitApproved(t, app, grantInput("19850113-9995", "Ada", "Ek"))
+	bo := submitApproved(t, app, grantInput("20010101-2383", "Bo", "Ek", provisioning.ItemInput{System: "meddix"}))
+	cea := submitApproved(t, app, grantInput("19500118-2046", "Cea", "Ek", provisioning.ItemInput{System: "meddix"}))
+	for _, sub := range []provisioning.Submitted{ada, bo, cea} {
+		app.WaitStatus(t, sub.ID, provisioning.StatusCompleted)
+	}
+	app.WaitStatus(t, terminate(t, app, "20010101-2383").ID, provisioning.StatusCompleted)
+	dn := func(sub provisioning.Submitted) string { return personOf(t, app, sub.ID).Accounts[0].DN }
+
+	stranger, err := app.Directory.EnsureAccount(ctx, connectors.Account{Username: "stranger", GivenName: "Some", Surname: "Stranger"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, edit := range []error{
+		app.Directory.EnsureMember(ctx, "meddix", stranger.DN),                     // member_not_granted (no account of behorig)
+		app.Directory.EnsureMember(ctx, "timecare-pool-5110-medarbetare", dn(cea)), // member_not_granted (Cea has no such grant)
+		app.Directory.RemoveMember(ctx, "timecare-pool-5110-medarbetare", dn(ada)), // membership_missing
+		func() error {
+			_, err := app.Directory.EnsureAccount(ctx, connectors.Account{Username: "bo.ek", Surname: "Ek"})
+			return err
+		}(), // enabled_without_grant
+		app.Directory.DisableAccount(ctx, dn(cea)), // disabled_with_grant
+	} {
+		if edit != nil {
+			t.Fatal(edit)
+		}
+	}
+	want := map[string]int{provisioning.DiffUngrantedMember: 2, provisioning.DiffMissingMember: 1,
+		provisioning.DiffEnabledWithoutGrant: 1, provisioning.DiffDisabledWithGrant: 1}
+
+	dry, err := app.Service.Reconcile(ctx, true, "cli")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := dry.Counts(); !mapsEqual(got, want) || dry.Repaired != 0 {
+		t.Fatalf("dry run found %v (repaired %d), want %v; %+v", got, dry.Repaired, want, dry.Differences)
+	}
+	if groups, _ := app.Directory.GroupsOf(ctx, stranger.DN); len(groups) != 1 {
+		t.Fatal("the dry run changed the directory")
+	}
+
+	run, err := app.Service.Reconcile(ctx, false, "cli")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := run.Counts(); !mapsEqual(got, want) || run.Repaired != 5 || len(run.Problems) != 0 {
+		t.Fatalf("run found %v, repaired %d, problems %v", got, run.Repaired, run.Problems)
+	}
+	if groups, _ := app.Directory.GroupsOf(ctx, stranger.DN); len(groups) != 0 {
+		t.Fatalf("the stranger is still in %v", groups)
+	}
+	for _, sub := range []provisioning.Submitted{ada, bo, cea} {
+		assertAgreement(t, app, personOf(t, app, sub.ID).ID)
+	}
+	if groups, enabled := assertAgreement(t, app, personOf(t, app, ada.ID).ID); len(groups) != 2 || !enabled {
+		t.Fatalf("Ada after the repair: %v, enabled %v", groups, enabled)
+	}
+	if _, enabled := assertAgreement(t, app, personOf(t, app, bo.ID).ID); enabled {
+		t.Fatal("Bo's account is enabled after the repair")
+	}
+	var audited int
+	app.Pool.QueryRow(ctx, "SELECT count(*) FROM audit_events WHERE action = 'reconcile.repaired' AND data->>'run' = $1", run.ID).Scan(&audited)
+	if audited != 5 {
+		t.Fatalf("%d repairs audited, want 5", audited)
+	}
+
+	again, err := app.Service.Reconcile(ctx, false, "periodic")
+	if err != nil || len(again.Differences) != 0 {
+		t.Fatalf("a second run found %+v, %v", again.Differences, err)
+	}
+	last, found, err := app.Service.LastReconcile(ctx, app.Actors["it-handler"])
+	if err != nil || !found || last.ID != again.ID || last.Persons != 3 {
+		t.Fatalf("last run %+v, %v, %v", last, found, err)
+	}
+	if _, _, err := app.Service.LastReconcile(ctx, app.Actors["requester"]); err == nil {
+		t.Fatal("a requester read the reconciliation")
+	}
+	if _, err := audit.Verify(ctx, app.Pool); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mapsEqual(a, b map[string]int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
