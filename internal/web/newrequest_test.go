@@ -47,7 +47,7 @@ func TestNewRequestFormSubmits(t *testing.T) {
 	if n := s.count(t, "SELECT count(*) FROM request_items"); n != 3 {
 		t.Fatalf("%d items, want treserva×2 and meddix", n)
 	}
-	if n := s.count(t, "SELECT count(*) FROM persons WHERE job_title = 'Undersköterska'"); n != 1 {
+	if n := s.count(t, "SELECT count(*) FROM requests WHERE person_job_title = 'Undersköterska'"); n != 1 {
 		t.Fatal("the job title was not kept")
 	}
 }

@@ -312,8 +312,15 @@ func (s *Server) queue(w http.ResponseWriter, r *http.Request, actor provisionin
 		s.domainError(w, r, err)
 		return
 	}
-	s.render(w, r, http.StatusOK, "queue", pageData{Actor: &actor, Section: "queue", Queue: list, Removals: removals,
-		Statuses: provisioning.QueueStatuses, Form: map[string]string{"status": status}, Flash: flash(s.localizer(r), r)})
+	data := pageData{Actor: &actor, Section: "queue", Queue: list, Removals: removals,
+		Statuses: provisioning.QueueStatuses, Form: map[string]string{"status": status}, Flash: flash(s.localizer(r), r)}
+	if run, found, err := s.service.LastReconcile(r.Context(), actor); err != nil {
+		s.domainError(w, r, err)
+		return
+	} else if found {
+		data.Reconcile = &run
+	}
+	s.render(w, r, http.StatusOK, "queue", data)
 }
 
 func (s *Server) take(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
@@ -360,6 +367,37 @@ func (s *Server) personPage(w http.ResponseWriter, r *http.Request, actor provis
 	}
 	s.render(w, r, http.StatusOK, "person", pageData{Actor: &actor, Person: &person, Title: person.GivenName + " " + person.Surname,
 		Flash: flash(s.localizer(r), r)})
+}
+
+// linkAccount is IT confirming that an existing directory account is the person's.
+func (s *Server) linkAccount(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+	if err := r.ParseForm(); err != nil {
+		s.problemPage(w, r, http.StatusRequestEntityTooLarge, "form.too_large")
+		return
+	}
+	id, username := r.PathValue("id"), strings.TrimSpace(r.PostForm.Get("username"))
+	err := s.service.LinkAccount(r.Context(), actor, id, username)
+	var ve *provisioning.ValidationError
+	if errors.As(err, &ve) {
+		person, perr := s.service.Person(r.Context(), actor, id)
+		if perr != nil {
+			s.domainError(w, r, perr)
+			return
+		}
+		l := s.localizer(r)
+		msg := l.FieldMessage(ve.Errors[0])
+		s.render(w, r, http.StatusBadRequest, "person", pageData{Actor: &actor, Person: &person,
+			Title:       person.GivenName + " " + person.Surname,
+			Errors:      []formError{{Anchor: "link-username", Label: l.T("person.link.username"), Message: msg}},
+			FieldErrors: map[string]string{"username": msg}, Form: map[string]string{"username": username}})
+		return
+	}
+	if err != nil {
+		s.domainError(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/persons/"+url.PathEscape(id)+"?done=linked", http.StatusSeeOther)
 }
 
 // terminatePage finds the person (by id or personnummer) and shows what a termination
