@@ -45,5 +45,5 @@ CREATE TABLE reconcile_runs (
 CREATE INDEX reconcile_runs_started ON reconcile_runs (started_at DESC);
 
 -- Lookups that convergence and reconciliation make for every person and group.
-CREATE INDEX grants_group ON grants (group_name);
+CREATE INDEX grants_group ON grants (lower(group_name));
 CREATE INDEX accounts_dn ON accounts (lower(dn));
