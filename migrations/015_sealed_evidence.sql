@@ -18,3 +18,11 @@ ALTER TABLE terms_signatures
     ADD CONSTRAINT terms_signatures_sealed_or_clear CHECK (
         (evidence_sealed IS NOT NULL AND signature IS NULL AND ocsp_response IS NULL AND device_ip IS NULL AND device_uhi IS NULL)
         OR (evidence_sealed IS NULL AND signature IS NOT NULL AND ocsp_response IS NOT NULL AND device_ip IS NOT NULL));
+
+-- An external care provider is a top-level unit marked external, with its own units below
+-- it. A principal whose unit lies under one is confined to that organisation: they see and
+-- name only its units, and only managers of its units as approvers. Internal staff are not
+-- confined. Only a top-level unit can be marked, so an organisation is always a whole tree.
+ALTER TABLE units
+    ADD COLUMN external boolean NOT NULL DEFAULT false,
+    ADD CONSTRAINT units_external_top_level CHECK (parent_id IS NULL OR NOT external);
