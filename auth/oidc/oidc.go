@@ -239,8 +239,9 @@ type SignedIn struct {
 
 // Finish redeems the code of the callback and verifies what the IdP answered: the ID token's
 // signature, issuer, audience, expiry, that it was not issued in the future, the nonce of
-// the attempt, at_hash, and the acr when the IdP's config requires one. It maps the claims to an identity. iss is the callback's
-// issuer parameter (RFC 9207), checked when the IdP sends it.
+// the attempt, at_hash, and the acr when the IdP's config requires one. It maps the claims
+// to an identity. iss is the callback's issuer parameter (RFC 9207), checked when the IdP
+// sends it.
 func (rp *RP) Finish(ctx context.Context, a Attempt, code, iss string) (SignedIn, error) {
 	p, op, err := rp.provider(a.IdP)
 	if err != nil {
