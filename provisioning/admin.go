@@ -27,12 +27,16 @@ type UnitAdmin struct {
 	ParentID   string   `json:"parentId,omitempty"`
 	ParentName string   `json:"parentName,omitempty"`
 	Managers   []string `json:"managers"` // subjects, or e-mail where the principal has one
+	// External marks a top-level unit as an external provider's organisation, whose people
+	// see only its units and managers.
+	External bool `json:"external"`
 }
 
 // UnitInput is a new or changed unit. Managers name principals by subject or e-mail.
 type UnitInput struct {
 	ID, Name, Ansvarskod, Parent string
 	Managers                     []string
+	External                     bool // only for a top-level unit
 }
 
 var ansvarskodPattern = regexp.MustCompile(`^[0-9A-Za-z][0-9A-Za-z-]{0,15}$`)
@@ -51,7 +55,7 @@ func (s *Service) Units(ctx context.Context, actor Actor) ([]UnitAdmin, error) {
 	}
 	rows, err := s.db.Query(ctx, `SELECT u.id::text, u.name, u.ansvarskod, COALESCE(p.id::text, ''), COALESCE(p.name, ''),
 			COALESCE(array_agg(CASE WHEN m.email <> '' THEN m.email ELSE m.subject END ORDER BY m.display_name)
-				FILTER (WHERE m.id IS NOT NULL), '{}')
+				FILTER (WHERE m.id IS NOT NULL), '{}'), u.external
 		FROM units u LEFT JOIN units p ON p.id = u.parent_id
 			LEFT JOIN unit_managers um ON um.unit_id = u.id LEFT JOIN principals m ON m.id = um.principal_id
 		GROUP BY u.id, p.id ORDER BY u.ansvarskod`)
@@ -75,6 +79,9 @@ func (s *Service) SaveUnit(ctx context.Context, actor Actor, in UnitInput) (stri
 	}
 	if !ansvarskodPattern.MatchString(in.Ansvarskod) {
 		ve.add("ansvarskod", "must be 1–16 letters, digits or '-'")
+	}
+	if in.External && in.Parent != "" {
+		ve.add("external", "only a unit without a parent can be an external organisation")
 	}
 	id := in.ID
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
@@ -110,12 +117,12 @@ func (s *Service) SaveUnit(ctx context.Context, actor Actor, in UnitInput) (stri
 			return err
 		}
 		if id == "" {
-			err = tx.QueryRow(ctx, `INSERT INTO units (name, ansvarskod, parent_id) VALUES ($1, $2, $3) RETURNING id::text`,
-				in.Name, in.Ansvarskod, parentID).Scan(&id)
+			err = tx.QueryRow(ctx, `INSERT INTO units (name, ansvarskod, parent_id, external) VALUES ($1, $2, $3, $4) RETURNING id::text`,
+				in.Name, in.Ansvarskod, parentID, in.External).Scan(&id)
 		} else {
 			var tag pgconn.CommandTag
-			tag, err = tx.Exec(ctx, `UPDATE units SET name = $2, ansvarskod = $3, parent_id = $4 WHERE id::text = $1`,
-				id, in.Name, in.Ansvarskod, parentID)
+			tag, err = tx.Exec(ctx, `UPDATE units SET name = $2, ansvarskod = $3, parent_id = $4, external = $5 WHERE id::text = $1`,
+				id, in.Name, in.Ansvarskod, parentID, in.External)
 			if err == nil && tag.RowsAffected() == 0 {
 				return fmt.Errorf("unit %s: %w", id, ErrNotFound)
 			}
@@ -136,7 +143,7 @@ func (s *Service) SaveUnit(ctx context.Context, actor Actor, in UnitInput) (stri
 			}
 		}
 		return s.record(ctx, tx, actor.Subject, "unit.saved", "", "", map[string]any{"unit": id, "ansvarskod": in.Ansvarskod,
-			"name": in.Name, "parent": in.Parent, "managers": in.Managers})
+			"name": in.Name, "parent": in.Parent, "managers": in.Managers, "external": in.External})
 	})
 	return id, err
 }

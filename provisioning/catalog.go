@@ -46,18 +46,45 @@ func (s *Service) Catalog(ctx context.Context) ([]SystemView, error) {
 	})
 }
 
+// organisationUnits returns the ids of the units an actor of an external organisation may
+// see and name: the external top-level unit above the actor's own unit, and every unit under
+// it. For an actor outside any external organisation (internal staff, tokens without a unit)
+// it returns nil: not confined.
+func organisationUnits(ctx context.Context, q querier, actor Actor) ([]string, error) {
+	rows, err := q.Query(ctx, `WITH RECURSIVE up AS (
+			SELECT u.id, u.parent_id, u.external FROM principals p JOIN units u ON u.id = p.unit_id WHERE p.id::text = $1
+			UNION ALL SELECT u.id, u.parent_id, u.external FROM units u JOIN up ON u.id = up.parent_id),
+		down AS (
+			SELECT id FROM up WHERE parent_id IS NULL AND external
+			UNION ALL SELECT u.id FROM units u JOIN down ON u.parent_id = down.id)
+		SELECT id::text FROM down`, actor.ID)
+	if err != nil {
+		return nil, fmt.Errorf("organisation of %s: %w", actor.Subject, err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(ids) == 0 {
+		return nil, err
+	}
+	return ids, nil
+}
+
 // SearchUnits finds units by a part of the name or the start of the ansvarskod, best matches
-// first (ansvarskod, then name start, then anywhere in the name). limit 0 means all.
-func (s *Service) SearchUnits(ctx context.Context, query string, limit int) ([]UnitRef, error) {
+// first (ansvarskod, then name start, then anywhere in the name), among the units the actor
+// may name. limit 0 means all.
+func (s *Service) SearchUnits(ctx context.Context, actor Actor, query string, limit int) ([]UnitRef, error) {
 	q := strings.TrimSpace(query)
 	if limit <= 0 {
 		limit = 1000
 	}
+	scope, err := organisationUnits(ctx, s.db, actor)
+	if err != nil {
+		return nil, err
+	}
 	like := "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(strings.ToLower(q)) + "%"
 	rows, err := s.db.Query(ctx, `SELECT id::text, name, ansvarskod FROM units
-		WHERE $1 = '' OR ansvarskod LIKE $2 || '%' OR lower(name) LIKE $3
+		WHERE ($1 = '' OR ansvarskod LIKE $2 || '%' OR lower(name) LIKE $3) AND ($5::text[] IS NULL OR id::text = ANY($5))
 		ORDER BY (ansvarskod = $1) DESC, (ansvarskod LIKE $2 || '%') DESC, (lower(name) LIKE lower($1) || '%') DESC, name
-		LIMIT $4`, q, strings.TrimSuffix(strings.TrimPrefix(like, "%"), "%"), like, limit)
+		LIMIT $4`, q, strings.TrimSuffix(strings.TrimPrefix(like, "%"), "%"), like, limit, scope)
 	if err != nil {
 		return nil, fmt.Errorf("search units %q: %w", q, err)
 	}
@@ -71,10 +98,16 @@ type Approver struct {
 	Email   string `json:"email"`
 }
 
-// Approvers lists the managers with attestation rights, for the approver field.
-func (s *Service) Approvers(ctx context.Context) ([]Approver, error) {
+// Approvers lists the managers with attestation rights the actor may name in the approver
+// field: for an actor of an external organisation, the managers of its units only.
+func (s *Service) Approvers(ctx context.Context, actor Actor) ([]Approver, error) {
+	scope, err := organisationUnits(ctx, s.db, actor)
+	if err != nil {
+		return nil, err
+	}
 	rows, err := s.db.Query(ctx, `SELECT DISTINCT p.subject, p.display_name, p.email FROM principals p
-		JOIN unit_managers m ON m.principal_id = p.id ORDER BY p.display_name`)
+		JOIN unit_managers m ON m.principal_id = p.id WHERE $1::text[] IS NULL OR m.unit_id::text = ANY($1)
+		ORDER BY p.display_name`, scope)
 	if err != nil {
 		return nil, fmt.Errorf("read approvers: %w", err)
 	}

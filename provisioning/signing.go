@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -387,12 +388,15 @@ func (s *Service) CompleteSigning(ctx context.Context, token, orderRef string, e
 		if r.status != StatusAwaitingUser {
 			return fmt.Errorf("%s: %w", r.number, ErrLinkUsed)
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO terms_signatures (request_id, order_ref, personnummer_enc, signer_name, signature,
-				ocsp_response, device_ip, device_uhi, bankid_issue_date, signed_text, signed_text_sha256, terms_versions,
-				simulated, signed_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`, r.id, orderRef,
-			s.box.Seal([]byte(want), personnummerContext), ev.Name, ev.Signature, ev.OCSPResponse, ev.DeviceIP, ev.DeviceUHI,
-			ev.BankIDIssueDate, text, sum, versions, ev.Simulated, s.clock.Now()); err != nil {
+		sealed, err := s.sealEvidence(orderRef, ev)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO terms_signatures (request_id, order_ref, personnummer_enc, signer_name,
+				evidence_sealed, bankid_issue_date, signed_text, signed_text_sha256, terms_versions, simulated, signed_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`, r.id, orderRef,
+			s.box.Seal([]byte(want), personnummerContext), ev.Name, sealed, ev.BankIDIssueDate, text, sum, versions,
+			ev.Simulated, s.clock.Now()); err != nil {
 			return fmt.Errorf("keep the signature of %s: %w", r.number, err)
 		}
 		if _, err := tx.Exec(ctx, "UPDATE terms_links SET used_at = $2 WHERE id::text = $1", l.id, s.clock.Now()); err != nil {
@@ -414,6 +418,59 @@ func (s *Service) CompleteSigning(ctx context.Context, token, orderRef string, e
 	})
 }
 
+// evidenceContext seals the evidence of a signature; the order ref is added to it, so that a
+// sealed document opens only in its own row.
+const evidenceContext = "terms_signatures.evidence"
+
+// sealedEvidence is the part of the evidence kept sealed (terms_signatures.evidence_sealed):
+// what holds the personnummer or says where the person was.
+type sealedEvidence struct {
+	Signature    []byte `json:"signature"`
+	OCSPResponse []byte `json:"ocspResponse"`
+	DeviceIP     string `json:"deviceIp"`
+	DeviceUHI    string `json:"deviceUhi"`
+}
+
+func (s *Service) sealEvidence(orderRef string, ev Evidence) ([]byte, error) {
+	doc, err := json.Marshal(sealedEvidence{Signature: ev.Signature, OCSPResponse: ev.OCSPResponse,
+		DeviceIP: ev.DeviceIP, DeviceUHI: ev.DeviceUHI})
+	if err != nil {
+		return nil, fmt.Errorf("seal the evidence of %s: %w", orderRef, err)
+	}
+	return s.box.Seal(doc, evidenceContext+" "+orderRef), nil
+}
+
+// evidenceColumns are what an evidenceRow scans: the sealed document, and the clear columns
+// that rows written before migration 015 still hold (NULL in newer rows).
+const evidenceColumns = `order_ref, evidence_sealed, signature, ocsp_response, coalesce(device_ip, ''), coalesce(device_uhi, '')`
+
+type evidenceRow struct {
+	orderRef string
+	sealed   []byte
+	clear    sealedEvidence
+}
+
+func (r *evidenceRow) dest() []any {
+	return []any{&r.orderRef, &r.sealed, &r.clear.Signature, &r.clear.OCSPResponse, &r.clear.DeviceIP, &r.clear.DeviceUHI}
+}
+
+// openEvidence opens a row's sealed evidence, or returns its clear columns when it is a row
+// from before the evidence was sealed.
+func (s *Service) openEvidence(r evidenceRow) (sealedEvidence, error) {
+	if r.sealed == nil {
+		return r.clear, nil
+	}
+	doc, err := s.box.Open(r.sealed, evidenceContext+" "+r.orderRef)
+	if err != nil {
+		return sealedEvidence{}, fmt.Errorf("evidence of %s: %w", r.orderRef, err)
+	}
+	var ev sealedEvidence
+	if err := json.Unmarshal(doc, &ev); err != nil {
+		return sealedEvidence{}, fmt.Errorf("evidence of %s: %w", r.orderRef, err)
+	}
+	return ev, nil
+}
+
 // SignatureView is the evidence as IT sees it.
 type SignatureView struct {
 	ID, OrderRef, SignerName, DeviceIP string
@@ -427,12 +484,22 @@ func (s *Service) Signatures(ctx context.Context, actor Actor, requestID string)
 	if !actor.IT() {
 		return nil, nil
 	}
-	rows, err := s.db.Query(ctx, `SELECT id::text, order_ref, signer_name, device_ip, signed_at, encode(signed_text_sha256, 'hex'), simulated
+	rows, err := s.db.Query(ctx, `SELECT id::text, signer_name, signed_at, encode(signed_text_sha256, 'hex'), simulated,
+			`+evidenceColumns+`
 		FROM terms_signatures WHERE request_id::text = $1 ORDER BY signed_at`, requestID)
 	if err != nil {
 		return nil, fmt.Errorf("signatures of %s: %w", requestID, err)
 	}
-	return pgx.CollectRows(rows, pgx.RowToStructByPos[SignatureView])
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (SignatureView, error) {
+		var v SignatureView
+		var r evidenceRow
+		if err := row.Scan(append([]any{&v.ID, &v.SignerName, &v.SignedAt, &v.SignedTextSHA256, &v.Simulated}, r.dest()...)...); err != nil {
+			return v, fmt.Errorf("signatures of %s: %w", requestID, err)
+		}
+		ev, err := s.openEvidence(r)
+		v.OrderRef, v.DeviceIP = r.orderRef, ev.DeviceIP
+		return v, err
+	})
 }
 
 // SignatureFile returns the XML signature ("signature") or the OCSP response ("ocsp") of a
@@ -441,16 +508,25 @@ func (s *Service) SignatureFile(ctx context.Context, actor Actor, id, which stri
 	if !actor.IT() {
 		return nil, fmt.Errorf("signature %s: %w", id, ErrForbidden)
 	}
-	column := map[string]string{"signature": "signature", "ocsp": "ocsp_response"}[which]
-	if column == "" {
+	if which != "signature" && which != "ocsp" {
 		return nil, fmt.Errorf("signature file %q: %w", which, ErrNotFound)
 	}
-	var data []byte
-	err := s.db.QueryRow(ctx, "SELECT "+column+" FROM terms_signatures WHERE id::text = $1", id).Scan(&data)
+	var r evidenceRow
+	err := s.db.QueryRow(ctx, "SELECT "+evidenceColumns+" FROM terms_signatures WHERE id::text = $1", id).Scan(r.dest()...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("signature %s: %w", id, ErrNotFound)
 	}
-	return data, err
+	if err != nil {
+		return nil, fmt.Errorf("signature %s: %w", id, err)
+	}
+	ev, err := s.openEvidence(r)
+	if err != nil {
+		return nil, err
+	}
+	if which == "ocsp" {
+		return ev.OCSPResponse, nil
+	}
+	return ev.Signature, nil
 }
 
 var usrVisibleData = regexp.MustCompile(`<(?:\w+:)?usrVisibleData[^>]*>([^<]*)</`)

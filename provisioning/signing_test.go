@@ -1,6 +1,7 @@
 package provisioning_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"strings"
@@ -35,9 +36,15 @@ func awaitingTerms(t *testing.T, app *testapp.App) (provisioning.Submitted, stri
 	return sub, m[1]
 }
 
+// evidence is what BankID returns for a signature by pnr: like BankID's, its XML and the
+// device's UHI hold the personnummer in clear.
 func evidence(pnr string) provisioning.Evidence {
-	return provisioning.Evidence{PersonalNumber: pnr, Name: "Åsa Lind", Signature: []byte("<Signature/>"),
-		OCSPResponse: []byte("ocsp"), DeviceIP: "192.0.2.7", Simulated: true}
+	return provisioning.Evidence{PersonalNumber: pnr, Name: "Åsa Lind", Signature: []byte(signatureXML(pnr)),
+		OCSPResponse: []byte("ocsp"), DeviceIP: "192.0.2.7", DeviceUHI: "uhi-" + pnr, Simulated: true}
+}
+
+func signatureXML(pnr string) string {
+	return `<Signature><KeyInfo><X509Data><X509SubjectName>serialNumber=` + pnr + `</X509SubjectName></X509Data></KeyInfo></Signature>`
 }
 
 func TestSigningTheTermsLetsTheRequestGoOn(t *testing.T) {
@@ -133,7 +140,7 @@ func TestSigningTheTermsLetsTheRequestGoOn(t *testing.T) {
 	if _, err := app.Pool.Exec(ctx, "TRUNCATE terms_signatures"); err == nil {
 		t.Fatal("the evidence could be truncated")
 	}
-	if data, err := app.Service.SignatureFile(ctx, app.Actors["it-handler"], sigs[0].ID, "signature"); err != nil || string(data) != "<Signature/>" {
+	if data, err := app.Service.SignatureFile(ctx, app.Actors["it-handler"], sigs[0].ID, "signature"); err != nil || string(data) != signatureXML("195001182046") {
 		t.Fatalf("signature file %q, %v", data, err)
 	}
 	if _, err := app.Service.SignatureFile(ctx, app.Actors["requester"], sigs[0].ID, "signature"); !errors.Is(err, provisioning.ErrForbidden) {
@@ -150,5 +157,66 @@ func TestAnExpiredOrUnknownLink(t *testing.T) {
 	}
 	if _, err := app.Service.Terms(ctx, "not-a-token"); !errors.Is(err, provisioning.ErrNotFound) {
 		t.Fatalf("an unknown token: %v", err)
+	}
+}
+
+// The signature XML, the OCSP response and the device are sealed at rest: the row holds
+// neither the personnummer nor the device's address in any column, and IT's download is the
+// exact XML BankID returned. Rows written before the evidence was sealed stay readable.
+func TestEvidenceIsSealedAtRest(t *testing.T) {
+	app := testapp.New(t, testapp.Options{})
+	sub, token := awaitingTerms(t, app)
+	if _, err := app.Service.StartSigning(ctx, token, func(context.Context, string, string, string) (provisioning.SignOrder, error) {
+		return provisioning.SignOrder{OrderRef: "o-1", AutoStartToken: "a", QRStartToken: "q", QRStartSecret: "s", AnsweredAt: time.Now()}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ev := evidence("195001182046")
+	if err := app.Service.CompleteSigning(ctx, token, "o-1", ev); err != nil {
+		t.Fatal(err)
+	}
+	if found := app.InClear(t, "terms_signatures", "5001182046", "500118-2046", "192.0.2.7", "ocsp"); len(found) > 0 {
+		t.Fatalf("the evidence is kept in clear: %v", found)
+	}
+	it := app.Actors["it-handler"]
+	sigs, err := app.Service.Signatures(ctx, it, sub.ID)
+	if err != nil || len(sigs) != 1 || sigs[0].DeviceIP != "192.0.2.7" || sigs[0].OrderRef != "o-1" {
+		t.Fatalf("IT's view of the evidence: %+v, %v", sigs, err)
+	}
+	for which, want := range map[string][]byte{"signature": ev.Signature, "ocsp": ev.OCSPResponse} {
+		if data, err := app.Service.SignatureFile(ctx, it, sigs[0].ID, which); err != nil || !bytes.Equal(data, want) {
+			t.Fatalf("IT's download of the %s: %q, %v; want %q", which, data, err, want)
+		}
+	}
+	// A row from before migration 015 holds its evidence in clear, and is read from there.
+	if _, err := app.Pool.Exec(ctx, `INSERT INTO terms_signatures (request_id, order_ref, personnummer_enc, signer_name,
+			signature, ocsp_response, device_ip, device_uhi, signed_text, signed_text_sha256, terms_versions, simulated, signed_at)
+		SELECT request_id, 'o-old', personnummer_enc, signer_name, '<Signature>old</Signature>', 'old ocsp', '198.51.100.1', '',
+			signed_text, signed_text_sha256, terms_versions, simulated, signed_at - interval '1 day' FROM terms_signatures`); err != nil {
+		t.Fatal(err)
+	}
+	sigs, err = app.Service.Signatures(ctx, it, sub.ID)
+	if err != nil || len(sigs) != 2 || sigs[0].OrderRef != "o-old" || sigs[0].DeviceIP != "198.51.100.1" {
+		t.Fatalf("the evidence with an older clear row: %+v, %v", sigs, err)
+	}
+	if data, err := app.Service.SignatureFile(ctx, it, sigs[0].ID, "signature"); err != nil || string(data) != "<Signature>old</Signature>" {
+		t.Fatalf("the older row's signature: %q, %v", data, err)
+	}
+	// New rows cannot hold the evidence in clear beside the sealed document.
+	if _, err := app.Pool.Exec(ctx, `INSERT INTO terms_signatures (request_id, order_ref, personnummer_enc, signer_name,
+			evidence_sealed, device_ip, signed_text, signed_text_sha256, terms_versions, simulated, signed_at)
+		SELECT request_id, 'o-both', personnummer_enc, signer_name, evidence_sealed, '192.0.2.7', signed_text,
+			signed_text_sha256, terms_versions, simulated, signed_at FROM terms_signatures WHERE order_ref = 'o-1'`); err == nil {
+		t.Fatal("a row with the evidence both sealed and in clear was stored")
+	}
+	// A sealed document copied into another row does not open there.
+	if _, err := app.Pool.Exec(ctx, `INSERT INTO terms_signatures (request_id, order_ref, personnummer_enc, signer_name,
+			evidence_sealed, signed_text, signed_text_sha256, terms_versions, simulated, signed_at)
+		SELECT request_id, 'o-copy', personnummer_enc, signer_name, evidence_sealed, signed_text, signed_text_sha256,
+			terms_versions, simulated, signed_at + interval '1 second' FROM terms_signatures WHERE order_ref = 'o-1'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := app.Service.Signatures(ctx, it, sub.ID); err == nil {
+		t.Fatal("evidence sealed for one order opened in another's row")
 	}
 }

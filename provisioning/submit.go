@@ -105,6 +105,9 @@ type validated struct {
 	reason, description string
 	attachments         []checkedUpload
 	termsRequired       bool
+	// scope holds the units the requester may name, when confined to an external
+	// organisation (organisationUnits); nil for everyone else.
+	scope               []string
 	requesterIsApprover bool   // and so attests in the same step
 	usernameCheck       string // what the directory said of person.Username (see requests.username_check)
 }
@@ -144,6 +147,10 @@ func (s *Service) validate(ctx context.Context, actor Actor, in SubmitInput) (*v
 	if v.kind == "" {
 		v.kind = KindGrant
 	}
+	var err error
+	if v.scope, err = organisationUnits(ctx, s.db, actor); err != nil {
+		return nil, err
+	}
 	if v.kind != KindGrant && v.kind != KindTerminate {
 		ve.add("kind", "must be grant or terminate")
 	}
@@ -177,7 +184,6 @@ func (s *Service) validate(ctx context.Context, actor Actor, in SubmitInput) (*v
 	if len(v.person.JobTitle) > maxNameLen {
 		ve.add("person.jobTitle", "is longer than %d characters", maxNameLen)
 	}
-	var err error
 	switch v.kind {
 	case KindGrant:
 		err = s.validateGrant(ctx, in, v, ve)
@@ -199,7 +205,7 @@ func (s *Service) validateUnit(ctx context.Context, in SubmitInput, v *validated
 		return nil
 	}
 	var ansvarskod string
-	id, err := s.findUnit(ctx, in.Unit, &ansvarskod)
+	id, err := s.findUnit(ctx, in.Unit, v.scope, &ansvarskod)
 	if errors.Is(err, ErrNotFound) {
 		ve.add("unit", "no unit has the id or ansvarskod %q", in.Unit)
 		return nil
@@ -216,11 +222,14 @@ func (s *Service) validateUnit(ctx context.Context, in SubmitInput, v *validated
 	return nil
 }
 
-// findUnit resolves a unit id or ansvarskod.
-func (s *Service) findUnit(ctx context.Context, ref string, ansvarskod *string) (string, error) {
+// findUnit resolves a unit id or ansvarskod among the units of scope (nil: all). A unit
+// outside the scope is not found, the same answer as for no such unit, so that an external
+// organisation's requester cannot learn which units another organisation has.
+func (s *Service) findUnit(ctx context.Context, ref string, scope []string, ansvarskod *string) (string, error) {
 	var id string
 	err := s.db.QueryRow(ctx, `SELECT id::text, ansvarskod FROM units
-		WHERE ansvarskod = $1 OR id::text = $1`, strings.TrimSpace(ref)).Scan(&id, ansvarskod)
+		WHERE (ansvarskod = $1 OR id::text = $1) AND ($2::text[] IS NULL OR id::text = ANY($2))`,
+		strings.TrimSpace(ref), scope).Scan(&id, ansvarskod)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", ErrNotFound
 	}
@@ -395,7 +404,7 @@ func (s *Service) validateItems(ctx context.Context, in SubmitInput, v *validate
 	seen := map[validItem]bool{}
 	for i, item := range in.Items {
 		at := fmt.Sprintf("items[%d]", i)
-		vi, needsTerms, ok, err := s.validateItem(ctx, at, item, v.unitID, ve)
+		vi, needsTerms, ok, err := s.validateItem(ctx, at, item, v.unitID, v.scope, ve)
 		if err != nil {
 			return err
 		}
@@ -413,7 +422,7 @@ func (s *Service) validateItems(ctx context.Context, in SubmitInput, v *validate
 	return nil
 }
 
-func (s *Service) validateItem(ctx context.Context, at string, item ItemInput, defaultUnit string, ve *ValidationError) (validItem, bool, bool, error) {
+func (s *Service) validateItem(ctx context.Context, at string, item ItemInput, defaultUnit string, scope []string, ve *ValidationError) (validItem, bool, bool, error) {
 	vi := validItem{systemID: strings.TrimSpace(item.System), roleID: strings.TrimSpace(item.Role), unitID: defaultUnit}
 	var hasRoles, needsTerms bool
 	err := s.db.QueryRow(ctx, "SELECT has_roles, needs_terms FROM systems WHERE id = $1", vi.systemID).Scan(&hasRoles, &needsTerms)
@@ -444,7 +453,7 @@ func (s *Service) validateItem(ctx context.Context, at string, item ItemInput, d
 	}
 	if item.Unit != "" {
 		var code string
-		id, err := s.findUnit(ctx, item.Unit, &code)
+		id, err := s.findUnit(ctx, item.Unit, scope, &code)
 		if errors.Is(err, ErrNotFound) {
 			ve.add(at+".unit", "no unit has the id or ansvarskod %q", item.Unit)
 			ok = false
@@ -534,6 +543,20 @@ func (s *Service) validateApprover(ctx context.Context, actor Actor, ref string,
 		return nil
 	} else if err != nil {
 		return fmt.Errorf("find approver %q: %w", ref, err)
+	}
+	if v.scope != nil {
+		// Someone who manages no unit of the requester's organisation is as unknown as no
+		// one, so that another organisation's managers cannot be probed.
+		var inOrganisation bool
+		if err := s.db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM unit_managers
+			WHERE principal_id::text = $1 AND unit_id::text = ANY($2))`, v.approverID, v.scope).Scan(&inOrganisation); err != nil {
+			return fmt.Errorf("find approver %q: %w", ref, err)
+		}
+		if !inOrganisation {
+			v.approverID = ""
+			ve.add("approver", "no user %q is known", ref)
+			return nil
+		}
 	}
 	if v.unitID == "" {
 		return nil

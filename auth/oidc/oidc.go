@@ -2,17 +2,19 @@
 // AD-backed IdP, external providers' managers through a BankID-backed broker. It runs the
 // authorization code flow with PKCE (S256), state and nonce; go-oidc verifies the ID token
 // (signature against the provider's JWKS, issuer, audience, expiry) and this package checks
-// the nonce and at_hash and maps the claims to a provisioning.Identity. It also verifies the
-// OAuth 2 access tokens integrations send to the API.
+// the nonce, at_hash and iat and maps the claims to a provisioning.Identity. It also verifies
+// the OAuth 2 access tokens integrations send to the API.
 //
 // An IdP that cannot be reached at start is retried in the background, so it does not stop
 // the other IdPs or the API from serving.
 package oidc
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -36,6 +38,13 @@ var (
 	ErrUnknownIdP = errors.New("no such identity provider")
 	ErrNotReady   = errors.New("the identity provider has not answered yet")
 )
+
+// maxClockSkew is how far in our future an ID token's iat may lie. The OP's clock and ours
+// differ by seconds, on a badly kept server by a minute; two minutes forgives that and no
+// more. A token issued further ahead comes from an OP whose clock is wrong or that minted it
+// ahead of its use, and then its exp no longer bounds how long it lives. go-oidc checks exp
+// and nbf but not iat.
+const maxClockSkew = 2 * time.Minute
 
 // ClaimError says an ID token lacked a claim or carried a bad value; the sign-in is refused.
 type ClaimError struct{ Claim, Problem string }
@@ -223,15 +232,16 @@ func (rp *RP) Begin(idp string) (string, Attempt, error) {
 // SignedIn is the outcome of a verified sign-in.
 type SignedIn struct {
 	Identity provisioning.Identity
-	// IDToken is kept for RP-initiated logout (id_token_hint); empty for an IdP that carries a
-	// personnummer, so the number is neither stored nor put in a logout URL.
+	// IDToken is kept for RP-initiated logout (id_token_hint); empty when any of its claims
+	// holds a personnummer, so the number is neither stored nor put in a logout URL.
 	IDToken string
 }
 
 // Finish redeems the code of the callback and verifies what the IdP answered: the ID token's
-// signature, issuer, audience, expiry, the nonce of the attempt, at_hash, and the acr when
-// the IdP's config requires one. It maps the claims to an identity. iss is the callback's
-// issuer parameter (RFC 9207), checked when the IdP sends it.
+// signature, issuer, audience, expiry, that it was not issued in the future, the nonce of
+// the attempt, at_hash, and the acr when the IdP's config requires one. It maps the claims
+// to an identity. iss is the callback's issuer parameter (RFC 9207), checked when the IdP
+// sends it.
 func (rp *RP) Finish(ctx context.Context, a Attempt, code, iss string) (SignedIn, error) {
 	p, op, err := rp.provider(a.IdP)
 	if err != nil {
@@ -253,6 +263,10 @@ func (rp *RP) Finish(ctx context.Context, a Attempt, code, iss string) (SignedIn
 	if err != nil {
 		return SignedIn{}, fmt.Errorf("verify ID token from %s: %w", p.cfg.ID, err)
 	}
+	if ahead := idToken.IssuedAt.Sub(rp.now()); ahead > maxClockSkew {
+		return SignedIn{}, &ClaimError{"iat", fmt.Sprintf("lies %s in the future, more than the %s clocks may differ",
+			ahead.Round(time.Second), maxClockSkew)}
+	}
 	if subtle.ConstantTimeCompare([]byte(idToken.Nonce), []byte(a.Nonce)) != 1 {
 		return SignedIn{}, fmt.Errorf("ID token from %s: nonce does not match the sign-in", p.cfg.ID)
 	}
@@ -261,8 +275,8 @@ func (rp *RP) Finish(ctx context.Context, a Attempt, code, iss string) (SignedIn
 			return SignedIn{}, fmt.Errorf("ID token from %s: %w", p.cfg.ID, err)
 		}
 	}
-	var claims map[string]any
-	if err := idToken.Claims(&claims); err != nil {
+	claims, err := tokenClaims(idToken)
+	if err != nil {
 		return SignedIn{}, fmt.Errorf("ID token claims from %s: %w", p.cfg.ID, err)
 	}
 	if acr, _ := claims["acr"].(string); len(p.cfg.ACRValues) > 0 && !slices.Contains(p.cfg.ACRValues, acr) {
@@ -272,10 +286,57 @@ func (rp *RP) Finish(ctx context.Context, a Attempt, code, iss string) (SignedIn
 	if err != nil {
 		return SignedIn{}, err
 	}
-	if p.cfg.Claims.Personnummer != "" {
+	// Decided by what the token holds, not by the claim mapping: an IdP may send a
+	// personnummer in a claim behorig does not map.
+	if carriesPersonnummer(claims, rp.now()) {
 		raw = ""
 	}
 	return SignedIn{Identity: identity, IDToken: raw}, nil
+}
+
+// tokenClaims decodes the claims with numbers as written, so that a number-typed claim keeps
+// its digits for carriesPersonnummer.
+func tokenClaims(idToken *gooidc.IDToken) (map[string]any, error) {
+	var payload json.RawMessage
+	if err := idToken.Claims(&payload); err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.UseNumber()
+	var claims map[string]any
+	if err := dec.Decode(&claims); err != nil {
+		return nil, fmt.Errorf("decode claims: %w", err)
+	}
+	return claims, nil
+}
+
+// carriesPersonnummer tells whether a claim value, at any depth of objects and lists, holds a
+// valid personnummer or samordningsnummer: a string that is one, or has one between
+// characters other than digits and separators (a broker's "urn:se:pnr:191202119150"), or a
+// 12-digit number. A 10-digit number is not read as one: iat, exp and auth_time look like
+// that. A false alarm only costs the id_token_hint at logout.
+func carriesPersonnummer(v any, now time.Time) bool {
+	switch v := v.(type) {
+	case string:
+		for _, field := range strings.FieldsFunc(v, func(r rune) bool { return (r < '0' || r > '9') && r != '-' && r != '+' }) {
+			if _, err := personnummer.Parse(strings.Trim(field, "-+"), now); err == nil {
+				return true
+			}
+		}
+	case json.Number:
+		if len(v) == 12 {
+			return carriesPersonnummer(string(v), now)
+		}
+	case []any:
+		return slices.ContainsFunc(v, func(x any) bool { return carriesPersonnummer(x, now) })
+	case map[string]any:
+		for _, x := range v {
+			if carriesPersonnummer(x, now) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // identity maps claims as the IdP's claim mapping says.

@@ -13,17 +13,19 @@ import (
 // DemoUnit is a unit of the demo organisation.
 type DemoUnit struct {
 	Name, Ansvarskod, Parent string
+	External                 bool // an external provider's organisation
 }
 
-// DemoUnits is a small elderly-care organisation: an administration with two areas.
+// DemoUnits is a small elderly-care organisation: an administration with two areas, and an
+// external care provider whose manager sees only its own units.
 var DemoUnits = []DemoUnit{
-	{"Vård- och omsorgsförvaltningen", "5000", ""},
-	{"Hemtjänst Norr", "5110", "5000"},
-	{"Hemtjänst Söder", "5120", "5000"},
-	{"Särskilt boende Ekbacken", "5210", "5000"},
-	{"Särskilt boende Lindgården", "5220", "5000"},
-	{"Omsorgsbolaget AB (extern utförare)", "9100", ""},
-	{"Omsorgsbolaget hemtjänst", "9110", "9100"},
+	{"Vård- och omsorgsförvaltningen", "5000", "", false},
+	{"Hemtjänst Norr", "5110", "5000", false},
+	{"Hemtjänst Söder", "5120", "5000", false},
+	{"Särskilt boende Ekbacken", "5210", "5000", false},
+	{"Särskilt boende Lindgården", "5220", "5000", false},
+	{"Omsorgsbolaget AB (extern utförare)", "9100", "", true},
+	{"Omsorgsbolaget hemtjänst", "9110", "9100", false},
 }
 
 // DemoSystem is a care system of the catalog with its roles (none for yes/no systems).
@@ -84,9 +86,9 @@ type DemoPrincipal struct {
 func LoadDemo(ctx context.Context, pool *pgxpool.Pool) error {
 	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		for _, u := range DemoUnits {
-			if _, err := tx.Exec(ctx, `INSERT INTO units (name, ansvarskod, parent_id)
-				VALUES ($1, $2, (SELECT id FROM units WHERE ansvarskod = NULLIF($3, ''))) ON CONFLICT (ansvarskod) DO NOTHING`,
-				u.Name, u.Ansvarskod, u.Parent); err != nil {
+			if _, err := tx.Exec(ctx, `INSERT INTO units (name, ansvarskod, parent_id, external)
+				VALUES ($1, $2, (SELECT id FROM units WHERE ansvarskod = NULLIF($3, '')), $4) ON CONFLICT (ansvarskod) DO NOTHING`,
+				u.Name, u.Ansvarskod, u.Parent, u.External); err != nil {
 				return fmt.Errorf("load unit %s: %w", u.Ansvarskod, err)
 			}
 		}

@@ -16,11 +16,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	goldap "github.com/go-ldap/ldap/v3"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/behorig/behorig/connectors"
@@ -311,4 +313,45 @@ func (a *App) Search(t testing.TB, baseDN, filter string, attrs ...string) []*go
 		t.Fatalf("search %s %s: %v", baseDN, filter, err)
 	}
 	return res.Entries
+}
+
+// InClear returns "column: value" for each value found in clear in a row of the table: in
+// the bytes PostgreSQL sends for any column (binary, so a bytea's own bytes) or in the row's
+// text form. For checking that what must be sealed is.
+func (a *App) InClear(t testing.TB, table string, values ...string) []string {
+	t.Helper()
+	ctx := context.Background()
+	var found []string
+	rows, err := a.Pool.Query(ctx, "SELECT * FROM "+pgx.Identifier{table}.Sanitize())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		for i, raw := range rows.RawValues() {
+			for _, v := range values {
+				if bytes.Contains(raw, []byte(v)) {
+					found = append(found, rows.FieldDescriptions()[i].Name+": "+v)
+				}
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	rows, err = a.Pool.Query(ctx, "SELECT t::text FROM "+pgx.Identifier{table}.Sanitize()+" t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	texts, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, text := range texts {
+		for _, v := range values {
+			if strings.Contains(text, v) || strings.Contains(text, hex.EncodeToString([]byte(v))) {
+				found = append(found, "row text: "+v)
+			}
+		}
+	}
+	return found
 }

@@ -44,7 +44,7 @@ func (s *Server) adminUnit(w http.ResponseWriter, r *http.Request, actor provisi
 			return
 		}
 		form = map[string]string{"id": found.ID, "name": found.Name, "ansvarskod": found.Ansvarskod,
-			"managers": strings.Join(found.Managers, "\n")}
+			"managers": strings.Join(found.Managers, "\n"), "external": flag(found.External)}
 		for _, u := range units {
 			if u.ID == found.ParentID {
 				form["parent"] = u.Ansvarskod
@@ -63,16 +63,17 @@ func (s *Server) saveUnit(w http.ResponseWriter, r *http.Request, actor provisio
 		return
 	}
 	form := map[string]string{}
-	for _, k := range []string{"id", "name", "ansvarskod", "parent", "managers"} {
+	for _, k := range []string{"id", "name", "ansvarskod", "parent", "managers", "external"} {
 		form[k] = strings.TrimSpace(r.PostForm.Get(k))
 	}
-	in := provisioning.UnitInput{ID: form["id"], Name: form["name"], Ansvarskod: form["ansvarskod"], Parent: form["parent"]}
+	in := provisioning.UnitInput{ID: form["id"], Name: form["name"], Ansvarskod: form["ansvarskod"], Parent: form["parent"],
+		External: form["external"] != ""}
 	if form["managers"] != "" {
 		in.Managers = listSeparators.Split(form["managers"], -1)
 	}
 	_, err := s.service.SaveUnit(r.Context(), actor, in)
 	if data, refused := s.refusal(r, err, map[string]string{"name": "admin.unit.name", "ansvarskod": "field.costCentre",
-		"parent": "admin.unit.parent", "managers": "admin.unit.managers"}); refused {
+		"parent": "admin.unit.parent", "managers": "admin.unit.managers", "external": "admin.unit.external"}); refused {
 		data.Actor, data.Section, data.Form = &actor, "admin-units", form
 		s.render(w, r, http.StatusBadRequest, "admin_unit", data)
 		return

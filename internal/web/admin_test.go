@@ -48,6 +48,24 @@ func TestAdminUnits(t *testing.T) {
 	if page := body(t, resp); resp.StatusCode != http.StatusBadRequest || !strings.Contains(page, "skulle göra enheten överordnad sig själv") {
 		t.Fatalf("a cycle: %d", resp.StatusCode)
 	}
+
+	// An external organisation is a top-level unit marked so.
+	if page := body(t, ivar.get(t, "/admin/units")); !strings.Contains(page, "Omsorgsbolaget AB (extern utförare) <span class=\"hint\">(extern organisation)</span>") {
+		t.Error("the units page does not mark the external organisation")
+	}
+	resp = ivar.post(t, "/admin/units", url.Values{"name": {"Vårdbolaget hemtjänst"}, "ansvarskod": {"9210"}, "parent": {"5000"}, "external": {"1"}})
+	if page := body(t, resp); resp.StatusCode != http.StatusBadRequest ||
+		!strings.Contains(page, `<a href="#external">Extern organisation (till exempel en privat utförare): bara en enhet utan överordnad enhet kan vara en extern organisation`) {
+		t.Fatalf("an external unit with a parent: %d\n%s", resp.StatusCode, page)
+	}
+	resp = ivar.post(t, "/admin/units", url.Values{"name": {"Vårdbolaget AB"}, "ansvarskod": {"9200"}, "external": {"1"}})
+	if resp.StatusCode != http.StatusSeeOther || s.count(t, "SELECT count(*) FROM units WHERE ansvarskod = '9200' AND external") != 1 {
+		t.Fatalf("saving an external organisation: %d", resp.StatusCode)
+	}
+	s.app.Pool.QueryRow(t.Context(), "SELECT id::text FROM units WHERE ansvarskod = '9200'").Scan(&id)
+	if page := body(t, ivar.get(t, "/admin/units/"+id)); !strings.Contains(page, `name="external" value="1" checked`) {
+		t.Error("the unit's page does not show it as external")
+	}
 }
 
 func TestAdminCatalog(t *testing.T) {

@@ -77,7 +77,7 @@ func (s *Server) showNewRequest(w http.ResponseWriter, r *http.Request, actor pr
 		s.fail(w, r, err)
 		return
 	}
-	approvers, err := s.service.Approvers(r.Context())
+	approvers, err := s.service.Approvers(r.Context(), actor)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -112,7 +112,7 @@ func (s *Server) submitRequest(w http.ResponseWriter, r *http.Request, actor pro
 		Person: provisioning.PersonInput{GivenName: form["givenName"], Surname: form["surname"], Personnummer: form["personnummer"],
 			Mobile: form["mobile"], Email: form["email"], Username: form["username"], JobTitle: form["jobTitle"],
 			EmployeeType: form["employeeType"]},
-		Unit: s.resolveUnit(r, form["unit"]), CostCentre: form["costCentre"], Reason: form["reason"], Description: form["description"],
+		Unit: s.resolveUnit(r, actor, form["unit"]), CostCentre: form["costCentre"], Reason: form["reason"], Description: form["description"],
 		ValidFrom: form["validFrom"], ValidTo: form["validTo"], Approver: form["approver"],
 	}
 	if form["selfApprove"] != "" {
@@ -141,7 +141,7 @@ func (s *Server) submitRequest(w http.ResponseWriter, r *http.Request, actor pro
 			codes = []string{""}
 		}
 		for _, code := range codes {
-			in.Items = append(in.Items, provisioning.ItemInput{System: sys.ID, Role: role, Unit: s.resolveUnit(r, code)})
+			in.Items = append(in.Items, provisioning.ItemInput{System: sys.ID, Role: role, Unit: s.resolveUnit(r, actor, code)})
 			itemSystem = append(itemSystem, sys.ID)
 		}
 	}
@@ -245,13 +245,13 @@ func (s *Server) anchorFor(l Localizer, field string, itemSystem []string, catal
 }
 
 // resolveUnit lets a person type a unit's name as well as its ansvarskod: a name that
-// matches exactly one unit becomes its ansvarskod; anything else goes to the domain as typed,
-// which names it in its error.
-func (s *Server) resolveUnit(r *http.Request, typed string) string {
+// matches exactly one of the units the actor may name becomes its ansvarskod; anything else
+// goes to the domain as typed, which names it in its error.
+func (s *Server) resolveUnit(r *http.Request, actor provisioning.Actor, typed string) string {
 	if typed == "" {
 		return ""
 	}
-	hits, err := s.service.SearchUnits(r.Context(), typed, 2)
+	hits, err := s.service.SearchUnits(r.Context(), actor, typed, 2)
 	if err != nil || len(hits) == 0 {
 		return typed
 	}
@@ -262,13 +262,13 @@ func (s *Server) resolveUnit(r *http.Request, typed string) string {
 }
 
 // unitSearch answers the unit search as you type: JSON for the script, at most 5 hits
-// unless all=1.
-func (s *Server) unitSearch(w http.ResponseWriter, r *http.Request, _ provisioning.Actor) {
+// unless all=1, among the units the actor may name.
+func (s *Server) unitSearch(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
 	limit := 5
 	if r.URL.Query().Get("all") == "1" {
 		limit = 0
 	}
-	hits, err := s.service.SearchUnits(r.Context(), r.URL.Query().Get("q"), limit)
+	hits, err := s.service.SearchUnits(r.Context(), actor, r.URL.Query().Get("q"), limit)
 	if err != nil {
 		s.fail(w, r, err)
 		return

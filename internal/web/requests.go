@@ -442,7 +442,7 @@ func (s *Server) terminatePage(w http.ResponseWriter, r *http.Request, actor pro
 }
 
 func (s *Server) showTerminate(w http.ResponseWriter, r *http.Request, actor provisioning.Actor, status int, data pageData) {
-	approvers, err := s.service.Approvers(r.Context())
+	approvers, err := s.service.Approvers(r.Context(), actor)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -462,7 +462,7 @@ func (s *Server) submitTermination(w http.ResponseWriter, r *http.Request, actor
 		form[name] = strings.TrimSpace(r.PostForm.Get(name))
 	}
 	in := provisioning.SubmitInput{Kind: provisioning.KindTerminate, Person: provisioning.PersonInput{ID: form["person"]},
-		Unit: s.resolveUnit(r, form["unit"]), Reason: form["reason"], EffectiveDate: form["effectiveDate"], Approver: form["approver"]}
+		Unit: s.resolveUnit(r, actor, form["unit"]), Reason: form["reason"], EffectiveDate: form["effectiveDate"], Approver: form["approver"]}
 	if form["selfApprove"] != "" {
 		in.Approver = actor.ID
 	}

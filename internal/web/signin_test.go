@@ -296,6 +296,29 @@ func TestBankIDBrokerLinksTheProvidersManager(t *testing.T) {
 	}
 }
 
+// An IdP without a personnummer mapping that still sends one: the ID token is not kept, so
+// the number never reaches the logout URL.
+func TestAnUnmappedPersonnummerIsNotSentAtLogout(t *testing.T) {
+	s := newSite(t, siteOptions{})
+	s.idp.AD.TamperIDToken = func(c map[string]any) { c["employee"] = map[string]any{"ssn": "19121212-1212"} }
+	if resp := s.signIn(t, "ad", "maria.chef"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("callback: %d %s", resp.StatusCode, body(t, resp))
+	}
+	if n := s.count(t, "SELECT count(*) FROM sessions WHERE id_token_sealed IS NULL"); n != 1 {
+		t.Fatal("an ID token holding a personnummer was stored")
+	}
+	req, _ := http.NewRequest(http.MethodPost, s.url+"/logout", nil)
+	resp, err := s.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	end := mustParse(t, resp.Header.Get("Location"))
+	if end.Query().Has("id_token_hint") || end.Query().Get("client_id") != "behorig" || strings.Contains(end.String(), "1212") {
+		t.Fatalf("logout: %s; want client_id and no id_token_hint", end)
+	}
+}
+
 func TestKnownUsersOnlyRefusesAnUnknownPerson(t *testing.T) {
 	s := newSite(t, siteOptions{})
 	principals := s.count(t, "SELECT count(*) FROM principals")
@@ -347,6 +370,9 @@ func TestRefusedSignIns(t *testing.T) {
 		{"expired", "ad", "maria.chef", tamper(func(c map[string]any) {
 			c["iat"], c["exp"] = time.Now().Add(-2*time.Hour).Unix(), time.Now().Add(-time.Hour).Unix()
 		}), "token_rejected", 403},
+		{"issued in the future", "ad", "maria.chef", tamper(func(c map[string]any) {
+			c["iat"], c["exp"] = time.Now().Add(10*time.Minute).Unix(), time.Now().Add(15*time.Minute).Unix()
+		}), "bad_claim:iat", 403},
 		{"alg none", "ad", "maria.chef", func(iss *devidp.Issuer) {
 			iss.SignIDToken = func(c map[string]any) (string, error) {
 				payload, _ := json.Marshal(c)

@@ -147,11 +147,13 @@ func TestSigningTheTermsEndToEnd(t *testing.T) {
 		t.Fatalf("after signing the page says:\n%s", page)
 	}
 	s.waitStatus(t, sub.ID, provisioning.StatusCompleted)
-	var simulated bool
-	var deviceIP string
-	s.app.Pool.QueryRow(t.Context(), "SELECT simulated, device_ip FROM terms_signatures").Scan(&simulated, &deviceIP)
-	if !simulated || deviceIP != "198.51.100.7" {
-		t.Fatalf("evidence simulated=%v from %s; want the simulator's, from the person's address", simulated, deviceIP)
+	sigs, err := s.app.Service.Signatures(t.Context(), s.app.Actors["it-handler"], sub.ID)
+	if err != nil || len(sigs) != 1 || !sigs[0].Simulated || sigs[0].DeviceIP != "198.51.100.7" {
+		t.Fatalf("evidence %+v, %v; want the simulator's, from the person's address", sigs, err)
+	}
+	// The signature XML and the device's UHI hold Anna's personnummer: sealed at rest.
+	if found := s.app.InClear(t, "terms_signatures", "5001182046", "500118-2046", "198.51.100.7"); len(found) > 0 {
+		t.Fatalf("the evidence is kept in clear: %v", found)
 	}
 	// IT sees the evidence and downloads it; the requester does not.
 	ingrid := s.as(t, "ingrid.it")
@@ -162,7 +164,8 @@ func TestSigningTheTermsEndToEnd(t *testing.T) {
 	}
 	xml := ingrid.get(t, "/signatures/"+m[1]+"/signature")
 	content, _ := io.ReadAll(xml.Body)
-	if !strings.HasPrefix(xml.Header.Get("Content-Disposition"), "attachment") || !bytes.Contains(content, []byte(bankid.SimulatedMarker)) {
+	if !strings.HasPrefix(xml.Header.Get("Content-Disposition"), "attachment") || !bytes.Contains(content, []byte(bankid.SimulatedMarker)) ||
+		!bytes.Contains(content, []byte("195001182046")) || !bytes.HasSuffix(content, []byte("</Signature>")) {
 		t.Fatalf("the signature download: %v %q", xml.Header, content)
 	}
 	if resp := ingrid.get(t, "/signatures/"+m[1]+"/ocsp"); resp.StatusCode != http.StatusOK {
