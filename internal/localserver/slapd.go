@@ -176,3 +176,9 @@ func (s *Slapd) Stop() error {
 	}
 	return s.proc.stop()
 }
+
+// Signal sends sig to slapd: tests stop it with SIGSTOP to imitate a directory that hangs,
+// and let it go on with SIGCONT.
+func (s *Slapd) Signal(sig os.Signal) error {
+	return s.proc.cmd.Process.Signal(sig)
+}
