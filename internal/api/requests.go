@@ -123,6 +123,21 @@ func (s *Server) getPerson(w http.ResponseWriter, r *http.Request, actor provisi
 	writeJSON(w, http.StatusOK, v)
 }
 
+// linkAccount is IT confirming that an existing directory account is the person's.
+func (s *Server) linkAccount(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
+	var body struct {
+		Username string `json:"username"`
+	}
+	if !s.decode(w, r, &body) {
+		return
+	}
+	if err := s.service.LinkAccount(r.Context(), actor, r.PathValue("id"), body.Username); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.getPerson(w, r, actor)
+}
+
 func (s *Server) findPersons(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
 	pnr := r.URL.Query().Get("personnummer")
 	if pnr == "" {
