@@ -20,6 +20,7 @@ import (
 	"github.com/behorig/behorig/connectors/ldap"
 	"github.com/behorig/behorig/connectors/mail"
 	"github.com/behorig/behorig/internal/api"
+	"github.com/behorig/behorig/internal/audit"
 	"github.com/behorig/behorig/internal/config"
 	"github.com/behorig/behorig/internal/jobs"
 	"github.com/behorig/behorig/internal/secret"
@@ -45,11 +46,11 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, h hooks
 	if err := store.Migrate(ctx, pool, logger); err != nil {
 		return err
 	}
-	key, err := secret.ParseKey(cfg.SecretKey)
+	box, err := openBox(cfg)
 	if err != nil {
 		return err
 	}
-	box, err := secret.NewBox(key)
+	auditLog, err := audit.NewLog(box.AuditKeys())
 	if err != nil {
 		return err
 	}
@@ -75,7 +76,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, h hooks
 	if bankIDClient != nil {
 		collector, signer = bankid.Collector{Client: bankIDClient}, bankIDClient
 	}
-	service, err := provisioning.New(provisioning.Config{DB: pool, Box: box, Directory: dir,
+	service, err := provisioning.New(provisioning.Config{DB: pool, Box: box, Audit: auditLog, Directory: dir,
 		Scheduler: runner.Scheduler(), Location: cfg.Location(), Logger: logger, Mailer: sender,
 		BaseURL: cfg.BaseURL, TermsLinkTTL: cfg.Mail.TermsLinkTTL, Collector: collector})
 	if err != nil {
