@@ -54,12 +54,17 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, h hooks
 	if err != nil {
 		return err
 	}
+	sink, err := checkpointSink(cfg.Audit, logger)
+	if err != nil {
+		return err
+	}
 	dir, err := ldapConfig(cfg.Directory).Open(logger)
 	if err != nil {
 		return fmt.Errorf("directory: %w", err)
 	}
 	defer dir.Close()
-	runner, err := jobs.New(pool, jobs.Config{Workers: cfg.Workers, Logger: logger})
+	runner, err := jobs.New(pool, jobs.Config{Workers: cfg.Workers, Logger: logger,
+		Audit: auditLog, CheckpointSink: sink, CheckpointInterval: cfg.Audit.CheckpointInterval})
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/behorig/behorig/internal/audit"
 	"github.com/behorig/behorig/provisioning"
 )
 
@@ -99,6 +100,36 @@ func (w *signingWatchWorker) Timeout(*river.Job[SigningWatchArgs]) time.Duration
 	return 10 * time.Minute
 }
 
+// AuditCheckpointArgs writes a checkpoint of the audit log when it has grown since the last.
+// It is a periodic job, not inserted by the domain.
+type AuditCheckpointArgs struct{}
+
+// Kind is the job kind stored in river_job.
+func (AuditCheckpointArgs) Kind() string { return "audit_checkpoint" }
+
+// InsertOpts gives up soon: the next period writes the checkpoint anyway. There is no
+// uniqueness: two at once are serialised by the log and the second finds nothing new.
+func (AuditCheckpointArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{MaxAttempts: 3}
+}
+
+type auditCheckpointWorker struct {
+	river.WorkerDefaults[AuditCheckpointArgs]
+	db   *pgxpool.Pool
+	log  *audit.Log
+	sink audit.CheckpointSink
+	now  func() time.Time
+}
+
+func (w *auditCheckpointWorker) Work(ctx context.Context, job *river.Job[AuditCheckpointArgs]) error {
+	_, _, err := w.log.CheckpointIfGrown(ctx, w.db, w.now(), w.sink)
+	return err
+}
+
+func (w *auditCheckpointWorker) Timeout(*river.Job[AuditCheckpointArgs]) time.Duration {
+	return time.Minute
+}
+
 type provisionWorker struct {
 	river.WorkerDefaults[ProvisionArgs]
 	service *provisioning.Service
@@ -139,6 +170,12 @@ type Config struct {
 	// FetchPollInterval is how often River looks for due jobs when no notification comes.
 	// Default River's (1 s); tests set it lower.
 	FetchPollInterval time.Duration
+	// Audit, when set, writes a checkpoint of the audit log every CheckpointInterval (default
+	// 5m), and when the jobs start, if the log has grown since the last: into CheckpointSink
+	// (none when nil) and into the log.
+	Audit              *audit.Log
+	CheckpointSink     audit.CheckpointSink
+	CheckpointInterval time.Duration
 }
 
 // New creates the River client. Jobs are not worked until Start.
@@ -160,11 +197,36 @@ func New(pool *pgxpool.Pool, c Config) (*Runner, error) {
 	if c.FetchPollInterval > 0 && c.FetchPollInterval < 50*time.Millisecond {
 		cfg.FetchCooldown = c.FetchPollInterval
 	}
+	if c.Audit != nil {
+		if err := addAuditCheckpoints(cfg, pool, c); err != nil {
+			return nil, err
+		}
+	}
 	client, err := river.NewClient(riverpgxv5.New(pool), cfg)
 	if err != nil {
 		return nil, fmt.Errorf("create job client: %w", err)
 	}
 	return &Runner{workers: workers, client: client}, nil
+}
+
+func addAuditCheckpoints(cfg *river.Config, pool *pgxpool.Pool, c Config) error {
+	now := time.Now
+	if c.Time != nil {
+		now = c.Time.Now
+	}
+	worker := &auditCheckpointWorker{db: pool, log: c.Audit, sink: c.CheckpointSink, now: now}
+	if err := river.AddWorkerSafely(cfg.Workers, worker); err != nil {
+		return fmt.Errorf("add audit checkpoint worker: %w", err)
+	}
+	interval := c.CheckpointInterval
+	if interval == 0 {
+		interval = 5 * time.Minute
+	}
+	cfg.PeriodicJobs = append(cfg.PeriodicJobs, river.NewPeriodicJob(river.PeriodicInterval(interval),
+		func() (river.JobArgs, *river.InsertOpts) { return AuditCheckpointArgs{}, nil },
+		// A checkpoint at start covers what was appended since the last one before a restart.
+		&river.PeriodicJobOpts{RunOnStart: true}))
+	return nil
 }
 
 // Scheduler returns what the domain uses to insert jobs in its transactions.
