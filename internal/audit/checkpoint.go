@@ -20,7 +20,9 @@ const CheckpointAction = "audit.checkpoint"
 
 // Checkpoint vouches for the chain up to one event: that event's seq and hash at a time, with
 // a MAC under the checkpoint key. Kept outside the database, it reveals deleted newest events
-// and an emptied table, which leave an intact chain behind.
+// and an emptied table, which leave an intact chain behind. An HMAC rather than an Ed25519
+// signature: checking the chain needs the secret key anyway, so a public key would let no one
+// check more.
 type Checkpoint struct {
 	Seq  int64     `json:"seq"`
 	Hash []byte    `json:"hash"`

@@ -27,8 +27,15 @@ func (f Forger) Rewrite(ctx context.Context, tx pgx.Tx, from int64, edit func(*R
 	if err != nil {
 		return err
 	}
-	records, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Record, error) { return scanRecord(rows) })
-	if err != nil {
+	var records []Record
+	for rows.Next() {
+		r, err := scanRecord(rows)
+		if err != nil {
+			return err
+		}
+		records = append(records, r)
+	}
+	if err := rows.Err(); err != nil {
 		return err
 	}
 	prevHash := make([]byte, 32)
