@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/behorig/behorig/connectors"
-	"github.com/behorig/behorig/internal/audit"
 	"github.com/behorig/behorig/internal/testapp"
 	"github.com/behorig/behorig/provisioning"
 )
@@ -252,7 +251,7 @@ func TestCrashAtEveryDirectoryCall(t *testing.T) {
 			})
 		}
 	}
-	if _, err := audit.Verify(ctx, app.Pool); err != nil {
+	if _, err := app.Audit.Verify(ctx, app.Pool, nil); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -557,7 +556,7 @@ func TestReconcileRepairsDrift(t *testing.T) {
 	if _, _, err := app.Service.LastReconcile(ctx, app.Actors["requester"]); err == nil {
 		t.Fatal("a requester read the reconciliation")
 	}
-	if _, err := audit.Verify(ctx, app.Pool); err != nil {
+	if _, err := app.Audit.Verify(ctx, app.Pool, nil); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -11,7 +11,6 @@ import (
 	goldap "github.com/go-ldap/ldap/v3"
 
 	"github.com/behorig/behorig/connectors"
-	"github.com/behorig/behorig/internal/audit"
 	"github.com/behorig/behorig/internal/testapp"
 	"github.com/behorig/behorig/internal/testenv"
 	"github.com/behorig/behorig/provisioning"
@@ -206,7 +205,7 @@ func TestJobsAreIdempotent(t *testing.T) {
 	if revoked != len(ids) {
 		t.Errorf("%d revocations recorded for %d grants", revoked, len(ids))
 	}
-	if _, err := audit.Verify(ctx, app.Pool); err != nil {
+	if _, err := app.Audit.Verify(ctx, app.Pool, nil); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -46,8 +46,10 @@ type Scheduler interface {
 
 // Config holds what a Service needs.
 type Config struct {
-	DB        *pgxpool.Pool
-	Box       *secret.Box
+	DB  *pgxpool.Pool
+	Box *secret.Box
+	// Audit appends the audit events of every transition.
+	Audit     *audit.Log
 	Directory connectors.Directory
 	// DirectoryName names the directory in account records. Default "ldap".
 	DirectoryName string
@@ -70,6 +72,7 @@ type Config struct {
 type Service struct {
 	db        *pgxpool.Pool
 	box       *secret.Box
+	audit     *audit.Log
 	dir       connectors.Directory
 	dirName   string
 	jobs      Scheduler
@@ -92,6 +95,9 @@ func New(c Config) (*Service, error) {
 	if c.Box == nil {
 		errs = append(errs, errors.New("provisioning: Box is required"))
 	}
+	if c.Audit == nil {
+		errs = append(errs, errors.New("provisioning: Audit is required"))
+	}
 	if c.Directory == nil {
 		errs = append(errs, errors.New("provisioning: Directory is required"))
 	}
@@ -101,7 +107,7 @@ func New(c Config) (*Service, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	s := &Service{db: c.DB, box: c.Box, dir: c.Directory, dirName: c.DirectoryName, jobs: c.Scheduler,
+	s := &Service{db: c.DB, box: c.Box, audit: c.Audit, dir: c.Directory, dirName: c.DirectoryName, jobs: c.Scheduler,
 		loc: c.Location, clock: c.Clock, workdays: swedishWorkdays(), log: c.Logger,
 		mailer: c.Mailer, collector: c.Collector, baseURL: strings.TrimRight(c.BaseURL, "/"), linkTTL: c.TermsLinkTTL}
 	if s.linkTTL == 0 {
@@ -172,7 +178,7 @@ func (e *ValidationError) err() error {
 
 // record appends an audit event in tx, at the service's clock.
 func (s *Service) record(ctx context.Context, tx pgx.Tx, actor, action, requestID, personID string, data any) error {
-	return audit.Append(ctx, tx, audit.Event{At: s.clock.Now(), Actor: actor, Action: action,
+	return s.audit.Append(ctx, tx, audit.Event{At: s.clock.Now(), Actor: actor, Action: action,
 		RequestID: requestID, PersonID: personID, Data: data})
 }
 

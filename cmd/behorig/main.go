@@ -14,7 +14,6 @@ import (
 	"runtime/debug"
 	"syscall"
 
-	"github.com/behorig/behorig/internal/audit"
 	"github.com/behorig/behorig/internal/config"
 	"github.com/behorig/behorig/internal/secret"
 	"github.com/behorig/behorig/internal/store"
@@ -26,7 +25,10 @@ Usage:
   behorig serve [-config FILE]         run the service (migrates the database first)
   behorig dev [-dir .dev]              run the whole service locally with demo data
   behorig migrate [-config FILE]       apply database migrations
-  behorig audit verify [-config FILE]  check the hash chain of the audit log
+  behorig audit verify [-config FILE] [-checkpoints FILE]
+                                       check the audit log's MACs and checkpoints
+  behorig audit checkpoint [-config FILE]
+                                       write a checkpoint of the audit log now
   behorig reconcile [-dry-run] [-config FILE]
                                        compare the directory with the grants and repair it
   behorig keygen                       print a new secret key for secret_key
@@ -53,7 +55,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logg
 	cmd, rest := args[0], args[1:]
 	switch cmd {
 	case "serve":
-		cfg, err := loadConfig(cmd, rest)
+		cfg, err := loadConfig(flag.NewFlagSet(cmd, flag.ContinueOnError), rest, config.ScopeServe)
 		if err != nil {
 			return err
 		}
@@ -61,20 +63,13 @@ func run(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logg
 	case "dev":
 		return dev(ctx, rest, stdout, logger)
 	case "migrate":
-		cfg, err := loadConfig(cmd, rest)
+		cfg, err := loadConfig(flag.NewFlagSet(cmd, flag.ContinueOnError), rest, config.ScopeServe)
 		if err != nil {
 			return err
 		}
 		return migrate(ctx, cfg, logger)
 	case "audit":
-		if len(rest) == 0 || rest[0] != "verify" {
-			return errors.New("usage: behorig audit verify [-config FILE]")
-		}
-		cfg, err := loadConfig("audit verify", rest[1:])
-		if err != nil {
-			return err
-		}
-		return verifyAudit(ctx, cfg, stdout)
+		return auditCommand(ctx, rest, stdout, logger)
 	case "reconcile":
 		return reconcile(ctx, rest, stdout, logger)
 	case "keygen":
@@ -90,13 +85,14 @@ func run(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logg
 	return fmt.Errorf("unknown command %q; run behorig help", cmd)
 }
 
-func loadConfig(cmd string, args []string) (*config.Config, error) {
-	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+// loadConfig adds -config to the command's flags, parses them and loads the part of the
+// config the command needs.
+func loadConfig(fs *flag.FlagSet, args []string, scope config.Scope) (*config.Config, error) {
 	path := fs.String("config", os.Getenv("BEHORIG_CONFIG"), "YAML config file (env BEHORIG_CONFIG)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
-	return config.Load(*path)
+	return config.LoadFor(*path, scope)
 }
 
 func migrate(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
@@ -106,20 +102,6 @@ func migrate(ctx context.Context, cfg *config.Config, logger *slog.Logger) error
 	}
 	defer pool.Close()
 	return store.Migrate(ctx, pool, logger)
-}
-
-func verifyAudit(ctx context.Context, cfg *config.Config, stdout io.Writer) error {
-	pool, err := store.Open(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	n, err := audit.Verify(ctx, pool)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "audit log intact: %d events verified\n", n)
-	return nil
 }
 
 func version() string {

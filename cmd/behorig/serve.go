@@ -20,6 +20,7 @@ import (
 	"github.com/behorig/behorig/connectors/ldap"
 	"github.com/behorig/behorig/connectors/mail"
 	"github.com/behorig/behorig/internal/api"
+	"github.com/behorig/behorig/internal/audit"
 	"github.com/behorig/behorig/internal/config"
 	"github.com/behorig/behorig/internal/jobs"
 	"github.com/behorig/behorig/internal/secret"
@@ -68,17 +69,25 @@ func openStack(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ 
 	if err := store.Migrate(ctx, st.pool, logger); err != nil {
 		return nil, err
 	}
-	key, err := secret.ParseKey(cfg.SecretKey)
+	box, err := openBox(cfg)
 	if err != nil {
 		return nil, err
 	}
-	if st.box, err = secret.NewBox(key); err != nil {
+	st.box = box
+	auditLog, err := audit.NewLog(box.AuditKeys())
+	if err != nil {
+		return nil, err
+	}
+	sink, err := checkpointSink(cfg.Audit, logger)
+	if err != nil {
 		return nil, err
 	}
 	if st.dir, err = ldapConfig(cfg.Directory).Open(logger); err != nil {
 		return nil, fmt.Errorf("directory: %w", err)
 	}
-	if st.runner, err = jobs.New(st.pool, jobsConfig(cfg, logger)); err != nil {
+	jc := jobsConfig(cfg, logger)
+	jc.Audit, jc.CheckpointSink, jc.CheckpointInterval = auditLog, sink, cfg.Audit.CheckpointInterval
+	if st.runner, err = jobs.New(st.pool, jc); err != nil {
 		return nil, err
 	}
 	sender, err := mailer(cfg.Mail, st.pool)
@@ -93,7 +102,7 @@ func openStack(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ 
 	if bankIDClient != nil {
 		collector, st.signer = bankid.Collector{Client: bankIDClient}, bankIDClient
 	}
-	st.service, err = provisioning.New(provisioning.Config{DB: st.pool, Box: st.box, Directory: st.dir,
+	st.service, err = provisioning.New(provisioning.Config{DB: st.pool, Box: st.box, Audit: auditLog, Directory: st.dir,
 		Scheduler: st.runner.Scheduler(), Location: cfg.Location(), Logger: logger, Mailer: sender,
 		BaseURL: cfg.BaseURL, TermsLinkTTL: cfg.Mail.TermsLinkTTL, Collector: collector})
 	if err != nil {

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/behorig/behorig/internal/audit"
 	"github.com/behorig/behorig/internal/testapp"
 	"github.com/behorig/behorig/internal/testenv"
 	"github.com/behorig/behorig/provisioning"
@@ -137,8 +136,8 @@ func TestRequestToAccountAndBack(t *testing.T) {
 			t.Errorf("grant %s is %s after termination", g.Group, g.State)
 		}
 	}
-	if n, err := audit.Verify(context.Background(), app.Pool); err != nil || n == 0 {
-		t.Fatalf("audit verify after the whole path: %d events, %v", n, err)
+	if done, err := app.Audit.Verify(context.Background(), app.Pool, nil); err != nil || done.Events == 0 {
+		t.Fatalf("audit verify after the whole path: %d events, %v", done.Events, err)
 	}
 }
 

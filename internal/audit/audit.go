@@ -1,18 +1,25 @@
-// Package audit keeps behorig's append-only, hash-chained audit log. Each event's hash covers
-// the previous event's hash, so changing, inserting or deleting a row breaks the chain from
-// that row on, and Verify names the first broken event.
+// Package audit keeps behorig's append-only audit log. Each event's hash is an HMAC of the
+// event and the previous event's hash under a key that is not in the database, so an event
+// cannot be changed, inserted or deleted without breaking the chain from there on, even by
+// someone who can write to the database: they cannot recompute the MACs. Checkpoints of the
+// chain's head, kept outside the database, reveal what the chain alone cannot: that the newest
+// events were deleted. Verify names the first event that is wrong or missing.
 package audit
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/behorig/behorig/internal/secret"
 )
 
 // Event is one state change. It is written in the same transaction as the change.
@@ -25,24 +32,84 @@ type Event struct {
 	Data      any    // marshalled to JSON; never a secret
 }
 
+// How an event's hash was made, stored with it.
+const (
+	// HashSHA256 is plain SHA-256, as events were hashed before migration 014. Anyone who can
+	// write to the database can recompute it, so Verify accepts it only before the first
+	// HashHMAC event.
+	HashSHA256 = 1
+	// HashHMAC is HMAC-SHA-256 under the chain key, which is not in the database.
+	HashHMAC = 2
+)
+
 // Record is an event as stored.
 type Record struct {
-	Seq       int64
-	At        time.Time
-	Actor     string
-	Action    string
-	RequestID string
-	PersonID  string
-	Data      json.RawMessage
-	PrevHash  []byte
-	Hash      []byte
+	Seq         int64
+	At          time.Time
+	Actor       string
+	Action      string
+	RequestID   string
+	PersonID    string
+	Data        json.RawMessage
+	PrevHash    []byte
+	Hash        []byte
+	HashVersion int
+}
+
+// Log appends to and verifies the audit log with keys derived from the secret key.
+type Log struct {
+	keys secret.AuditKeys
+}
+
+// NewLog returns a Log keyed with keys, from secret.Box.AuditKeys.
+func NewLog(keys secret.AuditKeys) (*Log, error) {
+	if len(keys.Chain) < sha256.Size || len(keys.Checkpoint) < sha256.Size {
+		return nil, fmt.Errorf("audit: keys must be at least %d bytes", sha256.Size)
+	}
+	return &Log{keys: keys}, nil
 }
 
 // appendLock serialises appends so that the chain is a line, not a tree.
 const appendLock = 0x62656831 // "beh1"
 
 // Append adds the event to the chain inside tx.
-func Append(ctx context.Context, tx pgx.Tx, e Event) error {
+func (l *Log) Append(ctx context.Context, tx pgx.Tx, e Event) error {
+	if e.Action == CheckpointAction {
+		return fmt.Errorf("audit %s: only Checkpoint writes checkpoints", e.Action)
+	}
+	return appendEvent(ctx, tx, e, HashHMAC, l.keys.Chain)
+}
+
+func appendEvent(ctx context.Context, tx pgx.Tx, e Event, version int, key []byte) error {
+	h, err := lockHead(ctx, tx)
+	if err != nil {
+		return fmt.Errorf("audit %s: %w", e.Action, err)
+	}
+	return insertAfter(ctx, tx, h, e, version, key)
+}
+
+// head is the newest event, which the next one chains to.
+type head struct {
+	Seq    int64 // 0 in an empty log
+	Hash   []byte
+	Action string
+}
+
+// lockHead takes the append lock for the rest of tx and reads the head.
+func lockHead(ctx context.Context, tx pgx.Tx) (head, error) {
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", appendLock); err != nil {
+		return head{}, fmt.Errorf("lock: %w", err)
+	}
+	h := head{Hash: make([]byte, sha256.Size)}
+	err := tx.QueryRow(ctx, "SELECT seq, hash, action FROM audit_events ORDER BY seq DESC LIMIT 1").Scan(&h.Seq, &h.Hash, &h.Action)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return head{}, fmt.Errorf("read chain head: %w", err)
+	}
+	return h, nil
+}
+
+// insertAfter writes e as the event after h; the caller holds the append lock.
+func insertAfter(ctx context.Context, tx pgx.Tx, h head, e Event, version int, key []byte) error {
 	data, err := json.Marshal(e.Data)
 	if err != nil {
 		return fmt.Errorf("audit %s: encode data: %w", e.Action, err)
@@ -50,103 +117,63 @@ func Append(ctx context.Context, tx pgx.Tx, e Event) error {
 	if e.Data == nil {
 		data = []byte("{}")
 	}
-	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", appendLock); err != nil {
-		return fmt.Errorf("audit %s: lock: %w", e.Action, err)
-	}
-	r := Record{At: e.At.UTC().Truncate(time.Microsecond), Actor: e.Actor, Action: e.Action,
-		RequestID: e.RequestID, PersonID: e.PersonID, Data: data, PrevHash: make([]byte, sha256.Size)}
-	err = tx.QueryRow(ctx, "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1").Scan(&r.Seq, &r.PrevHash)
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("audit %s: read chain head: %w", e.Action, err)
-	}
-	r.Seq++
-	r.Hash = r.computeHash()
-	_, err = tx.Exec(ctx, `INSERT INTO audit_events (seq, at, actor, action, request_id, person_id, data, prev_hash, hash)
-		VALUES ($1, $2, $3, $4, NULLIF($5, '')::uuid, NULLIF($6, '')::uuid, $7, $8, $9)`,
-		r.Seq, r.At, r.Actor, r.Action, r.RequestID, r.PersonID, string(r.Data), r.PrevHash, r.Hash)
+	r := Record{Seq: h.Seq + 1, At: e.At.UTC().Truncate(time.Microsecond), Actor: e.Actor, Action: e.Action,
+		RequestID: e.RequestID, PersonID: e.PersonID, Data: data, PrevHash: h.Hash, HashVersion: version}
+	r.Hash = r.hash(key)
+	_, err = tx.Exec(ctx, `INSERT INTO audit_events (seq, at, actor, action, request_id, person_id, data, prev_hash, hash, hash_version)
+		VALUES ($1, $2, $3, $4, NULLIF($5, '')::uuid, NULLIF($6, '')::uuid, $7, $8, $9, $10)`,
+		r.Seq, r.At, r.Actor, r.Action, r.RequestID, r.PersonID, string(r.Data), r.PrevHash, r.Hash, r.HashVersion)
 	if err != nil {
 		return fmt.Errorf("audit %s: insert: %w", e.Action, err)
 	}
 	return nil
 }
 
-// computeHash hashes the previous hash and every field, each length-prefixed so that no two
-// different rows encode the same.
-func (r Record) computeHash() []byte {
-	h := sha256.New()
+// hash computes the record's hash as its HashVersion says, from the record (PrevHash
+// included) and the chain key alone, so that whoever serialises appends can reuse it. It is
+// nil for an unknown version.
+func (r Record) hash(chainKey []byte) []byte {
+	var h hash.Hash
+	switch r.HashVersion {
+	case HashSHA256:
+		h = sha256.New()
+	case HashHMAC:
+		h = hmac.New(sha256.New, chainKey)
+	default:
+		return nil
+	}
 	h.Write(r.PrevHash)
-	var n [8]byte
-	binary.BigEndian.PutUint64(n[:], uint64(r.Seq))
-	h.Write(n[:])
+	writeInt(h, r.Seq)
 	for _, field := range []string{r.At.UTC().Format(time.RFC3339Nano), r.Actor, r.Action, r.RequestID, r.PersonID, string(r.Data)} {
-		binary.BigEndian.PutUint64(n[:], uint64(len(field)))
-		h.Write(n[:])
-		h.Write([]byte(field))
+		writeField(h, []byte(field))
 	}
 	return h.Sum(nil)
 }
 
-// BrokenError names the first event whose place in the chain does not hold.
-type BrokenError struct {
-	Seq    int64
-	Reason string
+func writeInt(h hash.Hash, n int64) {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(n))
+	h.Write(b[:])
 }
 
-func (e *BrokenError) Error() string {
-	return fmt.Sprintf("audit log broken at event %d: %s", e.Seq, e.Reason)
+// writeField writes a length-prefixed field, so that no two different records encode the same.
+func writeField(h hash.Hash, field []byte) {
+	writeInt(h, int64(len(field)))
+	h.Write(field)
 }
 
-// Querier is what Verify reads through: a pool, a connection or a transaction.
+// Querier is what the log is read through: a pool, a connection or a transaction.
 type Querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
 const selectRecords = `SELECT seq, at, actor, action, coalesce(request_id::text, ''), coalesce(person_id::text, ''),
-	data::text, prev_hash, hash FROM audit_events`
-
-// Verify walks the whole chain in order and returns the number of events checked, or a
-// *BrokenError for the first event that does not fit.
-func Verify(ctx context.Context, db Querier) (int64, error) {
-	rows, err := db.Query(ctx, selectRecords+" ORDER BY seq")
-	if err != nil {
-		return 0, fmt.Errorf("read audit log: %w", err)
-	}
-	defer rows.Close()
-	prev := Record{Hash: make([]byte, sha256.Size)}
-	var count int64
-	for rows.Next() {
-		r, err := scanRecord(rows)
-		if err != nil {
-			return count, err
-		}
-		if reason := r.check(prev); reason != "" {
-			return count, &BrokenError{Seq: r.Seq, Reason: reason}
-		}
-		prev = r
-		count++
-	}
-	if err := rows.Err(); err != nil {
-		return count, fmt.Errorf("read audit log: %w", err)
-	}
-	return count, nil
-}
-
-func (r Record) check(prev Record) string {
-	switch {
-	case r.Seq != prev.Seq+1:
-		return fmt.Sprintf("follows event %d: events are missing", prev.Seq)
-	case string(r.PrevHash) != string(prev.Hash):
-		return "its previous-hash does not match the event before it"
-	case string(r.Hash) != string(r.computeHash()):
-		return "its content does not match its hash (the row was changed)"
-	}
-	return ""
-}
+	data::text, prev_hash, hash, hash_version FROM audit_events`
 
 func scanRecord(rows pgx.Rows) (Record, error) {
 	var r Record
 	var data string
-	if err := rows.Scan(&r.Seq, &r.At, &r.Actor, &r.Action, &r.RequestID, &r.PersonID, &data, &r.PrevHash, &r.Hash); err != nil {
+	if err := rows.Scan(&r.Seq, &r.At, &r.Actor, &r.Action, &r.RequestID, &r.PersonID, &data, &r.PrevHash, &r.Hash, &r.HashVersion); err != nil {
 		return r, fmt.Errorf("read audit event: %w", err)
 	}
 	r.Data = json.RawMessage(data)

@@ -59,6 +59,8 @@ type Config struct {
 	// APIClients are integrations (an HR system) that call the API with access tokens from an
 	// identity provider's client-credentials flow.
 	APIClients []APIClient `yaml:"api_clients"`
+	// Audit says where checkpoints of the audit log go, and how often.
+	Audit Audit `yaml:"audit"`
 }
 
 // Jobs are the timeouts of the durable jobs and the interval of reconciliation.
@@ -72,6 +74,30 @@ type Jobs struct {
 	// Default 15m.
 	ReconcileInterval time.Duration `yaml:"reconcile_interval"`
 }
+
+// Audit configures the checkpoints of the audit log: signed statements of its newest event,
+// kept outside the database, which reveal deleted newest events.
+type Audit struct {
+	// CheckpointFile is the file checkpoints are appended to, one JSON line each; put it out of
+	// reach of whoever can change the database. Without it checkpoints are only in the log.
+	// Env: BEHORIG_AUDIT_CHECKPOINT_FILE.
+	CheckpointFile string `yaml:"checkpoint_file"`
+	// CheckpointInterval is how often a checkpoint is written when the log has grown: events
+	// deleted since the last checkpoint go unseen. Default 5m.
+	CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
+}
+
+// Scope is the part of the config a command needs. LoadFor reads and checks only that part,
+// so that `behorig audit verify` runs where there is the database and the secret key and
+// nothing else.
+type Scope int
+
+const (
+	// ScopeServe is everything: what `behorig serve` needs.
+	ScopeServe Scope = iota
+	// ScopeAudit is database_url, the secret key and the audit section.
+	ScopeAudit
+)
 
 // Mail configures the SMTP server, or the outbox of `behorig dev`.
 type Mail struct {
@@ -188,6 +214,11 @@ var roles = []string{"requester", "it_handler", "it_admin"}
 
 // Load reads the file (when path is non-empty), applies the environment and validates.
 func Load(path string) (*Config, error) {
+	return LoadFor(path, ScopeServe)
+}
+
+// LoadFor is Load for a command that needs only the scope's part of the config.
+func LoadFor(path string, scope Scope) (*Config, error) {
 	var c Config
 	if path != "" {
 		data, err := os.ReadFile(path)
@@ -202,10 +233,10 @@ func Load(path string) (*Config, error) {
 	}
 	c.applyEnv(os.Getenv)
 	c.applyDefaults()
-	if err := c.resolveFiles(); err != nil {
+	if err := c.resolveFiles(scope); err != nil {
 		return nil, err
 	}
-	if err := c.Validate(); err != nil {
+	if err := c.ValidateFor(scope); err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
 	return &c, nil
@@ -229,6 +260,7 @@ func (c *Config) applyEnv(getenv func(string) string) {
 	set(&c.Mail.From, "BEHORIG_MAIL_FROM")
 	set(&c.Mail.Password, "BEHORIG_SMTP_PASSWORD")
 	set(&c.BankID.P12Password, "BEHORIG_BANKID_P12_PASSWORD")
+	set(&c.Audit.CheckpointFile, "BEHORIG_AUDIT_CHECKPOINT_FILE")
 	for i := range c.IdentityProviders {
 		idp := &c.IdentityProviders[i]
 		set(&idp.ClientSecret, "BEHORIG_IDP_"+strings.ToUpper(strings.ReplaceAll(idp.ID, "-", "_"))+"_CLIENT_SECRET")
@@ -298,6 +330,9 @@ func (c *Config) applyDefaults() {
 	if d.Flavour == "" {
 		d.Flavour = "openldap"
 	}
+	if c.Audit.CheckpointInterval == 0 {
+		c.Audit.CheckpointInterval = 5 * time.Minute
+	}
 }
 
 func defaultTo(dst *string, value string) {
@@ -306,7 +341,7 @@ func defaultTo(dst *string, value string) {
 	}
 }
 
-func (c *Config) resolveFiles() error {
+func (c *Config) resolveFiles(scope Scope) error {
 	read := func(dst *string, path, what string) error {
 		if path == "" || *dst != "" {
 			return nil
@@ -318,8 +353,10 @@ func (c *Config) resolveFiles() error {
 		*dst = strings.TrimSpace(string(data))
 		return nil
 	}
+	if err := read(&c.SecretKey, c.SecretKeyFile, "secret_key_file"); err != nil || scope == ScopeAudit {
+		return err
+	}
 	errs := []error{
-		read(&c.SecretKey, c.SecretKeyFile, "secret_key_file"),
 		read(&c.Directory.BindPassword, c.Directory.BindPasswordFile, "directory.bind_password_file"),
 		read(&c.Mail.Password, c.Mail.PasswordFile, "mail.password_file"),
 		read(&c.BankID.P12Password, c.BankID.P12PasswordFile, "bankid.p12_password_file"),
@@ -333,11 +370,22 @@ func (c *Config) resolveFiles() error {
 
 // Validate returns every problem with the configuration, joined.
 func (c *Config) Validate() error {
+	return c.ValidateFor(ScopeServe)
+}
+
+// ValidateFor returns every problem with the scope's part of the configuration, joined.
+func (c *Config) ValidateFor(scope Scope) error {
+	errs := c.validateAuditScope()
+	if scope == ScopeServe {
+		errs = append(errs, c.validateService()...)
+	}
+	return errors.Join(errs...)
+}
+
+// validateAuditScope checks what reading and checkpointing the audit log need.
+func (c *Config) validateAuditScope() []error {
 	var errs []error
 	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-		fail("listen: %q is not host:port", c.Listen)
-	}
 	if c.DatabaseURL == "" {
 		fail("database_url: required (or BEHORIG_DATABASE_URL)")
 	}
@@ -345,6 +393,21 @@ func (c *Config) Validate() error {
 		fail("secret_key: required (or BEHORIG_SECRET_KEY or secret_key_file); make one with `behorig keygen`")
 	} else if _, err := secret.ParseKey(c.SecretKey); err != nil {
 		fail("secret_key: %v", err)
+	}
+	if info, err := os.Stat(c.Audit.CheckpointFile); err == nil && info.IsDir() {
+		fail("audit.checkpoint_file: %s is a directory; name a file in it", c.Audit.CheckpointFile)
+	}
+	if i := c.Audit.CheckpointInterval; i < time.Minute || i > 24*time.Hour {
+		fail("audit.checkpoint_interval: %s must be from 1m to 24h", i)
+	}
+	return errs
+}
+
+func (c *Config) validateService() []error {
+	var errs []error
+	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		fail("listen: %q is not host:port", c.Listen)
 	}
 	if _, err := time.LoadLocation(c.TimeZone); err != nil {
 		fail("time_zone: %v", err)
@@ -409,8 +472,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	errs = append(errs, c.validateTokens()...)
-	errs = append(errs, c.validateIdentityProviders()...)
-	return errors.Join(errs...)
+	return append(errs, c.validateIdentityProviders()...)
 }
 
 func (c *Config) validateTokens() []error {

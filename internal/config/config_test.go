@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/behorig/behorig/internal/secret"
 )
@@ -72,6 +73,7 @@ api_clients:
   - idp: hr
     client_id: hr-system
     role: it
+audit: {checkpoint_file: `+t.TempDir()+`, checkpoint_interval: 10s}
 `)
 	_, err := Load(path)
 	if err == nil {
@@ -82,7 +84,8 @@ api_clients:
 		"identity_providers[0].id", "identity_providers[0].issuer", "identity_providers[0].client_id",
 		"identity_providers[0].client_secret", "identity_providers[0].scopes", `identity_providers[0].roles["behorig-it"]`,
 		"identity_providers[0].roles: maps groups", "identity_providers[1].default_roles",
-		"api_clients[0].idp", "api_clients[0].audience", "api_clients[0].role"} {
+		"api_clients[0].idp", "api_clients[0].audience", "api_clients[0].role",
+		"audit.checkpoint_file", "audit.checkpoint_interval"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %s:\n%v", want, err)
 		}
@@ -111,6 +114,35 @@ identity_providers:
 	if idp.ClientSecret != "från-miljön" || idp.Claims.Subject != "sub" || idp.Label != "ad-staff" ||
 		!slices.Equal(idp.DefaultRoles, []string{"requester"}) || c.BaseURL != "http://localhost:8080" {
 		t.Fatalf("secret or defaults not applied: %+v, base %s", idp, c.BaseURL)
+	}
+}
+
+// `behorig audit verify` needs the database and the secret key, not the directory, mail or
+// the files of their secrets.
+func TestLoadForAudit(t *testing.T) {
+	keyFile := filepath.Join(t.TempDir(), "secret.key")
+	if err := os.WriteFile(keyFile, []byte(secret.NewKey()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := writeConfig(t, `
+database_url: postgres://localhost/behorig
+secret_key_file: `+keyFile+`
+directory: {bind_password_file: /nonexistent/ldap.pw}
+`)
+	t.Setenv("BEHORIG_AUDIT_CHECKPOINT_FILE", "/var/lib/behorig/audit-checkpoints.jsonl")
+	if _, err := Load(path); err == nil {
+		t.Fatal("the whole config loaded without a directory or mail; the test is wrong")
+	}
+	c, err := LoadFor(path, ScopeAudit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Audit.CheckpointFile != "/var/lib/behorig/audit-checkpoints.jsonl" || c.Audit.CheckpointInterval != 5*time.Minute {
+		t.Fatalf("audit section: %+v; want the file from the environment and the default interval", c.Audit)
+	}
+	if _, err := LoadFor(writeConfig(t, "database_url: postgres://localhost/behorig\n"), ScopeAudit); err == nil ||
+		!strings.Contains(err.Error(), "secret_key") {
+		t.Fatalf("audit scope without a secret key: %v", err)
 	}
 }
 

@@ -247,13 +247,15 @@ func (e *Env) tokens() (map[string]string, error) {
 
 func (e *Env) config(listen, key string) *config.Config {
 	c := &config.Config{
-		Listen:         listen,
-		DatabaseURL:    e.postgres.URL("behorig"),
-		SecretKey:      key,
-		TimeZone:       "Europe/Stockholm",
-		Workers:        4,
-		Sessions:       config.Sessions{IdleTimeout: 30 * time.Minute, AbsoluteTimeout: 10 * time.Hour},
-		Mail:           config.Mail{Outbox: true},
+		Listen:      listen,
+		DatabaseURL: e.postgres.URL("behorig"),
+		SecretKey:   key,
+		TimeZone:    "Europe/Stockholm",
+		Workers:     4,
+		Sessions:    config.Sessions{IdleTimeout: 30 * time.Minute, AbsoluteTimeout: 10 * time.Hour},
+		Mail:        config.Mail{Outbox: true},
+		Audit: config.Audit{CheckpointFile: filepath.Join(e.Dir, "audit-checkpoints.jsonl"),
+			CheckpointInterval: 5 * time.Minute},
 		TrustedProxies: []string{"127.0.0.0/8", "::1/128"},
 		Directory: config.Directory{URL: e.slapd.URL(), BindDN: e.slapd.AdminDN, BindPassword: e.slapd.AdminPassword,
 			BaseDN: e.slapd.BaseDN, PeopleDN: e.slapd.PeopleDN, GroupsDN: e.slapd.GroupsDN, RDNAttribute: "uid",
@@ -331,6 +333,7 @@ behorig dev is running (Ctrl-C stops everything)
   PostgreSQL   %s
   LDAP         %s   base %s
                bind %s / %s
+  Audit log    checkpoints appended to %s
 
 BankID-appen and the e-mail outbox: %s (sign the terms of a request there)
 
@@ -357,6 +360,6 @@ An HR system's token (client credentials):
     "$BEHORIG_IDP_AD_ISSUER/token"
 
 `, url, e.IdP.AD.URL(), e.IdP.BankID.URL(), url, url, e.Config.DatabaseURL, d.URL, d.BaseDN, d.BindDN, d.BindPassword,
-		e.App.URL, e.Tokens["it"], e.Tokens["manager"], e.Tokens["requester"],
+		e.Config.Audit.CheckpointFile, e.App.URL, e.Tokens["it"], e.Tokens["manager"], e.Tokens["requester"],
 		filepath.Join(e.Dir, "env"), filepath.Join(e.Dir, "env"))
 }

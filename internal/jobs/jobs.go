@@ -15,6 +15,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/behorig/behorig/internal/audit"
 	"github.com/behorig/behorig/provisioning"
 )
 
@@ -103,6 +104,36 @@ func (w *signingWatchWorker) Work(ctx context.Context, job *river.Job[SigningWat
 		return err
 	}
 	return river.JobSnooze(signingCollectInterval)
+}
+
+// AuditCheckpointArgs writes a checkpoint of the audit log when it has grown since the last.
+// It is a periodic job, not inserted by the domain.
+type AuditCheckpointArgs struct{}
+
+// Kind is the job kind stored in river_job.
+func (AuditCheckpointArgs) Kind() string { return "audit_checkpoint" }
+
+// InsertOpts gives up soon: the next period writes the checkpoint anyway. There is no
+// uniqueness: two at once are serialised by the log and the second finds nothing new.
+func (AuditCheckpointArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{MaxAttempts: 3}
+}
+
+type auditCheckpointWorker struct {
+	river.WorkerDefaults[AuditCheckpointArgs]
+	db   *pgxpool.Pool
+	log  *audit.Log
+	sink audit.CheckpointSink
+	now  func() time.Time
+}
+
+func (w *auditCheckpointWorker) Work(ctx context.Context, job *river.Job[AuditCheckpointArgs]) error {
+	_, _, err := w.log.CheckpointIfGrown(ctx, w.db, w.now(), w.sink)
+	return err
+}
+
+func (w *auditCheckpointWorker) Timeout(*river.Job[AuditCheckpointArgs]) time.Duration {
+	return time.Minute
 }
 
 type provisionWorker struct {
@@ -211,6 +242,12 @@ type Config struct {
 	// ReconcileInterval is how often the directory is compared with the grants and repaired.
 	// Default 15 minutes; negative turns the periodic run off.
 	ReconcileInterval time.Duration
+	// Audit, when set, writes a checkpoint of the audit log every CheckpointInterval (default
+	// 5m), and when the jobs start, if the log has grown since the last: into CheckpointSink
+	// (none when nil) and into the log.
+	Audit              *audit.Log
+	CheckpointSink     audit.CheckpointSink
+	CheckpointInterval time.Duration
 }
 
 // New creates the River client. Jobs are not worked until Start.
@@ -250,11 +287,36 @@ func New(pool *pgxpool.Pool, c Config) (*Runner, error) {
 		cfg.PeriodicJobs = []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(c.ReconcileInterval),
 			func() (river.JobArgs, *river.InsertOpts) { return ReconcileArgs{}, nil }, nil)}
 	}
+	if c.Audit != nil {
+		if err := addAuditCheckpoints(cfg, pool, c); err != nil {
+			return nil, err
+		}
+	}
 	client, err := river.NewClient(riverpgxv5.New(pool), cfg)
 	if err != nil {
 		return nil, fmt.Errorf("create job client: %w", err)
 	}
 	return &Runner{workers: workers, client: client, cfg: c}, nil
+}
+
+func addAuditCheckpoints(cfg *river.Config, pool *pgxpool.Pool, c Config) error {
+	now := time.Now
+	if c.Time != nil {
+		now = c.Time.Now
+	}
+	worker := &auditCheckpointWorker{db: pool, log: c.Audit, sink: c.CheckpointSink, now: now}
+	if err := river.AddWorkerSafely(cfg.Workers, worker); err != nil {
+		return fmt.Errorf("add audit checkpoint worker: %w", err)
+	}
+	interval := c.CheckpointInterval
+	if interval == 0 {
+		interval = 5 * time.Minute
+	}
+	cfg.PeriodicJobs = append(cfg.PeriodicJobs, river.NewPeriodicJob(river.PeriodicInterval(interval),
+		func() (river.JobArgs, *river.InsertOpts) { return AuditCheckpointArgs{}, nil },
+		// A checkpoint at start covers what was appended since the last one before a restart.
+		&river.PeriodicJobOpts{RunOnStart: true}))
+	return nil
 }
 
 // Scheduler returns what the domain uses to insert jobs in its transactions.

@@ -2,10 +2,18 @@ package jobs_test
 
 import (
 	"context"
+	"io"
+	"log/slog"
+	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
+	"github.com/behorig/behorig/internal/audit"
 	"github.com/behorig/behorig/internal/jobs"
+	"github.com/behorig/behorig/internal/secret"
+	"github.com/behorig/behorig/internal/store"
 	"github.com/behorig/behorig/internal/testapp"
 	"github.com/behorig/behorig/internal/testenv"
 	"github.com/behorig/behorig/provisioning"
@@ -46,5 +54,67 @@ func TestJobOfACrashedProcessIsRescued(t *testing.T) {
 func TestRescueMustOutlastTheJobTimeout(t *testing.T) {
 	if _, err := jobs.New(nil, jobs.Config{JobTimeout: time.Minute, RescueAfter: time.Minute}); err == nil {
 		t.Fatal("a rescue_after no longer than the job timeout was accepted")
+	}
+}
+
+// The periodic checkpoint runs when the jobs start and writes a checkpoint of a log that has
+// grown to the file and into the log.
+func TestAuditCheckpointJob(t *testing.T) {
+	ctx := context.Background()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	pool, err := store.Open(ctx, testenv.PostgreSQL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if err := store.Migrate(ctx, pool, logger); err != nil {
+		t.Fatal(err)
+	}
+	key, err := secret.ParseKey(secret.NewKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	box, err := secret.NewBox(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, err := audit.NewLog(box.AuditKeys())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			return log.Append(ctx, tx, audit.Event{At: time.Now(), Actor: "manager", Action: "request.approved"})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "audit-checkpoints.jsonl")
+	runner, err := jobs.New(pool, jobs.Config{Workers: 1, Logger: logger, FetchPollInterval: 20 * time.Millisecond,
+		Audit: log, CheckpointSink: audit.CheckpointFile{Path: path}, CheckpointInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := runner.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer runner.Stop(ctx)
+	// The file is written before the checkpoint event commits, so the event comes last.
+	for deadline, n := time.Now().Add(time.Minute), 0; n == 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no checkpoint was written after the jobs started")
+		}
+		if err := pool.QueryRow(ctx, "SELECT count(*) FROM audit_events WHERE action = $1", audit.CheckpointAction).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkpoints, err := audit.ReadCheckpoints(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done, err := log.Verify(ctx, pool, checkpoints)
+	if err != nil || done.Events != 3 || done.Checkpoints != 1 || checkpoints[0].Seq != 2 {
+		t.Fatalf("Verify = %+v, %v, checkpoints %+v; want 2 events and the checkpoint of event 2", done, err, checkpoints)
 	}
 }

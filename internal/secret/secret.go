@@ -17,12 +17,21 @@ import (
 // KeySize is the length of the master key in bytes.
 const KeySize = 32
 
-// Box seals and opens values with AES-256-GCM and computes HMAC-SHA-256 blind indexes. Both
-// keys are derived from one master key with HKDF, so that the index key never equals the
-// encryption key and an operator has one secret to keep.
+// Box seals and opens values with AES-256-GCM and computes HMAC-SHA-256 blind indexes. Every
+// key is derived from one master key with HKDF under its own label, so that no two purposes
+// share a key and an operator has one secret to keep.
 type Box struct {
-	aead     cipher.AEAD
-	indexKey []byte
+	aead      cipher.AEAD
+	indexKey  []byte
+	auditKeys AuditKeys
+}
+
+// AuditKeys key the audit log. They live outside the database, so someone who can write to
+// the database can neither recompute the chain after changing an event nor forge a
+// checkpoint.
+type AuditKeys struct {
+	Chain      []byte // the HMAC-SHA-256 key of each event's hash
+	Checkpoint []byte // the HMAC-SHA-256 key of checkpoints of the chain's head
 }
 
 // NewBox derives the keys from a 32-byte master key.
@@ -38,6 +47,14 @@ func NewBox(master []byte) (*Box, error) {
 	if err != nil {
 		return nil, fmt.Errorf("derive index key: %w", err)
 	}
+	auditChainKey, err := hkdf.Key(sha256.New, master, nil, "behorig audit chain v1", KeySize)
+	if err != nil {
+		return nil, fmt.Errorf("derive audit chain key: %w", err)
+	}
+	auditCheckpointKey, err := hkdf.Key(sha256.New, master, nil, "behorig audit checkpoint v1", KeySize)
+	if err != nil {
+		return nil, fmt.Errorf("derive audit checkpoint key: %w", err)
+	}
 	block, err := aes.NewCipher(encKey)
 	if err != nil {
 		return nil, fmt.Errorf("aes: %w", err)
@@ -46,7 +63,8 @@ func NewBox(master []byte) (*Box, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gcm: %w", err)
 	}
-	return &Box{aead: aead, indexKey: indexKey}, nil
+	return &Box{aead: aead, indexKey: indexKey,
+		auditKeys: AuditKeys{Chain: auditChainKey, Checkpoint: auditCheckpointKey}}, nil
 }
 
 // ParseKey decodes a base64 (standard or URL, padded or not) master key.
@@ -99,3 +117,6 @@ func (b *Box) Index(value []byte, context string) []byte {
 	mac.Write(value)
 	return mac.Sum(nil)
 }
+
+// AuditKeys returns the keys of the audit log.
+func (b *Box) AuditKeys() AuditKeys { return b.auditKeys }

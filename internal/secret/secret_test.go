@@ -60,6 +60,34 @@ func TestIndex(t *testing.T) {
 	}
 }
 
+// The audit keys are fixed by the master key, differ from each other and from the index key,
+// and differ between master keys.
+func TestAuditKeys(t *testing.T) {
+	master, err := ParseKey(NewKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := NewBox(master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := NewBox(master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := a.AuditKeys()
+	if !bytes.Equal(keys.Chain, again.AuditKeys().Chain) || !bytes.Equal(keys.Checkpoint, again.AuditKeys().Checkpoint) {
+		t.Fatal("the audit keys are not derived from the master key alone")
+	}
+	if len(keys.Chain) != KeySize || bytes.Equal(keys.Chain, keys.Checkpoint) ||
+		bytes.Equal(keys.Chain, a.indexKey) || bytes.Equal(keys.Checkpoint, a.indexKey) {
+		t.Fatal("the audit keys are not distinct keys of their own")
+	}
+	if bytes.Equal(keys.Chain, testBox(t).AuditKeys().Chain) {
+		t.Fatal("the audit chain key does not depend on the master key")
+	}
+}
+
 func TestParseKey(t *testing.T) {
 	if _, err := ParseKey("c2hvcnQ="); err == nil {
 		t.Fatal("a short key was accepted")

@@ -29,6 +29,7 @@ import (
 	"github.com/behorig/behorig/connectors/ldap"
 	"github.com/behorig/behorig/connectors/mail"
 	"github.com/behorig/behorig/internal/api"
+	"github.com/behorig/behorig/internal/audit"
 	"github.com/behorig/behorig/internal/config"
 	"github.com/behorig/behorig/internal/devenv"
 	"github.com/behorig/behorig/internal/jobs"
@@ -71,6 +72,7 @@ func (c *Clock) Advance(d time.Duration) {
 type App struct {
 	Pool      *pgxpool.Pool
 	Box       *secret.Box
+	Audit     *audit.Log
 	Service   *provisioning.Service
 	Directory connectors.Directory
 	Slapd     *localserver.Slapd
@@ -162,17 +164,21 @@ func New(t testing.TB, opts Options) *App {
 	if err != nil {
 		t.Fatal(err)
 	}
+	auditLog, err := audit.NewLog(box.AuditKeys())
+	if err != nil {
+		t.Fatal(err)
+	}
 	var mailer connectors.Mailer = mail.Outbox{DB: pool}
 	if opts.Mailer != nil {
 		mailer = opts.Mailer
 	}
-	service, err := provisioning.New(provisioning.Config{DB: pool, Box: box, Directory: dir, Scheduler: runner.Scheduler(),
+	service, err := provisioning.New(provisioning.Config{DB: pool, Box: box, Audit: auditLog, Directory: dir, Scheduler: runner.Scheduler(),
 		Clock: clock, Logger: logger, Mailer: mailer, BaseURL: cmp.Or(opts.BaseURL, "http://localhost"),
 		Collector: opts.Collector})
 	if err != nil {
 		t.Fatal(err)
 	}
-	app := &App{Pool: pool, Box: box, Service: service, Directory: dir, Slapd: slapd, Runner: runner, Clock: clock,
+	app := &App{Pool: pool, Box: box, Audit: auditLog, Service: service, Directory: dir, Slapd: slapd, Runner: runner, Clock: clock,
 		Tokens: map[string]string{}, Actors: map[string]provisioning.Actor{}}
 	app.startAPI(t, ctx, logger)
 	if err := runner.Register(service); err != nil {

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/behorig/behorig/internal/audit"
+	"github.com/behorig/behorig/internal/config"
+	"github.com/behorig/behorig/internal/secret"
+	"github.com/behorig/behorig/internal/store"
+)
+
+const auditUsage = "usage: behorig audit verify [-config FILE] [-checkpoints FILE] | behorig audit checkpoint [-config FILE]"
+
+// auditCommand runs `behorig audit verify` and `behorig audit checkpoint`. Both need only the
+// database and the secret key, so that the log can be checked from a machine that runs
+// nothing else.
+func auditCommand(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logger) error {
+	if len(args) == 0 {
+		return errors.New(auditUsage)
+	}
+	switch args[0] {
+	case "verify":
+		return verifyAudit(ctx, args[1:], stdout)
+	case "checkpoint":
+		return checkpointAudit(ctx, args[1:], stdout, logger)
+	}
+	return errors.New(auditUsage)
+}
+
+func verifyAudit(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
+	checkpointFile := fs.String("checkpoints", "", "the checkpoint file to check the log against (default audit.checkpoint_file)")
+	cfg, err := loadConfig(fs, args, config.ScopeAudit)
+	if err != nil {
+		return err
+	}
+	log, err := openAuditLog(cfg)
+	if err != nil {
+		return err
+	}
+	path := cmp.Or(*checkpointFile, cfg.Audit.CheckpointFile)
+	var checkpoints []audit.Checkpoint
+	if path != "" {
+		if checkpoints, err = audit.ReadCheckpoints(path); err != nil {
+			return err
+		}
+	}
+	pool, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	done, err := log.Verify(ctx, pool, checkpoints)
+	if err != nil {
+		return err
+	}
+	if path == "" {
+		fmt.Fprintf(stdout, "audit log intact: %d events verified; no checkpoint file, so deleted newest events would go unseen\n", done.Events)
+		return nil
+	}
+	fmt.Fprintf(stdout, "audit log intact: %d events verified, %d checkpoints verified (%s)\n", done.Events, done.Checkpoints, path)
+	return nil
+}
+
+func checkpointAudit(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logger) error {
+	cfg, err := loadConfig(flag.NewFlagSet("audit checkpoint", flag.ContinueOnError), args, config.ScopeAudit)
+	if err != nil {
+		return err
+	}
+	log, err := openAuditLog(cfg)
+	if err != nil {
+		return err
+	}
+	sink, err := checkpointSink(cfg.Audit, logger)
+	if err != nil {
+		return err
+	}
+	pool, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	c, err := log.Checkpoint(ctx, pool, time.Now(), sink)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "checkpoint of event %d written to the log and to %s\n", c.Seq, cmp.Or(cfg.Audit.CheckpointFile, "no file"))
+	return nil
+}
+
+func openBox(cfg *config.Config) (*secret.Box, error) {
+	key, err := secret.ParseKey(cfg.SecretKey)
+	if err != nil {
+		return nil, err
+	}
+	return secret.NewBox(key)
+}
+
+func openAuditLog(cfg *config.Config) (*audit.Log, error) {
+	box, err := openBox(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return audit.NewLog(box.AuditKeys())
+}
+
+// checkpointSink is the configured checkpoint file, made sure to be writable now; nil when
+// none is configured, with a warning.
+func checkpointSink(c config.Audit, logger *slog.Logger) (audit.CheckpointSink, error) {
+	if c.CheckpointFile == "" {
+		logger.Warn("audit.checkpoint_file is not set: checkpoints are kept only in the database, where deleted newest events take them along")
+		return nil, nil
+	}
+	file := audit.CheckpointFile{Path: c.CheckpointFile}
+	if err := file.Check(); err != nil {
+		return nil, fmt.Errorf("audit.checkpoint_file: %w", err)
+	}
+	return file, nil
+}
