@@ -7,10 +7,11 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"unicode"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/behorig/behorig/internal/textcheck"
 )
 
 // isUniqueViolation tells a unique constraint's refusal (SQLSTATE 23505) from other errors.
@@ -70,7 +71,7 @@ func (s *Service) SaveUnit(ctx context.Context, actor Actor, in UnitInput) (stri
 	ve := &ValidationError{}
 	if in.Name == "" {
 		ve.add("name", "is required")
-	} else if len(in.Name) > 120 || strings.IndexFunc(in.Name, unicode.IsControl) >= 0 {
+	} else if len(in.Name) > 120 || textcheck.Line(in.Name) != nil {
 		ve.add("name", "must be at most 120 characters without control characters")
 	}
 	if !ansvarskodPattern.MatchString(in.Ansvarskod) {
@@ -336,7 +337,7 @@ func (s *Service) validateTemplate(ctx context.Context, in SystemAdmin, ve *Vali
 	}
 	for _, role := range roles {
 		group := renderGroup(t, longest, role)
-		if strings.IndexFunc(group, unicode.IsControl) >= 0 {
+		if textcheck.Line(group) != nil {
 			ve.add("groupTemplate", "makes %q, which holds control characters", group)
 			return
 		}

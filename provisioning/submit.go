@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/behorig/behorig/internal/personnummer"
+	"github.com/behorig/behorig/internal/textcheck"
 )
 
 // Request kinds.
@@ -259,7 +260,7 @@ func (s *Service) validatePerson(p PersonInput, v *validated, ve *ValidationErro
 			ve.add(field, "is required")
 		case len([]rune(value)) > maxNameLen:
 			ve.add(field, "is longer than %d characters", maxNameLen)
-		case strings.ContainsFunc(value, isControl):
+		case textcheck.Line(value) != nil:
 			ve.add(field, "contains control characters")
 		}
 	}
@@ -304,8 +305,6 @@ func (s *Service) validateRequestedUsername(ctx context.Context, v *validated, v
 	}
 	return nil
 }
-
-func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
 func (s *Service) validateValidity(in SubmitInput, v *validated, ve *ValidationError) {
 	today := s.today()
