@@ -187,6 +187,7 @@ var messages = map[string][2]string{
 	"v:pnr.date":                            {"är inte ett giltigt datum", "is not a valid date"},
 	"v:pnr.format":                          {"skriv personnumret som ååååmmdd-xxxx", "write the personnummer as yyyymmdd-nnnn"},
 	"v:date":                                {"skriv datumet som åååå-mm-dd", "write the date as yyyy-mm-dd"},
+	"v:date.range":                          {"datumet ska ligga mellan 1900-01-01 och 2100-12-31", "the date must lie between 1900-01-01 and 2100-12-31"},
 	"v:must be grant or terminate":          {"måste vara ansökan eller uppsägning", "must be a request or a termination"},
 	"v:is longer than %d characters":        {"är längre än %d tecken", "is longer than %d characters"},
 	"v:is required":                         {"måste fyllas i", "is required"},
