@@ -11,8 +11,8 @@ type submitBody struct {
 	Person        personBody `json:"person"`
 	Unit          string     `json:"unit"`
 	CostCentre    string     `json:"costCentre"`
-	Reason        string     `json:"reason"`
-	Description   string     `json:"description"`
+	Reason        string     `json:"reason" text:"multiline"`
+	Description   string     `json:"description" text:"multiline"`
 	ValidFrom     string     `json:"validFrom"`
 	ValidTo       string     `json:"validTo"`
 	EffectiveDate string     `json:"effectiveDate"`
@@ -87,7 +87,7 @@ func (s *Server) approve(w http.ResponseWriter, r *http.Request, actor provision
 
 func (s *Server) reject(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
 	var body struct {
-		Reason string `json:"reason"`
+		Reason string `json:"reason" text:"multiline"`
 	}
 	if !s.decode(w, r, &body) {
 		return
@@ -101,7 +101,7 @@ func (s *Server) reject(w http.ResponseWriter, r *http.Request, actor provisioni
 
 func (s *Server) paperTerms(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
 	var body struct {
-		Note string `json:"note"`
+		Note string `json:"note" text:"multiline"`
 	}
 	if r.ContentLength != 0 && !s.decode(w, r, &body) {
 		return
