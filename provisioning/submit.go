@@ -45,6 +45,10 @@ type SubmitInput struct {
 	EffectiveDate string
 	Items         []ItemInput
 	Approver      string // principal id, subject or e-mail
+	// SubmitToken names this submission (the form's hidden token, the API's Idempotency-Key):
+	// a second Submit by the same requester with the same token stores nothing and returns
+	// the first request. Empty: every Submit is new.
+	SubmitToken string
 }
 
 // Upload is a file sent with a request.
@@ -78,6 +82,8 @@ type Submitted struct {
 	ID     string `json:"id"`
 	Number string `json:"number"`
 	Status string `json:"status"`
+	// Repeated is set when the SubmitToken named an earlier request, which this is.
+	Repeated bool `json:"-"`
 }
 
 const (
@@ -121,6 +127,9 @@ type validItem struct {
 // *ValidationError, and nothing is stored then. When the requester is the approver and has
 // attestation rights for the unit, the request is attested in the same step.
 func (s *Service) Submit(ctx context.Context, actor Actor, in SubmitInput) (Submitted, error) {
+	if out, found, err := s.submittedBefore(ctx, actor, in.SubmitToken); err != nil || found {
+		return out, err
+	}
 	v, err := s.validate(ctx, actor, in)
 	if err != nil {
 		return Submitted{}, err
@@ -128,9 +137,17 @@ func (s *Service) Submit(ctx context.Context, actor Actor, in SubmitInput) (Subm
 	var out Submitted
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		var err error
-		out, err = s.insertRequest(ctx, tx, actor, v)
-		return err
+		if out, err = s.insertRequest(ctx, tx, actor, v); err != nil {
+			return err
+		}
+		return keepSubmitToken(ctx, tx, out.ID, in.SubmitToken)
 	})
+	if isUniqueViolation(err) {
+		// The same token twice at once: the other submission stored the request.
+		if first, found, ferr := s.submittedBefore(ctx, actor, in.SubmitToken); ferr == nil && found {
+			return first, nil
+		}
+	}
 	if err != nil {
 		return Submitted{}, err
 	}

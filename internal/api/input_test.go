@@ -157,6 +157,16 @@ func TestBadTextDatesAndTypesChangeNothing(t *testing.T) {
 		})
 	}
 
+	for _, key := range []string{"two words", strings.Repeat("k", 256), "nyckel-ä"} {
+		t.Run("Idempotency-Key "+strconv.Quote(key[:min(len(key), 12)]), func(t *testing.T) {
+			header := http.Header{"Idempotency-Key": {key}}
+			code, p, _ := send(t, app, "requester", "POST", "/api/v1/requests", "application/json", valid, header)
+			if code != http.StatusBadRequest || !slices.Contains(names(p), "Idempotency-Key") {
+				t.Fatalf("%d, errors %v; want 400 naming Idempotency-Key", code, p.Errors)
+			}
+		})
+	}
+
 	const someID = "/api/v1/requests/00000000-0000-0000-0000-000000000001"
 	for _, c := range []struct{ path, body, field string }{
 		{someID + "/reject", `{"reason": "Fel\u0000enhet"}`, "reason"},
@@ -192,5 +202,33 @@ func TestReasonMayHoldLineBreaks(t *testing.T) {
 	code, p, _ := send(t, app, "requester", "POST", "/api/v1/requests", "application/json; charset=UTF-8", data, nil)
 	if code != http.StatusCreated {
 		t.Fatalf("%d %+v", code, p)
+	}
+}
+
+// A retried call with the same Idempotency-Key stores nothing new and answers with the
+// first call's request.
+func TestIdempotencyKeyMakesOneRequest(t *testing.T) {
+	app := testapp.New(t, testapp.Options{NoJobs: true})
+	body, _ := json.Marshal(annaRequest())
+	key := http.Header{"Idempotency-Key": {"6f1c2a9e-0c4b-4a53-9d3e-6f0b8f0e2b11"}}
+	code, _, first := send(t, app, "requester", "POST", "/api/v1/requests", "application/json", body, key)
+	if code != http.StatusCreated {
+		t.Fatalf("first call: %d %s", code, first)
+	}
+	code, _, again := send(t, app, "requester", "POST", "/api/v1/requests", "application/json", body, key)
+	if code != http.StatusOK || !bytes.Equal(first, again) {
+		t.Fatalf("repeated call: %d %s, want 200 %s", code, again, first)
+	}
+	// The key is the requester's own: another requester's same key is another request, and
+	// so is a call without a key.
+	if code, _, _ := send(t, app, "requester-manager", "POST", "/api/v1/requests", "application/json", body, key); code != http.StatusCreated {
+		t.Fatalf("another requester with the same key: %d", code)
+	}
+	if code, _, _ := send(t, app, "requester", "POST", "/api/v1/requests", "application/json", body, nil); code != http.StatusCreated {
+		t.Fatalf("without a key: %d", code)
+	}
+	var n int
+	if err := app.Pool.QueryRow(t.Context(), "SELECT count(*) FROM requests").Scan(&n); err != nil || n != 3 {
+		t.Fatalf("%d requests, want 3 (%v)", n, err)
 	}
 }
