@@ -14,6 +14,7 @@ import (
 
 	"github.com/behorig/behorig/internal/personnummer"
 	"github.com/behorig/behorig/internal/textcheck"
+	"github.com/behorig/behorig/internal/username"
 )
 
 // Request kinds.
@@ -302,6 +303,13 @@ func (s *Service) validatePerson(p PersonInput, v *validated, ve *ValidationErro
 	}
 	if p.Username != "" && !usernamePattern.MatchString(p.Username) {
 		ve.add("person.username", "must be 1–20 characters of a–z, 0–9, '.', '_' or '-'")
+	}
+	// Without a username the account's is made from the name; a name in another script
+	// would be approved and then never provisioned, so the requester must give one now.
+	if p.Username == "" && v.person.GivenName != "" && v.person.Surname != "" {
+		if _, err := username.Base(v.person.GivenName, v.person.Surname); err != nil {
+			ve.add("person.username", "the name has no letters a–z to make a username from; give a username")
+		}
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/behorig/behorig/internal/testapp"
+	"github.com/behorig/behorig/provisioning"
 )
 
 // send posts a raw body, so that a test can send what encoding/json would never write:
@@ -230,5 +231,33 @@ func TestIdempotencyKeyMakesOneRequest(t *testing.T) {
 	var n int
 	if err := app.Pool.QueryRow(t.Context(), "SELECT count(*) FROM requests").Scan(&n); err != nil || n != 3 {
 		t.Fatalf("%d requests, want 3 (%v)", n, err)
+	}
+}
+
+// A name without letters a–z cannot make a username: the requester is asked for one at
+// once, instead of the account failing for days after approval.
+func TestNamesWithoutLatinLettersNeedAUsername(t *testing.T) {
+	app := testapp.New(t, testapp.Options{NoJobs: true})
+	for _, name := range [][2]string{{"محمد", "علي"}, {"李", "王"}, {"Anna", "李"}} {
+		body := annaRequest()
+		person := body["person"].(map[string]any)
+		person["givenName"], person["surname"] = name[0], name[1]
+		var p problem
+		code := app.Call(t, "requester", "POST", "/api/v1/requests", body, &p)
+		if code != http.StatusBadRequest || !slices.ContainsFunc(p.Errors, func(e provisioning.FieldError) bool {
+			return e.Field == "person.username" && strings.Contains(e.Message, "no letters a–z")
+		}) {
+			t.Fatalf("%s %s without a username: %d %+v", name[0], name[1], code, p.Errors)
+		}
+		person["username"] = "m.ali"
+		if name[0] == "李" {
+			person["username"] = "li.wang"
+		} else if name[0] == "Anna" {
+			person["username"] = "anna.li"
+		}
+		var sub submitted
+		if code := app.Call(t, "requester", "POST", "/api/v1/requests", body, &sub); code != http.StatusCreated {
+			t.Fatalf("%s %s with a username: %d", name[0], name[1], code)
+		}
 	}
 }

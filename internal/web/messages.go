@@ -201,6 +201,7 @@ var messages = map[string][2]string{
 	"v:must be employee or consultant":                                                        {"välj anställd eller konsult", "choose employee or consultant"},
 	"v:must be 1–20 characters of a–z, 0–9, '.', '_' or '-'":                                  {"ska vara 1–20 tecken av a–z, 0–9, '.', '_' eller '-'", "must be 1–20 characters of a–z, 0–9, '.', '_' or '-'"},
 	"v:%s belongs to someone else; usernames are never reused":                                {"%s tillhör någon annan; användarnamn återanvänds aldrig", "%s belongs to someone else; usernames are never reused"},
+	"v:the name has no letters a–z to make a username from; give a username":                  {"namnet har inga bokstäver a–z att göra ett användarnamn av; ange ett användarnamn", "the name has no letters a–z to make a username from; give a username"},
 	"v:%s is in the past; leave it empty for as soon as possible":                             {"%s har redan varit; lämna fältet tomt för snarast", "%s is in the past; leave it empty for as soon as possible"},
 	"v:is required for consultants":                                                           {"måste anges för konsulter", "is required for consultants"},
 	"v:%s is in the past":                                                                     {"%s har redan varit", "%s is in the past"},
