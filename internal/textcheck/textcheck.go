@@ -20,7 +20,7 @@ type ForbiddenError struct {
 }
 
 // Format is the message without its argument, for adapters that translate it.
-const Format = "contains the character %U, which is not allowed here"
+const Format = "contains %U, an invisible or control character that is not allowed here"
 
 func (e *ForbiddenError) Error() string { return fmt.Sprintf(Format, e.Rune) }
 

@@ -51,7 +51,7 @@ func TestErrorsNameTheCharacter(t *testing.T) {
 		t.Errorf("invalid UTF-8: %v", err)
 	}
 	var fe *ForbiddenError
-	if err := Line("evil\u202egnp"); !errors.As(err, &fe) || fe.Rune != 0x202e || err.Error() != "contains the character U+202E, which is not allowed here" {
+	if err := Line("evil\u202egnp"); !errors.As(err, &fe) || fe.Rune != 0x202e || err.Error() != "contains U+202E, an invisible or control character that is not allowed here" {
 		t.Errorf("RLO: %v", err)
 	}
 }

@@ -56,6 +56,14 @@ func (s *Server) adminUnit(w http.ResponseWriter, r *http.Request, actor provisi
 
 var listSeparators = regexp.MustCompile(`[\s,;]+`)
 
+// unitLabels and systemLabels map the fields of the unit and system forms to their label keys.
+var (
+	unitLabels = map[string]string{"name": "admin.unit.name", "ansvarskod": "field.costCentre", "parent": "admin.unit.parent",
+		"managers": "admin.unit.managers"}
+	systemLabels = map[string]string{"id": "admin.system.id", "name": "admin.system.name", "groupTemplate": "admin.system.template",
+		"monthlyPriceSek": "admin.system.price", "roles": "admin.system.roles", "role": "admin.system.roles", "terms": "admin.system.terms"}
+)
+
 func (s *Server) saveUnit(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 	if err := r.ParseForm(); err != nil {
@@ -71,8 +79,7 @@ func (s *Server) saveUnit(w http.ResponseWriter, r *http.Request, actor provisio
 		in.Managers = listSeparators.Split(form["managers"], -1)
 	}
 	_, err := s.service.SaveUnit(r.Context(), actor, in)
-	if data, refused := s.refusal(r, err, map[string]string{"name": "admin.unit.name", "ansvarskod": "field.costCentre",
-		"parent": "admin.unit.parent", "managers": "admin.unit.managers"}); refused {
+	if data, refused := s.refusal(r, err, unitLabels); refused {
 		data.Actor, data.Section, data.Form = &actor, "admin-units", form
 		s.render(w, r, http.StatusBadRequest, "admin_unit", data)
 		return
@@ -204,9 +211,7 @@ func (s *Server) saveSystem(w http.ResponseWriter, r *http.Request, actor provis
 		err = &provisioning.ValidationError{Errors: []provisioning.FieldError{{Field: "monthlyPriceSek", Message: "must be a whole number",
 			Format: "must be a whole number"}}}
 	}
-	if data, refused := s.refusal(r, err, map[string]string{"id": "admin.system.id", "name": "admin.system.name",
-		"groupTemplate": "admin.system.template", "monthlyPriceSek": "admin.system.price", "roles": "admin.system.roles",
-		"terms": "admin.system.terms"}); refused {
+	if data, refused := s.refusal(r, err, systemLabels); refused {
 		data.Actor, data.Section, data.Form, data.RoleRows = &actor, "admin-catalog", form, rows(n+roleRowsSpare)
 		s.render(w, r, http.StatusBadRequest, "admin_system", data)
 		return

@@ -470,4 +470,14 @@ var messages = map[string][2]string{
 	"admin.system.terms.hint":    {"Texten personen godkänner med BankID. En ändrad text blir en ny version; redan gjorda underskrifter behåller sin.", "The text the person accepts with BankID. A changed text becomes a new version; signatures made keep theirs."},
 	"admin.system.terms.version": {"Nu version %s.", "Now version %s."},
 	"v:is required when the terms are signed: write the terms of access": {"krävs när villkoren godkänns med BankID: skriv villkoren", "is required when the terms are signed: write the terms of access"},
+
+	// text the forms refuse before anything else looks at them
+	"form.unreadable":      {"Formuläret gick inte att läsa", "The form could not be read"},
+	"form.unreadable.":     {"Formuläret kom fram trasigt. Gå tillbaka och försök igen.", "The form arrived broken. Go back and try again."},
+	"form.bad_text":        {"Otillåtna tecken i formuläret", "Characters that are not allowed in the form"},
+	"form.bad_text.":       {"Fälten nedan innehåller styrtecken, osynliga tecken eller tecken som inte går att läsa, till exempel från en kopierad text. Gå tillbaka, skriv om dem och skicka igen. Inget har sparats.", "The fields below hold control characters, invisible characters or characters that cannot be read, for instance from copied text. Go back, type them again and send the form again. Nothing has been saved."},
+	"field.note":           {"Anteckning", "Note"},
+	"v:is not valid UTF-8": {"innehåller tecken som inte går att läsa (inte UTF-8)", "holds characters that cannot be read (not UTF-8)"},
+	"v:contains %U, an invisible or control character that is not allowed here": {"innehåller %U, ett osynligt tecken eller styrtecken som inte är tillåtet här", "contains %U, an invisible or control character that is not allowed here"},
+	"v:must be at most %d characters without control characters":                {"får vara högst %d tecken, utan otillåtna tecken", "must be at most %d characters without control characters"},
 }

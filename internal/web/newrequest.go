@@ -94,7 +94,7 @@ var unitSeparators = regexp.MustCompile(`[,;\s]+`)
 // submitRequest turns the form into a grant request. The domain validates; its errors come
 // back next to their fields in the user's language, with everything typed kept.
 func (s *Server) submitRequest(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
-	if err := parseForm(w, r); err != nil {
+	if err := parseForm(r); err != nil {
 		s.problemPage(w, r, http.StatusRequestEntityTooLarge, "form.too_large")
 		return
 	}
@@ -181,15 +181,17 @@ func (s *Server) submitRequest(w http.ResponseWriter, r *http.Request, actor pro
 	http.Redirect(w, r, "/requests/"+url.PathEscape(out.ID)+"?done=submitted", http.StatusSeeOther)
 }
 
-// parseForm reads a form within its bounds: a plain form up to maxForm, a form with files up
-// to maxForm of fields and maxFormFiles of files.
-func parseForm(w http.ResponseWriter, r *http.Request) error {
-	if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
-		r.Body = http.MaxBytesReader(w, r.Body, maxForm+maxFormFiles)
+// parseForm reads a form, plain or with files, within the bounds boundedBodies set: at most
+// maxForm of fields is held in memory.
+func parseForm(r *http.Request) error {
+	if isMultipart(r) {
 		return r.ParseMultipartForm(maxForm)
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 	return r.ParseForm()
+}
+
+func isMultipart(r *http.Request) bool {
+	return strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data")
 }
 
 // maxFormFiles bounds the files sent with the request form.
