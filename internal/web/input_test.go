@@ -3,6 +3,7 @@ package web_test
 import (
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -73,5 +74,42 @@ func TestFormsRefuseBadText(t *testing.T) {
 	form.Set("givenName", "An\x00na")
 	if page := body(t, rolf.post(t, "/requests/new", form)); !strings.Contains(page, "<li>Given name: contains U&#43;0000, an invisible or control character") {
 		t.Errorf("the refusal is not in English:\n%s", page)
+	}
+}
+
+var submitTokenField = regexp.MustCompile(`<input type="hidden" name="submitToken" value="([^"]+)">`)
+
+// The form sent twice (a double click, back and send again) makes one request, and the
+// second sending leads to it.
+func TestNewRequestFormSentTwiceMakesOneRequest(t *testing.T) {
+	s := newSite(t, siteOptions{})
+	rolf := s.as(t, "rolf.bestallare")
+	m := submitTokenField.FindStringSubmatch(body(t, rolf.get(t, "/requests/new")))
+	if m == nil {
+		t.Fatal("the form carries no token")
+	}
+	form := validForm()
+	form.Set("submitToken", m[1])
+	first := rolf.post(t, "/requests/new", form)
+	again := rolf.postMultipart(t, "/requests/new", form, map[string][]byte{"intyg.pdf": pdf})
+	if first.StatusCode != http.StatusSeeOther || again.StatusCode != http.StatusSeeOther ||
+		first.Header.Get("Location") != again.Header.Get("Location") {
+		t.Fatalf("first %d %s, again %d %s; want both to lead to the one request", first.StatusCode, first.Header.Get("Location"),
+			again.StatusCode, again.Header.Get("Location"))
+	}
+	if n := s.count(t, "SELECT count(*) FROM requests"); n != 1 {
+		t.Fatalf("%d requests, want 1", n)
+	}
+	if n := s.count(t, "SELECT count(*) FROM attachments"); n != 0 {
+		t.Fatal("the second sending stored its file")
+	}
+	// A new form is a new request.
+	m2 := submitTokenField.FindStringSubmatch(body(t, rolf.get(t, "/requests/new")))
+	if m2 == nil || m2[1] == m[1] {
+		t.Fatal("a new form has the old token")
+	}
+	form.Set("submitToken", m2[1])
+	if resp := rolf.post(t, "/requests/new", form); resp.StatusCode != http.StatusSeeOther || s.count(t, "SELECT count(*) FROM requests") != 2 {
+		t.Fatalf("a new form: %d", resp.StatusCode)
 	}
 }

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"io"
@@ -18,7 +19,8 @@ const maxForm = 64 << 10
 
 // formFields are the plain fields of the request form, kept when the form comes back.
 var formFields = []string{"givenName", "surname", "personnummer", "mobile", "email", "username", "jobTitle",
-	"employeeType", "unit", "costCentre", "reason", "description", "validFrom", "validTo", "approver", "selfApprove"}
+	"employeeType", "unit", "costCentre", "reason", "description", "validFrom", "validTo", "approver", "selfApprove",
+	"submitToken"}
 
 // fieldAnchors maps the domain's field names to the form's element ids and label keys.
 var fieldAnchors = map[string][2]string{
@@ -64,7 +66,9 @@ func (s *Server) newRequestPage(w http.ResponseWriter, r *http.Request, actor pr
 		s.fail(w, r, err)
 		return
 	}
-	form := map[string]string{}
+	// The token names this filling-in of the form: sent twice (a double click, back and send
+	// again), it makes one request, and the second sending leads to it.
+	form := map[string]string{"submitToken": rand.Text()}
 	if me.Unit != nil {
 		form["unit"] = me.Unit.Ansvarskod
 	}
@@ -113,7 +117,7 @@ func (s *Server) submitRequest(w http.ResponseWriter, r *http.Request, actor pro
 			Mobile: form["mobile"], Email: form["email"], Username: form["username"], JobTitle: form["jobTitle"],
 			EmployeeType: form["employeeType"]},
 		Unit: s.resolveUnit(r, form["unit"]), CostCentre: form["costCentre"], Reason: form["reason"], Description: form["description"],
-		ValidFrom: form["validFrom"], ValidTo: form["validTo"], Approver: form["approver"],
+		ValidFrom: form["validFrom"], ValidTo: form["validTo"], Approver: form["approver"], SubmitToken: form["submitToken"],
 	}
 	if form["selfApprove"] != "" {
 		in.Approver = actor.ID
