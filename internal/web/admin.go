@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -206,10 +207,13 @@ func (s *Server) saveSystem(w http.ResponseWriter, r *http.Request, actor provis
 		in.Roles = append(in.Roles, provisioning.RoleView{ID: id, Name: name})
 		n++
 	}
-	err := s.service.SaveSystem(r.Context(), actor, in, form["existing"] == "")
-	if priceErr != nil {
-		err = &provisioning.ValidationError{Errors: []provisioning.FieldError{{Field: "monthlyPriceSek", Message: "must be a whole number",
-			Format: "must be a whole number"}}}
+	create := form["existing"] == ""
+	var err error
+	if priceErr == nil {
+		err = s.service.SaveSystem(r.Context(), actor, in, create)
+	} else {
+		// The domain checks the rest, saving nothing, so that the form shows every error at once.
+		err = withFieldError(s.service.CheckSystem(r.Context(), actor, in, create), "monthlyPriceSek", "must be a whole number")
 	}
 	if data, refused := s.refusal(r, err, systemLabels); refused {
 		data.Actor, data.Section, data.Form, data.RoleRows = &actor, "admin-catalog", form, rows(n+roleRowsSpare)
@@ -221,4 +225,18 @@ func (s *Server) saveSystem(w http.ResponseWriter, r *http.Request, actor provis
 		return
 	}
 	http.Redirect(w, r, "/admin/catalog?done=saved#"+url.QueryEscape(in.ID), http.StatusSeeOther)
+}
+
+// withFieldError adds a form's own refusal of a field to the domain's answer: a validation
+// error gets one more field, no error becomes one, and any other error stays as it is.
+func withFieldError(err error, field, message string) error {
+	own := provisioning.FieldError{Field: field, Message: message, Format: message}
+	var ve *provisioning.ValidationError
+	switch {
+	case errors.As(err, &ve):
+		return &provisioning.ValidationError{Errors: append(slices.Clone(ve.Errors), own)}
+	case err != nil:
+		return err
+	}
+	return &provisioning.ValidationError{Errors: []provisioning.FieldError{own}}
 }

@@ -113,3 +113,39 @@ func TestNewRequestFormSentTwiceMakesOneRequest(t *testing.T) {
 		t.Fatalf("a new form: %d", resp.StatusCode)
 	}
 }
+
+// An admin form is checked whole before anything is saved: a bad price keeps the new name
+// out too, and every error shows at once.
+func TestAdminFormsSaveNothingOnAnyError(t *testing.T) {
+	s := newSite(t, siteOptions{})
+	ivar := s.as(t, "ivar.admin")
+	form := url.Values{"existing": {"1"}, "id": {"meddix"}, "name": {"Meddix NY"}, "groupTemplate": {"meddix"}, "monthlyPriceSek": {"gratis"}}
+	resp := ivar.post(t, "/admin/catalog", form)
+	if page := body(t, resp); resp.StatusCode != http.StatusBadRequest || !strings.Contains(page, `<a href="#monthlyPriceSek">`) {
+		t.Fatalf("a price that is not a number: %d", resp.StatusCode)
+	}
+	if n := s.count(t, "SELECT count(*) FROM systems WHERE id = 'meddix' AND name = 'Meddix'"); n != 1 {
+		t.Fatal("the name was saved although the price was refused")
+	}
+	form.Set("groupTemplate", "meddix-{enhet}")
+	page := body(t, ivar.post(t, "/admin/catalog", form))
+	if !strings.Contains(page, `<a href="#monthlyPriceSek">`) || !strings.Contains(page, `<a href="#groupTemplate">`) {
+		t.Fatalf("not every error at once:\n%s", page)
+	}
+	newSystem := url.Values{"id": {"lifecare"}, "name": {"Lifecare"}, "groupTemplate": {"lifecare-{unit}"}, "monthlyPriceSek": {"12,50"}}
+	if resp := ivar.post(t, "/admin/catalog", newSystem); resp.StatusCode != http.StatusBadRequest ||
+		s.count(t, "SELECT count(*) FROM systems WHERE id = 'lifecare'") != 0 {
+		t.Fatalf("a new system with a bad price: %d", resp.StatusCode)
+	}
+
+	var id string
+	s.app.Pool.QueryRow(t.Context(), "SELECT id::text FROM units WHERE ansvarskod = '5110'").Scan(&id)
+	unit := url.Values{"id": {id}, "name": {"Hemtjänst Nord"}, "ansvarskod": {"5110"}, "parent": {"5000"},
+		"managers": {"maria.chef@example.org\nokand@example.org"}}
+	if resp := ivar.post(t, "/admin/units", unit); resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("an unknown manager: %d", resp.StatusCode)
+	}
+	if n := s.count(t, "SELECT count(*) FROM units WHERE ansvarskod = '5110' AND name = 'Hemtjänst Norr'"); n != 1 {
+		t.Fatal("the unit's new name was saved although a manager was refused")
+	}
+}
