@@ -7,10 +7,11 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"unicode"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/behorig/behorig/internal/textcheck"
 )
 
 // isUniqueViolation tells a unique constraint's refusal (SQLSTATE 23505) from other errors.
@@ -74,7 +75,7 @@ func (s *Service) SaveUnit(ctx context.Context, actor Actor, in UnitInput) (stri
 	ve := &ValidationError{}
 	if in.Name == "" {
 		ve.add("name", "is required")
-	} else if len(in.Name) > 120 || strings.IndexFunc(in.Name, unicode.IsControl) >= 0 {
+	} else if len(in.Name) > 120 || textcheck.Line(in.Name) != nil {
 		ve.add("name", "must be at most 120 characters without control characters")
 	}
 	if !ansvarskodPattern.MatchString(in.Ansvarskod) {
@@ -228,14 +229,35 @@ func (s *Service) Systems(ctx context.Context, actor Actor) ([]SystemAdmin, erro
 	})
 }
 
-// SaveSystem creates (create) or changes a catalog system and replaces its roles. Creating
-// refuses an id that is taken, so a new system never overwrites one. The group template
-// must make a valid group for every unit and role: it is rendered with the longest
-// ansvarskod and each role and checked by the directory.
+// SaveSystem creates (create) or changes a catalog system and replaces its roles, checking
+// everything before it writes anything, in one transaction. Creating refuses an id that is
+// taken, so a new system never overwrites one. The group template must make a valid group
+// for every unit and role: it is rendered with the longest ansvarskod and each role and
+// checked by the directory.
 func (s *Service) SaveSystem(ctx context.Context, actor Actor, in SystemAdmin, create bool) error {
 	if err := requireAdmin(actor, "save system"); err != nil {
 		return err
 	}
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		if err := s.checkSystem(ctx, tx, &in, create); err != nil {
+			return err
+		}
+		return s.writeSystem(ctx, tx, actor, in)
+	})
+}
+
+// CheckSystem tells what SaveSystem would refuse, saving nothing: an adapter that refuses
+// a field itself (a price that is not a number) reports it with the domain's errors, at
+// once, without anything being saved.
+func (s *Service) CheckSystem(ctx context.Context, actor Actor, in SystemAdmin, create bool) error {
+	if err := requireAdmin(actor, "check system"); err != nil {
+		return err
+	}
+	return s.checkSystem(ctx, s.db, &in, create)
+}
+
+// checkSystem validates and trims a system; every problem comes back in one *ValidationError.
+func (s *Service) checkSystem(ctx context.Context, q querier, in *SystemAdmin, create bool) error {
 	in.ID, in.Name, in.GroupTemplate = strings.TrimSpace(in.ID), strings.TrimSpace(in.Name), strings.TrimSpace(in.GroupTemplate)
 	ve := &ValidationError{}
 	if !systemIDPattern.MatchString(in.ID) {
@@ -256,7 +278,7 @@ func (s *Service) SaveSystem(ctx context.Context, actor Actor, in SystemAdmin, c
 		}
 		seen[r.ID] = true
 	}
-	s.validateTemplate(ctx, in, ve)
+	s.validateTemplate(ctx, q, *in, ve)
 	in.Terms = strings.TrimSpace(in.Terms)
 	switch {
 	case in.NeedsTerms && in.Terms == "":
@@ -265,7 +287,7 @@ func (s *Service) SaveSystem(ctx context.Context, actor Actor, in SystemAdmin, c
 		ve.add("terms", "is longer than %d characters", 20000)
 	}
 	var exists bool
-	if err := s.db.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM systems WHERE id = $1)", in.ID).Scan(&exists); err != nil {
+	if err := q.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM systems WHERE id = $1)", in.ID).Scan(&exists); err != nil {
 		return fmt.Errorf("look up system %s: %w", in.ID, err)
 	}
 	switch {
@@ -274,45 +296,45 @@ func (s *Service) SaveSystem(ctx context.Context, actor Actor, in SystemAdmin, c
 	case !create && !exists:
 		return fmt.Errorf("system %s: %w", in.ID, ErrNotFound)
 	}
-	if err := ve.err(); err != nil {
+	return ve.err()
+}
+
+// writeSystem stores a checked system, its roles and a new version of its terms.
+func (s *Service) writeSystem(ctx context.Context, tx pgx.Tx, actor Actor, in SystemAdmin) error {
+	if _, err := tx.Exec(ctx, `INSERT INTO systems (id, name, has_roles, needs_terms, needs_certificate, manual, group_template, monthly_price_sek)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+		ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, has_roles = EXCLUDED.has_roles, needs_terms = EXCLUDED.needs_terms,
+			needs_certificate = EXCLUDED.needs_certificate, manual = EXCLUDED.manual, group_template = EXCLUDED.group_template,
+			monthly_price_sek = EXCLUDED.monthly_price_sek`,
+		in.ID, in.Name, len(in.Roles) > 0, in.NeedsTerms, in.NeedsCertificate, in.Manual, in.GroupTemplate, in.MonthlyPriceSEK); err != nil {
+		return fmt.Errorf("save system %s: %w", in.ID, err)
+	}
+	keep := make([]string, len(in.Roles))
+	for i, r := range in.Roles {
+		keep[i] = r.ID
+		if _, err := tx.Exec(ctx, `INSERT INTO system_roles (system_id, id, name) VALUES ($1, $2, $3)
+			ON CONFLICT (system_id, id) DO UPDATE SET name = EXCLUDED.name`, in.ID, r.ID, strings.TrimSpace(r.Name)); err != nil {
+			return fmt.Errorf("save role %s of %s: %w", r.ID, in.ID, err)
+		}
+	}
+	// Roles no longer listed go, unless a request names them: those stay, so that the
+	// history keeps its names.
+	if _, err := tx.Exec(ctx, `DELETE FROM system_roles r WHERE r.system_id = $1 AND NOT (r.id = ANY($2))
+		AND NOT EXISTS (SELECT 1 FROM request_items i WHERE i.system_id = r.system_id AND i.role_id = r.id)`, in.ID, keep); err != nil {
+		return fmt.Errorf("remove roles of %s: %w", in.ID, err)
+	}
+	version, err := s.saveTerms(ctx, tx, in.ID, in.Terms)
+	if err != nil {
 		return err
 	}
-	return s.inTx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO systems (id, name, has_roles, needs_terms, needs_certificate, manual, group_template, monthly_price_sek)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-			ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, has_roles = EXCLUDED.has_roles, needs_terms = EXCLUDED.needs_terms,
-				needs_certificate = EXCLUDED.needs_certificate, manual = EXCLUDED.manual, group_template = EXCLUDED.group_template,
-				monthly_price_sek = EXCLUDED.monthly_price_sek`,
-			in.ID, in.Name, len(in.Roles) > 0, in.NeedsTerms, in.NeedsCertificate, in.Manual, in.GroupTemplate, in.MonthlyPriceSEK); err != nil {
-			return fmt.Errorf("save system %s: %w", in.ID, err)
-		}
-		keep := make([]string, len(in.Roles))
-		for i, r := range in.Roles {
-			keep[i] = r.ID
-			if _, err := tx.Exec(ctx, `INSERT INTO system_roles (system_id, id, name) VALUES ($1, $2, $3)
-				ON CONFLICT (system_id, id) DO UPDATE SET name = EXCLUDED.name`, in.ID, r.ID, strings.TrimSpace(r.Name)); err != nil {
-				return fmt.Errorf("save role %s of %s: %w", r.ID, in.ID, err)
-			}
-		}
-		// Roles no longer listed go, unless a request names them: those stay, so that the
-		// history keeps its names.
-		if _, err := tx.Exec(ctx, `DELETE FROM system_roles r WHERE r.system_id = $1 AND NOT (r.id = ANY($2))
-			AND NOT EXISTS (SELECT 1 FROM request_items i WHERE i.system_id = r.system_id AND i.role_id = r.id)`, in.ID, keep); err != nil {
-			return fmt.Errorf("remove roles of %s: %w", in.ID, err)
-		}
-		version, err := s.saveTerms(ctx, tx, in.ID, in.Terms)
-		if err != nil {
-			return err
-		}
-		return s.record(ctx, tx, actor.Subject, "catalog.saved", "", "", map[string]any{"system": in.ID, "template": in.GroupTemplate,
-			"termsVersion": version,
-			"roles":        keep, "needsTerms": in.NeedsTerms, "needsCertificate": in.NeedsCertificate, "manual": in.Manual})
-	})
+	return s.record(ctx, tx, actor.Subject, "catalog.saved", "", "", map[string]any{"system": in.ID, "template": in.GroupTemplate,
+		"termsVersion": version,
+		"roles":        keep, "needsTerms": in.NeedsTerms, "needsCertificate": in.NeedsCertificate, "manual": in.Manual})
 }
 
 var placeholder = regexp.MustCompile(`\{[^}]*\}`)
 
-func (s *Service) validateTemplate(ctx context.Context, in SystemAdmin, ve *ValidationError) {
+func (s *Service) validateTemplate(ctx context.Context, q querier, in SystemAdmin, ve *ValidationError) {
 	t := in.GroupTemplate
 	if t == "" {
 		ve.add("groupTemplate", "is required")
@@ -333,7 +355,7 @@ func (s *Service) validateTemplate(ctx context.Context, in SystemAdmin, ve *Vali
 		return
 	}
 	var longest string
-	s.db.QueryRow(ctx, "SELECT ansvarskod FROM units ORDER BY length(ansvarskod) DESC, ansvarskod LIMIT 1").Scan(&longest)
+	q.QueryRow(ctx, "SELECT ansvarskod FROM units ORDER BY length(ansvarskod) DESC, ansvarskod LIMIT 1").Scan(&longest)
 	roles := []string{""}
 	if len(in.Roles) > 0 {
 		roles = roles[:0]
@@ -343,7 +365,7 @@ func (s *Service) validateTemplate(ctx context.Context, in SystemAdmin, ve *Vali
 	}
 	for _, role := range roles {
 		group := renderGroup(t, longest, role)
-		if strings.IndexFunc(group, unicode.IsControl) >= 0 {
+		if textcheck.Line(group) != nil {
 			ve.add("groupTemplate", "makes %q, which holds control characters", group)
 			return
 		}

@@ -14,6 +14,17 @@ const dateLayout = time.DateOnly
 // ErrNotADate is a date field that does not hold a YYYY-MM-DD date.
 var ErrNotADate = errors.New("not a date (YYYY-MM-DD)")
 
+// ErrDateOutOfRange is a date before minDate or after maxDate.
+var ErrDateOutOfRange = errors.New("not between 1900-01-01 and 2100-12-31")
+
+// minDate and maxDate bound every date behorig takes. Outside them a date is a typing
+// error, and 0001-01-01 (Go's zero time) would read as "no date"; 9999-12-31 overflows the
+// date arithmetic of the later steps.
+var (
+	minDate = time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxDate = time.Date(2100, 12, 31, 0, 0, 0, 0, time.UTC)
+)
+
 // today is the current date in the service's location, as midnight UTC so dates compare as dates.
 func (s *Service) today() time.Time {
 	y, m, d := s.clock.Now().In(s.loc).Date()
@@ -26,7 +37,8 @@ func (s *Service) startOf(date time.Time) time.Time {
 	return time.Date(y, m, d, 0, 0, 0, 0, s.loc)
 }
 
-// parseDate reads an optional YYYY-MM-DD date; empty gives the zero time.
+// parseDate reads an optional YYYY-MM-DD date between minDate and maxDate; only empty gives
+// the zero time, which callers take as "no date".
 func parseDate(v string) (time.Time, error) {
 	if v == "" {
 		return time.Time{}, nil
@@ -34,6 +46,9 @@ func parseDate(v string) (time.Time, error) {
 	t, err := time.Parse(dateLayout, v)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("%w: %q", ErrNotADate, v)
+	}
+	if t.Before(minDate) || t.After(maxDate) {
+		return time.Time{}, fmt.Errorf("%w: %s", ErrDateOutOfRange, v)
 	}
 	return t, nil
 }

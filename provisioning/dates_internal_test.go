@@ -1,6 +1,7 @@
 package provisioning
 
 import (
+	"errors"
 	"testing"
 	"time"
 )
@@ -31,6 +32,30 @@ func TestDueDateSkipsSwedishHolidays(t *testing.T) {
 		from, _ := time.Parse(time.DateOnly, tc.from)
 		if got := s.addWorkingDays(from, tc.days).Format(time.DateOnly); got != tc.want {
 			t.Errorf("%s + %d working days = %s, want %s (%s)", tc.from, tc.days, got, tc.want, tc.why)
+		}
+	}
+}
+
+// Only an empty field means "no date": the zero date and dates no one means are errors.
+func TestParseDateRange(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want error
+	}{
+		{"", nil},
+		{"1900-01-01", nil},
+		{"2026-06-01", nil},
+		{"2100-12-31", nil},
+		{"0001-01-01", ErrDateOutOfRange},
+		{"1899-12-31", ErrDateOutOfRange},
+		{"2101-01-01", ErrDateOutOfRange},
+		{"9999-12-31", ErrDateOutOfRange},
+		{"2026-02-30", ErrNotADate},
+		{"1 maj", ErrNotADate},
+	} {
+		got, err := parseDate(c.in)
+		if !errors.Is(err, c.want) || (c.want == nil && c.in != "" && got.IsZero()) {
+			t.Errorf("parseDate(%q) = %v, %v; want %v", c.in, got, err, c.want)
 		}
 	}
 }

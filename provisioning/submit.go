@@ -14,6 +14,8 @@ import (
 
 	"github.com/behorig/behorig/connectors"
 	"github.com/behorig/behorig/internal/personnummer"
+	"github.com/behorig/behorig/internal/textcheck"
+	"github.com/behorig/behorig/internal/username"
 )
 
 // Request kinds.
@@ -45,6 +47,10 @@ type SubmitInput struct {
 	EffectiveDate string
 	Items         []ItemInput
 	Approver      string // principal id, subject or e-mail
+	// SubmitToken names this submission (the form's hidden token, the API's Idempotency-Key):
+	// a second Submit by the same requester with the same token stores nothing and returns
+	// the first request. Empty: every Submit is new.
+	SubmitToken string
 }
 
 // Upload is a file sent with a request.
@@ -78,6 +84,8 @@ type Submitted struct {
 	ID     string `json:"id"`
 	Number string `json:"number"`
 	Status string `json:"status"`
+	// Repeated is set when the SubmitToken named an earlier request, which this is.
+	Repeated bool `json:"-"`
 }
 
 const (
@@ -125,6 +133,9 @@ type validItem struct {
 // *ValidationError, and nothing is stored then. When the requester is the approver and has
 // attestation rights for the unit, the request is attested in the same step.
 func (s *Service) Submit(ctx context.Context, actor Actor, in SubmitInput) (Submitted, error) {
+	if out, found, err := s.submittedBefore(ctx, actor, in.SubmitToken); err != nil || found {
+		return out, err
+	}
 	v, err := s.validate(ctx, actor, in)
 	if err != nil {
 		return Submitted{}, err
@@ -132,9 +143,17 @@ func (s *Service) Submit(ctx context.Context, actor Actor, in SubmitInput) (Subm
 	var out Submitted
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		var err error
-		out, err = s.insertRequest(ctx, tx, actor, v)
-		return err
+		if out, err = s.insertRequest(ctx, tx, actor, v); err != nil {
+			return err
+		}
+		return keepSubmitToken(ctx, tx, out.ID, in.SubmitToken)
 	})
+	if isUniqueViolation(err) {
+		// The same token twice at once: the other submission stored the request.
+		if first, found, ferr := s.submittedBefore(ctx, actor, in.SubmitToken); ferr == nil && found {
+			return first, nil
+		}
+	}
 	if err != nil {
 		return Submitted{}, err
 	}
@@ -270,7 +289,7 @@ func (s *Service) validatePerson(p PersonInput, v *validated, ve *ValidationErro
 			ve.add(field, "is required")
 		case len([]rune(value)) > maxNameLen:
 			ve.add(field, "is longer than %d characters", maxNameLen)
-		case strings.ContainsFunc(value, isControl):
+		case textcheck.Line(value) != nil:
 			ve.add(field, "contains control characters")
 		}
 	}
@@ -295,6 +314,13 @@ func (s *Service) validatePerson(p PersonInput, v *validated, ve *ValidationErro
 	}
 	if p.Username != "" && !usernamePattern.MatchString(p.Username) {
 		ve.add("person.username", "must be 1–20 characters of a–z, 0–9, '.', '_' or '-'")
+	}
+	// Without a username the account's is made from the name; a name in another script
+	// would be approved and then never provisioned, so the requester must give one now.
+	if p.Username == "" && v.person.GivenName != "" && v.person.Surname != "" {
+		if _, err := username.Base(v.person.GivenName, v.person.Surname); err != nil {
+			ve.add("person.username", "the name has no letters a–z to make a username from; give a username")
+		}
 	}
 }
 
@@ -367,8 +393,6 @@ func (s *Service) identityIs(identity string, pnr personnummer.Number) bool {
 	n, err := personnummer.Parse(strings.TrimSpace(identity), s.clock.Now())
 	return err == nil && n.String() == pnr.String()
 }
-
-func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
 func (s *Service) validateValidity(in SubmitInput, v *validated, ve *ValidationError) {
 	today := s.today()

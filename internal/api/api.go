@@ -4,15 +4,18 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/behorig/behorig/auth/session"
 	"github.com/behorig/behorig/internal/config"
@@ -110,7 +113,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, http.StatusNotFound, "No such API endpoint", nil)
 	})
-	return mux
+	return s.checkURL(mux)
 }
 
 type handler func(w http.ResponseWriter, r *http.Request, actor provisioning.Actor)
@@ -233,28 +236,36 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-// decode reads a JSON body strictly: bounded in size, no unknown fields, one value.
+// decode reads a JSON body strictly: application/json, bounded in size, no unknown fields,
+// one value, and every string valid UTF-8 without control, bidi or zero-width characters.
 func (s *Server) decode(w http.ResponseWriter, r *http.Request, dst any) bool {
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-		s.problem(w, r, http.StatusUnsupportedMediaType, "Send application/json", nil)
+	if !isJSON(r.Header.Get("Content-Type")) {
+		s.problem(w, r, http.StatusUnsupportedMediaType, "Send Content-Type: application/json", nil)
 		return false
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(dst)
-	if err == nil && dec.More() {
-		err = errors.New("more than one JSON value in the body")
-	}
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err == nil {
-		return true
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.DisallowUnknownFields()
+		err = dec.Decode(dst)
+		if err == nil && dec.More() {
+			err = errors.New("more than one JSON value in the body")
+		}
 	}
 	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
+	switch {
+	case errors.As(err, &tooBig):
 		s.problem(w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("The body is larger than %d bytes", maxBody), nil)
 		return false
+	case err != nil:
+		s.problem(w, r, http.StatusBadRequest, "The body is not valid JSON for this request", []provisioning.FieldError{jsonFieldError(err)})
+		return false
 	}
-	s.problem(w, r, http.StatusBadRequest, "The body is not valid JSON for this request", []provisioning.FieldError{jsonFieldError(err)})
-	return false
+	if errs := textErrors(dst, !utf8.Valid(data)); len(errs) > 0 {
+		s.problem(w, r, http.StatusBadRequest, "The request has invalid text", errs)
+		return false
+	}
+	return true
 }
 
 // jsonFieldError names the field a decoding error is about, where encoding/json tells.

@@ -1,7 +1,9 @@
 package api
 
 import (
+	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/behorig/behorig/provisioning"
 )
@@ -11,8 +13,8 @@ type submitBody struct {
 	Person        personBody `json:"person"`
 	Unit          string     `json:"unit"`
 	CostCentre    string     `json:"costCentre"`
-	Reason        string     `json:"reason"`
-	Description   string     `json:"description"`
+	Reason        string     `json:"reason" text:"multiline"`
+	Description   string     `json:"description" text:"multiline"`
 	ValidFrom     string     `json:"validFrom"`
 	ValidTo       string     `json:"validTo"`
 	EffectiveDate string     `json:"effectiveDate"`
@@ -48,18 +50,32 @@ func (b submitBody) input() provisioning.SubmitInput {
 		EffectiveDate: b.EffectiveDate, Items: items, Approver: b.Approver}
 }
 
+// submit stores a request. With an Idempotency-Key a repeated call (a retry after a lost
+// answer) stores nothing and answers 200 with the request the first call made.
 func (s *Server) submit(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
+	key, err := idempotencyKey(r)
+	if err != nil {
+		s.problem(w, r, http.StatusBadRequest, "The Idempotency-Key header is not valid",
+			[]provisioning.FieldError{{Field: "Idempotency-Key", Message: err.Error()}})
+		return
+	}
 	var body submitBody
 	if !s.decode(w, r, &body) {
 		return
 	}
-	out, err := s.service.Submit(r.Context(), actor, body.input())
+	in := body.input()
+	in.SubmitToken = key
+	out, err := s.service.Submit(r.Context(), actor, in)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	w.Header().Set("Location", "/api/v1/requests/"+out.ID)
-	writeJSON(w, http.StatusCreated, out)
+	status := http.StatusCreated
+	if out.Repeated {
+		status = http.StatusOK
+	}
+	writeJSON(w, status, out)
 }
 
 func (s *Server) getRequest(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
@@ -87,7 +103,7 @@ func (s *Server) approve(w http.ResponseWriter, r *http.Request, actor provision
 
 func (s *Server) reject(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
 	var body struct {
-		Reason string `json:"reason"`
+		Reason string `json:"reason" text:"multiline"`
 	}
 	if !s.decode(w, r, &body) {
 		return
@@ -101,7 +117,7 @@ func (s *Server) reject(w http.ResponseWriter, r *http.Request, actor provisioni
 
 func (s *Server) paperTerms(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
 	var body struct {
-		Note string `json:"note"`
+		Note string `json:"note" text:"multiline"`
 	}
 	if r.ContentLength != 0 && !s.decode(w, r, &body) {
 		return
@@ -150,4 +166,20 @@ func (s *Server) findPersons(w http.ResponseWriter, r *http.Request, actor provi
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"persons": persons})
+}
+
+// errBadKey is an Idempotency-Key that is not 1–255 visible ASCII characters.
+var errBadKey = errors.New("must be 1–255 visible ASCII characters, such as a UUID")
+
+// idempotencyKey reads the optional Idempotency-Key header.
+func idempotencyKey(r *http.Request) (string, error) {
+	values := r.Header.Values("Idempotency-Key")
+	if len(values) == 0 {
+		return "", nil
+	}
+	key := values[0]
+	if len(values) > 1 || key == "" || len(key) > 255 || strings.ContainsFunc(key, func(c rune) bool { return c <= ' ' || c > '~' }) {
+		return "", errBadKey
+	}
+	return key, nil
 }

@@ -14,13 +14,16 @@ import (
 // MaxLen is the longest username: Active Directory's sAMAccountName holds 20 characters.
 const MaxLen = 20
 
-// special are letters that Unicode decomposition does not bring down to ASCII.
+// special are Latin letters that Unicode decomposition does not bring down to ASCII:
+// Nordic, Polish, Croatian, Icelandic, Maltese, Sami, Turkish and Azerbaijani letters.
 var special = map[rune]string{
 	'ø': "o", 'æ': "ae", 'ß': "ss", 'ł': "l", 'đ': "d", 'ð': "d", 'þ': "th", 'œ': "oe", 'ı': "i",
+	'ħ': "h", 'ŧ': "t", 'ŋ': "n", 'ĸ': "k", 'ə': "e", 'ɛ': "e", 'ƒ': "f", 'ȼ': "c", 'ɨ': "i", 'ʉ': "u",
+	'ǥ': "g", 'ʒ': "z",
 }
 
-// Base makes "givenname.surname" in lower-case ASCII: å, ä → a, ö → o, é → e, other letters
-// without their accents; hyphens inside a name and spaces between its parts become '-';
+// Base makes "givenname.surname" in lower-case ASCII: å, ä → a, ö → o, é → e, other Latin
+// letters without their accents, ø → o, æ → ae, ß → ss and the like; hyphens inside a name and spaces between its parts become '-';
 // everything else (apostrophes, parentheses, LDAP metacharacters) is dropped. Longer results
 // are shortened to MaxLen, the given name first.
 func Base(givenName, surname string) (string, error) {
@@ -41,7 +44,9 @@ func Base(givenName, surname string) (string, error) {
 func part(name string) string {
 	var b strings.Builder
 	hyphen := false
-	for _, r := range norm.NFD.String(strings.ToLower(name)) {
+	// NFKD, not NFD: it also takes apart ligatures and compatibility letters (ĳ, ǆ, ŀ, ﬁ,
+	// full-width Latin) that NFD leaves whole.
+	for _, r := range norm.NFKD.String(strings.ToLower(name)) {
 		switch {
 		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
 			if hyphen && b.Len() > 0 {

@@ -16,6 +16,14 @@ func TestBase(t *testing.T) {
 		{"José María", "Núñez", "jose-maria.nunez"},
 		{"Łukasz", "Wałęsa", "lukasz.walesa"},
 		{"Ægir", "Straße", "aegir.strasse"},
+		{"Þóra", "Guðmundsdóttir", "thora.gudmundsdottir"},
+		{"Đorđe", "Ćirić", "dorde.ciric"},
+		{"Ħelena", "Borġ", "helena.borg"},
+		{"Áŋŋá", "Ŧuolbmá", "anna.tuolbma"},
+		{"Ĳsbrand", "ǅurić", "ijsbrand.dzuric"},
+		{"Aŀlèn", "Ştefănescu", "allen.stefanescu"},
+		{"Ərəbli", "Yılmaz", "erebli.yilmaz"},
+		{"Ｋａｒｉｎ", "Åberg", "karin.aberg"},
 		{"  Eva  ", " Lind - Holm ", "eva.lind-holm"},
 		{"Maximiliana-Josefina", "Andersson-Kronstedt", "m.andersson-kronsted"},
 		{"Bo", "Abcdefghijklmnopqrstuvwxyz", "b.abcdefghijklmnopqr"},
@@ -29,7 +37,7 @@ func TestBase(t *testing.T) {
 }
 
 func TestBaseNothingLeft(t *testing.T) {
-	for _, c := range [][2]string{{"***", "Berg"}, {"Anna", "()"}, {"Мария", "Иванова"}, {"", ""}} {
+	for _, c := range [][2]string{{"***", "Berg"}, {"Anna", "()"}, {"Мария", "Иванова"}, {"محمد", "علي"}, {"李", "王"}, {"", ""}} {
 		if got, err := Base(c[0], c[1]); err == nil {
 			t.Errorf("Base(%q, %q) = %q, want an error", c[0], c[1], got)
 		}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -56,6 +57,14 @@ func (s *Server) adminUnit(w http.ResponseWriter, r *http.Request, actor provisi
 
 var listSeparators = regexp.MustCompile(`[\s,;]+`)
 
+// unitLabels and systemLabels map the fields of the unit and system forms to their label keys.
+var (
+	unitLabels = map[string]string{"name": "admin.unit.name", "ansvarskod": "field.costCentre", "parent": "admin.unit.parent",
+		"managers": "admin.unit.managers", "external": "admin.unit.external"}
+	systemLabels = map[string]string{"id": "admin.system.id", "name": "admin.system.name", "groupTemplate": "admin.system.template",
+		"monthlyPriceSek": "admin.system.price", "roles": "admin.system.roles", "role": "admin.system.roles", "terms": "admin.system.terms"}
+)
+
 func (s *Server) saveUnit(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 	if err := r.ParseForm(); err != nil {
@@ -72,8 +81,7 @@ func (s *Server) saveUnit(w http.ResponseWriter, r *http.Request, actor provisio
 		in.Managers = listSeparators.Split(form["managers"], -1)
 	}
 	_, err := s.service.SaveUnit(r.Context(), actor, in)
-	if data, refused := s.refusal(r, err, map[string]string{"name": "admin.unit.name", "ansvarskod": "field.costCentre",
-		"parent": "admin.unit.parent", "managers": "admin.unit.managers", "external": "admin.unit.external"}); refused {
+	if data, refused := s.refusal(r, err, unitLabels); refused {
 		data.Actor, data.Section, data.Form = &actor, "admin-units", form
 		s.render(w, r, http.StatusBadRequest, "admin_unit", data)
 		return
@@ -200,14 +208,15 @@ func (s *Server) saveSystem(w http.ResponseWriter, r *http.Request, actor provis
 		in.Roles = append(in.Roles, provisioning.RoleView{ID: id, Name: name})
 		n++
 	}
-	err := s.service.SaveSystem(r.Context(), actor, in, form["existing"] == "")
-	if priceErr != nil {
-		err = &provisioning.ValidationError{Errors: []provisioning.FieldError{{Field: "monthlyPriceSek", Message: "must be a whole number",
-			Format: "must be a whole number"}}}
+	create := form["existing"] == ""
+	var err error
+	if priceErr == nil {
+		err = s.service.SaveSystem(r.Context(), actor, in, create)
+	} else {
+		// The domain checks the rest, saving nothing, so that the form shows every error at once.
+		err = withFieldError(s.service.CheckSystem(r.Context(), actor, in, create), "monthlyPriceSek", "must be a whole number")
 	}
-	if data, refused := s.refusal(r, err, map[string]string{"id": "admin.system.id", "name": "admin.system.name",
-		"groupTemplate": "admin.system.template", "monthlyPriceSek": "admin.system.price", "roles": "admin.system.roles",
-		"terms": "admin.system.terms"}); refused {
+	if data, refused := s.refusal(r, err, systemLabels); refused {
 		data.Actor, data.Section, data.Form, data.RoleRows = &actor, "admin-catalog", form, rows(n+roleRowsSpare)
 		s.render(w, r, http.StatusBadRequest, "admin_system", data)
 		return
@@ -217,4 +226,18 @@ func (s *Server) saveSystem(w http.ResponseWriter, r *http.Request, actor provis
 		return
 	}
 	http.Redirect(w, r, "/admin/catalog?done=saved#"+url.QueryEscape(in.ID), http.StatusSeeOther)
+}
+
+// withFieldError adds a form's own refusal of a field to the domain's answer: a validation
+// error gets one more field, no error becomes one, and any other error stays as it is.
+func withFieldError(err error, field, message string) error {
+	own := provisioning.FieldError{Field: field, Message: message, Format: message}
+	var ve *provisioning.ValidationError
+	switch {
+	case errors.As(err, &ve):
+		return &provisioning.ValidationError{Errors: append(slices.Clone(ve.Errors), own)}
+	case err != nil:
+		return err
+	}
+	return &provisioning.ValidationError{Errors: []provisioning.FieldError{own}}
 }

@@ -21,6 +21,7 @@ func (l Localizer) FieldMessage(fe provisioning.FieldError) string {
 				{personnummer.ErrDate, "v:pnr.date"},
 				{personnummer.ErrFormat, "v:pnr.format"},
 				{provisioning.ErrNotADate, "v:date"},
+				{provisioning.ErrDateOutOfRange, "v:date.range"},
 			} {
 				if errors.Is(err, known.err) {
 					return l.T(known.key)

@@ -187,6 +187,7 @@ var messages = map[string][2]string{
 	"v:pnr.date":                            {"är inte ett giltigt datum", "is not a valid date"},
 	"v:pnr.format":                          {"skriv personnumret som ååååmmdd-xxxx", "write the personnummer as yyyymmdd-nnnn"},
 	"v:date":                                {"skriv datumet som åååå-mm-dd", "write the date as yyyy-mm-dd"},
+	"v:date.range":                          {"datumet ska ligga mellan 1900-01-01 och 2100-12-31", "the date must lie between 1900-01-01 and 2100-12-31"},
 	"v:must be grant or terminate":          {"måste vara ansökan eller uppsägning", "must be a request or a termination"},
 	"v:is longer than %d characters":        {"är längre än %d tecken", "is longer than %d characters"},
 	"v:is required":                         {"måste fyllas i", "is required"},
@@ -204,6 +205,7 @@ var messages = map[string][2]string{
 	"v:the directory has no account %s":                                                             {"katalogen har inget konto %s", "the directory has no account %s"},
 	"v:the directory says %s is another person's account (its identity attribute differs)":          {"enligt katalogen är %s en annan persons konto (identitetsattributet skiljer sig)", "the directory says %s is another person's account (its identity attribute differs)"},
 	"v:%s belongs to someone else; usernames are never reused":                                      {"%s tillhör någon annan; användarnamn återanvänds aldrig", "%s belongs to someone else; usernames are never reused"},
+	"v:the name has no letters a–z to make a username from; give a username":                        {"namnet har inga bokstäver a–z att göra ett användarnamn av; ange ett användarnamn", "the name has no letters a–z to make a username from; give a username"},
 	"v:%s is in the past; leave it empty for as soon as possible":                                   {"%s har redan varit; lämna fältet tomt för snarast", "%s is in the past; leave it empty for as soon as possible"},
 	"v:is required for consultants":                                                                 {"måste anges för konsulter", "is required for consultants"},
 	"v:%s is in the past":                                                                           {"%s har redan varit", "%s is in the past"},
@@ -501,4 +503,14 @@ var messages = map[string][2]string{
 	"admin.system.terms.hint":    {"Texten personen godkänner med BankID. En ändrad text blir en ny version; redan gjorda underskrifter behåller sin.", "The text the person accepts with BankID. A changed text becomes a new version; signatures made keep theirs."},
 	"admin.system.terms.version": {"Nu version %s.", "Now version %s."},
 	"v:is required when the terms are signed: write the terms of access": {"krävs när villkoren godkänns med BankID: skriv villkoren", "is required when the terms are signed: write the terms of access"},
+
+	// text the forms refuse before anything else looks at them
+	"form.unreadable":      {"Formuläret gick inte att läsa", "The form could not be read"},
+	"form.unreadable.":     {"Formuläret kom fram trasigt. Gå tillbaka och försök igen.", "The form arrived broken. Go back and try again."},
+	"form.bad_text":        {"Otillåtna tecken i formuläret", "Characters that are not allowed in the form"},
+	"form.bad_text.":       {"Fälten nedan innehåller styrtecken, osynliga tecken eller tecken som inte går att läsa, till exempel från en kopierad text. Gå tillbaka, skriv om dem och skicka igen. Inget har sparats.", "The fields below hold control characters, invisible characters or characters that cannot be read, for instance from copied text. Go back, type them again and send the form again. Nothing has been saved."},
+	"field.note":           {"Anteckning", "Note"},
+	"v:is not valid UTF-8": {"innehåller tecken som inte går att läsa (inte UTF-8)", "holds characters that cannot be read (not UTF-8)"},
+	"v:contains %U, an invisible or control character that is not allowed here": {"innehåller %U, ett osynligt tecken eller styrtecken som inte är tillåtet här", "contains %U, an invisible or control character that is not allowed here"},
+	"v:must be at most %d characters without control characters":                {"får vara högst %d tecken, utan otillåtna tecken", "must be at most %d characters without control characters"},
 }

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"io"
@@ -18,7 +19,8 @@ const maxForm = 64 << 10
 
 // formFields are the plain fields of the request form, kept when the form comes back.
 var formFields = []string{"givenName", "surname", "personnummer", "mobile", "email", "username", "jobTitle",
-	"employeeType", "unit", "costCentre", "reason", "description", "validFrom", "validTo", "approver", "selfApprove"}
+	"employeeType", "unit", "costCentre", "reason", "description", "validFrom", "validTo", "approver", "selfApprove",
+	"submitToken"}
 
 // fieldAnchors maps the domain's field names to the form's element ids and label keys.
 var fieldAnchors = map[string][2]string{
@@ -64,7 +66,9 @@ func (s *Server) newRequestPage(w http.ResponseWriter, r *http.Request, actor pr
 		s.fail(w, r, err)
 		return
 	}
-	form := map[string]string{}
+	// The token names this filling-in of the form: sent twice (a double click, back and send
+	// again), it makes one request, and the second sending leads to it.
+	form := map[string]string{"submitToken": rand.Text()}
 	if me.Unit != nil {
 		form["unit"] = me.Unit.Ansvarskod
 	}
@@ -94,7 +98,7 @@ var unitSeparators = regexp.MustCompile(`[,;\s]+`)
 // submitRequest turns the form into a grant request. The domain validates; its errors come
 // back next to their fields in the user's language, with everything typed kept.
 func (s *Server) submitRequest(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
-	if err := parseForm(w, r); err != nil {
+	if err := parseForm(r); err != nil {
 		s.problemPage(w, r, http.StatusRequestEntityTooLarge, "form.too_large")
 		return
 	}
@@ -113,7 +117,7 @@ func (s *Server) submitRequest(w http.ResponseWriter, r *http.Request, actor pro
 			Mobile: form["mobile"], Email: form["email"], Username: form["username"], JobTitle: form["jobTitle"],
 			EmployeeType: form["employeeType"]},
 		Unit: s.resolveUnit(r, actor, form["unit"]), CostCentre: form["costCentre"], Reason: form["reason"], Description: form["description"],
-		ValidFrom: form["validFrom"], ValidTo: form["validTo"], Approver: form["approver"],
+		ValidFrom: form["validFrom"], ValidTo: form["validTo"], Approver: form["approver"], SubmitToken: form["submitToken"],
 	}
 	if form["selfApprove"] != "" {
 		in.Approver = actor.ID
@@ -181,15 +185,17 @@ func (s *Server) submitRequest(w http.ResponseWriter, r *http.Request, actor pro
 	http.Redirect(w, r, "/requests/"+url.PathEscape(out.ID)+"?done=submitted", http.StatusSeeOther)
 }
 
-// parseForm reads a form within its bounds: a plain form up to maxForm, a form with files up
-// to maxForm of fields and maxFormFiles of files.
-func parseForm(w http.ResponseWriter, r *http.Request) error {
-	if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
-		r.Body = http.MaxBytesReader(w, r.Body, maxForm+maxFormFiles)
+// parseForm reads a form, plain or with files, within the bounds boundedBodies set: at most
+// maxForm of fields is held in memory.
+func parseForm(r *http.Request) error {
+	if isMultipart(r) {
 		return r.ParseMultipartForm(maxForm)
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 	return r.ParseForm()
+}
+
+func isMultipart(r *http.Request) bool {
+	return strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data")
 }
 
 // maxFormFiles bounds the files sent with the request form.

@@ -118,27 +118,38 @@ func (s *Server) Handler(api http.Handler) http.Handler {
 	if api != nil {
 		mux.Handle("/api/", api)
 	}
-	return s.securityHeaders(http.NewCrossOriginProtection().Handler(boundedBodies(mux)))
+	return s.securityHeaders(http.NewCrossOriginProtection().Handler(boundedBodies(s.checkedText(mux))))
 }
 
-// boundedBodies limits every POST to a plain form's size, except the two that take files,
-// which bound themselves; a multipart body elsewhere is refused before it is read.
+// boundedBodies limits every POST to a plain form's size, except those that take files,
+// which get their files' bound; a multipart body elsewhere is refused before it is read.
 func boundedBodies(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost && !takesFiles(r.URL.Path) {
+		if r.Method == http.MethodPost {
+			limit := int64(maxForm)
 			if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/") {
-				http.Error(w, "multipart bodies are only taken with files", http.StatusUnsupportedMediaType)
-				return
+				if limit = filesLimit(r.URL.Path); limit == 0 {
+					http.Error(w, "multipart bodies are only taken with files", http.StatusUnsupportedMediaType)
+					return
+				}
 			}
-			r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+			r.Body = http.MaxBytesReader(w, r.Body, limit)
 		}
 		next.ServeHTTP(w, r)
 	})
 }
 
-func takesFiles(path string) bool {
-	return path == "/requests/new" || (strings.HasPrefix(path, "/requests/") && strings.HasSuffix(path, "/attachments")) ||
-		(strings.HasPrefix(path, "/sign/") && strings.HasSuffix(path, "/paper"))
+// filesLimit bounds the body of a route that takes files: the request form's few files, or
+// one attachment with its form. It is 0 for the routes that take no files.
+func filesLimit(path string) int64 {
+	switch {
+	case path == "/requests/new":
+		return maxForm + maxFormFiles
+	case strings.HasPrefix(path, "/requests/") && strings.HasSuffix(path, "/attachments"),
+		strings.HasPrefix(path, "/sign/") && strings.HasSuffix(path, "/paper"):
+		return provisioning.MaxAttachment + maxForm
+	}
+	return 0
 }
 
 // securityHeaders sets a strict content security policy. form-action lists the IdPs, because

@@ -1,0 +1,80 @@
+// Package textcheck is the one rule for text behorig takes from a client: it must be valid
+// UTF-8 and hold no character that cannot be seen but changes what is stored or shown.
+// NUL breaks PostgreSQL text, control characters break LDAP values, logs and mail headers,
+// and bidi overrides and zero-width characters make a name look like another one (or hide
+// part of it) on every page and in the directory. Both adapters and the domain ask here.
+package textcheck
+
+import (
+	"errors"
+	"fmt"
+	"unicode/utf8"
+)
+
+// ErrInvalidUTF8 is text that is not valid UTF-8.
+var ErrInvalidUTF8 = errors.New("is not valid UTF-8")
+
+// ForbiddenError names the first character of a text that is not allowed.
+type ForbiddenError struct {
+	Rune rune
+}
+
+// Format is the message without its argument, for adapters that translate it.
+const Format = "contains %U, an invisible or control character that is not allowed here"
+
+func (e *ForbiddenError) Error() string { return fmt.Sprintf(Format, e.Rune) }
+
+// Line checks a single-line value: a name, a username, an e-mail address, a code.
+func Line(s string) error { return check(s, false) }
+
+// Text checks a value that may span lines, such as a reason or a comment: tab, newline
+// and carriage return are allowed too.
+func Text(s string) error { return check(s, true) }
+
+func check(s string, multiline bool) error {
+	if !utf8.ValidString(s) {
+		return ErrInvalidUTF8
+	}
+	for _, r := range s {
+		if !Allowed(r, multiline) {
+			return &ForbiddenError{Rune: r}
+		}
+	}
+	return nil
+}
+
+// Allowed tells whether a character may be in a value; multiline values may also hold
+// tab and line breaks.
+func Allowed(r rune, multiline bool) bool {
+	switch {
+	case r == '\t' || r == '\n' || r == '\r' || r == 0x2028 || r == 0x2029: // and the line and paragraph separators
+		return multiline
+	case r < 0x20 || r == 0x7f: // C0 controls and DEL
+		return false
+	case r >= 0x80 && r <= 0x9f: // C1 controls
+		return false
+	case r == utf8.RuneError:
+		// Only invalid UTF-8 decodes to it here, and Go's JSON decoder puts it where the
+		// bytes were invalid; a real U+FFFD says the same: something was lost on the way.
+		return false
+	}
+	return !invisible(r)
+}
+
+// invisible are the bidi controls (overrides, embeddings, isolates, marks) and zero-width
+// characters.
+func invisible(r rune) bool {
+	switch {
+	case r >= 0x202a && r <= 0x202e: // LRE, RLE, PDF, LRO, RLO
+		return true
+	case r >= 0x2066 && r <= 0x2069: // LRI, RLI, FSI, PDI
+		return true
+	case r == 0x200e || r == 0x200f || r == 0x061c: // LRM, RLM, ALM
+		return true
+	case r >= 0x200b && r <= 0x200d: // zero-width space, non-joiner, joiner
+		return true
+	case r == 0x2060 || r == 0xfeff: // word joiner, zero-width no-break space (BOM)
+		return true
+	}
+	return false
+}
