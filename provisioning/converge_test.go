@@ -572,3 +572,46 @@ func mapsEqual(a, b map[string]int) bool {
 	}
 	return true
 }
+
+// hangingDirectory hangs every account look-up until released, as a stopped directory does.
+type hangingDirectory struct {
+	connectors.Directory
+	release chan struct{}
+}
+
+func (h *hangingDirectory) LookupAccount(ctx context.Context, username string) (connectors.AccountRef, error) {
+	<-h.release
+	return h.Directory.LookupAccount(ctx, username)
+}
+
+// A directory that hangs does not hold up a submission: the requested username is marked as
+// unchecked, and the provisioning job checks it before anything is written, so an existing
+// account still waits for IT.
+func TestSubmissionDoesNotWaitForAHungDirectory(t *testing.T) {
+	hung := &hangingDirectory{release: make(chan struct{})}
+	app := testapp.New(t, testapp.Options{Directory: func(d connectors.Directory) connectors.Directory {
+		hung.Directory = d
+		return hung
+	}})
+	if _, err := hung.Directory.EnsureAccount(ctx, connectors.Account{Username: "anna.b", GivenName: "Anna", Surname: "Berg"}); err != nil {
+		t.Fatal(err)
+	}
+	in := grantInput("19500118-2046", "Anna", "Berg", provisioning.ItemInput{System: "meddix"})
+	in.Person.Username = "anna.b"
+	sub, err := app.Service.Submit(ctx, app.Actors["requester"], in)
+	close(hung.release) // only now: a submission that waited for the directory never gets here
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := app.Service.Request(ctx, app.Actors["manager"], sub.ID)
+	if err != nil || r.PersonDetails.UsernameCheck != provisioning.UsernameUnchecked {
+		t.Fatalf("username check %+v, %v; want unchecked", r.PersonDetails, err)
+	}
+	if _, err := app.Service.Approve(ctx, app.Actors["manager"], sub.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "IT to be asked to confirm the link", func() bool {
+		p, _ := app.Service.Person(ctx, app.Actors["it-handler"], r.Person.ID)
+		return p.LinkRequired == "anna.b"
+	})
+}

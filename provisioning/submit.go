@@ -368,9 +368,7 @@ const (
 const directoryCheckTimeout = 3 * time.Second
 
 func (s *Service) checkDirectoryUsername(ctx context.Context, v *validated, ve *ValidationError) error {
-	ctx, cancel := context.WithTimeout(ctx, directoryCheckTimeout)
-	defer cancel()
-	ref, err := s.dir.LookupAccount(ctx, v.person.Username)
+	ref, err := s.lookupWithin(ctx, directoryCheckTimeout, v.person.Username)
 	switch {
 	case errors.Is(err, connectors.ErrNotFound):
 		v.usernameCheck = UsernameFree
@@ -386,6 +384,29 @@ func (s *Service) checkDirectoryUsername(ctx context.Context, v *validated, ve *
 			v.person.Username)
 	}
 	return nil
+}
+
+// lookupWithin asks the directory for an account but waits at most d: the connector may be
+// busy with a hung call of a job, and a form must not wait for it. The look-up left behind
+// ends with the directory's own timeout, or at once when it finds its context ended.
+func (s *Service) lookupWithin(ctx context.Context, d time.Duration, username string) (connectors.AccountRef, error) {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	type answer struct {
+		ref connectors.AccountRef
+		err error
+	}
+	answers := make(chan answer, 1)
+	go func() {
+		ref, err := s.dir.LookupAccount(ctx, username)
+		answers <- answer{ref, err}
+	}()
+	select {
+	case a := <-answers:
+		return a.ref, a.err
+	case <-ctx.Done():
+		return connectors.AccountRef{}, fmt.Errorf("look up %s: %w", username, ctx.Err())
+	}
 }
 
 // identityIs tells whether a directory identity value is this personnummer.
