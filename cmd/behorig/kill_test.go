@@ -7,8 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,7 +19,6 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/behorig/behorig/internal/config"
-	"github.com/behorig/behorig/internal/devenv"
 	"github.com/behorig/behorig/internal/localserver"
 	"github.com/behorig/behorig/internal/secret"
 	"github.com/behorig/behorig/internal/testenv"
@@ -56,19 +53,7 @@ func TestKilledProcessLeavesNoAccessBehind(t *testing.T) {
 	if cfg, err = config.Load(file); err != nil {
 		t.Fatal(err)
 	}
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st, err := openStack(ctx, cfg, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.close()
-	if err := devenv.LoadDemo(ctx, st.pool); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.service.RegisterPrincipal(ctx, provisioning.Principal{Subject: "manager", Name: "Maria Chef",
-		Roles: []provisioning.Role{provisioning.RoleRequester}, Unit: "5110", Manages: []string{"5110"}}); err != nil {
-		t.Fatal(err)
-	}
+	st, _ := demoStack(t, cfg)
 	behorig := startBehorig(t, file, cfg.BaseURL)
 	post := func(body string) string {
 		req, _ := http.NewRequest("POST", cfg.BaseURL+"/api/v1/requests", strings.NewReader(body))

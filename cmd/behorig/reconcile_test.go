@@ -37,20 +37,8 @@ func TestReconcileCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := openStack(ctx, cfg, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.close()
-	if err := devenv.LoadDemo(ctx, st.pool); err != nil {
-		t.Fatal(err)
-	}
-	maria, err := st.service.RegisterPrincipal(ctx, provisioning.Principal{Subject: "maria", Name: "Maria Chef",
-		Roles: []provisioning.Role{provisioning.RoleRequester}, Unit: "5110", Manages: []string{"5110"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sub, err := st.service.Submit(ctx, maria, provisioning.SubmitInput{Unit: "5110", Approver: "maria",
+	st, maria := demoStack(t, cfg)
+	sub, err := st.service.Submit(ctx, maria, provisioning.SubmitInput{Unit: "5110", Approver: "manager",
 		Person: provisioning.PersonInput{Personnummer: "19500118-2046", GivenName: "Anna", Surname: "Berg", EmployeeType: "employee"},
 		Items:  []provisioning.ItemInput{{System: "meddix"}}})
 	if err != nil {
@@ -96,6 +84,27 @@ func TestReconcileCommand(t *testing.T) {
 	if err := run(ctx, []string{"reconcile"}, &out, logger); err != nil || !strings.Contains(out.String(), "0 differences") {
 		t.Fatalf("a second run: %v\n%s", err, out.String())
 	}
+}
+
+// demoStack opens the stack on the config with the demo organisation loaded and returns it
+// with Maria, the manager of 5110 (subject "manager").
+func demoStack(t *testing.T, cfg *config.Config) (*stack, provisioning.Actor) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := openStack(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.close)
+	if err := devenv.LoadDemo(ctx, st.pool); err != nil {
+		t.Fatal(err)
+	}
+	maria, err := st.service.RegisterPrincipal(ctx, provisioning.Principal{Subject: "manager", Name: "Maria Chef",
+		Roles: []provisioning.Role{provisioning.RoleRequester}, Unit: "5110", Manages: []string{"5110"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, maria
 }
 
 // `behorig dev` writes its config under .dev and BEHORIG_CONFIG into .dev/env, so the CLI
