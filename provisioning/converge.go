@@ -55,13 +55,13 @@ func (g grantRow) started(now time.Time) bool { return !g.startsAt.After(now) }
 // ended tells whether the grant's end (valid-to or a termination) has come.
 func (g grantRow) ended(now time.Time) bool { return g.endsAt != nil && !g.endsAt.After(now) }
 
-// inEffect tells whether the grant gives access now. A manual grant that has ended counts
-// until IT has removed it by hand (removal_pending).
+// inEffect tells whether the grant gives access now. A manual grant that IT has given counts
+// until IT has removed it by hand, ended or not: the access is there until someone took it.
 func (g grantRow) inEffect(now time.Time) bool {
-	switch g.state {
-	case "revoked":
+	switch {
+	case g.state == "revoked":
 		return false
-	case "removal_pending":
+	case g.state == "removal_pending", g.manual && g.state == "active":
 		return true
 	}
 	return g.started(now) && !g.ended(now)
@@ -238,6 +238,12 @@ type entry struct {
 
 // applyToDirectory reads the person's entry and groups and changes what differs from want.
 // No transaction is open: the directory may be slow, and nobody else waits for it.
+//
+// Taking away comes first and needs no proof: an entry whose identity attribute names
+// someone else still loses what behorig gave it. Giving (creating, enabling, adding to a
+// group) needs the entry to be the person's. behorig enables and disables only the accounts
+// it created; a linked account's life belongs to whoever made it, and behorig keeps only its
+// group memberships.
 func (s *Service) applyToDirectory(ctx context.Context, st personState, want desired, dryRun bool) (entry, []Difference, error) {
 	if !st.hasAccount {
 		if want.needsAccount {
@@ -251,21 +257,32 @@ func (s *Service) applyToDirectory(ctx context.Context, st personState, want des
 	if err != nil && !errors.Is(err, connectors.ErrNotFound) {
 		return e, nil, fmt.Errorf("look up account %s: %w", acct.username, err)
 	}
+	var notOwn error // why nothing may be given to this entry
 	if e.exists {
-		if err := s.checkOwnEntry(st, ref); err != nil {
-			return e, nil, err
-		}
+		notOwn = s.checkOwnEntry(st, ref)
+	}
+	diff := func(kind, group string) Difference {
+		return Difference{Kind: kind, PersonID: st.person.id, Username: acct.username, DN: e.dn, Group: group}
 	}
 	var diffs []Difference
-	if want.needsAccount && (!e.exists || e.disabled) || want.enabled && e.exists && e.disabled {
+	var missing []string
+	if e.exists {
+		removed, toAdd, err := s.takeUngrantedGroups(ctx, st, e.dn, want, dryRun)
+		diffs, missing = removed, toAdd
+		if err != nil {
+			return e, diffs, err
+		}
+	}
+	ownsState := acct.origin != "linked"
+	if want.needsAccount && !e.exists || ownsState && e.exists && e.disabled && want.enabled {
 		kind := DiffDisabledWithGrant
 		if !e.exists {
-			kind = DiffMissingAccount
+			kind, missing = DiffMissingAccount, want.groups
 		}
-		diffs = append(diffs, Difference{Kind: kind, PersonID: st.person.id, Username: acct.username, DN: e.dn})
+		diffs = append(diffs, diff(kind, ""))
 		if !dryRun {
-			if !e.exists && acct.origin == "linked" {
-				return e, diffs, fmt.Errorf("the linked account %s is no longer in the directory; IT must link it again", acct.username)
+			if err := s.mayGive(ctx, st, e, notOwn); err != nil {
+				return e, diffs, err
 			}
 			if ref, err = s.dir.EnsureAccount(ctx, s.directoryAccount(st)); err != nil {
 				return e, diffs, fmt.Errorf("ensure account %s: %w", acct.username, err)
@@ -276,13 +293,20 @@ func (s *Service) applyToDirectory(ctx context.Context, st personState, want des
 	if !e.exists {
 		return e, diffs, nil
 	}
-	groupDiffs, err := s.convergeGroups(ctx, st, e.dn, want, dryRun)
-	diffs = append(diffs, groupDiffs...)
-	if err != nil {
-		return e, diffs, err
+	for _, g := range missing {
+		diffs = append(diffs, diff(DiffMissingMember, g))
+		if dryRun {
+			continue
+		}
+		if err := s.mayGive(ctx, st, e, notOwn); err != nil {
+			return e, diffs, err
+		}
+		if err := s.dir.EnsureMember(ctx, s.groupName(st, g), e.dn); err != nil {
+			return e, diffs, fmt.Errorf("add %s to %s: %w", e.dn, g, err)
+		}
 	}
-	if !want.enabled && !e.disabled {
-		diffs = append(diffs, Difference{Kind: DiffEnabledWithoutGrant, PersonID: st.person.id, Username: acct.username, DN: e.dn})
+	if ownsState && !want.enabled && !e.disabled {
+		diffs = append(diffs, diff(DiffEnabledWithoutGrant, ""))
 		if !dryRun {
 			if err := s.dir.DisableAccount(ctx, e.dn); err != nil {
 				return e, diffs, fmt.Errorf("disable %s: %w", e.dn, err)
@@ -293,46 +317,51 @@ func (s *Service) applyToDirectory(ctx context.Context, st personState, want des
 	return e, diffs, nil
 }
 
-// convergeGroups adds the account to the desired groups it is missing from and removes it from
-// the groups behorig manages that no grant in effect maps to. Groups behorig does not manage
-// are left alone.
-func (s *Service) convergeGroups(ctx context.Context, st personState, dn string, want desired, dryRun bool) ([]Difference, error) {
+// mayGive refuses to give anything to an entry that is not the person's, and tells IT.
+func (s *Service) mayGive(ctx context.Context, st personState, e entry, notOwn error) error {
+	if notOwn == nil {
+		return nil
+	}
+	if err := s.markLinkRequired(ctx, st.person.id, st.account.username); err != nil {
+		return errors.Join(notOwn, err)
+	}
+	return notOwn
+}
+
+// takeUngrantedGroups removes the account from the groups behorig manages that no grant in
+// effect maps to, and returns those removals and the desired groups it is missing from.
+// Groups behorig does not manage are left alone.
+func (s *Service) takeUngrantedGroups(ctx context.Context, st personState, dn string, want desired, dryRun bool) ([]Difference, []string, error) {
 	actual, err := s.dir.GroupsOf(ctx, dn)
 	if err != nil {
-		return nil, fmt.Errorf("read groups of %s: %w", dn, err)
+		return nil, nil, fmt.Errorf("read groups of %s: %w", dn, err)
 	}
 	managed, err := s.managedGroups(ctx, actual)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var diffs []Difference
 	have := map[string]bool{}
+	var diffs []Difference
 	for _, g := range actual {
-		have[strings.ToLower(g)] = true
-	}
-	for _, g := range want.groups {
-		if have[g] {
-			continue
-		}
-		diffs = append(diffs, Difference{Kind: DiffMissingMember, PersonID: st.person.id, Username: st.account.username, DN: dn, Group: g})
-		if !dryRun {
-			if err := s.dir.EnsureMember(ctx, s.groupName(st, g), dn); err != nil {
-				return diffs, fmt.Errorf("add %s to %s: %w", dn, g, err)
-			}
-		}
-	}
-	for _, g := range actual {
-		if !managed[strings.ToLower(g)] || slices.Contains(want.groups, strings.ToLower(g)) {
+		lower := strings.ToLower(g)
+		have[lower] = true
+		if !managed[lower] || slices.Contains(want.groups, lower) {
 			continue
 		}
 		diffs = append(diffs, Difference{Kind: DiffUngrantedMember, PersonID: st.person.id, Username: st.account.username, DN: dn, Group: g})
 		if !dryRun {
 			if err := s.dir.RemoveMember(ctx, g, dn); err != nil {
-				return diffs, fmt.Errorf("remove %s from %s: %w", dn, g, err)
+				return diffs, nil, fmt.Errorf("remove %s from %s: %w", dn, g, err)
 			}
 		}
 	}
-	return diffs, nil
+	var missing []string
+	for _, g := range want.groups {
+		if !have[g] {
+			missing = append(missing, g)
+		}
+	}
+	return diffs, missing, nil
 }
 
 // groupName is the group's name as the catalog spelled it, for a group that may not exist yet.
@@ -345,13 +374,26 @@ func (s *Service) groupName(st personState, lower string) string {
 	return lower
 }
 
-// managedGroups tells which of the groups behorig manages: those some grant maps to.
+// managedGroups tells which of the groups behorig manages: those some grant maps to. Names
+// are compared in Go, lower-cased as everywhere in convergence, so that the database's
+// collation cannot make a group unmanaged.
 func (s *Service) managedGroups(ctx context.Context, groups []string) (map[string]bool, error) {
-	lower := make([]string, len(groups))
-	for i, g := range groups {
-		lower[i] = strings.ToLower(g)
+	all, err := s.allManagedGroups(ctx)
+	if err != nil {
+		return nil, err
 	}
-	rows, err := s.db.Query(ctx, "SELECT DISTINCT lower(group_name) FROM grants WHERE NOT manual AND lower(group_name) = ANY($1)", lower)
+	managed := map[string]bool{}
+	for _, g := range groups {
+		if all[strings.ToLower(g)] {
+			managed[strings.ToLower(g)] = true
+		}
+	}
+	return managed, nil
+}
+
+// allManagedGroups returns the lower-cased names of every group a connected grant maps to.
+func (s *Service) allManagedGroups(ctx context.Context) (map[string]bool, error) {
+	rows, err := s.db.Query(ctx, "SELECT DISTINCT group_name FROM grants WHERE NOT manual")
 	if err != nil {
 		return nil, fmt.Errorf("find managed groups: %w", err)
 	}
@@ -359,11 +401,11 @@ func (s *Service) managedGroups(ctx context.Context, groups []string) (map[strin
 	if err != nil {
 		return nil, fmt.Errorf("find managed groups: %w", err)
 	}
-	managed := make(map[string]bool, len(names))
+	all := make(map[string]bool, len(names))
 	for _, n := range names {
-		managed[n] = true
+		all[strings.ToLower(n)] = true
 	}
-	return managed, nil
+	return all, nil
 }
 
 // checkOwnEntry refuses to act on an entry whose identity attribute names someone else: the
@@ -412,8 +454,11 @@ func (s *Service) recordConverged(ctx context.Context, personID string, now time
 		if err != nil {
 			return err
 		}
+		// The desired state now, not when the run began: a valid-from or an end that passed
+		// while the directory was updated makes the run start again.
+		now = s.clock.Now()
 		if !st.desiredAt(now).equal(applied) {
-			return nil // an approval or a termination came in between: apply again
+			return nil // an approval, a termination or a date came in between: apply again
 		}
 		done = true
 		if err := s.recordAccount(ctx, tx, st, e, causeOf(st, now)); err != nil {

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	goldap "github.com/go-ldap/ldap/v3"
+
 	"github.com/behorig/behorig/connectors"
 	"github.com/behorig/behorig/internal/testapp"
 	"github.com/behorig/behorig/provisioning"
@@ -106,10 +108,12 @@ func assertAgreement(t *testing.T, app *testapp.App, personID string) (groups []
 		t.Fatal(err)
 	}
 	var active []string
+	holding := false // a grant that keeps the account: active, or a manual one IT has yet to remove
 	for _, g := range p.Grants {
-		if g.State == "active" {
+		if g.State == "active" && g.Group != "" && !isManual(t, app, g.ID) {
 			active = append(active, g.Group)
 		}
+		holding = holding || g.State == "active" || g.State == "removal_pending"
 	}
 	slices.Sort(active)
 	active = slices.Compact(active)
@@ -135,13 +139,22 @@ func assertAgreement(t *testing.T, app *testapp.App, personID string) (groups []
 	if (acct.State == "active") != enabled {
 		t.Fatalf("account %s recorded %s, directory entry exists=%v disabled=%v", acct.Username, acct.State, exists, ref.Disabled)
 	}
-	if enabled && len(active) == 0 {
+	if enabled && !holding {
 		t.Fatalf("account %s enabled without an active grant", acct.Username)
 	}
 	if exists && acct.DN != ref.DN {
 		t.Fatalf("recorded DN %q, directory %q", acct.DN, ref.DN)
 	}
 	return groups, enabled
+}
+
+func isManual(t *testing.T, app *testapp.App, grantID string) bool {
+	t.Helper()
+	var manual bool
+	if err := app.Pool.QueryRow(ctx, "SELECT manual FROM grants WHERE id = $1", grantID).Scan(&manual); err != nil {
+		t.Fatal(err)
+	}
+	return manual
 }
 
 // A process killed at any directory call of a provisioning or a revocation (before the call,
@@ -614,4 +627,197 @@ func TestSubmissionDoesNotWaitForAHungDirectory(t *testing.T) {
 		p, _ := app.Service.Person(ctx, app.Actors["it-handler"], r.Person.ID)
 		return p.LinkRequired == "anna.b"
 	})
+}
+
+// An identity attribute that no longer names the person (an HR sync, a typo) stops behorig
+// from giving the entry anything, never from taking away what it gave: the termination
+// completes and the account ends disabled and out of its groups.
+func TestIdentityChangeDoesNotBlockRevocation(t *testing.T) {
+	app := testapp.New(t, testapp.Options{IdentityAttribute: "employeeNumber"})
+	sub := submitApproved(t, app, grantInput("19500118-2046", "Anna", "Berg"))
+	app.WaitStatus(t, sub.ID, provisioning.StatusCompleted)
+	p := personOf(t, app, sub.ID)
+	conn, err := app.Slapd.Dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	m := goldap.NewModifyRequest(p.Accounts[0].DN, nil)
+	m.Replace("employeeNumber", []string{"E-4711"})
+	if err := conn.Modify(m); err != nil {
+		t.Fatal(err)
+	}
+	app.WaitStatus(t, terminate(t, app, "19500118-2046").ID, provisioning.StatusCompleted)
+	if groups, enabled := assertAgreement(t, app, p.ID); len(groups) != 0 || enabled {
+		t.Fatalf("after the termination: groups %v, enabled %v", groups, enabled)
+	}
+}
+
+// A manual system's access keeps the account as long as IT has not removed it by hand, also
+// after a termination: the account is not disabled and enabled again on the way.
+func TestManualGrantKeepsTheAccountUntilRemoved(t *testing.T) {
+	app := testapp.New(t, testapp.Options{})
+	if _, err := app.Pool.Exec(ctx, "UPDATE systems SET manual = true WHERE id = 'panorama-ros'"); err != nil {
+		t.Fatal(err)
+	}
+	sub := submitApproved(t, app, grantInput("19500118-2046", "Anna", "Berg", provisioning.ItemInput{System: "meddix"},
+		provisioning.ItemInput{System: "panorama-ros"}))
+	var manual string
+	app.Pool.QueryRow(ctx, "SELECT id::text FROM grants WHERE request_id = $1 AND manual", sub.ID).Scan(&manual)
+	waitFor(t, "the connected grant", func() bool { return len(personOf(t, app, sub.ID).Accounts) == 1 })
+	if err := app.Service.CompleteManualGrant(ctx, app.Actors["it-handler"], manual, "given"); err != nil {
+		t.Fatal(err)
+	}
+	app.WaitStatus(t, sub.ID, provisioning.StatusCompleted)
+	term := terminate(t, app, "19500118-2046")
+	p := personOf(t, app, sub.ID)
+	waitFor(t, "the manual grant to wait for IT", func() bool {
+		for _, g := range personOf(t, app, sub.ID).Grants {
+			if g.ID == manual && g.State == "removal_pending" {
+				return true
+			}
+		}
+		return false
+	})
+	if groups, enabled := assertAgreement(t, app, p.ID); len(groups) != 0 || !enabled {
+		t.Fatalf("while IT's removal is pending: groups %v, enabled %v; want none, enabled", groups, enabled)
+	}
+	if err := app.Service.CompleteManualRemoval(ctx, app.Actors["it-handler"], manual, "removed"); err != nil {
+		t.Fatal(err)
+	}
+	app.WaitStatus(t, term.ID, provisioning.StatusCompleted)
+	if _, enabled := assertAgreement(t, app, p.ID); enabled {
+		t.Fatal("the account is enabled after the last access was removed")
+	}
+	var toggles int
+	app.Pool.QueryRow(ctx, "SELECT count(*) FROM audit_events WHERE action = 'account.enabled' AND person_id = $1", p.ID).Scan(&toggles)
+	if toggles != 0 {
+		t.Fatalf("the account was enabled again %d times on the way", toggles)
+	}
+}
+
+// behorig enables and disables only the accounts it created: linking an account in use ahead
+// of a grant's valid-from does not lock it, and neither does the end of the grant; the
+// groups come and go.
+func TestLinkedAccountIsNeverLocked(t *testing.T) {
+	app := testapp.New(t, testapp.Options{})
+	existing, err := app.Directory.EnsureAccount(ctx, connectors.Account{Username: "anna.b", GivenName: "Anna", Surname: "Berg"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	loc, _ := time.LoadLocation("Europe/Stockholm")
+	in := grantInput("19500118-2046", "Anna", "Berg", provisioning.ItemInput{System: "meddix"})
+	in.Person.Username = "anna.b"
+	in.ValidFrom = app.Clock.Now().In(loc).AddDate(0, 0, 1).Format(time.DateOnly)
+	in.ValidTo = in.ValidFrom
+	sub := submitApproved(t, app, in)
+	personID := personOf(t, app, sub.ID).ID
+	if err := app.Service.LinkAccount(ctx, app.Actors["it-handler"], personID, "anna.b"); err != nil {
+		t.Fatal(err)
+	}
+	enabledNow := func() bool {
+		ref, err := app.Directory.LookupAccount(ctx, "anna.b")
+		return err == nil && !ref.Disabled
+	}
+	time.Sleep(200 * time.Millisecond) // let the converge job the link scheduled run
+	waitFor(t, "the link's run", func() bool {
+		var running int
+		app.Pool.QueryRow(ctx, "SELECT count(*) FROM river_job WHERE kind = 'converge' AND state NOT IN ('completed', 'cancelled', 'discarded')").Scan(&running)
+		return running == 0
+	})
+	if !enabledNow() {
+		t.Fatal("linking the account ahead of the valid-from locked it")
+	}
+	app.Clock.Advance(25 * time.Hour)
+	app.WaitStatus(t, sub.ID, provisioning.StatusCompleted)
+	if groups, _ := app.Directory.GroupsOf(ctx, existing.DN); !slices.Equal(groups, []string{"meddix"}) {
+		t.Fatalf("groups at valid-from: %v", groups)
+	}
+	app.Clock.Advance(25 * time.Hour)
+	waitFor(t, "the grant to end", func() bool { return personOf(t, app, sub.ID).Grants[0].State == "revoked" })
+	if groups, _ := app.Directory.GroupsOf(ctx, existing.DN); len(groups) != 0 || !enabledNow() {
+		t.Fatalf("after the end: groups %v, enabled %v; want none, still enabled", groups, enabledNow())
+	}
+}
+
+// A rejected request decides nothing about a person first met in it: the first approved
+// request decides the name, employment and username the account is made from.
+func TestFirstApprovalDecidesANewPerson(t *testing.T) {
+	app := testapp.New(t, testapp.Options{})
+	hostile := grantInput("19500118-2046", "Kommun", "Direktor", provisioning.ItemInput{System: "meddix"})
+	hostile.Person.EmployeeType, hostile.ValidTo = "consultant", "2100-12-31"
+	sub, err := app.Service.Submit(ctx, app.Actors["requester"], hostile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := app.Service.Reject(ctx, app.Actors["manager"], sub.ID, "Fel person"); err != nil {
+		t.Fatal(err)
+	}
+	legit := submitApproved(t, app, grantInput("19500118-2046", "Anna", "Berg", provisioning.ItemInput{System: "meddix"}))
+	app.WaitStatus(t, legit.ID, provisioning.StatusCompleted)
+	e := app.Search(t, app.Slapd.PeopleDN, "(objectClass=inetOrgPerson)", "uid", "cn", "employeeType")
+	if len(e) != 1 || e[0].GetAttributeValue("uid") != "anna.berg" || e[0].GetAttributeValue("cn") != "Anna Berg" ||
+		e[0].GetAttributeValue("employeeType") != "employee" {
+		t.Fatalf("the account was made from the rejected request: %+v", e[0])
+	}
+}
+
+// When an earlier approval decided a person's e-mail and username, a later approver sees the
+// values that their request will not change, before deciding.
+func TestLaterApproverSeesWhatIsKept(t *testing.T) {
+	app := testapp.New(t, testapp.Options{})
+	first := grantInput("19500118-2046", "Anna", "Berg", provisioning.ItemInput{System: "meddix"})
+	first.Unit, first.Approver, first.ValidFrom = "5220", "requester-manager", "2100-01-01"
+	first.Person.Email, first.Person.Username = "lena@evil.example", "lena.anna"
+	if _, err := app.Service.Submit(ctx, app.Actors["requester-manager"], first); err != nil {
+		t.Fatal(err)
+	}
+	second := grantInput("19500118-2046", "Anna", "Berg", provisioning.ItemInput{System: "meddix"})
+	second.Person.Email = "anna.berg@example.org"
+	sub, err := app.Service.Submit(ctx, app.Actors["requester"], second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := app.Service.Request(ctx, app.Actors["manager"], sub.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := map[string]string{}
+	for _, k := range r.PersonDetails.Kept {
+		kept[k.Field] = k.Value
+	}
+	if kept["email"] != "lena@evil.example" || kept["username"] != "lena.anna" {
+		t.Fatalf("the approver is not told what is kept: %+v", r.PersonDetails.Kept)
+	}
+}
+
+// IT may decide that the existing entry a request named is not the person's: the person then
+// gets a new account made from the name, and the existing entry is left alone.
+func TestITChoosesANewAccountInstead(t *testing.T) {
+	app := testapp.New(t, testapp.Options{})
+	boss, err := app.Directory.EnsureAccount(ctx, connectors.Account{Username: "kommundirektor", GivenName: "Karin", Surname: "Direktör"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := grantInput("19850113-9995", "Mallory", "Made-Up", provisioning.ItemInput{System: "meddix"})
+	in.Person.Username = "kommundirektor"
+	sub := submitApproved(t, app, in)
+	personID := personOf(t, app, sub.ID).ID
+	waitFor(t, "IT to be asked to confirm the link", func() bool {
+		p, _ := app.Service.Person(ctx, app.Actors["it-handler"], personID)
+		return p.LinkRequired == "kommundirektor"
+	})
+	if err := app.Service.UseNewAccount(ctx, app.Actors["requester"], personID); err == nil {
+		t.Fatal("a requester decided on the account")
+	}
+	if err := app.Service.UseNewAccount(ctx, app.Actors["it-handler"], personID); err != nil {
+		t.Fatal(err)
+	}
+	app.WaitStatus(t, sub.ID, provisioning.StatusCompleted)
+	if p := personOf(t, app, sub.ID); p.Accounts[0].Username != "mallory.made-up" || p.LinkRequired != "" {
+		t.Fatalf("account %+v, link required %q", p.Accounts, p.LinkRequired)
+	}
+	if groups, _ := app.Directory.GroupsOf(ctx, boss.DN); len(groups) != 0 {
+		t.Fatalf("the existing entry got %v", groups)
+	}
 }

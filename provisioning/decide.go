@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -316,11 +317,13 @@ func (s *Service) startTermination(ctx context.Context, tx pgx.Tx, actor string,
 	return s.moveOn(ctx, tx, actor, r, at)
 }
 
-// applyPersonData fills in, from the approved request, what is missing about its person:
-// e-mail, mobile, job title and the username of an account yet to be made. Only an approved
-// request reaches the person, and it fills gaps without changing what is there: a manager
-// may attest a request of their own for anyone's personnummer, and that must not redirect
-// someone's e-mail or mobile (used for codes). Changing a known person's details is IT's.
+// applyPersonData applies what the approved request says about its person. The first
+// approval decides everything the requester typed (the name, employment, e-mail, mobile, job
+// title, username): until then the person has only the name of whoever first typed their
+// personnummer, and a rejected request must decide nothing. Later approvals fill gaps without
+// changing what is there: a manager may attest a request of their own for anyone's
+// personnummer, and that must not redirect someone's e-mail or mobile (used for codes); the
+// approver sees what is kept (RequestPerson.Kept). Changing a known person's details is IT's.
 func (s *Service) applyPersonData(ctx context.Context, tx pgx.Tx, actor string, r requestRow) error {
 	var changed []string
 	err := tx.QueryRow(ctx, `WITH req AS (SELECT * FROM requests WHERE id = $1),
@@ -329,14 +332,20 @@ func (s *Service) applyPersonData(ctx context.Context, tx pgx.Tx, actor string, 
 				WHERE a.directory = $2) AS yes),
 			after AS (
 				UPDATE persons p SET
-					email = CASE WHEN p.email = '' THEN req.person_email ELSE p.email END,
-					mobile = CASE WHEN p.mobile = '' THEN req.person_mobile ELSE p.mobile END,
-					job_title = CASE WHEN p.job_title = '' THEN req.person_job_title ELSE p.job_title END,
-					requested_username = CASE WHEN p.requested_username = '' AND NOT (SELECT yes FROM hasAccount)
-						THEN req.person_username ELSE p.requested_username END
+					given_name = CASE WHEN p.details_approved THEN p.given_name ELSE req.person_given_name END,
+					surname = CASE WHEN p.details_approved THEN p.surname ELSE req.person_surname END,
+					employee_type = CASE WHEN p.details_approved THEN p.employee_type ELSE req.person_employee_type END,
+					email = CASE WHEN p.email = '' OR NOT p.details_approved THEN req.person_email ELSE p.email END,
+					mobile = CASE WHEN p.mobile = '' OR NOT p.details_approved THEN req.person_mobile ELSE p.mobile END,
+					job_title = CASE WHEN p.job_title = '' OR NOT p.details_approved THEN req.person_job_title ELSE p.job_title END,
+					requested_username = CASE WHEN (p.requested_username = '' OR NOT p.details_approved)
+						AND NOT (SELECT yes FROM hasAccount) THEN req.person_username ELSE p.requested_username END,
+					details_approved = true
 				FROM req WHERE p.id = req.person_id
 				RETURNING p.*)
 		SELECT array_remove(ARRAY[
+			CASE WHEN a.given_name <> b.given_name OR a.surname <> b.surname THEN 'name' END,
+			CASE WHEN a.employee_type <> b.employee_type THEN 'employeeType' END,
 			CASE WHEN a.email <> b.email THEN 'email' END,
 			CASE WHEN a.mobile <> b.mobile THEN 'mobile' END,
 			CASE WHEN a.job_title <> b.job_title THEN 'jobTitle' END,
@@ -347,6 +356,11 @@ func (s *Service) applyPersonData(ctx context.Context, tx pgx.Tx, actor string, 
 	}
 	if len(changed) == 0 {
 		return nil
+	}
+	if slices.Contains(changed, "username") {
+		if _, err := tx.Exec(ctx, "UPDATE persons SET link_required = '' WHERE id = $1", r.personID); err != nil {
+			return fmt.Errorf("apply the username of %s: %w", r.number, err)
+		}
 	}
 	return s.record(ctx, tx, actor, "person.updated", r.id, r.personID, map[string]any{"fields": changed})
 }

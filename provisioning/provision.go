@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 
 	"github.com/jackc/pgx/v5"
 
@@ -258,6 +259,9 @@ func (s *Service) LinkAccount(ctx context.Context, actor Actor, personID, name s
 		ve.add("username", "must be 1–20 characters of a–z, 0–9, '.', '_' or '-'")
 		return ve
 	}
+	if !isUUID(personID) {
+		return fmt.Errorf("person %q: %w", personID, ErrNotFound)
+	}
 	st, err := s.readPersonState(ctx, s.db, personID, false)
 	if err != nil {
 		return err
@@ -287,3 +291,37 @@ func (s *Service) LinkAccount(ctx context.Context, actor Actor, personID, name s
 	}
 	return err
 }
+
+// UseNewAccount is IT deciding that the existing directory entry a request named is not the
+// person's (or should not be used): the requested username is dropped, and the person gets a
+// new account made from their name.
+func (s *Service) UseNewAccount(ctx context.Context, actor Actor, personID string) error {
+	if !actor.IT() {
+		return fmt.Errorf("only IT decides on directory accounts: %w", ErrForbidden)
+	}
+	if !isUUID(personID) {
+		return fmt.Errorf("person %q: %w", personID, ErrNotFound)
+	}
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		var declined string
+		err := tx.QueryRow(ctx, `UPDATE persons p SET requested_username = '', link_required = ''
+			FROM (SELECT id, link_required FROM persons WHERE id = $1 FOR UPDATE) old
+			WHERE p.id = old.id AND old.link_required <> '' RETURNING old.link_required`, personID).Scan(&declined)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("person %s waits for no account link: %w", personID, ErrConflict)
+		}
+		if err != nil {
+			return fmt.Errorf("drop the requested username of person %s: %w", personID, err)
+		}
+		if err := s.jobs.ScheduleConverge(ctx, tx, personID); err != nil {
+			return fmt.Errorf("schedule convergence of person %s: %w", personID, err)
+		}
+		return s.record(ctx, tx, actor.Subject, "account.link_declined", "", personID,
+			map[string]any{"username": declined, "directory": s.dirName})
+	})
+}
+
+var uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+// isUUID tells whether an id from a URL can name a row: anything else names nothing.
+func isUUID(id string) bool { return uuidPattern.MatchString(id) }

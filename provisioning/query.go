@@ -68,6 +68,15 @@ type RequestPerson struct {
 	CurrentAccount string `json:"currentAccount,omitempty"`
 	// LinkRequired names an existing directory account that waits for IT's confirmation.
 	LinkRequired string `json:"linkRequired,omitempty"`
+	// Kept are the person's approved values that this request differs from and will not
+	// change (an earlier approval decided them); shown to IT and attesters.
+	Kept []KeptValue `json:"kept,omitempty"`
+}
+
+// KeptValue is a value of the person that a request will not change.
+type KeptValue struct {
+	Field string `json:"field"` // name, employeeType, email, mobile, jobTitle or username
+	Value string `json:"value"`
 }
 
 // ViewerRights says what the reader of a request may do with it now.
@@ -196,12 +205,17 @@ func (s *Service) Request(ctx context.Context, actor Actor, id string) (RequestV
 
 func (s *Service) requestPerson(ctx context.Context, actor Actor, v RequestView) (*RequestPerson, error) {
 	var p RequestPerson
-	var personEmail, account, linkRequired string
+	var now struct {
+		given, surname, employeeType, email, mobile, jobTitle, username, linkRequired, account string
+		approved                                                                               bool
+	}
 	err := s.db.QueryRow(ctx, `SELECT r.person_given_name, r.person_surname, r.person_email, r.person_mobile, r.person_job_title,
-			r.person_employee_type, r.person_username, r.username_check, p.email, p.link_required,
+			r.person_employee_type, r.person_username, r.username_check, p.given_name, p.surname, p.employee_type, p.email,
+			p.mobile, p.job_title, p.requested_username, p.link_required, p.details_approved,
 			coalesce((SELECT username FROM accounts WHERE person_id = p.id AND directory = $2), '')
 		FROM requests r JOIN persons p ON p.id = r.person_id WHERE r.id = $1`, v.ID, s.dirName).Scan(&p.GivenName, &p.Surname,
-		&p.Email, &p.Mobile, &p.JobTitle, &p.EmployeeType, &p.Username, &p.UsernameCheck, &personEmail, &linkRequired, &account)
+		&p.Email, &p.Mobile, &p.JobTitle, &p.EmployeeType, &p.Username, &p.UsernameCheck, &now.given, &now.surname,
+		&now.employeeType, &now.email, &now.mobile, &now.jobTitle, &now.username, &now.linkRequired, &now.approved, &now.account)
 	if err != nil {
 		return nil, fmt.Errorf("person data of %s: %w", v.Number, err)
 	}
@@ -212,11 +226,28 @@ func (s *Service) requestPerson(ctx context.Context, actor Actor, v RequestView)
 		}
 	}
 	p.TermsEmail = p.Email
-	if insider {
-		p.CurrentAccount, p.LinkRequired = account, linkRequired
-		if p.TermsEmail == "" {
-			p.TermsEmail = personEmail
+	if !insider {
+		return &p, nil
+	}
+	p.CurrentAccount, p.LinkRequired = now.account, now.linkRequired
+	if p.TermsEmail == "" {
+		p.TermsEmail = now.email
+	}
+	if !now.approved || v.Status != StatusAwaitingApproval {
+		return &p, nil
+	}
+	keep := func(field, requested, current string) {
+		if requested != "" && current != "" && requested != current {
+			p.Kept = append(p.Kept, KeptValue{Field: field, Value: current})
 		}
+	}
+	keep("name", p.GivenName+" "+p.Surname, now.given+" "+now.surname)
+	keep("employeeType", p.EmployeeType, now.employeeType)
+	keep("email", p.Email, now.email)
+	keep("mobile", p.Mobile, now.mobile)
+	keep("jobTitle", p.JobTitle, now.jobTitle)
+	if now.account == "" && now.username != "" && p.Username != now.username {
+		p.Kept = append(p.Kept, KeptValue{Field: "username", Value: now.username})
 	}
 	return &p, nil
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -95,15 +97,12 @@ func (s *Service) reconcilePersons(ctx context.Context, r *ReconcileReport) erro
 // behorig's: nobody granted them that membership. Members that are behorig's accounts were
 // compared with their grants in the persons pass.
 func (s *Service) reconcileGroups(ctx context.Context, r *ReconcileReport) error {
-	rows, err := s.db.Query(ctx, "SELECT DISTINCT group_name FROM grants WHERE NOT manual ORDER BY group_name")
+	managed, err := s.allManagedGroups(ctx)
 	if err != nil {
-		return fmt.Errorf("list managed groups: %w", err)
+		return err
 	}
-	groups, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return fmt.Errorf("list managed groups: %w", err)
-	}
-	rows, err = s.db.Query(ctx, "SELECT lower(dn) FROM accounts WHERE directory = $1 AND dn <> ''", s.dirName)
+	groups := slices.Sorted(maps.Keys(managed))
+	rows, err := s.db.Query(ctx, "SELECT dn FROM accounts WHERE directory = $1 AND dn <> ''", s.dirName)
 	if err != nil {
 		return fmt.Errorf("list accounts: %w", err)
 	}
@@ -113,7 +112,7 @@ func (s *Service) reconcileGroups(ctx context.Context, r *ReconcileReport) error
 	}
 	known := make(map[string]bool, len(dns))
 	for _, dn := range dns {
-		known[dn] = true
+		known[strings.ToLower(dn)] = true // in Go, not SQL: the collation must not decide
 	}
 	for _, group := range groups {
 		if err := ctx.Err(); err != nil {

@@ -450,12 +450,14 @@ func (d *Directory) GroupMembers(ctx context.Context, group string) ([]string, e
 	return members, err
 }
 
-// GroupsOf lists the names of the groups under GroupsDN that have memberDN as a member.
+// GroupsOf lists the names of the groups directly under GroupsDN that have memberDN as a member.
 func (d *Directory) GroupsOf(ctx context.Context, memberDN string) ([]string, error) {
 	var groups []string
 	err := d.do(ctx, func(conn *ldap.Conn) error {
 		filter := fmt.Sprintf("(&(objectClass=%s)(member=%s))", groupClass, ldap.EscapeFilter(memberDN))
-		res, err := conn.Search(ldap.NewSearchRequest(d.cfg.GroupsDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases,
+		// One level, where EnsureMember and RemoveMember name groups: a group of the same
+		// name moved into a sub-OU is another group, not one behorig could leave.
+		res, err := conn.Search(ldap.NewSearchRequest(d.cfg.GroupsDN, ldap.ScopeSingleLevel, ldap.NeverDerefAliases,
 			0, int(d.cfg.Timeout.Seconds()), false, filter, []string{"cn"}, nil))
 		if err != nil {
 			return fmt.Errorf("groups of %s: %w", memberDN, err)

@@ -109,6 +109,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/persons/{id}", s.authed(s.getPerson))
 	mux.HandleFunc("GET /api/v1/persons", s.authed(s.findPersons))
 	mux.HandleFunc("POST /api/v1/persons/{id}/link", s.authed(s.linkAccount))
+	mux.HandleFunc("POST /api/v1/persons/{id}/new-account", s.authed(s.useNewAccount))
 	mux.HandleFunc("GET /api/v1/me", s.authed(s.me))
 	mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, http.StatusNotFound, "No such API endpoint", nil)

@@ -154,6 +154,15 @@ func (s *Server) linkAccount(w http.ResponseWriter, r *http.Request, actor provi
 	s.getPerson(w, r, actor)
 }
 
+// useNewAccount is IT deciding that the person gets a new account instead of the existing one.
+func (s *Server) useNewAccount(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
+	if err := s.service.UseNewAccount(r.Context(), actor, r.PathValue("id")); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.getPerson(w, r, actor)
+}
+
 func (s *Server) findPersons(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
 	pnr := r.URL.Query().Get("personnummer")
 	if pnr == "" {

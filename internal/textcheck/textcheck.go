@@ -8,6 +8,7 @@ package textcheck
 import (
 	"errors"
 	"fmt"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -61,19 +62,17 @@ func Allowed(r rune, multiline bool) bool {
 	return !invisible(r)
 }
 
-// invisible are the bidi controls (overrides, embeddings, isolates, marks) and zero-width
-// characters.
+// invisible are the characters that show nothing (or a blank) yet change what is stored:
+// every format character (Unicode category Cf: bidi controls, zero-width characters, the
+// soft hyphen, invisible operators, tag characters, the Mongolian vowel separator), the
+// variation selectors, and the Hangul fillers, which render as blanks.
 func invisible(r rune) bool {
 	switch {
-	case r >= 0x202a && r <= 0x202e: // LRE, RLE, PDF, LRO, RLO
+	case unicode.Is(unicode.Cf, r):
 		return true
-	case r >= 0x2066 && r <= 0x2069: // LRI, RLI, FSI, PDI
+	case unicode.Is(unicode.Variation_Selector, r):
 		return true
-	case r == 0x200e || r == 0x200f || r == 0x061c: // LRM, RLM, ALM
-		return true
-	case r >= 0x200b && r <= 0x200d: // zero-width space, non-joiner, joiner
-		return true
-	case r == 0x2060 || r == 0xfeff: // word joiner, zero-width no-break space (BOM)
+	case r == 0x115f || r == 0x1160 || r == 0x3164 || r == 0xffa0: // Hangul fillers
 		return true
 	}
 	return false

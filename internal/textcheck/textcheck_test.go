@@ -34,6 +34,12 @@ func TestLineAndText(t *testing.T) {
 		{"a\u2060b", false, false},
 		{"\ufeffAnna", false, false},
 		{"a\ufffdb", false, false},
+		{"An\u00adna", false, false},     // soft hyphen
+		{"Be\u3164rg", false, false},     // Hangul filler
+		{"Anna\U000e0041", false, false}, // tag character
+		{"a\u2064b", false, false},       // invisible plus
+		{"a\u180eb", false, false},       // Mongolian vowel separator
+		{"a\ufe0fb", false, false},       // variation selector
 		{"a\xffb", false, false},
 		{"\xc3", false, false},
 	} {

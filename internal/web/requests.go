@@ -400,6 +400,16 @@ func (s *Server) linkAccount(w http.ResponseWriter, r *http.Request, actor provi
 	http.Redirect(w, r, "/persons/"+url.PathEscape(id)+"?done=linked", http.StatusSeeOther)
 }
 
+// useNewAccount is IT deciding that the person gets a new account instead of the existing one.
+func (s *Server) useNewAccount(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
+	id := r.PathValue("id")
+	if err := s.service.UseNewAccount(r.Context(), actor, id); err != nil {
+		s.domainError(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/persons/"+url.PathEscape(id)+"?done=new_account", http.StatusSeeOther)
+}
+
 // terminatePage finds the person (by id or personnummer) and shows what a termination
 // removes, with the form to send it.
 func (s *Server) terminatePage(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {

@@ -87,6 +87,7 @@ func (s *Server) Handler(api http.Handler) http.Handler {
 	mux.HandleFunc("POST /grants/{id}/removed", s.signedIn(s.manualRemoved))
 	mux.HandleFunc("GET /persons/{id}", s.signedIn(s.personPage))
 	mux.HandleFunc("POST /persons/{id}/link", s.signedIn(s.linkAccount))
+	mux.HandleFunc("POST /persons/{id}/new-account", s.signedIn(s.useNewAccount))
 	mux.HandleFunc("GET /admin", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/admin/units", http.StatusSeeOther) })
 	mux.HandleFunc("GET /admin/units", s.signedIn(s.adminUnits))
 	mux.HandleFunc("GET /admin/units/{id}", s.signedIn(s.adminUnit))

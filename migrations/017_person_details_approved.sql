@@ -1,0 +1,7 @@
+-- Whether a manager has approved what is known about a person. A person first met in a
+-- request exists from submission (the request needs them), but with the name the requester
+-- typed: the first approval decides the name, employment, contact details and username; later
+-- approvals only fill gaps.
+ALTER TABLE persons ADD COLUMN details_approved boolean NOT NULL DEFAULT false;
+UPDATE persons p SET details_approved = true
+WHERE EXISTS (SELECT 1 FROM requests r WHERE r.person_id = p.id AND r.approved_by_manager);
