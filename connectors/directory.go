@@ -32,6 +32,10 @@ type AccountRef struct {
 	// Identity is the value of the directory's identity attribute (often the personnummer),
 	// empty when none is configured or the entry has none.
 	Identity string
+	// CreatedByUs tells that the directory says behorig's own bind identity created the
+	// entry, so that an entry found under a username behorig reserved can be told from one
+	// someone else made meanwhile.
+	CreatedByUs bool
 }
 
 // Directory is an account directory such as OpenLDAP or Active Directory. Every method is

@@ -259,7 +259,7 @@ func (s *Service) applyToDirectory(ctx context.Context, st personState, want des
 	}
 	var notOwn error // why nothing may be given to this entry
 	if e.exists {
-		notOwn = s.checkOwnEntry(st, ref)
+		notOwn = s.checkOwnEntry(st, acct, ref)
 	}
 	diff := func(kind, group string) Difference {
 		return Difference{Kind: kind, PersonID: st.person.id, Username: acct.username, DN: e.dn, Group: group}
@@ -408,13 +408,21 @@ func (s *Service) allManagedGroups(ctx context.Context) (map[string]bool, error)
 	return all, nil
 }
 
-// checkOwnEntry refuses to act on an entry whose identity attribute names someone else: the
-// username was reserved as free, and an entry that appeared since is not the person's.
-func (s *Service) checkOwnEntry(st personState, ref connectors.AccountRef) error {
-	if ref.Identity == "" || s.identityMatches(st.person, ref.Identity) {
-		return nil
+// checkOwnEntry refuses to give anything to an entry that may not be the person's: one whose
+// identity attribute names someone else, or one found under a username behorig reserved but
+// has not recorded as created, which someone else made unless the directory says behorig's
+// own bind identity did (a crash between the add and its record).
+func (s *Service) checkOwnEntry(st personState, acct accountRow, ref connectors.AccountRef) error {
+	if ref.Identity != "" {
+		if s.identityMatches(st.person, ref.Identity) {
+			return nil
+		}
+		return fmt.Errorf("account %s: its identity attribute names another person: %w", ref.Username, ErrLinkRequired)
 	}
-	return fmt.Errorf("account %s: its identity attribute names another person: %w", ref.Username, ErrLinkRequired)
+	if acct.state == "reserved" && acct.origin == "created" && !ref.CreatedByUs {
+		return fmt.Errorf("account %s: an entry someone else made has the username behorig reserved: %w", ref.Username, ErrLinkRequired)
+	}
+	return nil
 }
 
 // identityMatches tells whether a directory identity value is the person's personnummer.

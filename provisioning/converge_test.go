@@ -2,6 +2,7 @@ package provisioning_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -819,5 +820,62 @@ func TestITChoosesANewAccountInstead(t *testing.T) {
 	}
 	if groups, _ := app.Directory.GroupsOf(ctx, boss.DN); len(groups) != 0 {
 		t.Fatalf("the existing entry got %v", groups)
+	}
+}
+
+// An entry someone else makes under a username behorig reserved (after a failed first try)
+// is not taken over: the person waits for IT, who may give them a new account instead.
+func TestReservedUsernameIsNotTakenFromAStranger(t *testing.T) {
+	var faulty *faultyDirectory
+	app := testapp.New(t, testapp.Options{NoJobs: true, Directory: func(d connectors.Directory) connectors.Directory {
+		faulty = &faultyDirectory{Directory: d}
+		return faulty
+	}})
+	sub := submitApproved(t, app, grantInput("19500118-2046", "Anna", "Berg", provisioning.ItemInput{System: "meddix"}))
+	grant := grantIDs(t, app, sub.ID)[0]
+	faulty.arm(3, "error", nil) // usernameFree's look-up, the account's look-up, then EnsureAccount fails
+	if err := app.Service.ConvergeGrant(ctx, grant); err == nil {
+		t.Fatal("the first try succeeded")
+	}
+	faulty.arm(0, "", nil)
+	// Another administrator makes uid=anna.berg for someone else.
+	conn, err := app.Slapd.Dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	add := goldap.NewAddRequest("uid=anna.berg,"+app.Slapd.PeopleDN, []goldap.Control{
+		goldap.NewControlString("1.3.6.1.4.1.4203.666.5.12", true, "")}) // relax: the test sets who created it
+	add.Attribute("objectClass", []string{"inetOrgPerson"})
+	add.Attribute("uid", []string{"anna.berg"})
+	add.Attribute("cn", []string{"Anna Berg"})
+	add.Attribute("sn", []string{"Berg"})
+	add.Attribute("creatorsName", []string{"cn=another-admin," + app.Slapd.BaseDN})
+	add.Attribute("createTimestamp", []string{time.Now().UTC().Format("20060102150405Z")})
+	if err := conn.Add(add); err != nil {
+		t.Fatal(err)
+	}
+	if err := app.Service.ConvergeGrant(ctx, grant); !errors.Is(err, provisioning.ErrLinkRequired) {
+		t.Fatalf("the retry: %v, want ErrLinkRequired", err)
+	}
+	stranger := "uid=anna.berg," + app.Slapd.PeopleDN
+	if groups, _ := app.Directory.GroupsOf(ctx, stranger); len(groups) != 0 {
+		t.Fatalf("the stranger's entry got %v", groups)
+	}
+	personID := personOf(t, app, sub.ID).ID
+	if p, _ := app.Service.Person(ctx, app.Actors["it-handler"], personID); p.LinkRequired != "anna.berg" {
+		t.Fatalf("IT is not asked: link required %q", p.LinkRequired)
+	}
+	if err := app.Service.UseNewAccount(ctx, app.Actors["it-handler"], personID); err != nil {
+		t.Fatal(err)
+	}
+	if err := app.Service.ConvergeGrant(ctx, grant); err != nil {
+		t.Fatal(err)
+	}
+	if p := personOf(t, app, sub.ID); p.Accounts[0].Username != "anna.berg2" {
+		t.Fatalf("accounts %+v, want a new anna.berg2", p.Accounts)
+	}
+	if groups, _ := app.Directory.GroupsOf(ctx, stranger); len(groups) != 0 {
+		t.Fatalf("the stranger's entry got %v", groups)
 	}
 }

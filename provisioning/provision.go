@@ -132,9 +132,13 @@ func (s *Service) linkEntry(ctx context.Context, st *personState, ref connectors
 		if err != nil {
 			return err
 		}
-		if fresh.hasAccount {
+		if fresh.hasAccount && fresh.account.state != "reserved" {
 			st.account, st.hasAccount = fresh.account, true
 			return nil
+		}
+		// A username only reserved, whose entry someone else made, gives way to the link.
+		if err := s.dropReservation(ctx, tx, st.person.id); err != nil {
+			return err
 		}
 		ok, err := claimUsername(ctx, tx, ref.Username, st.person.id)
 		if err != nil {
@@ -266,7 +270,7 @@ func (s *Service) LinkAccount(ctx context.Context, actor Actor, personID, name s
 	if err != nil {
 		return err
 	}
-	if st.hasAccount {
+	if st.hasAccount && st.account.state != "reserved" {
 		return fmt.Errorf("person %s already has the account %s: %w", personID, st.account.username, ErrConflict)
 	}
 	ref, err := s.dir.LookupAccount(ctx, name)
@@ -313,12 +317,26 @@ func (s *Service) UseNewAccount(ctx context.Context, actor Actor, personID strin
 		if err != nil {
 			return fmt.Errorf("drop the requested username of person %s: %w", personID, err)
 		}
+		if err := s.dropReservation(ctx, tx, personID); err != nil {
+			return err
+		}
 		if err := s.jobs.ScheduleConverge(ctx, tx, personID); err != nil {
 			return fmt.Errorf("schedule convergence of person %s: %w", personID, err)
 		}
 		return s.record(ctx, tx, actor.Subject, "account.link_declined", "", personID,
 			map[string]any{"username": declined, "directory": s.dirName})
 	})
+}
+
+// dropReservation forgets a username reserved for the person but never recorded as created,
+// so that another is chosen; the username stays the person's and is never given to anyone
+// else.
+func (s *Service) dropReservation(ctx context.Context, tx pgx.Tx, personID string) error {
+	if _, err := tx.Exec(ctx, "DELETE FROM accounts WHERE person_id = $1 AND directory = $2 AND state = 'reserved'",
+		personID, s.dirName); err != nil {
+		return fmt.Errorf("drop the reserved username of person %s: %w", personID, err)
+	}
+	return nil
 }
 
 var uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)

@@ -189,7 +189,7 @@ func (d *Directory) LookupAccount(ctx context.Context, username string) (connect
 
 func (d *Directory) lookup(conn *ldap.Conn, username string) (connectors.AccountRef, error) {
 	filter := fmt.Sprintf("(&(objectClass=%s)(uid=%s))", personClass, ldap.EscapeFilter(username))
-	attrs := []string{"uid", lockedAttr}
+	attrs := []string{"uid", lockedAttr, "creatorsName"}
 	if d.cfg.IdentityAttribute != "" {
 		attrs = append(attrs, d.cfg.IdentityAttribute)
 	}
@@ -205,7 +205,8 @@ func (d *Directory) lookup(conn *ldap.Conn, username string) (connectors.Account
 		return connectors.AccountRef{}, fmt.Errorf("look up uid=%s under %s: more than one entry", username, d.cfg.PeopleDN)
 	}
 	e := res.Entries[0]
-	ref := connectors.AccountRef{DN: e.DN, Username: e.GetAttributeValue("uid"), Disabled: e.GetAttributeValue(lockedAttr) != ""}
+	ref := connectors.AccountRef{DN: e.DN, Username: e.GetAttributeValue("uid"), Disabled: e.GetAttributeValue(lockedAttr) != "",
+		CreatedByUs: d.cfg.BindDN != "" && sameDN(e.GetAttributeValue("creatorsName"), d.cfg.BindDN)}
 	if d.cfg.IdentityAttribute != "" {
 		ref.Identity = e.GetAttributeValue(d.cfg.IdentityAttribute)
 	}
