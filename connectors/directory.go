@@ -26,6 +26,9 @@ type Account struct {
 
 // AccountRef identifies an account in a directory once it exists.
 type AccountRef struct {
+	// ID is the directory's stable id of the entry (entryUUID, objectGUID): it survives a
+	// rename, and a new entry under an old name has another.
+	ID       string
 	DN       string
 	Username string
 	Disabled bool
@@ -46,6 +49,9 @@ type Directory interface {
 	// LookupAccount finds the account with this username; the error wraps ErrNotFound when
 	// there is none. The username is matched exactly: it is escaped, never a pattern.
 	LookupAccount(ctx context.Context, username string) (AccountRef, error)
+	// LookupAccountByID finds the account whose entry has this ID, wherever it was renamed or
+	// moved to; the error wraps ErrNotFound when there is none.
+	LookupAccountByID(ctx context.Context, id string) (AccountRef, error)
 	// EnsureAccount creates the account when absent and enables it when disabled. An
 	// existing account's attributes are left as they are.
 	EnsureAccount(ctx context.Context, a Account) (AccountRef, error)

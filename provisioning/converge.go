@@ -73,7 +73,7 @@ type personRow struct {
 }
 
 type accountRow struct {
-	username, dn, state, origin string
+	username, dn, state, origin, entryID string
 }
 
 // personState is what the database says about one person.
@@ -154,8 +154,8 @@ func (s *Service) readPersonState(ctx context.Context, q querier, personID strin
 
 func (s *Service) accountOf(ctx context.Context, q querier, personID string) (accountRow, bool, error) {
 	var a accountRow
-	err := q.QueryRow(ctx, "SELECT username, dn, state, origin FROM accounts WHERE directory = $1 AND person_id = $2",
-		s.dirName, personID).Scan(&a.username, &a.dn, &a.state, &a.origin)
+	err := q.QueryRow(ctx, "SELECT username, dn, state, origin, entry_id FROM accounts WHERE directory = $1 AND person_id = $2",
+		s.dirName, personID).Scan(&a.username, &a.dn, &a.state, &a.origin, &a.entryID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return a, false, nil
 	}
@@ -233,7 +233,7 @@ const (
 // entry is the person's directory entry as step 2 left it.
 type entry struct {
 	exists, disabled bool
-	dn               string
+	dn, id           string
 }
 
 // applyToDirectory reads the person's entry and groups and changes what differs from want.
@@ -252,10 +252,10 @@ func (s *Service) applyToDirectory(ctx context.Context, st personState, want des
 		return entry{}, nil, nil
 	}
 	acct := st.account
-	ref, err := s.dir.LookupAccount(ctx, acct.username)
-	e := entry{exists: err == nil, disabled: ref.Disabled, dn: ref.DN}
+	ref, err := s.findEntry(ctx, acct)
+	e := entry{exists: err == nil, disabled: ref.Disabled, dn: ref.DN, id: ref.ID}
 	if err != nil && !errors.Is(err, connectors.ErrNotFound) {
-		return e, nil, fmt.Errorf("look up account %s: %w", acct.username, err)
+		return e, nil, err
 	}
 	var notOwn error // why nothing may be given to this entry
 	if e.exists {
@@ -287,7 +287,7 @@ func (s *Service) applyToDirectory(ctx context.Context, st personState, want des
 			if ref, err = s.dir.EnsureAccount(ctx, s.directoryAccount(st)); err != nil {
 				return e, diffs, fmt.Errorf("ensure account %s: %w", acct.username, err)
 			}
-			e = entry{exists: true, disabled: ref.Disabled, dn: ref.DN}
+			e = entry{exists: true, disabled: ref.Disabled, dn: ref.DN, id: ref.ID}
 		}
 	}
 	if !e.exists {
@@ -315,6 +315,19 @@ func (s *Service) applyToDirectory(ctx context.Context, st personState, want des
 		}
 	}
 	return e, diffs, nil
+}
+
+// findEntry finds the account's entry by its username or, when the directory renamed it, by
+// the entry's id recorded earlier: an account renamed in the directory still loses its access.
+func (s *Service) findEntry(ctx context.Context, acct accountRow) (connectors.AccountRef, error) {
+	ref, err := s.dir.LookupAccount(ctx, acct.username)
+	if errors.Is(err, connectors.ErrNotFound) && acct.entryID != "" {
+		ref, err = s.dir.LookupAccountByID(ctx, acct.entryID)
+	}
+	if err != nil && !errors.Is(err, connectors.ErrNotFound) {
+		return ref, fmt.Errorf("look up account %s: %w", acct.username, err)
+	}
+	return ref, err
 }
 
 // mayGive refuses to give anything to an entry that is not the person's, and tells IT.
@@ -413,6 +426,9 @@ func (s *Service) allManagedGroups(ctx context.Context) (map[string]bool, error)
 // has not recorded as created, which someone else made unless the directory says behorig's
 // own bind identity did (a crash between the add and its record).
 func (s *Service) checkOwnEntry(st personState, acct accountRow, ref connectors.AccountRef) error {
+	if acct.entryID != "" && ref.ID != "" && ref.ID != acct.entryID {
+		return fmt.Errorf("account %s: the entry under the username is another than the one recorded: %w", ref.Username, ErrLinkRequired)
+	}
 	if ref.Identity != "" {
 		if s.identityMatches(st.person, ref.Identity) {
 			return nil
@@ -516,11 +532,11 @@ func (s *Service) recordAccount(ctx context.Context, tx pgx.Tx, st personState, 
 	if e.disabled {
 		state = "disabled"
 	}
-	if before == state && st.account.dn == e.dn {
+	if before == state && st.account.dn == e.dn && st.account.entryID == e.id {
 		return nil
 	}
-	if _, err := tx.Exec(ctx, "UPDATE accounts SET dn = $3, state = $4, updated_at = $5 WHERE directory = $1 AND person_id = $2",
-		s.dirName, st.person.id, e.dn, state, s.clock.Now()); err != nil {
+	if _, err := tx.Exec(ctx, `UPDATE accounts SET dn = $3, state = $4, entry_id = $5, updated_at = $6
+		WHERE directory = $1 AND person_id = $2`, s.dirName, st.person.id, e.dn, state, e.id, s.clock.Now()); err != nil {
 		return fmt.Errorf("record account %s: %w", st.account.username, err)
 	}
 	data := map[string]any{"directory": s.dirName, "dn": e.dn, "username": st.account.username}

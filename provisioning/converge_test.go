@@ -879,3 +879,28 @@ func TestReservedUsernameIsNotTakenFromAStranger(t *testing.T) {
 		t.Fatalf("the stranger's entry got %v", groups)
 	}
 }
+
+// An account renamed in the directory (a new uid after a change of name) is still found by
+// its entry's id, so a termination takes its access and disables it.
+func TestRenamedAccountLosesItsAccess(t *testing.T) {
+	app := testapp.New(t, testapp.Options{})
+	sub := submitApproved(t, app, grantInput("19500118-2046", "Anna", "Berg"))
+	app.WaitStatus(t, sub.ID, provisioning.StatusCompleted)
+	p := personOf(t, app, sub.ID)
+	conn, err := app.Slapd.Dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.ModifyDN(goldap.NewModifyDNRequest(p.Accounts[0].DN, "uid=anna.lind", true, "")); err != nil {
+		t.Fatal(err)
+	}
+	app.WaitStatus(t, terminate(t, app, "19500118-2046").ID, provisioning.StatusCompleted)
+	ref, err := app.Directory.LookupAccount(ctx, "anna.lind")
+	if err != nil || !ref.Disabled {
+		t.Fatalf("the renamed account after the termination: %+v, %v", ref, err)
+	}
+	if groups, _ := app.Directory.GroupsOf(ctx, ref.DN); len(groups) != 0 {
+		t.Fatalf("the renamed account is still in %v", groups)
+	}
+}

@@ -151,14 +151,14 @@ func (s *Service) linkEntry(ctx context.Context, st *personState, ref connectors
 		if ref.Disabled {
 			state = "disabled"
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO accounts (person_id, directory, username, dn, state, origin, linked_by)
-			VALUES ($1, $2, $3, $4, $5, 'linked', $6)`, st.person.id, s.dirName, ref.Username, ref.DN, state, linkedBy); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO accounts (person_id, directory, username, dn, state, origin, linked_by, entry_id)
+			VALUES ($1, $2, $3, $4, $5, 'linked', $6, $7)`, st.person.id, s.dirName, ref.Username, ref.DN, state, linkedBy, ref.ID); err != nil {
 			return fmt.Errorf("link account %s: %w", ref.Username, err)
 		}
 		if _, err := tx.Exec(ctx, "UPDATE persons SET link_required = '' WHERE id = $1", st.person.id); err != nil {
 			return fmt.Errorf("clear link of person %s: %w", st.person.id, err)
 		}
-		st.account = accountRow{username: ref.Username, dn: ref.DN, state: state, origin: "linked"}
+		st.account = accountRow{username: ref.Username, dn: ref.DN, state: state, origin: "linked", entryID: ref.ID}
 		st.hasAccount, linked = true, true
 		if err := s.jobs.ScheduleConverge(ctx, tx, st.person.id); err != nil {
 			return fmt.Errorf("schedule convergence of person %s: %w", st.person.id, err)

@@ -187,25 +187,40 @@ func (d *Directory) LookupAccount(ctx context.Context, username string) (connect
 	return ref, err
 }
 
+// LookupAccountByID finds the account whose entryUUID is id.
+func (d *Directory) LookupAccountByID(ctx context.Context, id string) (connectors.AccountRef, error) {
+	var ref connectors.AccountRef
+	err := d.do(ctx, func(conn *ldap.Conn) error {
+		var err error
+		ref, err = d.find(conn, fmt.Sprintf("(&(objectClass=%s)(entryUUID=%s))", personClass, ldap.EscapeFilter(id)), "entryUUID="+id)
+		return err
+	})
+	return ref, err
+}
+
 func (d *Directory) lookup(conn *ldap.Conn, username string) (connectors.AccountRef, error) {
-	filter := fmt.Sprintf("(&(objectClass=%s)(uid=%s))", personClass, ldap.EscapeFilter(username))
-	attrs := []string{"uid", lockedAttr, "creatorsName"}
+	return d.find(conn, fmt.Sprintf("(&(objectClass=%s)(uid=%s))", personClass, ldap.EscapeFilter(username)), "uid="+username)
+}
+
+// find reads the one account the filter matches; what names it in errors.
+func (d *Directory) find(conn *ldap.Conn, filter, what string) (connectors.AccountRef, error) {
+	attrs := []string{"uid", lockedAttr, "creatorsName", "entryUUID"}
 	if d.cfg.IdentityAttribute != "" {
 		attrs = append(attrs, d.cfg.IdentityAttribute)
 	}
 	res, err := conn.Search(ldap.NewSearchRequest(d.cfg.PeopleDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases,
 		2, int(d.cfg.Timeout.Seconds()), false, filter, attrs, nil))
 	if err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultSizeLimitExceeded) {
-		return connectors.AccountRef{}, fmt.Errorf("look up uid=%s under %s: %w", username, d.cfg.PeopleDN, err)
+		return connectors.AccountRef{}, fmt.Errorf("look up %s under %s: %w", what, d.cfg.PeopleDN, err)
 	}
 	switch {
 	case res == nil || len(res.Entries) == 0:
-		return connectors.AccountRef{}, fmt.Errorf("account uid=%s under %s: %w", username, d.cfg.PeopleDN, connectors.ErrNotFound)
+		return connectors.AccountRef{}, fmt.Errorf("account %s under %s: %w", what, d.cfg.PeopleDN, connectors.ErrNotFound)
 	case len(res.Entries) > 1:
-		return connectors.AccountRef{}, fmt.Errorf("look up uid=%s under %s: more than one entry", username, d.cfg.PeopleDN)
+		return connectors.AccountRef{}, fmt.Errorf("look up %s under %s: more than one entry", what, d.cfg.PeopleDN)
 	}
 	e := res.Entries[0]
-	ref := connectors.AccountRef{DN: e.DN, Username: e.GetAttributeValue("uid"), Disabled: e.GetAttributeValue(lockedAttr) != "",
+	ref := connectors.AccountRef{ID: e.GetAttributeValue("entryUUID"), DN: e.DN, Username: e.GetAttributeValue("uid"), Disabled: e.GetAttributeValue(lockedAttr) != "",
 		CreatedByUs: d.cfg.BindDN != "" && sameDN(e.GetAttributeValue("creatorsName"), d.cfg.BindDN)}
 	if d.cfg.IdentityAttribute != "" {
 		ref.Identity = e.GetAttributeValue(d.cfg.IdentityAttribute)

@@ -5,3 +5,8 @@
 ALTER TABLE persons ADD COLUMN details_approved boolean NOT NULL DEFAULT false;
 UPDATE persons p SET details_approved = true
 WHERE EXISTS (SELECT 1 FROM requests r WHERE r.person_id = p.id AND r.approved_by_manager);
+
+-- The directory's stable id of an account's entry (OpenLDAP's entryUUID), so that an entry
+-- renamed in the directory is still found, and one deleted and made again under the same
+-- username is not taken for it.
+ALTER TABLE accounts ADD COLUMN entry_id text NOT NULL DEFAULT '';
