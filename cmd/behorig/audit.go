@@ -62,10 +62,16 @@ func verifyAudit(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	if path == "" {
-		fmt.Fprintf(stdout, "audit log intact: %d events verified; no checkpoint file, so deleted newest events would go unseen\n", done.Events)
+		fmt.Fprintf(stdout, "audit log intact: %d events verified\n"+
+			"warning: no checkpoint file, so only the chain was checked: whoever can write the database could have\n"+
+			"deleted the newest events, emptied the log, or rewritten it whole (as plain SHA-256 events) unseen;\n"+
+			"set audit.checkpoint_file (or -checkpoints) to a file out of their reach\n", done.Events)
 		return nil
 	}
 	fmt.Fprintf(stdout, "audit log intact: %d events verified, %d checkpoints verified (%s)\n", done.Events, done.Checkpoints, path)
+	if done.Checkpoints == 0 {
+		fmt.Fprintln(stdout, "warning: the checkpoint file vouches for no event yet; events deleted at the end of the log would go unseen")
+	}
 	return nil
 }
 

@@ -354,3 +354,33 @@ func TestConcurrentAppends(t *testing.T) {
 		t.Fatalf("Verify = %+v, %v", done, err)
 	}
 }
+
+// hungSink hangs like a stuck mount until released.
+type hungSink struct{ entered, release chan struct{} }
+
+func (h hungSink) WriteCheckpoint(audit.Checkpoint) error {
+	close(h.entered)
+	<-h.release
+	return nil
+}
+
+// A checkpoint sink that hangs holds up the checkpoint only: events are appended meanwhile.
+func TestHungSinkDoesNotStopAppends(t *testing.T) {
+	pool, log := emptyLog(t), newLog(t)
+	appendEvents(t, pool, log, 2)
+	sink := hungSink{entered: make(chan struct{}), release: make(chan struct{})}
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := log.CheckpointIfGrown(ctx, pool, at, sink)
+		done <- err
+	}()
+	<-sink.entered
+	appendEvents(t, pool, log, 3) // hangs for good if the checkpoint held the append lock
+	close(sink.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if result, err := log.Verify(ctx, pool, nil); err != nil || result.Events != 6 {
+		t.Fatalf("Verify = %+v, %v; want 6 events", result, err)
+	}
+}

@@ -38,6 +38,7 @@ type CheckpointSink interface {
 // Beginner starts transactions: a pool or a connection.
 type Beginner interface {
 	Begin(ctx context.Context) (pgx.Tx, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
 // ErrEmpty is returned by Checkpoint for a log without events: there is nothing to vouch for.
@@ -57,37 +58,48 @@ func (l *Log) CheckpointIfGrown(ctx context.Context, db Beginner, at time.Time, 
 }
 
 func (l *Log) checkpoint(ctx context.Context, db Beginner, at time.Time, sink CheckpointSink, onlyIfGrown bool) (Checkpoint, bool, error) {
-	var c Checkpoint
-	written := false
-	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
-		h, err := lockHead(ctx, tx)
-		if err != nil {
-			return err
-		}
-		// The checkpoint event is the head until something else is appended, so a head that is
-		// one means nothing happened since.
-		if onlyIfGrown && (h.Seq == 0 || h.Action == CheckpointAction) {
-			return nil
-		}
-		if h.Seq == 0 {
-			return ErrEmpty
-		}
-		c = l.sign(h.Seq, h.Hash, at)
-		// Written before the commit, holding the append lock: should the commit fail, the line
-		// still tells the truth about event h.Seq, while a line written after a commit could be
-		// lost with no retry noticing.
-		if sink != nil {
-			if err := sink.WriteCheckpoint(c); err != nil {
-				return fmt.Errorf("write checkpoint of event %d: %w", c.Seq, err)
-			}
-		}
-		written = true
-		return insertAfter(ctx, tx, h, Event{At: c.At, Actor: "system", Action: CheckpointAction, Data: c}, HashHMAC, l.keys.Chain)
-	})
+	h, err := committedHead(ctx, db)
 	if err != nil {
 		return Checkpoint{}, false, fmt.Errorf("audit checkpoint: %w", err)
 	}
-	return c, written, nil
+	// The checkpoint event is the head until something else is appended, so a head that is
+	// one means nothing happened since.
+	if onlyIfGrown && (h.Seq == 0 || h.Action == CheckpointAction) {
+		return Checkpoint{}, false, nil
+	}
+	if h.Seq == 0 {
+		return Checkpoint{}, false, fmt.Errorf("audit checkpoint: %w", ErrEmpty)
+	}
+	c := l.sign(h.Seq, h.Hash, at)
+	// Written before the event is appended, and without the append lock: a sink that hangs
+	// (a stuck mount, a log shipper) holds up the checkpoint, never the appends of everyone
+	// else. Event h.Seq is committed, so the line tells the truth whatever happens next.
+	if sink != nil {
+		if err := sink.WriteCheckpoint(c); err != nil {
+			return Checkpoint{}, false, fmt.Errorf("audit checkpoint: write checkpoint of event %d: %w", c.Seq, err)
+		}
+	}
+	err = pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		now, err := lockHead(ctx, tx)
+		if err != nil {
+			return err
+		}
+		return insertAfter(ctx, tx, now, Event{At: c.At, Actor: "system", Action: CheckpointAction, Data: c}, HashHMAC, l.keys.Chain)
+	})
+	if err != nil {
+		return c, true, fmt.Errorf("audit checkpoint: record checkpoint of event %d: %w", c.Seq, err)
+	}
+	return c, true, nil
+}
+
+// committedHead reads the newest committed event without the append lock.
+func committedHead(ctx context.Context, db Beginner) (head, error) {
+	h := head{Hash: make([]byte, sha256.Size)}
+	err := db.QueryRow(ctx, "SELECT seq, hash, action FROM audit_events ORDER BY seq DESC LIMIT 1").Scan(&h.Seq, &h.Hash, &h.Action)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return head{}, fmt.Errorf("read chain head: %w", err)
+	}
+	return h, nil
 }
 
 func (l *Log) sign(seq int64, hash []byte, at time.Time) Checkpoint {

@@ -55,6 +55,7 @@ func (l *Log) Verify(ctx context.Context, db Querier, checkpoints []Checkpoint) 
 	}
 	defer rows.Close()
 	var done Verified
+	var logged []loggedCheckpoint
 	prev := Record{Hash: make([]byte, sha256.Size)}
 	sawHMAC := false
 	for rows.Next() {
@@ -64,6 +65,11 @@ func (l *Log) Verify(ctx context.Context, db Querier, checkpoints []Checkpoint) 
 		}
 		if broken := l.check(r, prev, sawHMAC); broken != nil {
 			return done, broken
+		}
+		if r.Action == CheckpointAction {
+			var c Checkpoint
+			json.Unmarshal(r.Data, &c) // check has read it
+			logged = append(logged, loggedCheckpoint{event: r.Seq, Checkpoint: c})
 		}
 		for _, c := range bySeq[r.Seq] {
 			if !bytes.Equal(c.Hash, r.Hash) {
@@ -85,7 +91,49 @@ func (l *Log) Verify(ctx context.Context, db Querier, checkpoints []Checkpoint) 
 			"missing: the log ends at event %d, but the checkpoint of %s vouches for event %d (deleted newest events)",
 			prev.Seq, beyond.At.Format(time.RFC3339), beyond.Seq)}
 	}
-	return done, nil
+	rows.Close()
+	return done, checkLoggedCheckpoints(ctx, db, logged)
+}
+
+// loggedCheckpoint is a checkpoint kept in the log itself, as event number event.
+type loggedCheckpoint struct {
+	event int64
+	Checkpoint
+}
+
+// checkLoggedCheckpoints checks that each checkpoint in the log vouches for the event it
+// names. That event came before it, but not always just before: the checkpoint is appended
+// after the sink was written, without holding the append lock meanwhile.
+func checkLoggedCheckpoints(ctx context.Context, db Querier, logged []loggedCheckpoint) error {
+	if len(logged) == 0 {
+		return nil
+	}
+	seqs := make([]int64, len(logged))
+	for i, c := range logged {
+		seqs[i] = c.Seq
+	}
+	rows, err := db.Query(ctx, "SELECT seq, hash FROM audit_events WHERE seq = ANY($1)", seqs)
+	if err != nil {
+		return fmt.Errorf("read events vouched for: %w", err)
+	}
+	hashes := map[int64][]byte{}
+	for rows.Next() {
+		var seq int64
+		var hash []byte
+		if err := rows.Scan(&seq, &hash); err != nil {
+			return fmt.Errorf("read events vouched for: %w", err)
+		}
+		hashes[seq] = hash
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read events vouched for: %w", err)
+	}
+	for _, c := range logged {
+		if !bytes.Equal(hashes[c.Seq], c.Hash) {
+			return &BrokenError{Seq: c.Seq, Reason: fmt.Sprintf("its hash differs from the one the checkpoint in event %d vouches for", c.event)}
+		}
+	}
+	return nil
 }
 
 // check returns why r does not follow prev, or nil.
@@ -108,22 +156,22 @@ func (l *Log) check(r, prev Record, sawHMAC bool) *BrokenError {
 		}
 		return broken("its content does not match its MAC (the row was changed, or hashed without the secret key)")
 	case r.Action == CheckpointAction:
-		return l.checkCheckpointEvent(r, prev)
+		return l.checkCheckpointEvent(r)
 	}
 	return nil
 }
 
-// checkCheckpointEvent checks that a checkpoint in the log vouches for the event before it,
-// as Checkpoint writes it.
-func (l *Log) checkCheckpointEvent(r, prev Record) *BrokenError {
+// checkCheckpointEvent checks that a checkpoint in the log is signed and vouches for an
+// earlier event; Verify checks that event's hash when the walk is done.
+func (l *Log) checkCheckpointEvent(r Record) *BrokenError {
 	var c Checkpoint
 	switch {
 	case json.Unmarshal(r.Data, &c) != nil:
 		return &BrokenError{Seq: r.Seq, Reason: "its checkpoint cannot be read"}
 	case !l.validCheckpoint(c):
 		return &BrokenError{Seq: r.Seq, Reason: "its checkpoint is forged: the MAC does not verify"}
-	case c.Seq != prev.Seq || !bytes.Equal(c.Hash, prev.Hash):
-		return &BrokenError{Seq: r.Seq, Reason: fmt.Sprintf("its checkpoint vouches for event %d, not for the event before it", c.Seq)}
+	case c.Seq < 1 || c.Seq >= r.Seq:
+		return &BrokenError{Seq: r.Seq, Reason: fmt.Sprintf("its checkpoint vouches for event %d, which does not come before it", c.Seq)}
 	}
 	return nil
 }
