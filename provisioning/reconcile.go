@@ -102,17 +102,9 @@ func (s *Service) reconcileGroups(ctx context.Context, r *ReconcileReport) error
 		return err
 	}
 	groups := slices.Sorted(maps.Keys(managed))
-	rows, err := s.db.Query(ctx, "SELECT dn FROM accounts WHERE directory = $1 AND dn <> ''", s.dirName)
+	known, err := s.knownAccounts(ctx)
 	if err != nil {
-		return fmt.Errorf("list accounts: %w", err)
-	}
-	dns, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return fmt.Errorf("list accounts: %w", err)
-	}
-	known := make(map[string]bool, len(dns))
-	for _, dn := range dns {
-		known[strings.ToLower(dn)] = true // in Go, not SQL: the collation must not decide
+		return err
 	}
 	for _, group := range groups {
 		if err := ctx.Err(); err != nil {
@@ -124,8 +116,14 @@ func (s *Service) reconcileGroups(ctx context.Context, r *ReconcileReport) error
 			r.Problems = append(r.Problems, fmt.Sprintf("group %s: %v", group, err))
 			continue
 		}
+		if slices.ContainsFunc(members, func(m string) bool { return !known.has(m) }) {
+			// A provisioning may have recorded an account since: look again before removing.
+			if known, err = s.knownAccounts(ctx); err != nil {
+				return err
+			}
+		}
 		for _, member := range members {
-			if known[strings.ToLower(member)] {
+			if known.has(member) {
 				continue
 			}
 			d := Difference{Kind: DiffUngrantedMember, DN: member, Group: group}
@@ -143,6 +141,43 @@ func (s *Service) reconcileGroups(ctx context.Context, r *ReconcileReport) error
 		}
 	}
 	return nil
+}
+
+// heldAccounts are the entries behorig holds: by DN once recorded, and by the username of a
+// reservation whose DN is not yet recorded (an account being created right now).
+type heldAccounts struct{ dns, reserved map[string]bool }
+
+// has tells whether a member DN is one of behorig's accounts. DNs and names are compared
+// lower-cased in Go, not in SQL: the database's collation must not decide.
+func (a heldAccounts) has(dn string) bool {
+	if a.dns[strings.ToLower(dn)] {
+		return true
+	}
+	rdn, _, _ := strings.Cut(dn, ",")
+	_, value, _ := strings.Cut(rdn, "=")
+	return a.reserved[strings.ToLower(strings.TrimSpace(value))]
+}
+
+func (s *Service) knownAccounts(ctx context.Context) (heldAccounts, error) {
+	a := heldAccounts{dns: map[string]bool{}, reserved: map[string]bool{}}
+	rows, err := s.db.Query(ctx, "SELECT dn, username, state FROM accounts WHERE directory = $1", s.dirName)
+	if err != nil {
+		return a, fmt.Errorf("list accounts: %w", err)
+	}
+	var dn, username, state string
+	_, err = pgx.ForEachRow(rows, []any{&dn, &username, &state}, func() error {
+		if dn != "" {
+			a.dns[strings.ToLower(dn)] = true
+		}
+		if state == "reserved" {
+			a.reserved[strings.ToLower(username)] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return a, fmt.Errorf("list accounts: %w", err)
+	}
+	return a, nil
 }
 
 // recordRepairs audits each repaired difference.
