@@ -101,3 +101,36 @@ func TestQueueShowsTheLastReconciliation(t *testing.T) {
 		}
 	}
 }
+
+// IT may answer that the existing account is not the person's: the person gets a new account.
+func TestITGivesANewAccountInstead(t *testing.T) {
+	s := newSite(t, siteOptions{jobs: true})
+	ctx := t.Context()
+	if _, err := s.app.Directory.EnsureAccount(ctx, connectors.Account{Username: "kommundirektor", GivenName: "Karin", Surname: "Direktör"}); err != nil {
+		t.Fatal(err)
+	}
+	var sub submitted
+	if code := s.app.Call(t, "manager", "POST", "/api/v1/requests", map[string]any{
+		"person": map[string]any{"personnummer": "19500118-2046", "givenName": "Anna", "surname": "Berg", "employeeType": "employee",
+			"username": "kommundirektor"},
+		"unit": "5110", "items": []any{meddix}, "approver": "manager"}, &sub); code != http.StatusCreated {
+		t.Fatalf("submit: %d", code)
+	}
+	var personID string
+	s.app.Pool.QueryRow(ctx, "SELECT person_id::text FROM requests WHERE id::text = $1", sub.ID).Scan(&personID)
+	ingrid := s.as(t, "ingrid.it")
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(body(t, ingrid.get(t, "/persons/"+personID)), `action="/persons/`+personID+`/new-account"`) {
+		if time.Now().After(deadline) {
+			t.Fatal("IT is not offered a new account instead")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if resp := ingrid.post(t, "/persons/"+personID+"/new-account", nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("new account: %d", resp.StatusCode)
+	}
+	s.waitStatus(t, sub.ID, provisioning.StatusCompleted)
+	if page := body(t, ingrid.get(t, "/persons/"+personID)); !strings.Contains(page, "<code>anna.berg</code>") {
+		t.Fatal("the person page does not show the new account")
+	}
+}
