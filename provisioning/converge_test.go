@@ -305,10 +305,7 @@ func TestOverlappingGrantsKeepTheGroup(t *testing.T) {
 // link, and terminating the made-up person does not lock the real account.
 func TestExistingAccountIsNeverTakenOver(t *testing.T) {
 	app := testapp.New(t, testapp.Options{})
-	boss, err := app.Directory.EnsureAccount(ctx, connectors.Account{Username: "kommundirektor", GivenName: "Karin", Surname: "Direktör"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	boss := existingEntry(t, app, "kommundirektor", "Karin", "Direktör")
 	in := grantInput("19850113-9995", "Mallory", "Made-Up", provisioning.ItemInput{System: "meddix"})
 	in.Person.Username = "kommundirektor"
 	sub, err := app.Service.Submit(ctx, app.Actors["requester"], in)
@@ -326,10 +323,7 @@ func TestExistingAccountIsNeverTakenOver(t *testing.T) {
 		t.Fatal(err)
 	}
 	personID := view.Person.ID
-	waitFor(t, "IT to be asked to confirm the link", func() bool {
-		p, _ := app.Service.Person(ctx, app.Actors["it-handler"], personID)
-		return p.LinkRequired == "kommundirektor"
-	})
+	waitLinkRequired(t, app, personID, "kommundirektor")
 	if groups, _ := app.Directory.GroupsOf(ctx, boss.DN); len(groups) != 0 {
 		t.Fatalf("the existing account got %v without IT's confirmation", groups)
 	}
@@ -352,18 +346,12 @@ func TestExistingAccountIsNeverTakenOver(t *testing.T) {
 // follows; only IT may confirm.
 func TestITLinksAnExistingAccount(t *testing.T) {
 	app := testapp.New(t, testapp.Options{})
-	existing, err := app.Directory.EnsureAccount(ctx, connectors.Account{Username: "anna.b", GivenName: "Anna", Surname: "Berg"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	existing := existingEntry(t, app, "anna.b", "Anna", "Berg")
 	in := grantInput("19500118-2046", "Anna", "Berg", provisioning.ItemInput{System: "meddix"})
 	in.Person.Username = "anna.b"
 	sub := submitApproved(t, app, in)
 	personID := personOf(t, app, sub.ID).ID
-	waitFor(t, "IT to be asked to confirm the link", func() bool {
-		p, _ := app.Service.Person(ctx, app.Actors["it-handler"], personID)
-		return p.LinkRequired == "anna.b"
-	})
+	waitLinkRequired(t, app, personID, "anna.b")
 	if err := app.Service.LinkAccount(ctx, app.Actors["manager"], personID, "anna.b"); err == nil {
 		t.Fatal("a manager linked a directory account")
 	}
@@ -427,9 +415,7 @@ func TestIdentityAttributeDecidesTheLink(t *testing.T) {
 // the manager's later request mails the terms link to the address the manager gave.
 func TestRejectedRequestChangesNobody(t *testing.T) {
 	app := testapp.New(t, testapp.Options{})
-	if _, err := app.Directory.EnsureAccount(ctx, connectors.Account{Username: "rolf", GivenName: "Rolf", Surname: "Requester"}); err != nil {
-		t.Fatal(err)
-	}
+	existingEntry(t, app, "rolf", "Rolf", "Requester")
 	hostile := grantInput("19500118-2046", "Anna", "Berg", provisioning.ItemInput{System: "treserva", Role: "utforare"})
 	hostile.Person.Email, hostile.Person.Mobile, hostile.Person.Username = "rolf@evil.example", "+46701234567", "rolf"
 	sub, err := app.Service.Submit(ctx, app.Actors["requester"], hostile)
@@ -502,10 +488,7 @@ func TestReconcileRepairsDrift(t *testing.T) {
 	app.WaitStatus(t, terminate(t, app, "20010101-2383").ID, provisioning.StatusCompleted)
 	dn := func(sub provisioning.Submitted) string { return personOf(t, app, sub.ID).Accounts[0].DN }
 
-	stranger, err := app.Directory.EnsureAccount(ctx, connectors.Account{Username: "stranger", GivenName: "Some", Surname: "Stranger"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	stranger := existingEntry(t, app, "stranger", "Some", "Stranger")
 	for _, edit := range []error{
 		app.Directory.EnsureMember(ctx, "meddix", stranger.DN),                     // member_not_granted (no account of behorig)
 		app.Directory.EnsureMember(ctx, "timecare-pool-5110-medarbetare", dn(cea)), // member_not_granted (Cea has no such grant)
@@ -607,9 +590,7 @@ func TestSubmissionDoesNotWaitForAHungDirectory(t *testing.T) {
 		hung.Directory = d
 		return hung
 	}})
-	if _, err := hung.Directory.EnsureAccount(ctx, connectors.Account{Username: "anna.b", GivenName: "Anna", Surname: "Berg"}); err != nil {
-		t.Fatal(err)
-	}
+	existingEntry(t, app, "anna.b", "Anna", "Berg")
 	in := grantInput("19500118-2046", "Anna", "Berg", provisioning.ItemInput{System: "meddix"})
 	in.Person.Username = "anna.b"
 	sub, err := app.Service.Submit(ctx, app.Actors["requester"], in)
@@ -624,10 +605,7 @@ func TestSubmissionDoesNotWaitForAHungDirectory(t *testing.T) {
 	if _, err := app.Service.Approve(ctx, app.Actors["manager"], sub.ID); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "IT to be asked to confirm the link", func() bool {
-		p, _ := app.Service.Person(ctx, app.Actors["it-handler"], r.Person.ID)
-		return p.LinkRequired == "anna.b"
-	})
+	waitLinkRequired(t, app, r.Person.ID, "anna.b")
 }
 
 // An identity attribute that no longer names the person (an HR sync, a typo) stops behorig
@@ -702,10 +680,7 @@ func TestManualGrantKeepsTheAccountUntilRemoved(t *testing.T) {
 // groups come and go.
 func TestLinkedAccountIsNeverLocked(t *testing.T) {
 	app := testapp.New(t, testapp.Options{})
-	existing, err := app.Directory.EnsureAccount(ctx, connectors.Account{Username: "anna.b", GivenName: "Anna", Surname: "Berg"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	existing := existingEntry(t, app, "anna.b", "Anna", "Berg")
 	loc, _ := time.LoadLocation("Europe/Stockholm")
 	in := grantInput("19500118-2046", "Anna", "Berg", provisioning.ItemInput{System: "meddix"})
 	in.Person.Username = "anna.b"
@@ -796,18 +771,12 @@ func TestLaterApproverSeesWhatIsKept(t *testing.T) {
 // gets a new account made from the name, and the existing entry is left alone.
 func TestITChoosesANewAccountInstead(t *testing.T) {
 	app := testapp.New(t, testapp.Options{})
-	boss, err := app.Directory.EnsureAccount(ctx, connectors.Account{Username: "kommundirektor", GivenName: "Karin", Surname: "Direktör"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	boss := existingEntry(t, app, "kommundirektor", "Karin", "Direktör")
 	in := grantInput("19850113-9995", "Mallory", "Made-Up", provisioning.ItemInput{System: "meddix"})
 	in.Person.Username = "kommundirektor"
 	sub := submitApproved(t, app, in)
 	personID := personOf(t, app, sub.ID).ID
-	waitFor(t, "IT to be asked to confirm the link", func() bool {
-		p, _ := app.Service.Person(ctx, app.Actors["it-handler"], personID)
-		return p.LinkRequired == "kommundirektor"
-	})
+	waitLinkRequired(t, app, personID, "kommundirektor")
 	if err := app.Service.UseNewAccount(ctx, app.Actors["requester"], personID); err == nil {
 		t.Fatal("a requester decided on the account")
 	}
@@ -903,4 +872,23 @@ func TestRenamedAccountLosesItsAccess(t *testing.T) {
 	if groups, _ := app.Directory.GroupsOf(ctx, ref.DN); len(groups) != 0 {
 		t.Fatalf("the renamed account is still in %v", groups)
 	}
+}
+
+// existingEntry makes an account in the directory as someone else than behorig would.
+func existingEntry(t *testing.T, app *testapp.App, username, given, surname string) connectors.AccountRef {
+	t.Helper()
+	ref, err := app.Directory.EnsureAccount(ctx, connectors.Account{Username: username, GivenName: given, Surname: surname})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ref
+}
+
+// waitLinkRequired waits until IT is asked to confirm that the entry is the person's.
+func waitLinkRequired(t *testing.T, app *testapp.App, personID, username string) {
+	t.Helper()
+	waitFor(t, "IT to be asked to confirm the link", func() bool {
+		p, _ := app.Service.Person(ctx, app.Actors["it-handler"], personID)
+		return p.LinkRequired == username
+	})
 }
