@@ -104,7 +104,7 @@ func (st personState) desiredAt(now time.Time) desired {
 		d.enabled = true
 		if !g.manual {
 			d.needsAccount = true
-			d.groups = append(d.groups, strings.ToLower(g.group))
+			d.groups = append(d.groups, groupKey(g.group))
 		}
 	}
 	slices.Sort(d.groups)
@@ -356,7 +356,7 @@ func (s *Service) takeUngrantedGroups(ctx context.Context, st personState, dn st
 	have := map[string]bool{}
 	var diffs []Difference
 	for _, g := range actual {
-		lower := strings.ToLower(g)
+		lower := groupKey(g)
 		have[lower] = true
 		if !managed[lower] || slices.Contains(want.groups, lower) {
 			continue
@@ -380,45 +380,42 @@ func (s *Service) takeUngrantedGroups(ctx context.Context, st personState, dn st
 // groupName is the group's name as the catalog spelled it, for a group that may not exist yet.
 func (s *Service) groupName(st personState, lower string) string {
 	for _, g := range st.grants {
-		if strings.ToLower(g.group) == lower {
+		if groupKey(g.group) == lower {
 			return g.group
 		}
 	}
 	return lower
 }
 
-// managedGroups tells which of the groups behorig manages: those some grant maps to. Names
-// are compared in Go, lower-cased as everywhere in convergence, so that the database's
-// collation cannot make a group unmanaged.
+// managedGroups tells which of the groups behorig manages: those some grant maps to, by
+// groupKey, through the index on it.
 func (s *Service) managedGroups(ctx context.Context, groups []string) (map[string]bool, error) {
-	all, err := s.allManagedGroups(ctx)
-	if err != nil {
-		return nil, err
+	keys := make([]string, len(groups))
+	for i, g := range groups {
+		keys[i] = groupKey(g)
 	}
-	managed := map[string]bool{}
-	for _, g := range groups {
-		if all[strings.ToLower(g)] {
-			managed[strings.ToLower(g)] = true
-		}
-	}
-	return managed, nil
+	return s.groupKeys(ctx, "SELECT DISTINCT group_key FROM grants WHERE NOT manual AND group_key = ANY($1)", keys)
 }
 
-// allManagedGroups returns the lower-cased names of every group a connected grant maps to.
+// allManagedGroups returns the keys of every group a connected grant maps to.
 func (s *Service) allManagedGroups(ctx context.Context) (map[string]bool, error) {
-	rows, err := s.db.Query(ctx, "SELECT DISTINCT group_name FROM grants WHERE NOT manual")
+	return s.groupKeys(ctx, "SELECT DISTINCT group_key FROM grants WHERE NOT manual")
+}
+
+func (s *Service) groupKeys(ctx context.Context, query string, args ...any) (map[string]bool, error) {
+	rows, err := s.db.Query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("find managed groups: %w", err)
 	}
-	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
 		return nil, fmt.Errorf("find managed groups: %w", err)
 	}
-	all := make(map[string]bool, len(names))
-	for _, n := range names {
-		all[strings.ToLower(n)] = true
+	set := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		set[k] = true
 	}
-	return all, nil
+	return set, nil
 }
 
 // checkOwnEntry refuses to give anything to an entry that may not be the person's: one whose

@@ -235,9 +235,10 @@ func (s *Service) startGrants(ctx context.Context, tx pgx.Tx, actor string, r re
 		group := renderGroup(it.template, it.code, it.role)
 		var grantID string
 		err := tx.QueryRow(ctx, `INSERT INTO grants (person_id, request_id, item_id, system_id, role_id, unit_id, group_name,
-				valid_from, valid_to, starts_at, ends_at, state, manual)
-			VALUES ($1, $2, $3, $4, NULLIF($5, ''), $6, $7, $8, $9, $10, $11, 'scheduled', $12) RETURNING id::text`,
-			r.personID, r.id, it.id, it.system, it.role, it.unit, group, r.validFrom, r.validTo, startsAt, endsAt, it.manual).Scan(&grantID)
+				valid_from, valid_to, starts_at, ends_at, state, manual, group_key)
+			VALUES ($1, $2, $3, $4, NULLIF($5, ''), $6, $7, $8, $9, $10, $11, 'scheduled', $12, $13) RETURNING id::text`,
+			r.personID, r.id, it.id, it.system, it.role, it.unit, group, r.validFrom, r.validTo, startsAt, endsAt, it.manual,
+			groupKey(group)).Scan(&grantID)
 		if err != nil {
 			return "", fmt.Errorf("grant %s to %s: %w", it.system, r.number, err)
 		}
@@ -273,6 +274,10 @@ func (s *Service) moveOn(ctx context.Context, tx pgx.Tx, actor string, r request
 	}
 	return status, s.setStatus(ctx, tx, actor, r, status, nil)
 }
+
+// groupKey is how group names are compared: lower-cased in Go, so that the database's
+// collation never decides whether a group the directory names is one behorig manages.
+func groupKey(group string) string { return strings.ToLower(group) }
 
 // renderGroup fills a catalog group template. The result is a group name, escaped by the
 // directory connector where it becomes part of a DN.
