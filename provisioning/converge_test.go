@@ -892,3 +892,33 @@ func waitLinkRequired(t *testing.T, app *testapp.App, personID, username string)
 		return p.LinkRequired == username
 	})
 }
+
+// Two approved requests for two persons that name the same new username: the first to be
+// provisioned gets it, the other waits for IT instead of failing for days.
+func TestOneUsernameForTwoPersons(t *testing.T) {
+	app := testapp.New(t, testapp.Options{NoJobs: true})
+	first := grantInput("19500118-2046", "Anna", "Berg", provisioning.ItemInput{System: "meddix"})
+	first.Person.Username = "delad"
+	second := grantInput("19850113-9995", "Bo", "Ek", provisioning.ItemInput{System: "meddix"})
+	second.Person.Username = "delad"
+	a, b := submitApproved(t, app, first), submitApproved(t, app, second)
+	if err := app.Service.ConvergeGrant(ctx, grantIDs(t, app, a.ID)[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := app.Service.ConvergeGrant(ctx, grantIDs(t, app, b.ID)[0]); !errors.Is(err, provisioning.ErrLinkRequired) {
+		t.Fatalf("the second person: %v, want ErrLinkRequired", err)
+	}
+	bo := personOf(t, app, b.ID)
+	if bo.LinkRequired != "delad" || len(bo.Accounts) != 0 {
+		t.Fatalf("the second person: link required %q, accounts %+v", bo.LinkRequired, bo.Accounts)
+	}
+	if err := app.Service.UseNewAccount(ctx, app.Actors["it-handler"], bo.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := app.Service.ConvergeGrant(ctx, grantIDs(t, app, b.ID)[0]); err != nil {
+		t.Fatal(err)
+	}
+	if got := personOf(t, app, b.ID).Accounts[0].Username; got != "bo.ek" {
+		t.Fatalf("the second person's account: %s", got)
+	}
+}

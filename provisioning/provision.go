@@ -76,10 +76,14 @@ func (s *Service) takeRequestedUsername(ctx context.Context, st *personState) er
 		if _, err := s.reserveAccount(ctx, st, name, "created", ""); err != nil {
 			return err
 		}
-		if !st.hasAccount {
-			return fmt.Errorf("username %s was issued to someone else; it is never reused", name)
+		if st.hasAccount {
+			return nil
 		}
-		return nil
+		// Another person's approved request got the username first: IT decides.
+		if err := s.markLinkRequired(ctx, st.person.id, name); err != nil {
+			return err
+		}
+		return fmt.Errorf("username %s was issued to someone else; it is never reused: %w", name, ErrLinkRequired)
 	case err != nil:
 		return fmt.Errorf("look up requested username %s: %w", name, err)
 	case s.identityMatches(st.person, ref.Identity):
