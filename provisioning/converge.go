@@ -203,7 +203,7 @@ func (s *Service) Converge(ctx context.Context, personID string, dryRun bool) ([
 		if err != nil {
 			return diffs, err
 		}
-		done, err := s.recordConverged(ctx, personID, now, want, e)
+		done, err := s.recordConverged(ctx, personID, now, want, st.account, e)
 		if err != nil || done {
 			return diffs, err
 		}
@@ -317,12 +317,16 @@ func (s *Service) applyToDirectory(ctx context.Context, st personState, want des
 	return e, diffs, nil
 }
 
-// findEntry finds the account's entry by its username or, when the directory renamed it, by
-// the entry's id recorded earlier: an account renamed in the directory still loses its access.
+// findEntry finds the account's entry: by the entry's id once it is recorded, so that an
+// account renamed in the directory still loses its access and a new entry someone made under
+// the old username is never taken for it; by the username before.
 func (s *Service) findEntry(ctx context.Context, acct accountRow) (connectors.AccountRef, error) {
-	ref, err := s.dir.LookupAccount(ctx, acct.username)
-	if errors.Is(err, connectors.ErrNotFound) && acct.entryID != "" {
+	var ref connectors.AccountRef
+	var err error
+	if acct.entryID != "" {
 		ref, err = s.dir.LookupAccountByID(ctx, acct.entryID)
+	} else {
+		ref, err = s.dir.LookupAccount(ctx, acct.username)
 	}
 	if err != nil && !errors.Is(err, connectors.ErrNotFound) {
 		return ref, fmt.Errorf("look up account %s: %w", acct.username, err)
@@ -468,7 +472,7 @@ func (s *Service) directoryAccount(st personState) connectors.Account {
 
 // recordConverged records, in one short transaction, what step 2 made true. It reports false
 // when the grants changed since step 1, so that the caller starts again.
-func (s *Service) recordConverged(ctx context.Context, personID string, now time.Time, applied desired, e entry) (bool, error) {
+func (s *Service) recordConverged(ctx context.Context, personID string, now time.Time, applied desired, acct accountRow, e entry) (bool, error) {
 	done := false
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		st, err := s.readPersonState(ctx, tx, personID, true)
@@ -480,6 +484,9 @@ func (s *Service) recordConverged(ctx context.Context, personID string, now time
 		now = s.clock.Now()
 		if !st.desiredAt(now).equal(applied) {
 			return nil // an approval, a termination or a date came in between: apply again
+		}
+		if st.hasAccount && (st.account.username != acct.username || st.account.origin != acct.origin) {
+			return nil // IT linked or replaced the account meanwhile: the entry worked on is not its
 		}
 		done = true
 		if err := s.recordAccount(ctx, tx, st, e, causeOf(st, now)); err != nil {

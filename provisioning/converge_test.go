@@ -850,7 +850,8 @@ func TestReservedUsernameIsNotTakenFromAStranger(t *testing.T) {
 }
 
 // An account renamed in the directory (a new uid after a change of name) is still found by
-// its entry's id, so a termination takes its access and disables it.
+// its entry's id, so a termination takes its access and disables it, and leaves alone a new
+// entry someone else made under the old username.
 func TestRenamedAccountLosesItsAccess(t *testing.T) {
 	app := testapp.New(t, testapp.Options{})
 	sub := submitApproved(t, app, grantInput("19500118-2046", "Anna", "Berg"))
@@ -864,7 +865,11 @@ func TestRenamedAccountLosesItsAccess(t *testing.T) {
 	if err := conn.ModifyDN(goldap.NewModifyDNRequest(p.Accounts[0].DN, "uid=anna.lind", true, "")); err != nil {
 		t.Fatal(err)
 	}
+	stranger := existingEntry(t, app, "anna.berg", "Anna", "Berg") // someone else, under the old name
 	app.WaitStatus(t, terminate(t, app, "19500118-2046").ID, provisioning.StatusCompleted)
+	if ref, err := app.Directory.LookupAccount(ctx, "anna.berg"); err != nil || ref.Disabled || ref.DN != stranger.DN {
+		t.Fatalf("the termination touched the stranger under the old name: %+v, %v", ref, err)
+	}
 	ref, err := app.Directory.LookupAccount(ctx, "anna.lind")
 	if err != nil || !ref.Disabled {
 		t.Fatalf("the renamed account after the termination: %+v, %v", ref, err)
@@ -920,5 +925,24 @@ func TestOneUsernameForTwoPersons(t *testing.T) {
 	}
 	if got := personOf(t, app, b.ID).Accounts[0].Username; got != "bo.ek" {
 		t.Fatalf("the second person's account: %s", got)
+	}
+}
+
+// Group keys the migration lower-cased in SQL are made Go's at start, so that a group with
+// non-ASCII capitals stays managed whatever the database's collation.
+func TestNormalizeGroupKeys(t *testing.T) {
+	app := testapp.New(t, testapp.Options{NoJobs: true})
+	sub := submitApproved(t, app, grantInput("19500118-2046", "Anna", "Berg", provisioning.ItemInput{System: "meddix"}))
+	grant := grantIDs(t, app, sub.ID)[0]
+	if _, err := app.Pool.Exec(ctx, "UPDATE grants SET group_name = 'VÅRD-ÖST', group_key = 'vÅrd-Öst' WHERE id = $1", grant); err != nil {
+		t.Fatal(err)
+	}
+	if err := app.Service.NormalizeGroupKeys(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var key string
+	app.Pool.QueryRow(ctx, "SELECT group_key FROM grants WHERE id = $1", grant).Scan(&key)
+	if key != "vård-öst" {
+		t.Fatalf("group key %q, want vård-öst", key)
 	}
 }

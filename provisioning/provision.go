@@ -87,7 +87,7 @@ func (s *Service) takeRequestedUsername(ctx context.Context, st *personState) er
 	case err != nil:
 		return fmt.Errorf("look up requested username %s: %w", name, err)
 	case s.identityMatches(st.person, ref.Identity):
-		_, err := s.linkEntry(ctx, st, ref, systemActor, "identity_attribute")
+		_, err := s.linkEntry(ctx, st, ref, systemActor, "identity_attribute", false)
 		return err
 	}
 	if err := s.markLinkRequired(ctx, st.person.id, name); err != nil {
@@ -129,14 +129,17 @@ func (s *Service) reserveAccount(ctx context.Context, st *personState, name, ori
 
 // linkEntry records an existing directory entry as the person's account, audits who or what
 // vouched for the link, and has the person converged.
-func (s *Service) linkEntry(ctx context.Context, st *personState, ref connectors.AccountRef, actor, linkedBy string) (bool, error) {
+// Only IT's confirmation replaces a reservation (replaceReservation): an identity-attribute
+// link made by a job defers to a reservation another job of the person made meanwhile.
+func (s *Service) linkEntry(ctx context.Context, st *personState, ref connectors.AccountRef, actor, linkedBy string,
+	replaceReservation bool) (bool, error) {
 	var linked bool
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		fresh, err := s.readPersonState(ctx, tx, st.person.id, true)
 		if err != nil {
 			return err
 		}
-		if fresh.hasAccount && fresh.account.state != "reserved" {
+		if fresh.hasAccount && (fresh.account.state != "reserved" || !replaceReservation) {
 			st.account, st.hasAccount = fresh.account, true
 			return nil
 		}
@@ -274,7 +277,9 @@ func (s *Service) LinkAccount(ctx context.Context, actor Actor, personID, name s
 	if err != nil {
 		return err
 	}
-	if st.hasAccount && st.account.state != "reserved" {
+	// A reservation gives way only when IT was asked: an entry someone else made under it. A
+	// reservation without that question may be an account a job is making right now.
+	if st.hasAccount && (st.account.state != "reserved" || st.person.linkRequired == "") {
 		return fmt.Errorf("person %s already has the account %s: %w", personID, st.account.username, ErrConflict)
 	}
 	ref, err := s.dir.LookupAccount(ctx, name)
@@ -289,7 +294,7 @@ func (s *Service) LinkAccount(ctx context.Context, actor Actor, personID, name s
 		ve.add("username", "the directory says %s is another person's account (its identity attribute differs)", name)
 		return ve
 	}
-	linked, err := s.linkEntry(ctx, &st, ref, actor.Subject, "it:"+actor.Subject)
+	linked, err := s.linkEntry(ctx, &st, ref, actor.Subject, "it:"+actor.Subject, true)
 	if errors.Is(err, ErrConflict) {
 		ve.add("username", "%s belongs to someone else; usernames are never reused", name)
 		return ve

@@ -243,3 +243,30 @@ func (s *Service) LastReconcile(ctx context.Context, actor Actor) (r ReconcileRe
 	}
 	return r, true, nil
 }
+
+// NormalizeGroupKeys makes every grant's group_key what groupKey says of its group name.
+// Migration 017 filled the keys with SQL's lower(), which leaves letters such as Å and Ö as
+// they are under some collations; the service runs this at start so Go decides.
+func (s *Service) NormalizeGroupKeys(ctx context.Context) error {
+	rows, err := s.db.Query(ctx, "SELECT DISTINCT group_name, group_key FROM grants")
+	if err != nil {
+		return fmt.Errorf("read group keys: %w", err)
+	}
+	type pair struct{ name, key string }
+	pairs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (pair, error) {
+		var p pair
+		return p, row.Scan(&p.name, &p.key)
+	})
+	if err != nil {
+		return fmt.Errorf("read group keys: %w", err)
+	}
+	for _, p := range pairs {
+		if p.key == groupKey(p.name) {
+			continue
+		}
+		if _, err := s.db.Exec(ctx, "UPDATE grants SET group_key = $2 WHERE group_name = $1", p.name, groupKey(p.name)); err != nil {
+			return fmt.Errorf("fix the group key of %s: %w", p.name, err)
+		}
+	}
+	return nil
+}

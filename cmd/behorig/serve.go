@@ -111,6 +111,9 @@ func openStack(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ 
 	if err := st.runner.Register(st.service); err != nil {
 		return nil, err
 	}
+	if err := st.service.NormalizeGroupKeys(ctx); err != nil {
+		return nil, err
+	}
 	return st, nil
 }
 

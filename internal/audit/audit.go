@@ -93,6 +93,8 @@ type head struct {
 	Seq    int64 // 0 in an empty log
 	Hash   []byte
 	Action string
+	// vouched tells that the head is a checkpoint of the event right before it (committedHead).
+	vouched bool
 }
 
 // lockHead takes the append lock for the rest of tx and reads the head.

@@ -384,3 +384,34 @@ func TestHungSinkDoesNotStopAppends(t *testing.T) {
 		t.Fatalf("Verify = %+v, %v; want 6 events", result, err)
 	}
 }
+
+// Events appended while a checkpoint's line was written get a checkpoint of their own at the
+// next run, so deleting them is seen.
+func TestEventsAppendedDuringACheckpointAreVouchedForNext(t *testing.T) {
+	pool, log := emptyLog(t), newLog(t)
+	appendEvents(t, pool, log, 2)
+	path := filepath.Join(t.TempDir(), "checkpoints.jsonl")
+	file := audit.CheckpointFile{Path: path}
+	sink := hungSink{entered: make(chan struct{}), release: make(chan struct{})}
+	done := make(chan error, 1)
+	go func() {
+		c, _, err := log.CheckpointIfGrown(ctx, pool, at, sink)
+		if err == nil {
+			err = file.WriteCheckpoint(c)
+		}
+		done <- err
+	}()
+	<-sink.entered
+	appendEvents(t, pool, log, 3)
+	close(sink.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	c, written, err := log.CheckpointIfGrown(ctx, pool, at, file)
+	if err != nil || !written || c.Seq != 6 {
+		t.Fatalf("the next checkpoint = seq %d, written %v, %v; want one of event 6", c.Seq, written, err)
+	}
+	if _, err := log.Verify(ctx, pool, readCheckpoints(t, path)); err != nil {
+		t.Fatal(err)
+	}
+}

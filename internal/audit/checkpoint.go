@@ -62,9 +62,10 @@ func (l *Log) checkpoint(ctx context.Context, db Beginner, at time.Time, sink Ch
 	if err != nil {
 		return Checkpoint{}, false, fmt.Errorf("audit checkpoint: %w", err)
 	}
-	// The checkpoint event is the head until something else is appended, so a head that is
-	// one means nothing happened since.
-	if onlyIfGrown && (h.Seq == 0 || h.Action == CheckpointAction) {
+	// Nothing happened since the last checkpoint when the head is a checkpoint of the event
+	// right before it. One appended later than that (events came while its line was written)
+	// leaves those events unvouched for: they get a checkpoint of their own.
+	if onlyIfGrown && (h.Seq == 0 || h.vouched) {
 		return Checkpoint{}, false, nil
 	}
 	if h.Seq == 0 {
@@ -92,12 +93,19 @@ func (l *Log) checkpoint(ctx context.Context, db Beginner, at time.Time, sink Ch
 	return c, true, nil
 }
 
-// committedHead reads the newest committed event without the append lock.
+// committedHead reads the newest committed event without the append lock, and whether it
+// is a checkpoint of the event right before it.
 func committedHead(ctx context.Context, db Beginner) (head, error) {
 	h := head{Hash: make([]byte, sha256.Size)}
-	err := db.QueryRow(ctx, "SELECT seq, hash, action FROM audit_events ORDER BY seq DESC LIMIT 1").Scan(&h.Seq, &h.Hash, &h.Action)
+	var data string
+	err := db.QueryRow(ctx, "SELECT seq, hash, action, data::text FROM audit_events ORDER BY seq DESC LIMIT 1").Scan(
+		&h.Seq, &h.Hash, &h.Action, &data)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return head{}, fmt.Errorf("read chain head: %w", err)
+	}
+	if h.Action == CheckpointAction {
+		var c Checkpoint
+		h.vouched = json.Unmarshal([]byte(data), &c) == nil && c.Seq == h.Seq-1
 	}
 	return h, nil
 }
