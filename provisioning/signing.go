@@ -288,6 +288,10 @@ func (s *Service) CollectSigning(ctx context.Context, orderRef string, now time.
 	case errors.Is(err, ErrSignerMismatch):
 		o.Status, o.Hint = "failed", "signer_mismatch"
 	case err != nil:
+		// Often another collector kept the signature a moment ago: say how the order stands now.
+		if now, _, rerr := s.signingOrder(ctx, `o.order_ref = $1`, orderRef); rerr == nil && now.Status == "complete" {
+			return now, nil
+		}
 		s.log.ErrorContext(ctx, "complete signing", "order", orderRef, "err", err)
 	default:
 		o.Status, o.Hint = "complete", ""
@@ -322,7 +326,9 @@ func (s *Service) ClaimCollect(ctx context.Context, orderRef string, now time.Ti
 
 // RecordOrderState keeps what collect said of a pending or failed order.
 func (s *Service) RecordOrderState(ctx context.Context, orderRef, status, hint string) error {
-	if _, err := s.db.Exec(ctx, "UPDATE signing_orders SET status = $2, hint = $3 WHERE order_ref = $1", orderRef, status, hint); err != nil {
+	// Only a pending order changes: a signature kept meanwhile is never marked failed.
+	if _, err := s.db.Exec(ctx, "UPDATE signing_orders SET status = $2, hint = $3 WHERE order_ref = $1 AND status = 'pending'",
+		orderRef, status, hint); err != nil {
 		return fmt.Errorf("record state of %s: %w", orderRef, err)
 	}
 	return nil
@@ -377,6 +383,15 @@ func (s *Service) CompleteSigning(ctx context.Context, token, orderRef string, e
 		return fmt.Errorf("order %s: %w", orderRef, ErrSignerMismatch)
 	}
 	return s.inTx(ctx, func(tx pgx.Tx) error {
+		// The order first: the page, a cancel and the watch job may all have heard "complete"
+		// at once, and the first to lock it keeps the signature; the others find it kept.
+		var status string
+		if err := tx.QueryRow(ctx, "SELECT status FROM signing_orders WHERE order_ref = $1 FOR UPDATE", orderRef).Scan(&status); err != nil {
+			return fmt.Errorf("lock order %s: %w", orderRef, err)
+		}
+		if status == "complete" {
+			return nil
+		}
 		l, err := s.link(ctx, tx, token)
 		if err != nil {
 			return err
