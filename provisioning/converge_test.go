@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -510,7 +511,7 @@ func TestReconcileRepairsDrift(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := dry.Counts(); !mapsEqual(got, want) || dry.Repaired != 0 {
+	if got := dry.Counts(); !maps.Equal(got, want) || dry.Repaired != 0 {
 		t.Fatalf("dry run found %v (repaired %d), want %v; %+v", got, dry.Repaired, want, dry.Differences)
 	}
 	if groups, _ := app.Directory.GroupsOf(ctx, stranger.DN); len(groups) != 1 {
@@ -521,7 +522,7 @@ func TestReconcileRepairsDrift(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := run.Counts(); !mapsEqual(got, want) || run.Repaired != 5 || len(run.Problems) != 0 {
+	if got := run.Counts(); !maps.Equal(got, want) || run.Repaired != 5 || len(run.Problems) != 0 {
 		t.Fatalf("run found %v, repaired %d, problems %v", got, run.Repaired, run.Problems)
 	}
 	if groups, _ := app.Directory.GroupsOf(ctx, stranger.DN); len(groups) != 0 {
@@ -556,18 +557,6 @@ func TestReconcileRepairsDrift(t *testing.T) {
 	if _, err := app.Audit.Verify(ctx, app.Pool, nil); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func mapsEqual(a, b map[string]int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 // hangingDirectory hangs every account look-up until released, as a stopped directory does.
