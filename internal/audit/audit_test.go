@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -64,18 +65,38 @@ func emptyLog(t *testing.T) *pgxpool.Pool {
 
 var at = time.Date(2026, 11, 24, 13, 14, 15, 123456789, time.UTC)
 
-// appendEvents appends n approvals by the manager, with data that needs escaping.
+// appendEvents appends n approvals by the manager, with data that needs escaping, and
+// seals them.
 func appendEvents(t *testing.T, pool *pgxpool.Pool, log *audit.Log, n int) {
+	t.Helper()
+	appendUnsealed(t, pool, log, n)
+	seal(t, pool, log)
+}
+
+func appendUnsealed(t *testing.T, pool *pgxpool.Pool, log *audit.Log, n int) {
 	t.Helper()
 	for i := range n {
 		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-			return log.Append(ctx, tx, audit.Event{At: at.Add(time.Duration(i) * time.Second), Actor: "manager",
-				Action: "request.approved", Data: map[string]any{"n": i, "note": "åäö \"quoted\""}})
+			return log.Append(ctx, tx, approval(i))
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
+}
+
+func approval(i int) audit.Event {
+	return audit.Event{At: at.Add(time.Duration(i) * time.Second), Actor: "manager",
+		Action: "request.approved", Data: map[string]any{"n": i, "note": "åäö \"quoted\""}}
+}
+
+func seal(t *testing.T, pool *pgxpool.Pool, log *audit.Log) int {
+	t.Helper()
+	n, err := log.Seal(ctx, pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 func logWithEvents(t *testing.T, n int) (*pgxpool.Pool, *audit.Log) {
@@ -176,13 +197,29 @@ func TestVerifyFindsTampering(t *testing.T) {
 		{"deleted event", `DELETE FROM audit_events WHERE seq = 3`, 3},
 		{"deleted first events", `DELETE FROM audit_events WHERE seq <= 2`, 1},
 		{"rehashed row", `UPDATE audit_events SET hash = sha256(hash) WHERE seq = 2`, 2},
-		{"downgraded row", `UPDATE audit_events SET hash_version = 1 WHERE seq = 4`, 4},
+		{"downgraded row", `UPDATE audit_events SET hash_version = 1, mac = NULL, sealed_at = NULL WHERE seq = 4`, 4},
+		{"changed entry MAC", `UPDATE audit_events SET mac = sha256(mac) WHERE seq = 3`, 3},
+		{"moved in the chain", `UPDATE audit_events SET seq = -seq WHERE seq IN (2, 3);
+			UPDATE audit_events SET seq = 5 - seq WHERE seq IN (-2, -3)`, 2},
+		{"inserted at the end", `INSERT INTO audit_events (id, seq, at, actor, action, data, prev_hash, hash, hash_version, mac, sealed_at)
+			SELECT id + 100, 6, at, 'mallory', action, data, hash, hash, 3, mac, sealed_at FROM audit_events WHERE seq = 5`, 6},
+		{"copied under a new id", `INSERT INTO audit_events (id, at, actor, action, data, mac)
+			SELECT id + 100, at, actor, action, data, mac FROM audit_events WHERE seq = 5`, 0},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			pool, log := logWithEvents(t, 5)
 			execAsSuperuser(t, pool, c.sql)
 			_, err := log.Verify(ctx, pool, nil)
+			if c.seq == 0 { // an unsealed event, named by its id until the sealer chains it
+				var broken *audit.BrokenError
+				if !errors.As(err, &broken) || broken.Seq != 0 || broken.ID == 0 {
+					t.Fatalf("Verify = %v; want an unsealed event broken", err)
+				}
+				seal(t, pool, log)
+				_, err = log.Verify(ctx, pool, nil)
+				c.seq = 6
+			}
 			wantBroken(t, err, c.seq)
 		})
 	}
@@ -198,6 +235,7 @@ func TestVerifyFindsRecomputedChain(t *testing.T) {
 		{"plain SHA-256 marked as such", audit.Forger{Label: audit.HashSHA256, HashAs: audit.HashSHA256}},
 		{"plain SHA-256 marked as HMAC", audit.Forger{Label: audit.HashHMAC, HashAs: audit.HashSHA256}},
 		{"HMAC under another key", audit.Forger{Label: audit.HashHMAC, HashAs: audit.HashHMAC, Key: []byte(rand.Text() + rand.Text())}},
+		{"sealed under another key", audit.Forger{Label: audit.HashSealed, HashAs: audit.HashSealed, Key: []byte(rand.Text() + rand.Text())}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -284,29 +322,95 @@ func TestVerifyFindsForgedCheckpoint(t *testing.T) {
 	}
 }
 
-// Events hashed with plain SHA-256 before the upgrade are accepted as a prefix, never after
-// the first event with a MAC.
-func TestVerifyLegacyPrefix(t *testing.T) {
-	pool, log := emptyLog(t), newLog(t)
-	appendLegacy := func() {
+// Events chained before the sealer, hashed with plain SHA-256 (version 1) and then HMAC'ed
+// (version 2), are accepted as a prefix of the sealed chain, never after a newer version.
+func TestVerifyOldVersionsAsPrefix(t *testing.T) {
+	appendOld := func(t *testing.T, pool *pgxpool.Pool, log *audit.Log, version int) {
 		t.Helper()
 		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-			return audit.AppendLegacy(ctx, tx, audit.Event{At: at, Actor: "manager", Action: "request.approved"})
+			return log.AppendOld(ctx, tx, audit.Event{At: at, Actor: "manager", Action: "request.approved"}, version)
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
-	for range 3 {
-		appendLegacy()
+	prefix := func(t *testing.T) (*pgxpool.Pool, *audit.Log) {
+		pool, log := emptyLog(t), newLog(t)
+		for _, v := range []int{1, 1, 2, 2} {
+			appendOld(t, pool, log, v)
+		}
+		appendEvents(t, pool, log, 2)
+		if done, err := log.Verify(ctx, pool, nil); err != nil || done.Events != 6 {
+			t.Fatalf("Verify = %+v, %v; want 6 events, intact", done, err)
+		}
+		return pool, log
+	}
+	for _, version := range []int{audit.HashSHA256, audit.HashHMAC} {
+		t.Run(fmt.Sprintf("version %d after sealed events", version), func(t *testing.T) {
+			pool, log := prefix(t)
+			appendOld(t, pool, log, version)
+			_, err := log.Verify(ctx, pool, nil)
+			wantBroken(t, err, 7)
+		})
+	}
+	t.Run("version 1 after version 2", func(t *testing.T) {
+		pool, log := emptyLog(t), newLog(t)
+		appendOld(t, pool, log, 2)
+		appendOld(t, pool, log, 1)
+		_, err := log.Verify(ctx, pool, nil)
+		wantBroken(t, err, 2)
+	})
+}
+
+// A database whose log was chained before migration 018 keeps verifying after it, old rows
+// and new, and a change to an old row is still caught.
+func TestMigrationKeepsOldChains(t *testing.T) {
+	pool, err := store.Open(ctx, testenv.PostgreSQL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	const sealer = "018_audit_sealer.sql"
+	// Migrate as before the sealer: 018 marked as applied, so that it is skipped.
+	if _, err := pool.Exec(ctx, `CREATE TABLE behorig_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now());
+		INSERT INTO behorig_migrations (name) VALUES ('`+sealer+`')`); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Migrate(ctx, pool, logger); err != nil {
+		t.Fatal(err)
+	}
+	var hasID bool
+	if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM information_schema.columns
+		WHERE table_name = 'audit_events' AND column_name = 'id')`).Scan(&hasID); err != nil || hasID {
+		t.Fatalf("the schema before 018 has an id column (%v): the test does not test an old log", err)
+	}
+	log := newLog(t)
+	for i, v := range []int{1, 1, 2, 2, 2} {
+		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			return log.AppendOld(ctx, tx, approval(i), v)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := pool.Exec(ctx, "DELETE FROM behorig_migrations WHERE name = $1", sealer); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Migrate(ctx, pool, logger); err != nil {
+		t.Fatal(err)
 	}
 	appendEvents(t, pool, log, 3)
-	if done, err := log.Verify(ctx, pool, nil); err != nil || done.Events != 6 {
-		t.Fatalf("Verify = %+v, %v; want 6 events, intact", done, err)
+	if done, err := log.Verify(ctx, pool, nil); err != nil || done.Events != 8 {
+		t.Fatalf("Verify = %+v, %v; want 8 events, intact", done, err)
 	}
-	appendLegacy()
-	_, err := log.Verify(ctx, pool, nil)
-	wantBroken(t, err, 7)
+	var id int64
+	if err := pool.QueryRow(ctx, "SELECT id FROM audit_events WHERE seq = 6").Scan(&id); err != nil || id != 6 {
+		t.Fatalf("the first new event has id %d (%v); want 6, after the old ids", id, err)
+	}
+	execAsSuperuser(t, pool, "UPDATE audit_events SET actor = 'mallory' WHERE seq = 4")
+	_, err = log.Verify(ctx, pool, nil)
+	wantBroken(t, err, 4)
 }
 
 // The periodic checkpoint writes one only when events were appended since the last.
@@ -350,6 +454,7 @@ func TestConcurrentAppends(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	seal(t, pool, log)
 	if done, err := log.Verify(ctx, pool, nil); err != nil || done.Events != 20 {
 		t.Fatalf("Verify = %+v, %v", done, err)
 	}

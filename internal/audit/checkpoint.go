@@ -35,12 +35,6 @@ type CheckpointSink interface {
 	WriteCheckpoint(Checkpoint) error
 }
 
-// Beginner starts transactions: a pool or a connection.
-type Beginner interface {
-	Begin(ctx context.Context) (pgx.Tx, error)
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
-
 // ErrEmpty is returned by Checkpoint for a log without events: there is nothing to vouch for.
 var ErrEmpty = errors.New("the audit log is empty")
 
@@ -58,12 +52,16 @@ func (l *Log) CheckpointIfGrown(ctx context.Context, db Beginner, at time.Time, 
 }
 
 func (l *Log) checkpoint(ctx context.Context, db Beginner, at time.Time, sink CheckpointSink, onlyIfGrown bool) (Checkpoint, bool, error) {
-	h, err := committedHead(ctx, db)
+	// Seal first, so that the checkpoint vouches for every event committed until now.
+	if _, err := l.Seal(ctx, db); err != nil {
+		return Checkpoint{}, false, fmt.Errorf("audit checkpoint: %w", err)
+	}
+	h, err := vouchedHead(ctx, db)
 	if err != nil {
 		return Checkpoint{}, false, fmt.Errorf("audit checkpoint: %w", err)
 	}
 	// Nothing happened since the last checkpoint when the head is a checkpoint of the event
-	// right before it. One appended later than that (events came while its line was written)
+	// right before it. One sealed later than that (events came while its line was written)
 	// leaves those events unvouched for: they get a checkpoint of their own.
 	if onlyIfGrown && (h.Seq == 0 || h.vouched) {
 		return Checkpoint{}, false, nil
@@ -72,33 +70,33 @@ func (l *Log) checkpoint(ctx context.Context, db Beginner, at time.Time, sink Ch
 		return Checkpoint{}, false, fmt.Errorf("audit checkpoint: %w", ErrEmpty)
 	}
 	c := l.sign(h.Seq, h.Hash, at)
-	// Written before the event is appended, and without the append lock: a sink that hangs
-	// (a stuck mount, a log shipper) holds up the checkpoint, never the appends of everyone
-	// else. Event h.Seq is committed, so the line tells the truth whatever happens next.
+	// Written before the event is appended, and holding no lock: a sink that hangs (a stuck
+	// mount, a log shipper) holds up the checkpoint, never the appends or the sealing of
+	// everyone else. Event h.Seq is sealed, so the line tells the truth whatever happens next.
 	if sink != nil {
 		if err := sink.WriteCheckpoint(c); err != nil {
 			return Checkpoint{}, false, fmt.Errorf("audit checkpoint: write checkpoint of event %d: %w", c.Seq, err)
 		}
 	}
 	err = pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
-		now, err := lockHead(ctx, tx)
-		if err != nil {
-			return err
-		}
-		return insertAfter(ctx, tx, now, Event{At: c.At, Actor: "system", Action: CheckpointAction, Data: c}, HashHMAC, l.keys.Chain)
+		return l.insert(ctx, tx, Event{At: c.At, Actor: "system", Action: CheckpointAction, Data: c})
 	})
 	if err != nil {
 		return c, true, fmt.Errorf("audit checkpoint: record checkpoint of event %d: %w", c.Seq, err)
 	}
+	// Sealed at once, so that the next run finds it at the head when nothing else came.
+	if _, err := l.Seal(ctx, db); err != nil {
+		return c, true, fmt.Errorf("audit checkpoint: %w", err)
+	}
 	return c, true, nil
 }
 
-// committedHead reads the newest committed event without the append lock, and whether it
-// is a checkpoint of the event right before it.
-func committedHead(ctx context.Context, db Beginner) (head, error) {
+// vouchedHead reads the sealed head and whether it is a checkpoint of the event right
+// before it.
+func vouchedHead(ctx context.Context, db Beginner) (head, error) {
 	h := head{Hash: make([]byte, sha256.Size)}
 	var data string
-	err := db.QueryRow(ctx, "SELECT seq, hash, action, data::text FROM audit_events ORDER BY seq DESC LIMIT 1").Scan(
+	err := db.QueryRow(ctx, "SELECT seq, hash, action, data::text FROM audit_events WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1").Scan(
 		&h.Seq, &h.Hash, &h.Action, &data)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return head{}, fmt.Errorf("read chain head: %w", err)
@@ -117,11 +115,10 @@ func (l *Log) sign(seq int64, hash []byte, at time.Time) Checkpoint {
 }
 
 func (l *Log) checkpointMAC(c Checkpoint) []byte {
-	m := hmac.New(sha256.New, l.keys.Checkpoint)
-	writeInt(m, c.Seq)
-	writeField(m, c.Hash)
-	writeField(m, []byte(c.At.UTC().Format(time.RFC3339Nano)))
-	return m.Sum(nil)
+	msg := appendInt(nil, c.Seq)
+	msg = appendField(msg, c.Hash)
+	msg = appendField(msg, []byte(c.At.UTC().Format(time.RFC3339Nano)))
+	return appendMAC(nil, hmac.New(sha256.New, l.checkpointKey), msg)
 }
 
 func (l *Log) validCheckpoint(c Checkpoint) bool {
