@@ -242,9 +242,9 @@ type Config struct {
 	// ReconcileInterval is how often the directory is compared with the grants and repaired.
 	// Default 15 minutes; negative turns the periodic run off.
 	ReconcileInterval time.Duration
-	// Audit, when set, writes a checkpoint of the audit log every CheckpointInterval (default
-	// 5m), and when the jobs start, if the log has grown since the last: into CheckpointSink
-	// (none when nil) and into the log.
+	// Audit, when set, seals the audit log every second (audit_seal.go) and writes a
+	// checkpoint of it every CheckpointInterval (default 5m), and when the jobs start, if the
+	// log has grown since the last: into CheckpointSink (none when nil) and into the log.
 	Audit              *audit.Log
 	CheckpointSink     audit.CheckpointSink
 	CheckpointInterval time.Duration
@@ -289,6 +289,9 @@ func New(pool *pgxpool.Pool, c Config) (*Runner, error) {
 	}
 	if c.Audit != nil {
 		if err := addAuditCheckpoints(cfg, pool, c); err != nil {
+			return nil, err
+		}
+		if err := addAuditSealer(cfg, pool, c.Audit); err != nil {
 			return nil, err
 		}
 	}
