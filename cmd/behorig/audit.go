@@ -16,7 +16,7 @@ import (
 	"github.com/behorig/behorig/internal/store"
 )
 
-const auditUsage = "usage: behorig audit verify [-config FILE] [-checkpoints FILE] | behorig audit checkpoint [-config FILE]"
+const auditUsage = "usage: behorig audit verify [-config FILE] [-checkpoints FILE] [-seal=false] | behorig audit checkpoint [-config FILE]"
 
 // auditCommand runs `behorig audit verify` and `behorig audit checkpoint`. Both need only the
 // database and the secret key, so that the log can be checked from a machine that runs
@@ -34,9 +34,14 @@ func auditCommand(ctx context.Context, args []string, stdout io.Writer, logger *
 	return errors.New(auditUsage)
 }
 
+// staleUnsealed is how long an event may wait for the sealer, which runs every second,
+// before verify warns that no sealer seems to run.
+const staleUnsealed = time.Minute
+
 func verifyAudit(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
 	checkpointFile := fs.String("checkpoints", "", "the checkpoint file to check the log against (default audit.checkpoint_file)")
+	seal := fs.Bool("seal", true, "chain the committed events that wait for the sealer before verifying (false: only read)")
 	cfg, err := loadConfig(fs, args, config.ScopeAudit)
 	if err != nil {
 		return err
@@ -57,22 +62,56 @@ func verifyAudit(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer pool.Close()
+	started := time.Now()
+	if *seal {
+		waiting, err := audit.Unsealed(ctx, pool)
+		if err != nil {
+			return err
+		}
+		if waiting.Events > 0 {
+			sealed, err := log.Seal(ctx, pool)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "sealed %d events that waited for the sealer, the oldest since %s\n", sealed, age(waiting.Oldest, started))
+			warnStale(stdout, waiting, started)
+		}
+	}
 	done, err := log.Verify(ctx, pool, checkpoints)
 	if err != nil {
 		return err
 	}
+	took := time.Since(started).Round(time.Millisecond)
 	if path == "" {
-		fmt.Fprintf(stdout, "audit log intact: %d events verified\n"+
+		fmt.Fprintf(stdout, "audit log intact: %d events verified in %s\n"+
 			"warning: no checkpoint file, so only the chain was checked: whoever can write the database could have\n"+
 			"deleted the newest events, emptied the log, or rewritten it whole (as plain SHA-256 events) unseen;\n"+
-			"set audit.checkpoint_file (or -checkpoints) to a file out of their reach\n", done.Events)
-		return nil
+			"set audit.checkpoint_file (or -checkpoints) to a file out of their reach\n", done.Events, took)
+	} else {
+		fmt.Fprintf(stdout, "audit log intact: %d events verified, %d checkpoints verified (%s) in %s\n", done.Events, done.Checkpoints, path, took)
+		if done.Checkpoints == 0 {
+			fmt.Fprintln(stdout, "warning: the checkpoint file vouches for no event yet; events deleted at the end of the log would go unseen")
+		}
 	}
-	fmt.Fprintf(stdout, "audit log intact: %d events verified, %d checkpoints verified (%s)\n", done.Events, done.Checkpoints, path)
-	if done.Checkpoints == 0 {
-		fmt.Fprintln(stdout, "warning: the checkpoint file vouches for no event yet; events deleted at the end of the log would go unseen")
+	if done.Unsealed.Events > 0 {
+		fmt.Fprintf(stdout, "%d events wait for the sealer, the oldest since %s: their entry MACs verify, their place in the chain is not yet given\n",
+			done.Unsealed.Events, age(done.Unsealed.Oldest, started))
+		warnStale(stdout, done.Unsealed, started)
 	}
 	return nil
+}
+
+// warnStale warns when events have waited for the sealer far longer than it takes to run.
+func warnStale(stdout io.Writer, p audit.Pending, now time.Time) {
+	if now.Sub(p.Oldest) > staleUnsealed {
+		fmt.Fprintf(stdout, "warning: an event has waited %s for the sealer, which runs every second in behorig serve: "+
+			"is no instance running its jobs? Until sealed, an event deleted by someone who can switch the triggers off leaves no trace\n",
+			now.Sub(p.Oldest).Round(time.Second))
+	}
+}
+
+func age(t, now time.Time) string {
+	return fmt.Sprintf("%s (%s ago)", t.Format(time.RFC3339), now.Sub(t).Round(time.Second))
 }
 
 func checkpointAudit(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logger) error {
