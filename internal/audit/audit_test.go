@@ -27,7 +27,7 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 
 var ctx = context.Background()
 
-func newLog(t *testing.T) *audit.Log {
+func newLog(t testing.TB) *audit.Log {
 	t.Helper()
 	box, err := secret.NewBox(must(t)(secret.ParseKey(secret.NewKey())))
 	if err != nil {
@@ -40,7 +40,7 @@ func newLog(t *testing.T) *audit.Log {
 	return log
 }
 
-func must(t *testing.T) func([]byte, error) []byte {
+func must(t testing.TB) func([]byte, error) []byte {
 	return func(b []byte, err error) []byte {
 		t.Helper()
 		if err != nil {
@@ -50,7 +50,7 @@ func must(t *testing.T) func([]byte, error) []byte {
 	}
 }
 
-func emptyLog(t *testing.T) *pgxpool.Pool {
+func emptyLog(t testing.TB) *pgxpool.Pool {
 	t.Helper()
 	pool, err := store.Open(ctx, testenv.PostgreSQL(t))
 	if err != nil {
