@@ -136,6 +136,9 @@ func TestRequestToAccountAndBack(t *testing.T) {
 			t.Errorf("grant %s is %s after termination", g.Group, g.State)
 		}
 	}
+	if _, err := app.Audit.Seal(context.Background(), app.Pool); err != nil { // no sealer job runs in testapp
+		t.Fatal(err)
+	}
 	if done, err := app.Audit.Verify(context.Background(), app.Pool, nil); err != nil || done.Events == 0 {
 		t.Fatalf("audit verify after the whole path: %d events, %v", done.Events, err)
 	}
