@@ -89,7 +89,7 @@ func (s *Service) SaveUnit(ctx context.Context, actor Actor, in UnitInput) (stri
 		var parentID *string
 		if in.Parent != "" {
 			var pid string
-			err := tx.QueryRow(ctx, "SELECT id::text FROM units WHERE ansvarskod = $1 OR id::text = $1", in.Parent).Scan(&pid)
+			err := tx.QueryRow(ctx, "SELECT id::text FROM units WHERE ansvarskod = $1 OR id = $2", in.Parent, uuidOrNull(in.Parent)).Scan(&pid)
 			switch {
 			case errors.Is(err, pgx.ErrNoRows):
 				ve.add("parent", "no unit has the id or ansvarskod %q", in.Parent)
@@ -101,9 +101,9 @@ func (s *Service) SaveUnit(ctx context.Context, actor Actor, in UnitInput) (stri
 		}
 		if parentID != nil && id != "" {
 			var cycle bool
-			if err := tx.QueryRow(ctx, `WITH RECURSIVE up AS (SELECT id, parent_id FROM units WHERE id::text = $1
+			if err := tx.QueryRow(ctx, `WITH RECURSIVE up AS (SELECT id, parent_id FROM units WHERE id = $1
 					UNION ALL SELECT u.id, u.parent_id FROM units u JOIN up ON u.id = up.parent_id)
-				SELECT EXISTS (SELECT 1 FROM up WHERE id::text = $2)`, *parentID, id).Scan(&cycle); err != nil {
+				SELECT EXISTS (SELECT 1 FROM up WHERE id = $2)`, *parentID, uuidOrNull(id)).Scan(&cycle); err != nil {
 				return err
 			}
 			if cycle {
@@ -122,8 +122,8 @@ func (s *Service) SaveUnit(ctx context.Context, actor Actor, in UnitInput) (stri
 				in.Name, in.Ansvarskod, parentID, in.External).Scan(&id)
 		} else {
 			var tag pgconn.CommandTag
-			tag, err = tx.Exec(ctx, `UPDATE units SET name = $2, ansvarskod = $3, parent_id = $4, external = $5 WHERE id::text = $1`,
-				id, in.Name, in.Ansvarskod, parentID, in.External)
+			tag, err = tx.Exec(ctx, `UPDATE units SET name = $2, ansvarskod = $3, parent_id = $4, external = $5 WHERE id = $1`,
+				uuidOrNull(id), in.Name, in.Ansvarskod, parentID, in.External)
 			if err == nil && tag.RowsAffected() == 0 {
 				return fmt.Errorf("unit %s: %w", id, ErrNotFound)
 			}
@@ -135,7 +135,7 @@ func (s *Service) SaveUnit(ctx context.Context, actor Actor, in UnitInput) (stri
 		if err != nil {
 			return fmt.Errorf("save unit %s: %w", in.Ansvarskod, err)
 		}
-		if _, err := tx.Exec(ctx, "DELETE FROM unit_managers WHERE unit_id::text = $1", id); err != nil {
+		if _, err := tx.Exec(ctx, "DELETE FROM unit_managers WHERE unit_id = $1", id); err != nil {
 			return err
 		}
 		for _, m := range managerIDs {

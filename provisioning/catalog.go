@@ -52,12 +52,12 @@ func (s *Service) Catalog(ctx context.Context) ([]SystemView, error) {
 // it returns nil: not confined.
 func organisationUnits(ctx context.Context, q querier, actor Actor) ([]string, error) {
 	rows, err := q.Query(ctx, `WITH RECURSIVE up AS (
-			SELECT u.id, u.parent_id, u.external FROM principals p JOIN units u ON u.id = p.unit_id WHERE p.id::text = $1
+			SELECT u.id, u.parent_id, u.external FROM principals p JOIN units u ON u.id = p.unit_id WHERE p.id = $1
 			UNION ALL SELECT u.id, u.parent_id, u.external FROM units u JOIN up ON u.id = up.parent_id),
 		down AS (
 			SELECT id FROM up WHERE parent_id IS NULL AND external
 			UNION ALL SELECT u.id FROM units u JOIN down ON u.parent_id = down.id)
-		SELECT id::text FROM down`, actor.ID)
+		SELECT id::text FROM down`, uuidOrNull(actor.ID))
 	if err != nil {
 		return nil, fmt.Errorf("organisation of %s: %w", actor.Subject, err)
 	}
@@ -82,7 +82,7 @@ func (s *Service) SearchUnits(ctx context.Context, actor Actor, query string, li
 	}
 	like := "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(strings.ToLower(q)) + "%"
 	rows, err := s.db.Query(ctx, `SELECT id::text, name, ansvarskod FROM units
-		WHERE ($1 = '' OR ansvarskod LIKE $2 || '%' OR lower(name) LIKE $3) AND ($5::text[] IS NULL OR id::text = ANY($5))
+		WHERE ($1 = '' OR ansvarskod LIKE $2 || '%' OR lower(name) LIKE $3) AND ($5::uuid[] IS NULL OR id = ANY($5))
 		ORDER BY (ansvarskod = $1) DESC, (ansvarskod LIKE $2 || '%') DESC, (lower(name) LIKE lower($1) || '%') DESC, name
 		LIMIT $4`, q, strings.TrimSuffix(strings.TrimPrefix(like, "%"), "%"), like, limit, scope)
 	if err != nil {
@@ -106,7 +106,7 @@ func (s *Service) Approvers(ctx context.Context, actor Actor) ([]Approver, error
 		return nil, err
 	}
 	rows, err := s.db.Query(ctx, `SELECT DISTINCT p.subject, p.display_name, p.email FROM principals p
-		JOIN unit_managers m ON m.principal_id = p.id WHERE $1::text[] IS NULL OR m.unit_id::text = ANY($1)
+		JOIN unit_managers m ON m.principal_id = p.id WHERE $1::uuid[] IS NULL OR m.unit_id = ANY($1)
 		ORDER BY p.display_name`, scope)
 	if err != nil {
 		return nil, fmt.Errorf("read approvers: %w", err)

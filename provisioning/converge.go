@@ -59,9 +59,9 @@ func (g grantRow) ended(now time.Time) bool { return g.endsAt != nil && !g.endsA
 // until IT has removed it by hand, ended or not: the access is there until someone took it.
 func (g grantRow) inEffect(now time.Time) bool {
 	switch {
-	case g.state == "revoked":
+	case g.state == GrantRevoked:
 		return false
-	case g.state == "removal_pending", g.manual && g.state == "active":
+	case g.state == GrantRemovalPending, g.manual && g.state == GrantActive:
 		return true
 	}
 	return g.started(now) && !g.ended(now)
@@ -518,7 +518,7 @@ func causeOf(st personState, now time.Time) string {
 	var ending string
 	for _, g := range st.grants {
 		switch {
-		case g.state == "scheduled" && !g.manual && g.inEffect(now):
+		case g.state == GrantScheduled && !g.manual && g.inEffect(now):
 			return g.requestID
 		case g.ended(now) && ending == "":
 			ending = cmp.Or(g.endedBy, g.requestID)
@@ -532,9 +532,9 @@ func (s *Service) recordAccount(ctx context.Context, tx pgx.Tx, st personState, 
 	if !st.hasAccount || !e.exists {
 		return nil
 	}
-	before, state := st.account.state, "active"
+	before, state := st.account.state, AccountActive
 	if e.disabled {
-		state = "disabled"
+		state = AccountDisabled
 	}
 	if before == state && st.account.dn == e.dn && st.account.entryID == e.id {
 		return nil
@@ -546,12 +546,12 @@ func (s *Service) recordAccount(ctx context.Context, tx pgx.Tx, st personState, 
 	data := map[string]any{"directory": s.dirName, "dn": e.dn, "username": st.account.username}
 	var action string
 	switch {
-	case before == "reserved":
+	case before == AccountReserved:
 		action = "account.created"
 		data["disabled"] = e.disabled
-	case state == "active" && before != "active":
+	case state == AccountActive && before != AccountActive:
 		action = "account.enabled"
-	case state == "disabled" && before != "disabled":
+	case state == AccountDisabled && before != AccountDisabled:
 		action, data["reason"] = "account.disabled", "no grant in effect"
 	default:
 		return nil // the directory moved the entry; the new DN is recorded
@@ -563,17 +563,17 @@ func (s *Service) recordAccount(ctx context.Context, tx pgx.Tx, st personState, 
 // it changed.
 func (s *Service) recordGrant(ctx context.Context, tx pgx.Tx, g grantRow, dn string, now time.Time) (bool, error) {
 	switch {
-	case g.manual && g.state == "active" && g.ended(now):
+	case g.manual && g.state == GrantActive && g.ended(now):
 		return true, s.awaitManualRemoval(ctx, tx, g)
-	case g.ended(now) && (g.state == "scheduled" || g.state == "active"):
-		if _, err := tx.Exec(ctx, "UPDATE grants SET state = 'revoked', revoked_at = $2 WHERE id = $1", g.id, s.clock.Now()); err != nil {
+	case g.ended(now) && (g.state == GrantScheduled || g.state == GrantActive):
+		if _, err := tx.Exec(ctx, "UPDATE grants SET state = $3, revoked_at = $2 WHERE id = $1", g.id, s.clock.Now(), GrantRevoked); err != nil {
 			return false, fmt.Errorf("record revocation of grant %s: %w", g.id, err)
 		}
 		return true, s.record(ctx, tx, systemActor, "grant.revoked", g.requestID, g.personID,
 			map[string]any{"grant": g.id, "group": g.group, "member": dn, "trigger": g.trigger()})
-	case !g.manual && g.state == "scheduled" && g.inEffect(now):
-		if _, err := tx.Exec(ctx, "UPDATE grants SET state = 'active', member_dn = $2, provisioned_at = $3 WHERE id = $1",
-			g.id, dn, s.clock.Now()); err != nil {
+	case !g.manual && g.state == GrantScheduled && g.inEffect(now):
+		if _, err := tx.Exec(ctx, "UPDATE grants SET state = $4, member_dn = $2, provisioned_at = $3 WHERE id = $1",
+			g.id, dn, s.clock.Now(), GrantActive); err != nil {
 			return false, fmt.Errorf("record grant %s: %w", g.id, err)
 		}
 		return true, s.record(ctx, tx, systemActor, "grant.provisioned", g.requestID, g.personID,

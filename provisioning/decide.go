@@ -11,21 +11,6 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// Request statuses, as DESIGN.md §3 lists them.
-const (
-	StatusSubmitted         = "submitted"
-	StatusAwaitingApproval  = "awaiting_approval"
-	StatusRejected          = "rejected"
-	StatusAwaitingUser      = "awaiting_user"
-	StatusAnsweredByUser    = "answered_by_user"
-	StatusAssigned          = "assigned"
-	StatusInProgress        = "in_progress"
-	StatusWaitingThirdParty = "waiting_third_party"
-	StatusScheduled         = "scheduled"
-	StatusCompleted         = "completed"
-	StatusCancelled         = "cancelled"
-)
-
 // handlingDays is how many working days IT has for a complete request.
 const handlingDays = 2
 
@@ -41,7 +26,7 @@ func (s *Service) lockRequest(ctx context.Context, tx pgx.Tx, id string) (reques
 	var r requestRow
 	err := tx.QueryRow(ctx, `SELECT id::text, number, kind, status, requester_id::text, person_id::text, unit_id::text,
 			valid_from, valid_to, effective_date, terms_required
-		FROM requests WHERE id::text = $1 FOR UPDATE`, id).Scan(&r.id, &r.number, &r.kind, &r.status,
+		FROM requests WHERE id = $1 FOR UPDATE`, uuidOrNull(id)).Scan(&r.id, &r.number, &r.kind, &r.status,
 		&r.requesterID, &r.personID, &r.unitID, &r.validFrom, &r.validTo, &r.effective, &r.termsRequired)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return r, fmt.Errorf("request %s: %w", id, ErrNotFound)
@@ -236,9 +221,9 @@ func (s *Service) startGrants(ctx context.Context, tx pgx.Tx, actor string, r re
 		var grantID string
 		err := tx.QueryRow(ctx, `INSERT INTO grants (person_id, request_id, item_id, system_id, role_id, unit_id, group_name,
 				valid_from, valid_to, starts_at, ends_at, state, manual, group_key)
-			VALUES ($1, $2, $3, $4, NULLIF($5, ''), $6, $7, $8, $9, $10, $11, 'scheduled', $12, $13) RETURNING id::text`,
+			VALUES ($1, $2, $3, $4, NULLIF($5, ''), $6, $7, $8, $9, $10, $11, $14, $12, $13) RETURNING id::text`,
 			r.personID, r.id, it.id, it.system, it.role, it.unit, group, r.validFrom, r.validTo, startsAt, endsAt, it.manual,
-			groupKey(group)).Scan(&grantID)
+			groupKey(group), GrantScheduled).Scan(&grantID)
 		if err != nil {
 			return "", fmt.Errorf("grant %s to %s: %w", it.system, r.number, err)
 		}

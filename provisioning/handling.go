@@ -10,13 +10,6 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// HandlingStatuses are the statuses IT sets by hand while working on a request.
-var HandlingStatuses = []string{StatusAssigned, StatusInProgress, StatusWaitingThirdParty}
-
-// QueueStatuses are the statuses of requests in IT's queue: past the manager, not closed.
-var QueueStatuses = []string{StatusAwaitingUser, StatusAnsweredByUser, StatusAssigned, StatusInProgress,
-	StatusWaitingThirdParty, StatusScheduled}
-
 // QueueEntry is a request in IT's queue.
 type QueueEntry struct {
 	RequestSummary
@@ -72,7 +65,7 @@ func (s *Service) assignees(ctx context.Context, list []RequestSummary) (map[str
 		ids[i] = r.ID
 	}
 	rows, err := s.db.Query(ctx, `SELECT r.id::text, p.display_name FROM requests r JOIN principals p ON p.id = r.assignee_id
-		WHERE r.id::text = ANY($1)`, ids)
+		WHERE r.id = ANY($1::uuid[])`, ids)
 	if err != nil {
 		return nil, fmt.Errorf("read assignees: %w", err)
 	}

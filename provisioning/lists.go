@@ -26,9 +26,6 @@ type RequestSummary struct {
 	UpdatedAt           time.Time `json:"updatedAt"`
 }
 
-// closedStatuses end a request; every other status is open.
-var closedStatuses = []string{StatusRejected, StatusCompleted, StatusCancelled}
-
 // IsOpen tells whether a status still needs someone to act.
 func IsOpen(status string) bool {
 	for _, c := range closedStatuses {
@@ -55,8 +52,8 @@ func (s *Service) summaries(ctx context.Context, query string, args ...any) ([]R
 // MyRequests lists the requests the actor submitted, open or closed, newest change first.
 func (s *Service) MyRequests(ctx context.Context, actor Actor, open bool) ([]RequestSummary, error) {
 	list, err := s.summaries(ctx, `SELECT `+summaryColumns+`
-		WHERE r.requester_id::text = $1 AND (r.status = ANY($2)) <> $3
-		ORDER BY r.updated_at DESC, r.number DESC LIMIT 500`, actor.ID, closedStatuses, open)
+		WHERE r.requester_id = $1 AND (r.status = ANY($2)) <> $3
+		ORDER BY r.updated_at DESC, r.number DESC LIMIT 500`, uuidOrNull(actor.ID), closedStatuses, open)
 	if err != nil {
 		return nil, fmt.Errorf("requests of %s: %w", actor.Subject, err)
 	}
@@ -68,11 +65,11 @@ func (s *Service) MyRequests(ctx context.Context, actor Actor, open bool) ([]Req
 // where the actor may attest. Oldest first: they have waited longest.
 func (s *Service) AwaitingMyApproval(ctx context.Context, actor Actor) ([]RequestSummary, error) {
 	list, err := s.summaries(ctx, `WITH RECURSIVE attested AS (
-			SELECT unit_id AS id FROM unit_managers WHERE principal_id::text = $1
+			SELECT unit_id AS id FROM unit_managers WHERE principal_id = $1
 			UNION SELECT u.id FROM units u JOIN attested a ON u.parent_id = a.id)
 		SELECT `+summaryColumns+`
 		WHERE r.status = $2 AND r.unit_id IN (SELECT id FROM attested)
-		ORDER BY r.created_at, r.number LIMIT 500`, actor.ID, StatusAwaitingApproval)
+		ORDER BY r.created_at, r.number LIMIT 500`, uuidOrNull(actor.ID), StatusAwaitingApproval)
 	if err != nil {
 		return nil, fmt.Errorf("requests awaiting %s: %w", actor.Subject, err)
 	}

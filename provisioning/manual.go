@@ -13,7 +13,7 @@ import (
 // awaitManualRemoval marks an active manual grant for IT to remove by hand. The access is
 // not counted as gone until IT says it is.
 func (s *Service) awaitManualRemoval(ctx context.Context, tx pgx.Tx, g grantRow) error {
-	if _, err := tx.Exec(ctx, "UPDATE grants SET state = 'removal_pending' WHERE id = $1", g.id); err != nil {
+	if _, err := tx.Exec(ctx, "UPDATE grants SET state = $2 WHERE id = $1", g.id, GrantRemovalPending); err != nil {
 		return fmt.Errorf("mark grant %s for manual removal: %w", g.id, err)
 	}
 	return s.record(ctx, tx, systemActor, "grant.removal_pending", g.requestID, g.personID,
@@ -23,11 +23,11 @@ func (s *Service) awaitManualRemoval(ctx context.Context, tx pgx.Tx, g grantRow)
 // CompleteManualGrant records that IT has given the access of a manual grant by hand. The
 // request completes when nothing else is left.
 func (s *Service) CompleteManualGrant(ctx context.Context, actor Actor, grantID, note string) error {
-	return s.manualStep(ctx, actor, grantID, note, "scheduled", func(tx pgx.Tx, g grantRow) error {
+	return s.manualStep(ctx, actor, grantID, note, GrantScheduled, func(tx pgx.Tx, g grantRow) error {
 		if g.startsAt.After(s.clock.Now()) {
 			return fmt.Errorf("grant %s starts %s: %w", g.id, g.startsAt.Format(time.DateOnly), ErrConflict)
 		}
-		if _, err := tx.Exec(ctx, "UPDATE grants SET state = 'active', provisioned_at = $2 WHERE id = $1", g.id, s.clock.Now()); err != nil {
+		if _, err := tx.Exec(ctx, "UPDATE grants SET state = $3, provisioned_at = $2 WHERE id = $1", g.id, s.clock.Now(), GrantActive); err != nil {
 			return fmt.Errorf("complete manual grant %s: %w", g.id, err)
 		}
 		if err := s.record(ctx, tx, actor.Subject, "grant.completed_manually", g.requestID, g.personID,
@@ -42,8 +42,8 @@ func (s *Service) CompleteManualGrant(ctx context.Context, actor Actor, grantID,
 // that means for the account (disabled when nothing is left) and for a termination
 // (completed) is the converge job's to do, outside this transaction.
 func (s *Service) CompleteManualRemoval(ctx context.Context, actor Actor, grantID, note string) error {
-	return s.manualStep(ctx, actor, grantID, note, "removal_pending", func(tx pgx.Tx, g grantRow) error {
-		if _, err := tx.Exec(ctx, "UPDATE grants SET state = 'revoked', revoked_at = $2 WHERE id = $1", g.id, s.clock.Now()); err != nil {
+	return s.manualStep(ctx, actor, grantID, note, GrantRemovalPending, func(tx pgx.Tx, g grantRow) error {
+		if _, err := tx.Exec(ctx, "UPDATE grants SET state = $3, revoked_at = $2 WHERE id = $1", g.id, s.clock.Now(), GrantRevoked); err != nil {
 			return fmt.Errorf("complete manual removal of %s: %w", g.id, err)
 		}
 		if err := s.record(ctx, tx, actor.Subject, "grant.removed_manually", g.requestID, g.personID,
@@ -118,7 +118,7 @@ func (s *Service) ManualRemovals(ctx context.Context, actor Actor) ([]ManualRemo
 // IT's steps and the converge jobs on one person cannot deadlock.
 func (s *Service) lockGrant(ctx context.Context, tx pgx.Tx, grantID string) (grantRow, error) {
 	var g grantRow
-	err := tx.QueryRow(ctx, "SELECT person_id::text FROM grants WHERE id::text = $1", grantID).Scan(&g.personID)
+	err := tx.QueryRow(ctx, "SELECT person_id::text FROM grants WHERE id = $1", uuidOrNull(grantID)).Scan(&g.personID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return g, fmt.Errorf("grant %s: %w", grantID, ErrNotFound)
 	}
@@ -130,7 +130,7 @@ func (s *Service) lockGrant(ctx context.Context, tx pgx.Tx, grantID string) (gra
 	}
 	err = tx.QueryRow(ctx, `SELECT id::text, request_id::text, group_name, state, member_dn, coalesce(ended_by_request::text, ''),
 			starts_at, ends_at, manual
-		FROM grants WHERE id::text = $1 FOR UPDATE`, grantID).Scan(&g.id, &g.requestID, &g.group, &g.state, &g.memberDN,
+		FROM grants WHERE id = $1 FOR UPDATE`, grantID).Scan(&g.id, &g.requestID, &g.group, &g.state, &g.memberDN,
 		&g.endedBy, &g.startsAt, &g.endsAt, &g.manual)
 	if err != nil {
 		return g, fmt.Errorf("lock grant %s: %w", grantID, err)

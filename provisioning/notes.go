@@ -46,8 +46,8 @@ type AttachmentView struct {
 // visibleRequest locks nothing; it returns the request if the actor may see it.
 func (s *Service) visibleRequest(ctx context.Context, q querier, actor Actor, requestID string) (requestRow, error) {
 	var r requestRow
-	err := q.QueryRow(ctx, "SELECT id::text, number, requester_id::text, person_id::text, unit_id::text FROM requests WHERE id::text = $1",
-		requestID).Scan(&r.id, &r.number, &r.requesterID, &r.personID, &r.unitID)
+	err := q.QueryRow(ctx, "SELECT id::text, number, requester_id::text, person_id::text, unit_id::text FROM requests WHERE id = $1",
+		uuidOrNull(requestID)).Scan(&r.id, &r.number, &r.requesterID, &r.personID, &r.unitID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return r, fmt.Errorf("request %s: %w", requestID, ErrNotFound)
 	}
@@ -164,7 +164,7 @@ type newAttachment struct {
 func (s *Service) storeAttachment(ctx context.Context, tx pgx.Tx, auditActor, uploaderID, action string, a newAttachment) (string, error) {
 	var n int
 	if err := tx.QueryRow(ctx, `SELECT count(*) FROM attachments WHERE request_id = (
-		SELECT id FROM requests WHERE id::text = $1 FOR UPDATE)`, a.requestID).Scan(&n); err != nil {
+		SELECT id FROM requests WHERE id = $1 FOR UPDATE)`, a.requestID).Scan(&n); err != nil {
 		return "", fmt.Errorf("attachments of %s: %w", a.requestID, err)
 	}
 	if n >= maxAttachments {
@@ -218,7 +218,7 @@ func (s *Service) Attachment(ctx context.Context, actor Actor, id string) (Attac
 	var data []byte
 	err := s.db.QueryRow(ctx, `SELECT a.id::text, a.name, a.content_type, a.size, coalesce(p.display_name, ''), a.created_at,
 			a.request_id::text, a.data
-		FROM attachments a LEFT JOIN principals p ON p.id = a.uploaded_by WHERE a.id::text = $1`, id).
+		FROM attachments a LEFT JOIN principals p ON p.id = a.uploaded_by WHERE a.id = $1`, uuidOrNull(id)).
 		Scan(&a.ID, &a.Name, &a.ContentType, &a.Size, &a.UploadedBy, &a.At, &requestID, &data)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return a, nil, fmt.Errorf("attachment %s: %w", id, ErrNotFound)
@@ -245,7 +245,7 @@ func (s *Service) AttachSignedForm(ctx context.Context, token, name string, data
 			return err
 		}
 		var personID string
-		if err := tx.QueryRow(ctx, "SELECT person_id::text FROM requests WHERE id::text = $1", l.requestID).Scan(&personID); err != nil {
+		if err := tx.QueryRow(ctx, "SELECT person_id::text FROM requests WHERE id = $1", l.requestID).Scan(&personID); err != nil {
 			return err
 		}
 		_, err = s.storeAttachment(ctx, tx, "person", "", "terms.paper_uploaded",

@@ -220,7 +220,7 @@ func (s *Service) RecordSignOut(ctx context.Context, actor Actor) error {
 // ActorByID returns the principal as an Actor, for a session that names it.
 func (s *Service) ActorByID(ctx context.Context, id string) (Actor, error) {
 	a := Actor{ID: id}
-	err := s.db.QueryRow(ctx, "SELECT subject, display_name, email, roles FROM principals WHERE id::text = $1", id).
+	err := s.db.QueryRow(ctx, "SELECT subject, display_name, email, roles FROM principals WHERE id = $1", uuidOrNull(id)).
 		Scan(&a.Subject, &a.Name, &a.Email, &a.Roles)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Actor{}, fmt.Errorf("principal %s: %w", id, ErrNotFound)
@@ -249,16 +249,16 @@ func (s *Service) Me(ctx context.Context, actor Actor) (MeView, error) {
 	}
 	var unit UnitRef
 	err := s.db.QueryRow(ctx, `SELECT u.id::text, u.name, u.ansvarskod FROM principals p JOIN units u ON u.id = p.unit_id
-		WHERE p.id::text = $1`, actor.ID).Scan(&unit.ID, &unit.Name, &unit.Ansvarskod)
+		WHERE p.id = $1`, uuidOrNull(actor.ID)).Scan(&unit.ID, &unit.Name, &unit.Ansvarskod)
 	if err == nil {
 		me.Unit = &unit
 	} else if !errors.Is(err, pgx.ErrNoRows) {
 		return MeView{}, fmt.Errorf("unit of %s: %w", actor.Subject, err)
 	}
 	rows, err := s.db.Query(ctx, `WITH RECURSIVE attested AS (
-			SELECT unit_id AS id FROM unit_managers WHERE principal_id::text = $1
+			SELECT unit_id AS id FROM unit_managers WHERE principal_id = $1
 			UNION SELECT u.id FROM units u JOIN attested a ON u.parent_id = a.id)
-		SELECT u.id::text, u.name, u.ansvarskod FROM units u JOIN attested a ON a.id = u.id ORDER BY u.ansvarskod`, actor.ID)
+		SELECT u.id::text, u.name, u.ansvarskod FROM units u JOIN attested a ON a.id = u.id ORDER BY u.ansvarskod`, uuidOrNull(actor.ID))
 	if err != nil {
 		return MeView{}, fmt.Errorf("units %s attests: %w", actor.Subject, err)
 	}

@@ -112,9 +112,9 @@ func (s *Service) reserveAccount(ctx context.Context, st *personState, name, ori
 		if err != nil || !ok {
 			return err
 		}
-		st.account = accountRow{username: name, state: "reserved", origin: origin}
+		st.account = accountRow{username: name, state: AccountReserved, origin: origin}
 		if _, err := tx.Exec(ctx, `INSERT INTO accounts (person_id, directory, username, state, origin, linked_by)
-			VALUES ($1, $2, $3, 'reserved', $4, $5)`, st.person.id, s.dirName, name, origin, linkedBy); err != nil {
+			VALUES ($1, $2, $3, $6, $4, $5)`, st.person.id, s.dirName, name, origin, linkedBy, AccountReserved); err != nil {
 			return fmt.Errorf("reserve username %s: %w", name, err)
 		}
 		st.hasAccount = true
@@ -139,7 +139,7 @@ func (s *Service) linkEntry(ctx context.Context, st *personState, ref connectors
 		if err != nil {
 			return err
 		}
-		if fresh.hasAccount && (fresh.account.state != "reserved" || !replaceReservation) {
+		if fresh.hasAccount && (fresh.account.state != AccountReserved || !replaceReservation) {
 			st.account, st.hasAccount = fresh.account, true
 			return nil
 		}
@@ -154,9 +154,9 @@ func (s *Service) linkEntry(ctx context.Context, st *personState, ref connectors
 		if !ok {
 			return fmt.Errorf("username %s was issued to someone else: %w", ref.Username, ErrConflict)
 		}
-		state := "active"
+		state := AccountActive
 		if ref.Disabled {
-			state = "disabled"
+			state = AccountDisabled
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO accounts (person_id, directory, username, dn, state, origin, linked_by, entry_id)
 			VALUES ($1, $2, $3, $4, $5, 'linked', $6, $7)`, st.person.id, s.dirName, ref.Username, ref.DN, state, linkedBy, ref.ID); err != nil {
@@ -235,9 +235,8 @@ func (s *Service) completeTerminations(ctx context.Context, tx pgx.Tx, personID 
 	if pending {
 		return nil
 	}
-	rows, err := tx.Query(ctx, `SELECT id::text FROM requests WHERE person_id = $1 AND kind = 'terminate'
-		AND status IN ('in_progress', 'scheduled', 'assigned', 'waiting_third_party')
-		AND coalesce(effective_date, '-infinity') <= $2`, personID, s.today())
+	rows, err := tx.Query(ctx, `SELECT id::text FROM requests WHERE person_id = $1 AND kind = $3
+		AND status = ANY($4) AND coalesce(effective_date, '-infinity') <= $2`, personID, s.today(), KindTerminate, underwayStatuses)
 	if err != nil {
 		return fmt.Errorf("find terminations of person %s: %w", personID, err)
 	}
@@ -279,7 +278,7 @@ func (s *Service) LinkAccount(ctx context.Context, actor Actor, personID, name s
 	}
 	// A reservation gives way only when IT was asked: an entry someone else made under it. A
 	// reservation without that question may be an account a job is making right now.
-	if st.hasAccount && (st.account.state != "reserved" || st.person.linkRequired == "") {
+	if st.hasAccount && (st.account.state != AccountReserved || st.person.linkRequired == "") {
 		return fmt.Errorf("person %s already has the account %s: %w", personID, st.account.username, ErrConflict)
 	}
 	ref, err := s.dir.LookupAccount(ctx, name)
@@ -352,3 +351,24 @@ var uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]
 
 // isUUID tells whether an id from a URL can name a row: anything else names nothing.
 func isUUID(id string) bool { return uuidPattern.MatchString(id) }
+
+// uuidOrNull passes an id from outside to a uuid parameter: anything but a uuid becomes NULL,
+// which matches no row, so a malformed id reads as "not found" and never as a failed query.
+// Comparing as uuid (never id::text) keeps primary-key look-ups on their index.
+func uuidOrNull(id string) *string {
+	if !isUUID(id) {
+		return nil
+	}
+	return &id
+}
+
+// uuidsOnly keeps the ids that can name a row, for a uuid[] parameter.
+func uuidsOnly(ids []string) []string {
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if isUUID(id) {
+			out = append(out, id)
+		}
+	}
+	return out
+}

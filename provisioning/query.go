@@ -143,7 +143,7 @@ func (s *Service) Request(ctx context.Context, actor Actor, id string) (RequestV
 			r.created_at, r.updated_at, r.description
 		FROM requests r JOIN principals rq ON rq.id = r.requester_id JOIN principals ap ON ap.id = r.approver_id
 			JOIN persons p ON p.id = r.person_id JOIN units u ON u.id = r.unit_id
-		WHERE r.id::text = $1`, id, actor.IT()).Scan(&v.ID, &v.Number, &v.Kind, &v.Status, &v.Requester.ID, &v.Requester.Name,
+		WHERE r.id = $1`, uuidOrNull(id), actor.IT()).Scan(&v.ID, &v.Number, &v.Kind, &v.Status, &v.Requester.ID, &v.Requester.Name,
 		&v.Approver.ID, &v.Approver.Name, &personID, &v.Person.Name, &pnrEnc, &v.Unit.ID, &v.Unit.Name, &v.Unit.Ansvarskod,
 		&v.CostCentre, &v.Reason, &validFrom, &validTo, &effective, &v.TermsRequired, &v.ApprovedBySubmitter,
 		&v.ApprovedByManager, &v.DecisionReason, &due, &v.CreatedAt, &v.UpdatedAt, &v.Description)
@@ -259,8 +259,8 @@ func (s *Service) canSee(ctx context.Context, q querier, actor Actor, r requestR
 		return true, nil
 	}
 	var approver bool
-	if err := q.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM requests WHERE id = $1 AND approver_id::text = $2)",
-		r.id, actor.ID).Scan(&approver); err != nil {
+	if err := q.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM requests WHERE id = $1 AND approver_id = $2)",
+		r.id, uuidOrNull(actor.ID)).Scan(&approver); err != nil {
 		return false, fmt.Errorf("check approver of request %s: %w", r.id, err)
 	}
 	if approver {
@@ -386,7 +386,7 @@ func (s *Service) Person(ctx context.Context, actor Actor, id string) (PersonVie
 	var sealed []byte
 	var linkRequired string
 	err := s.db.QueryRow(ctx, `SELECT id::text, personnummer_enc, given_name, surname, email, mobile, employee_type, link_required
-		FROM persons WHERE id::text = $1`, id).Scan(&v.ID, &sealed, &v.GivenName, &v.Surname, &v.Email, &v.Mobile, &v.EmployeeType,
+		FROM persons WHERE id = $1`, uuidOrNull(id)).Scan(&v.ID, &sealed, &v.GivenName, &v.Surname, &v.Email, &v.Mobile, &v.EmployeeType,
 		&linkRequired)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return v, fmt.Errorf("person %s: %w", id, ErrNotFound)

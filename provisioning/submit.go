@@ -247,8 +247,8 @@ func (s *Service) validateUnit(ctx context.Context, in SubmitInput, v *validated
 func (s *Service) findUnit(ctx context.Context, ref string, scope []string, ansvarskod *string) (string, error) {
 	var id string
 	err := s.db.QueryRow(ctx, `SELECT id::text, ansvarskod FROM units
-		WHERE (ansvarskod = $1 OR id::text = $1) AND ($2::text[] IS NULL OR id::text = ANY($2))`,
-		strings.TrimSpace(ref), scope).Scan(&id, ansvarskod)
+		WHERE (ansvarskod = $1 OR id = $3) AND ($2::uuid[] IS NULL OR id = ANY($2))`,
+		strings.TrimSpace(ref), scope, uuidOrNull(strings.TrimSpace(ref))).Scan(&id, ansvarskod)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", ErrNotFound
 	}
@@ -555,7 +555,7 @@ func (s *Service) findPerson(ctx context.Context, p PersonInput) (string, error)
 	var err error
 	switch {
 	case p.ID != "":
-		err = s.db.QueryRow(ctx, "SELECT id::text FROM persons WHERE id::text = $1", p.ID).Scan(&id)
+		err = s.db.QueryRow(ctx, "SELECT id::text FROM persons WHERE id = $1", uuidOrNull(p.ID)).Scan(&id)
 	case p.Personnummer != "":
 		n, perr := personnummer.Parse(p.Personnummer, s.clock.Now())
 		if perr != nil {
@@ -581,8 +581,8 @@ func (s *Service) validateApprover(ctx context.Context, actor Actor, ref string,
 		return nil
 	}
 	err := s.db.QueryRow(ctx, `SELECT id::text FROM principals
-		WHERE id::text = $1 OR subject = $1 OR (email <> '' AND lower(email) = lower($1))
-		ORDER BY (id::text = $1) DESC, (subject = $1) DESC LIMIT 1`, ref).Scan(&v.approverID)
+		WHERE id = $2 OR subject = $1 OR (email <> '' AND lower(email) = lower($1))
+		ORDER BY (id IS NOT DISTINCT FROM $2) DESC, (subject = $1) DESC LIMIT 1`, ref, uuidOrNull(ref)).Scan(&v.approverID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		ve.add("approver", "no user %q is known", ref)
 		return nil
@@ -594,7 +594,7 @@ func (s *Service) validateApprover(ctx context.Context, actor Actor, ref string,
 		// one, so that another organisation's managers cannot be probed.
 		var inOrganisation bool
 		if err := s.db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM unit_managers
-			WHERE principal_id::text = $1 AND unit_id::text = ANY($2))`, v.approverID, v.scope).Scan(&inOrganisation); err != nil {
+			WHERE principal_id = $1 AND unit_id = ANY($2::uuid[]))`, v.approverID, v.scope).Scan(&inOrganisation); err != nil {
 			return fmt.Errorf("find approver %q: %w", ref, err)
 		}
 		if !inOrganisation {

@@ -51,7 +51,7 @@ func TestApprovalMailsTheLinkToSign(t *testing.T) {
 	sum := sha256.Sum256([]byte(m[1]))
 	// The job marks the link mailed when the server has taken the message.
 	for deadline := time.Now().Add(5 * time.Second); mailed == nil && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if err := app.Pool.QueryRow(ctx, "SELECT id::text, token_hash, mailed_at FROM terms_links WHERE request_id::text = $1", sub.ID).
+		if err := app.Pool.QueryRow(ctx, "SELECT id::text, token_hash, mailed_at FROM terms_links WHERE request_id = $1", sub.ID).
 			Scan(&linkID, &stored, &mailed); err != nil {
 			t.Fatal(err)
 		}

@@ -37,7 +37,7 @@ func TestExistingAccountWaitsForIT(t *testing.T) {
 	}
 	maria.post(t, "/requests/"+sub.ID+"/approve", nil)
 	var personID string
-	s.app.Pool.QueryRow(ctx, "SELECT person_id::text FROM requests WHERE id::text = $1", sub.ID).Scan(&personID)
+	s.app.Pool.QueryRow(ctx, "SELECT person_id::text FROM requests WHERE id = $1", sub.ID).Scan(&personID)
 	deadline := time.Now().Add(15 * time.Second)
 	for !strings.Contains(body(t, maria.get(t, "/requests/"+sub.ID)), "inte kopplat till personen") {
 		if time.Now().After(deadline) {
@@ -117,7 +117,7 @@ func TestITGivesANewAccountInstead(t *testing.T) {
 		t.Fatalf("submit: %d", code)
 	}
 	var personID string
-	s.app.Pool.QueryRow(ctx, "SELECT person_id::text FROM requests WHERE id::text = $1", sub.ID).Scan(&personID)
+	s.app.Pool.QueryRow(ctx, "SELECT person_id::text FROM requests WHERE id = $1", sub.ID).Scan(&personID)
 	ingrid := s.as(t, "ingrid.it")
 	deadline := time.Now().Add(15 * time.Second)
 	for !strings.Contains(body(t, ingrid.get(t, "/persons/"+personID)), `action="/persons/`+personID+`/new-account"`) {

@@ -51,7 +51,7 @@ func TestManualSystems(t *testing.T) {
 	// Termination: meddix goes by itself, Panorama waits for IT, and so do the account and
 	// the termination.
 	var personID string
-	s.app.Pool.QueryRow(t.Context(), "SELECT person_id::text FROM requests WHERE id::text = $1", sub.ID).Scan(&personID)
+	s.app.Pool.QueryRow(t.Context(), "SELECT person_id::text FROM requests WHERE id = $1", sub.ID).Scan(&personID)
 	resp = maria.post(t, "/terminate", url.Values{"person": {personID}, "unit": {"5110"}, "selfApprove": {"ja"}})
 	term := strings.TrimSuffix(strings.TrimPrefix(resp.Header.Get("Location"), "/requests/"), "?done=submitted")
 	s.waitGrant(t, "panorama-ros", "removal_pending")

@@ -43,7 +43,7 @@ func (s *site) post(t *testing.T, path string, form url.Values) *http.Response {
 func (s *site) status(t *testing.T, id string) string {
 	t.Helper()
 	var status string
-	if err := s.app.Pool.QueryRow(context.Background(), "SELECT status FROM requests WHERE id::text = $1", id).Scan(&status); err != nil {
+	if err := s.app.Pool.QueryRow(context.Background(), "SELECT status FROM requests WHERE id = $1", id).Scan(&status); err != nil {
 		t.Fatal(err)
 	}
 	return status

@@ -29,7 +29,7 @@ func TestPersonPageAndTermination(t *testing.T) {
 	maria.post(t, "/requests/"+sub.ID+"/approve", nil)
 	s.waitStatus(t, sub.ID, provisioning.StatusCompleted)
 	var personID string
-	s.app.Pool.QueryRow(t.Context(), "SELECT person_id::text FROM requests WHERE id::text = $1", sub.ID).Scan(&personID)
+	s.app.Pool.QueryRow(t.Context(), "SELECT person_id::text FROM requests WHERE id = $1", sub.ID).Scan(&personID)
 
 	page := body(t, maria.get(t, "/persons/"+personID))
 	for _, want := range []string{"<h1>Anna Berg</h1>", "19500118-****", "anna.berg", "Aktivt", "meddix", "Aktiv", sub.Number} {

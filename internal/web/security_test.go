@@ -20,7 +20,7 @@ func TestAnotherUnitsManagerCannotReachAPerson(t *testing.T) {
 	// Her contact details, as IT keeps them once she is known.
 	s.app.Pool.Exec(t.Context(), "UPDATE persons SET email = 'anna@example.org', mobile = '0701234567'")
 	var anna string
-	s.app.Pool.QueryRow(t.Context(), "SELECT person_id::text FROM requests WHERE id::text = $1", sub.ID).Scan(&anna)
+	s.app.Pool.QueryRow(t.Context(), "SELECT person_id::text FROM requests WHERE id = $1", sub.ID).Scan(&anna)
 	sven := s.withSouthManager(t)
 
 	// Terminating her by id through the form is refused as an unknown person.
@@ -50,7 +50,7 @@ func TestAnotherUnitsManagerCannotReachAPerson(t *testing.T) {
 		t.Fatal("the request page shows the stored name of the personnummer")
 	}
 	var email, mobile string
-	s.app.Pool.QueryRow(t.Context(), "SELECT email, mobile FROM persons WHERE id::text = $1", anna).Scan(&email, &mobile)
+	s.app.Pool.QueryRow(t.Context(), "SELECT email, mobile FROM persons WHERE id = $1", anna).Scan(&email, &mobile)
 	if email != "anna@example.org" || mobile != "0701234567" {
 		t.Fatalf("a request changed her contact details to %s, %s", email, mobile)
 	}
