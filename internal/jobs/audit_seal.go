@@ -14,7 +14,7 @@ import (
 
 // auditSealInterval is how often the sealer chains the audit events committed since its
 // last run. It bounds the window in which an event is in the log but not yet in the chain
-// (see internal/audit), so it is short; a run with nothing to seal is two cheap queries.
+// (see internal/audit), so it is short; a run with nothing to seal is a few index look-ups.
 const auditSealInterval = time.Second
 
 // AuditSealArgs chains the committed audit events. It is a periodic job, not inserted by the
