@@ -11,6 +11,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -104,6 +105,9 @@ type Options struct {
 	// Jobs overrides the job runner's timeouts; the periodic reconciliation is off unless
 	// Jobs.ReconcileInterval is set.
 	Jobs jobs.Config
+	// PoolSize is the database pool's size; default pgx's (4 on a small machine), which a
+	// benchmark with many clients raises.
+	PoolSize int
 }
 
 // extraPrincipals complete the demo users with a manager of another unit and a requester
@@ -123,7 +127,11 @@ func New(t testing.TB, opts Options) *App {
 	if testing.Verbose() {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	pool, err := store.Open(ctx, testenv.PostgreSQL(t))
+	url := testenv.PostgreSQL(t)
+	if opts.PoolSize > 0 {
+		url += fmt.Sprintf("&pool_max_conns=%d", opts.PoolSize)
+	}
+	pool, err := store.Open(ctx, url)
 	if err != nil {
 		t.Fatal(err)
 	}
