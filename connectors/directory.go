@@ -57,11 +57,13 @@ type Directory interface {
 	EnsureAccount(ctx context.Context, a Account) (AccountRef, error)
 	// DisableAccount disables the account so that it can no longer sign in.
 	DisableAccount(ctx context.Context, dn string) error
-	// EnsureMember makes the account a member of the named group, creating the group
-	// when it does not exist yet.
-	EnsureMember(ctx context.Context, group, memberDN string) error
-	// RemoveMember removes the account from the named group if it is a member.
-	RemoveMember(ctx context.Context, group, memberDN string) error
+	// EnsureMember makes the accounts members of the named group, creating the group when
+	// it does not exist yet. Several members go in one change, so that a batch of starters
+	// costs the directory one write per group.
+	EnsureMember(ctx context.Context, group string, memberDNs ...string) error
+	// RemoveMember removes the accounts from the named group where they are members, in one
+	// change when it can.
+	RemoveMember(ctx context.Context, group string, memberDNs ...string) error
 	// GroupsOf lists the names of the groups the account is a member of.
 	GroupsOf(ctx context.Context, memberDN string) ([]string, error)
 	// GroupMembers lists the member DNs of the named group as the directory holds them;

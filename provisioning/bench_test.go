@@ -71,11 +71,12 @@ func approvedRound(b *testing.B, app *testapp.App, numbers []string, round int) 
 	return grants, pnrs
 }
 
-// convergeAll runs the provision or revoke job bodies of the grants.
+// convergeAll runs the provision or revoke jobs of the grants as the job runner does when
+// they fall due together: as one batch.
 func convergeAll(b *testing.B, app *testapp.App, grants []string) {
-	for _, id := range grants {
-		if err := app.Service.ConvergeGrant(ctx, id); err != nil {
-			b.Fatal(err)
+	for i, err := range app.Service.ConvergeGrants(ctx, grants) {
+		if err != nil {
+			b.Fatalf("grant %s: %v", grants[i], err)
 		}
 	}
 }

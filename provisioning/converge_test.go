@@ -76,12 +76,12 @@ func (f *faultyDirectory) DisableAccount(ctx context.Context, dn string) error {
 	return f.step("DisableAccount", func() error { return f.Directory.DisableAccount(ctx, dn) })
 }
 
-func (f *faultyDirectory) EnsureMember(ctx context.Context, group, member string) error {
-	return f.step("EnsureMember", func() error { return f.Directory.EnsureMember(ctx, group, member) })
+func (f *faultyDirectory) EnsureMember(ctx context.Context, group string, members ...string) error {
+	return f.step("EnsureMember", func() error { return f.Directory.EnsureMember(ctx, group, members...) })
 }
 
-func (f *faultyDirectory) RemoveMember(ctx context.Context, group, member string) error {
-	return f.step("RemoveMember", func() error { return f.Directory.RemoveMember(ctx, group, member) })
+func (f *faultyDirectory) RemoveMember(ctx context.Context, group string, members ...string) error {
+	return f.step("RemoveMember", func() error { return f.Directory.RemoveMember(ctx, group, members...) })
 }
 
 func (f *faultyDirectory) GroupsOf(ctx context.Context, member string) (groups []string, err error) {

@@ -358,77 +358,125 @@ func (d *Directory) groupDN(group string) (string, error) {
 // requires at least one member. It is the empty DN, which names no entry.
 const placeholder = ""
 
-// EnsureMember adds memberDN to the group, creating the group if needed.
-func (d *Directory) EnsureMember(ctx context.Context, group, memberDN string) error {
+// EnsureMember adds the members to the group, creating the group if needed. The usual case
+// (the group exists and has none of them yet) is a compare, which tells whether the
+// placeholder is to go, and one modify; only when the directory says the group is missing or
+// already has one of them are its members read to add the rest.
+func (d *Directory) EnsureMember(ctx context.Context, group string, memberDNs ...string) error {
 	gdn, err := d.groupDN(group)
-	if err != nil {
+	if err != nil || len(memberDNs) == 0 {
 		return err
 	}
 	return d.do(ctx, func(conn *ldap.Conn) error {
-		members, found, err := d.members(conn, gdn)
-		if err != nil {
-			return err
+		hasPlaceholder, err := conn.Compare(gdn, "member", placeholder)
+		if err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
+			return fmt.Errorf("read members of %s: %w", gdn, err)
 		}
-		if !found {
+		m := ldap.NewModifyRequest(gdn, nil)
+		m.Add("member", memberDNs)
+		if hasPlaceholder {
+			m.Delete("member", []string{placeholder})
+		}
+		if err == nil {
+			err = conn.Modify(m)
+		}
+		switch {
+		case err == nil:
+			return nil
+		case ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject):
 			r := ldap.NewAddRequest(gdn, nil)
 			r.Attribute("objectClass", []string{"top", groupClass})
 			r.Attribute("cn", []string{group})
-			r.Attribute("member", []string{memberDN})
+			r.Attribute("member", memberDNs)
 			err := conn.Add(r)
 			if err == nil {
 				return nil
 			}
 			if !ldap.IsErrorWithCode(err, ldap.LDAPResultEntryAlreadyExists) {
-				return fmt.Errorf("add group %s with %s: %w", gdn, memberDN, err)
+				return fmt.Errorf("add group %s with %d members: %w", gdn, len(memberDNs), err)
 			}
+		case !ldap.IsErrorWithCode(err, ldap.LDAPResultAttributeOrValueExists):
+			return fmt.Errorf("add %d members to %s: %w", len(memberDNs), gdn, err)
 		}
-		if containsDN(members, memberDN) {
-			return nil
-		}
-		m := ldap.NewModifyRequest(gdn, nil)
-		m.Add("member", []string{memberDN})
-		if slices.Contains(members, placeholder) {
-			m.Delete("member", []string{placeholder})
-		}
-		err = conn.Modify(m)
-		if err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultAttributeOrValueExists) {
-			return fmt.Errorf("add %s to %s: %w", memberDN, gdn, err)
-		}
-		return nil
+		return d.addMissing(conn, gdn, memberDNs)
 	})
 }
 
-// RemoveMember removes memberDN from the group if it is a member.
-func (d *Directory) RemoveMember(ctx context.Context, group, memberDN string) error {
-	gdn, err := d.groupDN(group)
+// addMissing adds the members the group does not have yet, and drops the placeholder.
+func (d *Directory) addMissing(conn *ldap.Conn, gdn string, memberDNs []string) error {
+	members, _, err := d.members(conn, gdn)
 	if err != nil {
 		return err
 	}
-	return d.do(ctx, func(conn *ldap.Conn) error {
-		members, found, err := d.members(conn, gdn)
-		if err != nil || !found {
-			return err
+	var missing []string
+	for _, dn := range memberDNs {
+		if !containsDN(members, dn) && !containsDN(missing, dn) {
+			missing = append(missing, dn)
 		}
-		var stored []string // the value as the server holds it, which may differ in case or spacing
-		for _, m := range members {
-			if sameDN(m, memberDN) {
-				stored = append(stored, m)
-			}
-		}
-		if len(stored) == 0 {
-			return nil
-		}
-		m := ldap.NewModifyRequest(gdn, nil)
-		if len(stored) == len(members) {
-			m.Add("member", []string{placeholder})
-		}
-		m.Delete("member", stored)
-		err = conn.Modify(m)
-		if err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchAttribute) {
-			return fmt.Errorf("remove %s from %s: %w", memberDN, gdn, err)
-		}
+	}
+	if len(missing) == 0 {
 		return nil
+	}
+	m := ldap.NewModifyRequest(gdn, nil)
+	m.Add("member", missing)
+	if slices.Contains(members, placeholder) {
+		m.Delete("member", []string{placeholder})
+	}
+	err = conn.Modify(m)
+	if err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultAttributeOrValueExists) {
+		return fmt.Errorf("add %d members to %s: %w", len(missing), gdn, err)
+	}
+	return nil
+}
+
+// RemoveMember removes the members from the group where they are members. The usual case
+// (all of them are members, and others stay) is one modify; otherwise the group's members
+// are read and only those present removed, with the placeholder added when none would stay.
+func (d *Directory) RemoveMember(ctx context.Context, group string, memberDNs ...string) error {
+	gdn, err := d.groupDN(group)
+	if err != nil || len(memberDNs) == 0 {
+		return err
+	}
+	return d.do(ctx, func(conn *ldap.Conn) error {
+		m := ldap.NewModifyRequest(gdn, nil)
+		m.Delete("member", memberDNs)
+		err := conn.Modify(m)
+		switch {
+		case err == nil, ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject):
+			return nil
+		case !ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchAttribute) &&
+			!ldap.IsErrorWithCode(err, ldap.LDAPResultObjectClassViolation):
+			return fmt.Errorf("remove %d members from %s: %w", len(memberDNs), gdn, err)
+		}
+		return d.removePresent(conn, gdn, memberDNs)
 	})
+}
+
+// removePresent removes those of the members the group has, keeping it valid.
+func (d *Directory) removePresent(conn *ldap.Conn, gdn string, memberDNs []string) error {
+	members, found, err := d.members(conn, gdn)
+	if err != nil || !found {
+		return err
+	}
+	var stored []string // the values as the server holds them, which may differ in case or spacing
+	for _, v := range members {
+		if slices.ContainsFunc(memberDNs, func(dn string) bool { return sameDN(v, dn) }) {
+			stored = append(stored, v)
+		}
+	}
+	if len(stored) == 0 {
+		return nil
+	}
+	m := ldap.NewModifyRequest(gdn, nil)
+	if len(stored) == len(members) {
+		m.Add("member", []string{placeholder})
+	}
+	m.Delete("member", stored)
+	err = conn.Modify(m)
+	if err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchAttribute) {
+		return fmt.Errorf("remove %d members from %s: %w", len(stored), gdn, err)
+	}
+	return nil
 }
 
 // members reads a group's member values; found is false when the group does not exist.
