@@ -227,27 +227,16 @@ func (s *Service) recordBatch(ctx context.Context, batch []*batchPerson) {
 	if len(going) == 0 {
 		return
 	}
-	done := make([]bool, len(going))
+	items := make([]recordItem, len(going))
+	for i, p := range going {
+		items[i] = recordItem{personID: p.id, applied: p.want, acct: p.st.account, e: p.e}
+	}
+	var done []bool
 	err := protect(func() error {
 		return s.inTx(ctx, func(tx pgx.Tx) error {
-			ids := make([]string, len(going))
-			for i, p := range going {
-				ids[i] = p.id
-			}
-			states, err := s.readPersonStates(ctx, tx, ids, true)
-			if err != nil {
-				return err
-			}
-			for i, p := range going {
-				st, ok := states[p.id]
-				if !ok {
-					return fmt.Errorf("person %s: %w", p.id, ErrNotFound)
-				}
-				if done[i], err = s.recordPerson(ctx, tx, *st, p.want, p.st.account, p.e); err != nil {
-					return err
-				}
-			}
-			return nil
+			var err error
+			done, err = s.recordAll(ctx, tx, items)
+			return err
 		})
 	})
 	if err == nil {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -498,52 +497,45 @@ func (s *Service) directoryAccount(st personState) connectors.Account {
 	return a
 }
 
-// recordConverged records, in one short transaction, what step 2 made true. It reports false
-// when the grants changed since step 1, so that the caller starts again.
+// recordConverged records, in one short transaction, what step 2 made true for one person.
+// It reports false when the grants changed since step 1, so that the caller starts again.
 func (s *Service) recordConverged(ctx context.Context, personID string, applied desired, acct accountRow, e entry) (bool, error) {
-	done := false
+	var done []bool
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		st, err := s.readPersonState(ctx, tx, personID, true)
-		if err != nil {
-			return err
-		}
-		done, err = s.recordPerson(ctx, tx, st, applied, acct, e)
+		var err error
+		done, err = s.recordAll(ctx, tx, []recordItem{{personID: personID, applied: applied, acct: acct, e: e}})
 		return err
 	})
-	return done, err
+	return err == nil && done[0], err
 }
 
-// recordPerson is step 3 for one person in a transaction that has locked them (st read with
-// the lock): it checks that the desired state is still the one applied and records it.
-func (s *Service) recordPerson(ctx context.Context, tx pgx.Tx, st personState, applied desired, acct accountRow, e entry) (bool, error) {
+// recordPerson is step 3 for one person whom the transaction has locked (st read with the
+// lock): it checks that the desired state is still the one applied and, when it is (ok),
+// writes it and returns the requests whose grants changed.
+func (s *Service) recordPerson(ctx context.Context, w stepWriter, st personState, applied desired, acct accountRow, e entry) (
+	requests []string, ok bool, err error) {
 	// The desired state now, not when the run began: a valid-from or an end that passed
 	// while the directory was updated makes the run start again.
 	now := s.clock.Now()
 	if !st.desiredAt(now).equal(applied) {
-		return false, nil // an approval, a termination or a date came in between: apply again
+		return nil, false, nil // an approval, a termination or a date came in between: apply again
 	}
 	if st.hasAccount && (st.account.username != acct.username || st.account.origin != acct.origin) {
-		return false, nil // IT linked or replaced the account meanwhile: the entry worked on is not its
+		return nil, false, nil // IT linked or replaced the account meanwhile: the entry worked on is not its
 	}
-	if err := s.recordAccount(ctx, tx, st, e, causeOf(st, now)); err != nil {
-		return false, err
+	if err := s.recordAccount(ctx, w, st, e, causeOf(st, now)); err != nil {
+		return nil, false, err
 	}
-	requests := map[string]bool{}
 	for _, g := range st.grants {
-		changed, err := s.recordGrant(ctx, tx, g, e.dn, now)
+		changed, err := s.recordGrant(ctx, w, g, e.dn, now)
 		if err != nil {
-			return false, err
+			return nil, false, err
 		}
-		if changed {
-			requests[g.requestID] = true
-		}
-	}
-	for _, id := range slices.Sorted(maps.Keys(requests)) {
-		if err := s.completeIfDone(ctx, tx, id); err != nil {
-			return false, err
+		if changed && !slices.Contains(requests, g.requestID) {
+			requests = append(requests, g.requestID)
 		}
 	}
-	return true, s.completeTerminations(ctx, tx, st.person.id)
+	return requests, true, nil
 }
 
 // causeOf names the request an account change belongs in the history of: the one whose
@@ -562,7 +554,7 @@ func causeOf(st personState, now time.Time) string {
 }
 
 // recordAccount keeps the account row in step with the directory entry and audits each change.
-func (s *Service) recordAccount(ctx context.Context, tx pgx.Tx, st personState, e entry, requestID string) error {
+func (s *Service) recordAccount(ctx context.Context, w stepWriter, st personState, e entry, requestID string) error {
 	if !st.hasAccount || !e.exists {
 		return nil
 	}
@@ -573,7 +565,7 @@ func (s *Service) recordAccount(ctx context.Context, tx pgx.Tx, st personState, 
 	if before == state && st.account.dn == e.dn && st.account.entryID == e.id {
 		return nil
 	}
-	if _, err := tx.Exec(ctx, `UPDATE accounts SET dn = $3, state = $4, entry_id = $5, updated_at = $6
+	if err := w.exec(ctx, `UPDATE accounts SET dn = $3, state = $4, entry_id = $5, updated_at = $6
 		WHERE directory = $1 AND person_id = $2`, s.dirName, st.person.id, e.dn, state, e.id, s.clock.Now()); err != nil {
 		return fmt.Errorf("record account %s: %w", st.account.username, err)
 	}
@@ -590,27 +582,27 @@ func (s *Service) recordAccount(ctx context.Context, tx pgx.Tx, st personState, 
 	default:
 		return nil // the directory moved the entry; the new DN is recorded
 	}
-	return s.record(ctx, tx, systemActor, action, requestID, st.person.id, data)
+	return w.record(ctx, systemActor, action, requestID, st.person.id, data)
 }
 
 // recordGrant moves one grant to the state the directory now reflects, and reports whether
 // it changed.
-func (s *Service) recordGrant(ctx context.Context, tx pgx.Tx, g grantRow, dn string, now time.Time) (bool, error) {
+func (s *Service) recordGrant(ctx context.Context, w stepWriter, g grantRow, dn string, now time.Time) (bool, error) {
 	switch {
 	case g.manual && g.state == GrantActive && g.ended(now):
-		return true, s.awaitManualRemoval(ctx, tx, g)
+		return true, s.awaitManualRemoval(ctx, w, g)
 	case g.ended(now) && (g.state == GrantScheduled || g.state == GrantActive):
-		if _, err := tx.Exec(ctx, "UPDATE grants SET state = $3, revoked_at = $2 WHERE id = $1", g.id, s.clock.Now(), GrantRevoked); err != nil {
+		if err := w.exec(ctx, "UPDATE grants SET state = $3, revoked_at = $2 WHERE id = $1", g.id, s.clock.Now(), GrantRevoked); err != nil {
 			return false, fmt.Errorf("record revocation of grant %s: %w", g.id, err)
 		}
-		return true, s.record(ctx, tx, systemActor, "grant.revoked", g.requestID, g.personID,
+		return true, w.record(ctx, systemActor, "grant.revoked", g.requestID, g.personID,
 			map[string]any{"grant": g.id, "group": g.group, "member": dn, "trigger": g.trigger()})
 	case !g.manual && g.state == GrantScheduled && g.inEffect(now):
-		if _, err := tx.Exec(ctx, "UPDATE grants SET state = $4, member_dn = $2, provisioned_at = $3 WHERE id = $1",
+		if err := w.exec(ctx, "UPDATE grants SET state = $4, member_dn = $2, provisioned_at = $3 WHERE id = $1",
 			g.id, dn, s.clock.Now(), GrantActive); err != nil {
 			return false, fmt.Errorf("record grant %s: %w", g.id, err)
 		}
-		return true, s.record(ctx, tx, systemActor, "grant.provisioned", g.requestID, g.personID,
+		return true, w.record(ctx, systemActor, "grant.provisioned", g.requestID, g.personID,
 			map[string]any{"grant": g.id, "group": g.group, "member": dn})
 	}
 	return false, nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 
@@ -205,51 +206,66 @@ func claimUsername(ctx context.Context, tx pgx.Tx, name, personID string) (bool,
 
 // completeIfDone closes a grant request once none of its grants waits for provisioning.
 func (s *Service) completeIfDone(ctx context.Context, tx pgx.Tx, requestID string) error {
-	r, err := s.lockRequest(ctx, tx, requestID)
+	return s.completeRequests(ctx, tx, direct{s, tx}, []string{requestID})
+}
+
+// completeRequests closes those of the grant requests that are underway and have no grant
+// waiting for provisioning any more. Changes written through w must have reached tx.
+func (s *Service) completeRequests(ctx context.Context, tx pgx.Tx, w stepWriter, requestIDs []string) error {
+	if len(requestIDs) == 0 {
+		return nil
+	}
+	rs, err := s.lockRequests(ctx, tx, requestIDs)
 	if err != nil {
 		return err
 	}
-	if r.status != StatusInProgress && r.status != StatusScheduled && r.status != StatusAssigned &&
-		r.status != StatusWaitingThirdParty {
-		return nil
+	rows, err := tx.Query(ctx, "SELECT DISTINCT request_id::text FROM grants WHERE request_id = ANY($1) AND state = 'scheduled'",
+		uuidsOnly(requestIDs))
+	if err != nil {
+		return fmt.Errorf("check grants of %d requests: %w", len(requestIDs), err)
 	}
-	var waiting bool
-	if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM grants WHERE request_id = $1 AND state = 'scheduled')",
-		r.id).Scan(&waiting); err != nil {
-		return fmt.Errorf("check grants of %s: %w", r.number, err)
+	waiting, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("check grants of %d requests: %w", len(requestIDs), err)
 	}
-	if waiting {
-		return nil
+	for _, r := range rs {
+		if r.status != StatusInProgress && r.status != StatusScheduled && r.status != StatusAssigned &&
+			r.status != StatusWaitingThirdParty || slices.Contains(waiting, r.id) {
+			continue
+		}
+		if err := s.setStatusVia(ctx, w, systemActor, r, StatusCompleted, nil); err != nil {
+			return err
+		}
 	}
-	return s.setStatus(ctx, tx, systemActor, r, StatusCompleted, nil)
+	return nil
 }
 
-// completeTerminations closes the person's open termination requests once every grant due
-// to end by now has ended.
-func (s *Service) completeTerminations(ctx context.Context, tx pgx.Tx, personID string) error {
-	var pending bool
-	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM grants WHERE person_id = $1 AND state <> 'revoked'
-		AND ends_at <= $2)`, personID, s.clock.Now()).Scan(&pending); err != nil {
-		return fmt.Errorf("check ending grants of person %s: %w", personID, err)
-	}
-	if pending {
+// completeTerminations closes the persons' open termination requests once every grant due to
+// end by now has ended. Changes written through w must have reached tx.
+func (s *Service) completeTerminations(ctx context.Context, tx pgx.Tx, w stepWriter, personIDs []string) error {
+	if len(personIDs) == 0 {
 		return nil
 	}
-	rows, err := tx.Query(ctx, `SELECT id::text FROM requests WHERE person_id = $1 AND kind = $3
-		AND status = ANY($4) AND coalesce(effective_date, '-infinity') <= $2`, personID, s.today(), KindTerminate, underwayStatuses)
+	rows, err := tx.Query(ctx, `SELECT r.id::text FROM requests r WHERE r.person_id = ANY($1) AND r.kind = $3
+		AND r.status = ANY($4) AND coalesce(r.effective_date, '-infinity') <= $5
+		AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.person_id = r.person_id AND g.state <> 'revoked' AND g.ends_at <= $2)`,
+		uuidsOnly(personIDs), s.clock.Now(), KindTerminate, underwayStatuses, s.today())
 	if err != nil {
-		return fmt.Errorf("find terminations of person %s: %w", personID, err)
+		return fmt.Errorf("find terminations of %d persons: %w", len(personIDs), err)
 	}
 	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
-		return fmt.Errorf("find terminations of person %s: %w", personID, err)
+		return fmt.Errorf("find terminations of %d persons: %w", len(personIDs), err)
 	}
-	for _, id := range ids {
-		r, err := s.lockRequest(ctx, tx, id)
-		if err != nil {
-			return err
+	rs, err := s.lockRequests(ctx, tx, ids)
+	if err != nil {
+		return err
+	}
+	for _, r := range rs {
+		if !slices.Contains(underwayStatuses, r.status) {
+			continue // cancelled or closed since it was found
 		}
-		if err := s.setStatus(ctx, tx, systemActor, r, StatusCompleted, nil); err != nil {
+		if err := s.setStatusVia(ctx, w, systemActor, r, StatusCompleted, nil); err != nil {
 			return err
 		}
 	}
