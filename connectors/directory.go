@@ -11,6 +11,9 @@ import (
 // ErrNotFound is returned (wrapped) when an entry the caller names does not exist.
 var ErrNotFound = errors.New("not found")
 
+// ErrExists is returned (wrapped) when an entry the caller would add is already there.
+var ErrExists = errors.New("already exists")
+
 // Account is what the domain asks a directory to hold for one person.
 type Account struct {
 	Username     string // the login name: uid in OpenLDAP, sAMAccountName in AD
@@ -52,9 +55,17 @@ type Directory interface {
 	// LookupAccountByID finds the account whose entry has this ID, wherever it was renamed or
 	// moved to; the error wraps ErrNotFound when there is none.
 	LookupAccountByID(ctx context.Context, id string) (AccountRef, error)
+	// FindAccounts finds the accounts with these usernames and those whose entries have
+	// these IDs, in one search however many they are (a batch of jobs reads its persons'
+	// entries this way); accounts that do not exist are missing from the answer.
+	FindAccounts(ctx context.Context, usernames, ids []string) ([]AccountRef, error)
 	// EnsureAccount creates the account when absent and enables it when disabled. An
 	// existing account's attributes are left as they are.
 	EnsureAccount(ctx context.Context, a Account) (AccountRef, error)
+	// CreateAccount adds the account's entry without looking for it first, for a caller that
+	// has just searched and found none, and returns its DN (FindAccounts reads its ID). The
+	// error wraps ErrExists when an entry is in the way.
+	CreateAccount(ctx context.Context, a Account) (string, error)
 	// DisableAccount disables the account so that it can no longer sign in.
 	DisableAccount(ctx context.Context, dn string) error
 	// EnsureMember makes the accounts members of the named group, creating the group when

@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/behorig/behorig/connectors"
 )
 
 // Batches. The provision and revoke jobs that fall due together (a day's starters, a
@@ -29,24 +32,46 @@ import (
 // fail. A crash anywhere leaves the database saying less than the directory, as for one person,
 // and the retry starts again from what the directory says.
 
-// memberChanges are the group memberships one person's convergence leaves for the batch to
-// write.
-type memberChanges struct {
-	add, remove []memberChange
+// personBatch is what the batch read for one person before step 2, and what step 2 leaves
+// for the batch to do. A nil *personBatch is a person converged alone.
+type personBatch struct {
+	searched bool                   // the batch's search looked for the entry
+	found    *connectors.AccountRef // what it found
+	groups   []string               // the groups the entry is in, read by the batch (nil: not read)
+	managed  map[string]bool        // which groups behorig manages, for the batch (nil: not read)
+	created  bool                   // step 2 added the entry; the batch reads back its ID
+	add      []memberChange
+	remove   []memberChange
+}
+
+// entry is the entry the batch's search found for the account.
+func (b *personBatch) entry(acct accountRow) (connectors.AccountRef, error) {
+	if b == nil || b.found == nil {
+		return connectors.AccountRef{}, fmt.Errorf("account %s: %w", acct.username, connectors.ErrNotFound)
+	}
+	return *b.found, nil
+}
+
+// groupsOf returns what the batch read about the entry's groups, nil for what it did not.
+func (b *personBatch) groupsOf(dn string) ([]string, map[string]bool) {
+	if b == nil || b.found == nil || b.found.DN != dn {
+		return nil, nil
+	}
+	return b.groups, b.managed
 }
 
 type memberChange struct{ group, dn string }
 
 // batchPerson is one person's part of a batch.
 type batchPerson struct {
-	id      string
-	st      personState
-	want    desired
-	e       entry
-	diffs   []Difference
-	changes memberChanges
-	err     error
-	done    bool // recorded
+	id    string
+	st    personState
+	want  desired
+	e     entry
+	diffs []Difference
+	b     personBatch
+	err   error
+	done  bool // recorded
 }
 
 // batchOutcome is what a batch reports for one person.
@@ -102,9 +127,7 @@ func (s *Service) convergeBatch(ctx context.Context, personIDs []string) map[str
 			}
 			return out
 		}
-		for _, p := range batch {
-			p.err = protect(func() error { return s.resolveAccount(ctx, &p.st, p.want) })
-		}
+		s.resolveAccounts(ctx, batch)
 		s.applyBatch(ctx, batch)
 		s.recordBatch(ctx, batch)
 		pending = pending[:0]
@@ -143,23 +166,149 @@ func (s *Service) readBatch(ctx context.Context, ids []string, out map[string]ba
 	return batch, nil
 }
 
-// applyBatch is step 2: each person's entry, then the group changes of the batch, removals
-// first (taking away comes before giving).
+// applyBatch is step 2: the batch's reads, each person's entry, then the group changes of
+// the batch, removals first (taking away comes before giving).
 func (s *Service) applyBatch(ctx context.Context, batch []*batchPerson) {
+	s.readDirectory(ctx, batch)
 	for _, p := range batch {
 		if p.err != nil {
 			continue
 		}
 		p.err = protect(func() error {
 			var err error
-			p.e, p.diffs, err = s.applyToDirectory(ctx, p.st, p.want, false, &p.changes)
+			p.e, p.diffs, err = s.applyToDirectory(ctx, p.st, p.want, false, &p.b)
 			return err
 		})
 	}
-	removals := groupChanges(batch, func(c memberChanges) []memberChange { return c.remove })
+	s.readBack(ctx, batch)
+	removals := groupChanges(batch, func(b personBatch) []memberChange { return b.remove })
 	s.changeGroups(ctx, removals, "remove %s from %s: %w", s.dir.RemoveMember)
-	additions := groupChanges(batch, func(c memberChanges) []memberChange { return c.add })
+	additions := groupChanges(batch, func(b personBatch) []memberChange { return b.add })
 	s.changeGroups(ctx, additions, "add %s to %s: %w", s.dir.EnsureMember)
+}
+
+// readDirectory finds the batch's entries in one search, reads each one's groups, and asks
+// the database once which of all those groups behorig manages. What it cannot read (the
+// database fails, a username is ambiguous) each person's step 2 reads itself; when the search
+// fails, every person in it fails and retries.
+func (s *Service) readDirectory(ctx context.Context, batch []*batchPerson) {
+	var usernames, ids []string
+	for _, p := range batch {
+		switch {
+		case p.err != nil || !p.st.hasAccount:
+		case p.st.account.entryID != "":
+			ids = append(ids, p.st.account.entryID)
+		default:
+			usernames = append(usernames, p.st.account.username)
+		}
+	}
+	if len(usernames)+len(ids) == 0 {
+		return
+	}
+	var refs []connectors.AccountRef
+	err := protect(func() error {
+		var err error
+		refs, err = s.dir.FindAccounts(ctx, usernames, ids)
+		return err
+	})
+	if err != nil {
+		for _, p := range batch {
+			if p.st.hasAccount {
+				p.fail(fmt.Errorf("look up %d accounts: %w", len(usernames)+len(ids), err))
+			}
+		}
+		return
+	}
+	byID, byName := map[string][]connectors.AccountRef{}, map[string][]connectors.AccountRef{}
+	for _, r := range refs {
+		byID[r.ID] = append(byID[r.ID], r)
+		byName[strings.ToLower(r.Username)] = append(byName[strings.ToLower(r.Username)], r)
+	}
+	var all []string
+	for _, p := range batch {
+		if p.err != nil || !p.st.hasAccount {
+			continue
+		}
+		found := byName[strings.ToLower(p.st.account.username)]
+		if p.st.account.entryID != "" {
+			found = byID[p.st.account.entryID]
+		}
+		if len(found) > 1 {
+			continue // more than one entry: the lookup alone says why not
+		}
+		p.b.searched = true
+		if len(found) == 0 {
+			continue
+		}
+		p.b.found = &found[0]
+		err := protect(func() error {
+			var err error
+			p.b.groups, err = s.dir.GroupsOf(ctx, found[0].DN)
+			return err
+		})
+		if err != nil {
+			p.fail(fmt.Errorf("read groups of %s: %w", found[0].DN, err))
+			continue
+		}
+		if p.b.groups == nil {
+			p.b.groups = []string{}
+		}
+		all = append(all, p.b.groups...)
+	}
+	if len(all) == 0 {
+		for _, p := range batch {
+			if p.b.groups != nil {
+				p.b.managed = map[string]bool{}
+			}
+		}
+		return
+	}
+	managed, err := s.managedGroups(ctx, all)
+	if err != nil {
+		return // each person asks alone
+	}
+	for _, p := range batch {
+		if p.b.found != nil && p.b.groups != nil {
+			p.b.managed = managed
+		}
+	}
+}
+
+// readBack reads the IDs of the entries the batch added, in one search.
+func (s *Service) readBack(ctx context.Context, batch []*batchPerson) {
+	var names []string
+	for _, p := range batch {
+		if p.err == nil && p.b.created {
+			names = append(names, p.st.account.username)
+		}
+	}
+	if len(names) == 0 {
+		return
+	}
+	var refs []connectors.AccountRef
+	err := protect(func() error {
+		var err error
+		refs, err = s.dir.FindAccounts(ctx, names, nil)
+		return err
+	})
+	byName := map[string]connectors.AccountRef{}
+	for _, r := range refs {
+		byName[strings.ToLower(r.Username)] = r
+	}
+	for _, p := range batch {
+		if p.err != nil || !p.b.created {
+			continue
+		}
+		r, ok := byName[strings.ToLower(p.st.account.username)]
+		switch {
+		case err != nil:
+			p.fail(fmt.Errorf("read back account %s: %w", p.st.account.username, err))
+		case !ok:
+			p.fail(fmt.Errorf("read back account %s: %w", p.st.account.username, connectors.ErrNotFound))
+		default:
+			p.e = entry{exists: true, disabled: r.Disabled, dn: r.DN, id: r.ID}
+		}
+	}
 }
 
 // groupMembers are the members a batch changes in one group, with the persons they belong to.
@@ -170,13 +319,13 @@ type groupMembers struct {
 }
 
 // groupChanges gathers the changes of the persons still going, per group, in a fixed order.
-func groupChanges(batch []*batchPerson, pick func(memberChanges) []memberChange) []*groupMembers {
+func groupChanges(batch []*batchPerson, pick func(personBatch) []memberChange) []*groupMembers {
 	byGroup := map[string]*groupMembers{}
 	for _, p := range batch {
 		if p.err != nil {
 			continue
 		}
-		for _, c := range pick(p.changes) {
+		for _, c := range pick(p.b) {
 			g := byGroup[c.group]
 			if g == nil {
 				g = &groupMembers{group: c.group}

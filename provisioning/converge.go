@@ -262,9 +262,11 @@ type entry struct {
 // it created; a linked account's life belongs to whoever made it, and behorig keeps only its
 // group memberships.
 //
-// With changes, the group memberships to add and remove are left in it for the batch to
-// write, one change per group; without, they are written here.
-func (s *Service) applyToDirectory(ctx context.Context, st personState, want desired, dryRun bool, changes *memberChanges) (entry, []Difference, error) {
+// In a batch (b not nil), the entry, its groups and which of them behorig manages come from
+// the batch's reads when it made them, a new entry's ID is read back by the batch, and the
+// group memberships to add and remove are left in b for the batch to write, one change per
+// group. Alone, step 2 reads and writes each itself.
+func (s *Service) applyToDirectory(ctx context.Context, st personState, want desired, dryRun bool, b *personBatch) (entry, []Difference, error) {
 	if !st.hasAccount {
 		if want.needsAccount {
 			return entry{}, []Difference{{Kind: DiffMissingAccount, PersonID: st.person.id}}, nil
@@ -272,7 +274,10 @@ func (s *Service) applyToDirectory(ctx context.Context, st personState, want des
 		return entry{}, nil, nil
 	}
 	acct := st.account
-	ref, err := s.findEntry(ctx, acct)
+	ref, err := b.entry(acct)
+	if b == nil || !b.searched {
+		ref, err = s.findEntry(ctx, acct)
+	}
 	e := entry{exists: err == nil, disabled: ref.Disabled, dn: ref.DN, id: ref.ID}
 	if err != nil && !errors.Is(err, connectors.ErrNotFound) {
 		return e, nil, err
@@ -287,7 +292,7 @@ func (s *Service) applyToDirectory(ctx context.Context, st personState, want des
 	var diffs []Difference
 	var missing []string
 	if e.exists {
-		removed, toAdd, err := s.takeUngrantedGroups(ctx, st, e.dn, want, dryRun, changes)
+		removed, toAdd, err := s.takeUngrantedGroups(ctx, st, e.dn, want, dryRun, b)
 		diffs, missing = removed, toAdd
 		if err != nil {
 			return e, diffs, err
@@ -304,10 +309,9 @@ func (s *Service) applyToDirectory(ctx context.Context, st personState, want des
 			if err := s.mayGive(ctx, st, e, notOwn); err != nil {
 				return e, diffs, err
 			}
-			if ref, err = s.dir.EnsureAccount(ctx, s.directoryAccount(st)); err != nil {
-				return e, diffs, fmt.Errorf("ensure account %s: %w", acct.username, err)
+			if e, err = s.makeEntry(ctx, st, e, b); err != nil {
+				return e, diffs, err
 			}
-			e = entry{exists: true, disabled: ref.Disabled, dn: ref.DN, id: ref.ID}
 		}
 	}
 	if !e.exists {
@@ -321,8 +325,8 @@ func (s *Service) applyToDirectory(ctx context.Context, st personState, want des
 		if err := s.mayGive(ctx, st, e, notOwn); err != nil {
 			return e, diffs, err
 		}
-		if changes != nil {
-			changes.add = append(changes.add, memberChange{group: s.groupName(st, g), dn: e.dn})
+		if b != nil {
+			b.add = append(b.add, memberChange{group: s.groupName(st, g), dn: e.dn})
 			continue
 		}
 		if err := s.dir.EnsureMember(ctx, s.groupName(st, g), e.dn); err != nil {
@@ -339,6 +343,35 @@ func (s *Service) applyToDirectory(ctx context.Context, st personState, want des
 		}
 	}
 	return e, diffs, nil
+}
+
+// makeEntry creates the person's entry, or enables it. In a batch, a new entry is added
+// without looking again (the batch's search has just found none) and its ID is read back with
+// the others'; an entry that appeared in between is looked up and must be the person's.
+func (s *Service) makeEntry(ctx context.Context, st personState, e entry, b *personBatch) (entry, error) {
+	acct := st.account
+	appeared := false
+	if b != nil && !e.exists {
+		dn, err := s.dir.CreateAccount(ctx, s.directoryAccount(st))
+		if err == nil {
+			b.created = true
+			return entry{exists: true, dn: dn}, nil
+		}
+		if !errors.Is(err, connectors.ErrExists) {
+			return e, fmt.Errorf("create account %s: %w", acct.username, err)
+		}
+		appeared = true
+	}
+	ref, err := s.dir.EnsureAccount(ctx, s.directoryAccount(st))
+	if err != nil {
+		return e, fmt.Errorf("ensure account %s: %w", acct.username, err)
+	}
+	if appeared {
+		if err := s.mayGive(ctx, st, e, s.checkOwnEntry(st, acct, ref)); err != nil {
+			return e, err
+		}
+	}
+	return entry{exists: true, disabled: ref.Disabled, dn: ref.DN, id: ref.ID}, nil
 }
 
 // findEntry finds the account's entry: by the entry's id once it is recorded, so that an
@@ -373,14 +406,19 @@ func (s *Service) mayGive(ctx context.Context, st personState, e entry, notOwn e
 // effect maps to, and returns those removals and the desired groups it is missing from.
 // Groups behorig does not manage are left alone.
 func (s *Service) takeUngrantedGroups(ctx context.Context, st personState, dn string, want desired, dryRun bool,
-	changes *memberChanges) ([]Difference, []string, error) {
-	actual, err := s.dir.GroupsOf(ctx, dn)
-	if err != nil {
-		return nil, nil, fmt.Errorf("read groups of %s: %w", dn, err)
+	b *personBatch) ([]Difference, []string, error) {
+	actual, managed := b.groupsOf(dn)
+	if actual == nil {
+		var err error
+		if actual, err = s.dir.GroupsOf(ctx, dn); err != nil {
+			return nil, nil, fmt.Errorf("read groups of %s: %w", dn, err)
+		}
 	}
-	managed, err := s.managedGroups(ctx, actual)
-	if err != nil {
-		return nil, nil, err
+	if managed == nil {
+		var err error
+		if managed, err = s.managedGroups(ctx, actual); err != nil {
+			return nil, nil, err
+		}
 	}
 	have := map[string]bool{}
 	var diffs []Difference
@@ -391,8 +429,8 @@ func (s *Service) takeUngrantedGroups(ctx context.Context, st personState, dn st
 			continue
 		}
 		diffs = append(diffs, Difference{Kind: DiffUngrantedMember, PersonID: st.person.id, Username: st.account.username, DN: dn, Group: g})
-		if !dryRun && changes != nil {
-			changes.remove = append(changes.remove, memberChange{group: g, dn: dn})
+		if !dryRun && b != nil {
+			b.remove = append(b.remove, memberChange{group: g, dn: dn})
 		} else if !dryRun {
 			if err := s.dir.RemoveMember(ctx, g, dn); err != nil {
 				return diffs, nil, fmt.Errorf("remove %s from %s: %w", dn, g, err)

@@ -202,14 +202,59 @@ func (d *Directory) lookup(conn *ldap.Conn, username string) (connectors.Account
 	return d.find(conn, fmt.Sprintf("(&(objectClass=%s)(uid=%s))", personClass, ldap.EscapeFilter(username)), "uid="+username)
 }
 
-// find reads the one account the filter matches; what names it in errors.
-func (d *Directory) find(conn *ldap.Conn, filter, what string) (connectors.AccountRef, error) {
+// accountAttrs are the attributes an AccountRef is made from.
+func (d *Directory) accountAttrs() []string {
 	attrs := []string{"uid", lockedAttr, "creatorsName", "entryUUID"}
 	if d.cfg.IdentityAttribute != "" {
 		attrs = append(attrs, d.cfg.IdentityAttribute)
 	}
+	return attrs
+}
+
+// findChunk bounds the terms of one FindAccounts search.
+const findChunk = 100
+
+// FindAccounts finds the accounts by username and by entryUUID, a hundred terms a search.
+func (d *Directory) FindAccounts(ctx context.Context, usernames, ids []string) ([]connectors.AccountRef, error) {
+	var terms []string
+	for _, u := range usernames {
+		terms = append(terms, "(uid="+ldap.EscapeFilter(u)+")")
+	}
+	for _, id := range ids {
+		terms = append(terms, "(entryUUID="+ldap.EscapeFilter(id)+")")
+	}
+	var refs []connectors.AccountRef
+	for chunk := range slices.Chunk(terms, findChunk) {
+		filter := fmt.Sprintf("(&(objectClass=%s)(|%s))", personClass, strings.Join(chunk, ""))
+		err := d.do(ctx, func(conn *ldap.Conn) error {
+			res, err := conn.Search(ldap.NewSearchRequest(d.cfg.PeopleDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases,
+				0, int(d.cfg.Timeout.Seconds()), false, filter, d.accountAttrs(), nil))
+			if err != nil {
+				return fmt.Errorf("look up %d accounts under %s: %w", len(chunk), d.cfg.PeopleDN, err)
+			}
+			for _, e := range res.Entries {
+				ref := d.accountRef(e)
+				// An entry found by one of several uid values answers to the one asked for.
+				for _, uid := range e.GetAttributeValues("uid") {
+					if i := slices.IndexFunc(usernames, func(u string) bool { return strings.EqualFold(u, uid) }); i >= 0 {
+						ref.Username = usernames[i]
+					}
+				}
+				refs = append(refs, ref)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return refs, nil
+}
+
+// find reads the one account the filter matches; what names it in errors.
+func (d *Directory) find(conn *ldap.Conn, filter, what string) (connectors.AccountRef, error) {
 	res, err := conn.Search(ldap.NewSearchRequest(d.cfg.PeopleDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases,
-		2, int(d.cfg.Timeout.Seconds()), false, filter, attrs, nil))
+		2, int(d.cfg.Timeout.Seconds()), false, filter, d.accountAttrs(), nil))
 	if err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultSizeLimitExceeded) {
 		return connectors.AccountRef{}, fmt.Errorf("look up %s under %s: %w", what, d.cfg.PeopleDN, err)
 	}
@@ -219,13 +264,16 @@ func (d *Directory) find(conn *ldap.Conn, filter, what string) (connectors.Accou
 	case len(res.Entries) > 1:
 		return connectors.AccountRef{}, fmt.Errorf("look up %s under %s: more than one entry", what, d.cfg.PeopleDN)
 	}
-	e := res.Entries[0]
+	return d.accountRef(res.Entries[0]), nil
+}
+
+func (d *Directory) accountRef(e *ldap.Entry) connectors.AccountRef {
 	ref := connectors.AccountRef{ID: e.GetAttributeValue("entryUUID"), DN: e.DN, Username: e.GetAttributeValue("uid"), Disabled: e.GetAttributeValue(lockedAttr) != "",
 		CreatedByUs: d.cfg.BindDN != "" && sameDN(e.GetAttributeValue("creatorsName"), d.cfg.BindDN)}
 	if d.cfg.IdentityAttribute != "" {
 		ref.Identity = e.GetAttributeValue(d.cfg.IdentityAttribute)
 	}
-	return ref, nil
+	return ref
 }
 
 // EnsureAccount creates the account when absent, and enables it when disabled.
@@ -279,6 +327,26 @@ func (d *Directory) ensureAccount(conn *ldap.Conn, a connectors.Account) (connec
 	}
 	// Read it back: the receipt keeps the DN as the server writes it.
 	return d.lookup(conn, a.Username)
+}
+
+// CreateAccount adds the entry as EnsureAccount would name it, without looking first.
+func (d *Directory) CreateAccount(ctx context.Context, a connectors.Account) (string, error) {
+	if a.Username == "" || a.Surname == "" {
+		return "", errors.New("create account: username and surname are required")
+	}
+	rdnValue := a.Username
+	if d.cfg.RDNAttribute == "cn" {
+		rdnValue = commonName(a)
+	}
+	dn := childDN(d.cfg.RDNAttribute, rdnValue, d.cfg.PeopleDN)
+	err := d.do(ctx, func(conn *ldap.Conn) error { return conn.Add(d.accountAdd(dn, a, commonName(a))) })
+	if ldap.IsErrorWithCode(err, ldap.LDAPResultEntryAlreadyExists) {
+		return "", fmt.Errorf("add %s: %w", dn, connectors.ErrExists)
+	}
+	if err != nil {
+		return "", fmt.Errorf("add %s: %w", dn, err)
+	}
+	return dn, nil
 }
 
 func commonName(a connectors.Account) string {
