@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"strings"
 	"slices"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
