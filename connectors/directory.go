@@ -57,7 +57,8 @@ type Directory interface {
 	LookupAccountByID(ctx context.Context, id string) (AccountRef, error)
 	// FindAccounts finds the accounts with these usernames and those whose entries have
 	// these IDs, in one search however many they are (a batch of jobs reads its persons'
-	// entries this way); accounts that do not exist are missing from the answer.
+	// entries this way); accounts that do not exist are missing from the answer. An account
+	// found by username carries the username as asked.
 	FindAccounts(ctx context.Context, usernames, ids []string) ([]AccountRef, error)
 	// EnsureAccount creates the account when absent and enables it when disabled. An
 	// existing account's attributes are left as they are.
@@ -77,6 +78,11 @@ type Directory interface {
 	RemoveMember(ctx context.Context, group string, memberDNs ...string) error
 	// GroupsOf lists the names of the groups the account is a member of.
 	GroupsOf(ctx context.Context, memberDN string) ([]string, error)
+	// GroupsOfMembers lists, for each of the accounts, the names of the groups it is a
+	// member of, in one search however many they are (a batch of jobs reads its persons'
+	// groups this way). The map is keyed by the DNs as given; an account in no group is
+	// missing from it.
+	GroupsOfMembers(ctx context.Context, memberDNs []string) (map[string][]string, error)
 	// GroupMembers lists the member DNs of the named group as the directory holds them;
 	// none when the group does not exist.
 	GroupMembers(ctx context.Context, group string) ([]string, error)

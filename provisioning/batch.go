@@ -187,7 +187,7 @@ func (s *Service) applyBatch(ctx context.Context, batch []*batchPerson) {
 	s.changeGroups(ctx, additions, "add %s to %s: %w", s.dir.EnsureMember)
 }
 
-// readDirectory finds the batch's entries in one search, reads each one's groups, and asks
+// readDirectory finds the batch's entries in one search, their groups in another, and asks
 // the database once which of all those groups behorig manages. What it cannot read (the
 // database fails, a username is ambiguous) each person's step 2 reads itself; when the search
 // fails, every person in it fails and retries.
@@ -224,7 +224,7 @@ func (s *Service) readDirectory(ctx context.Context, batch []*batchPerson) {
 		byID[r.ID] = append(byID[r.ID], r)
 		byName[strings.ToLower(r.Username)] = append(byName[strings.ToLower(r.Username)], r)
 	}
-	var all []string
+	var dns []string
 	for _, p := range batch {
 		if p.err != nil || !p.st.hasAccount {
 			continue
@@ -237,22 +237,30 @@ func (s *Service) readDirectory(ctx context.Context, batch []*batchPerson) {
 			continue // more than one entry: the lookup alone says why not
 		}
 		p.b.searched = true
-		if len(found) == 0 {
+		if len(found) == 1 {
+			p.b.found = &found[0]
+			dns = append(dns, found[0].DN)
+		}
+	}
+	if len(dns) == 0 {
+		return
+	}
+	var groups map[string][]string
+	err = protect(func() error {
+		var err error
+		groups, err = s.dir.GroupsOfMembers(ctx, dns)
+		return err
+	})
+	var all []string
+	for _, p := range batch {
+		if p.err != nil || p.b.found == nil {
 			continue
 		}
-		p.b.found = &found[0]
-		err := protect(func() error {
-			var err error
-			p.b.groups, err = s.dir.GroupsOf(ctx, found[0].DN)
-			return err
-		})
 		if err != nil {
-			p.fail(fmt.Errorf("read groups of %s: %w", found[0].DN, err))
+			p.fail(fmt.Errorf("read groups of %d accounts: %w", len(dns), err))
 			continue
 		}
-		if p.b.groups == nil {
-			p.b.groups = []string{}
-		}
+		p.b.groups = append([]string{}, groups[p.b.found.DN]...)
 		all = append(all, p.b.groups...)
 	}
 	if len(all) == 0 {

@@ -104,6 +104,11 @@ func (f *faultyDirectory) GroupsOf(ctx context.Context, member string) (groups [
 	return groups, err
 }
 
+func (f *faultyDirectory) GroupsOfMembers(ctx context.Context, members []string) (groups map[string][]string, err error) {
+	err = f.step("GroupsOfMembers", func() error { groups, err = f.Directory.GroupsOfMembers(ctx, members); return err })
+	return groups, err
+}
+
 // runJob runs a job body as River would: a panic is the job's failure, not the test's.
 func runJob(body func() error) (err error) {
 	defer func() {

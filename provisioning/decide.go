@@ -33,11 +33,13 @@ func (s *Service) lockRequest(ctx context.Context, tx pgx.Tx, id string) (reques
 }
 
 // lockRequests locks the requests in the order of their ids (so that two transactions never
-// wait for each other in a circle) and returns those that exist.
-func (s *Service) lockRequests(ctx context.Context, tx pgx.Tx, ids []string) ([]requestRow, error) {
+// wait for each other in a circle) and returns those that exist, and with statuses, only
+// those in one of them (checked again once locked).
+func (s *Service) lockRequests(ctx context.Context, tx pgx.Tx, ids []string, statuses ...string) ([]requestRow, error) {
 	rows, err := tx.Query(ctx, `SELECT id::text, number, kind, status, requester_id::text, person_id::text, unit_id::text,
 			valid_from, valid_to, effective_date, terms_required
-		FROM requests WHERE id = ANY($1) ORDER BY id FOR UPDATE`, uuidsOnly(ids))
+		FROM requests WHERE id = ANY($1) AND (cardinality($2::text[]) = 0 OR status = ANY($2))
+		ORDER BY id FOR UPDATE`, uuidsOnly(ids), append([]string{}, statuses...))
 	if err != nil {
 		return nil, fmt.Errorf("load %d requests: %w", len(ids), err)
 	}

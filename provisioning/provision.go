@@ -317,12 +317,17 @@ func (s *Service) completeRequests(ctx context.Context, tx pgx.Tx, w stepWriter,
 	if len(requestIDs) == 0 {
 		return nil
 	}
-	rs, err := s.lockRequests(ctx, tx, requestIDs)
-	if err != nil {
+	// Only those underway are locked: a revocation's grant requests closed long ago.
+	rs, err := s.lockRequests(ctx, tx, requestIDs, underwayStatuses...)
+	if err != nil || len(rs) == 0 {
 		return err
 	}
+	underway := make([]string, len(rs))
+	for i, r := range rs {
+		underway[i] = r.id
+	}
 	rows, err := tx.Query(ctx, "SELECT DISTINCT request_id::text FROM grants WHERE request_id = ANY($1) AND state = 'scheduled'",
-		uuidsOnly(requestIDs))
+		underway)
 	if err != nil {
 		return fmt.Errorf("check grants of %d requests: %w", len(requestIDs), err)
 	}
@@ -359,14 +364,11 @@ func (s *Service) completeTerminations(ctx context.Context, tx pgx.Tx, w stepWri
 	if err != nil {
 		return fmt.Errorf("find terminations of %d persons: %w", len(personIDs), err)
 	}
-	rs, err := s.lockRequests(ctx, tx, ids)
+	rs, err := s.lockRequests(ctx, tx, ids, underwayStatuses...) // not those cancelled or closed since
 	if err != nil {
 		return err
 	}
 	for _, r := range rs {
-		if !slices.Contains(underwayStatuses, r.status) {
-			continue // cancelled or closed since it was found
-		}
 		if err := s.setStatusVia(ctx, w, systemActor, r, StatusCompleted, nil); err != nil {
 			return err
 		}

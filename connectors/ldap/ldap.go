@@ -603,6 +603,112 @@ func (d *Directory) GroupsOf(ctx context.Context, memberDN string) ([]string, er
 	return groups, err
 }
 
+// GroupsOfMembers lists the groups directly under GroupsDN of each member, a hundred members a
+// search. The search asks for the member values that match (the matched values control, RFC
+// 3876), so that a large group does not send all its members; a server that ignores the
+// control sends them all, and they are matched here.
+func (d *Directory) GroupsOfMembers(ctx context.Context, memberDNs []string) (map[string][]string, error) {
+	groups := map[string][]string{}
+	for chunk := range slices.Chunk(memberDNs, findChunk) {
+		var terms strings.Builder
+		// The control filters every attribute: the group's name is asked for too.
+		cn, err := ldap.CompileFilter("(cn=*)")
+		if err != nil {
+			return nil, err
+		}
+		items := cn.Bytes()
+		for _, dn := range chunk {
+			term := "(member=" + ldap.EscapeFilter(dn) + ")"
+			terms.WriteString(term)
+			packet, err := ldap.CompileFilter(term)
+			if err != nil {
+				return nil, fmt.Errorf("groups of %s: %w", dn, err)
+			}
+			items = append(items, packet.Bytes()...)
+		}
+		matched := &ldap.ControlString{ControlType: matchedValuesOID, ControlValue: string(derSequence(items))}
+		filter := fmt.Sprintf("(&(objectClass=%s)(|%s))", groupClass, terms.String())
+		asked := newDNSet(chunk)
+		err = d.do(ctx, func(conn *ldap.Conn) error {
+			res, err := conn.Search(ldap.NewSearchRequest(d.cfg.GroupsDN, ldap.ScopeSingleLevel, ldap.NeverDerefAliases,
+				0, int(d.cfg.Timeout.Seconds()), false, filter, []string{"cn", "member"}, []ldap.Control{matched}))
+			if err != nil {
+				return fmt.Errorf("groups of %d members: %w", len(chunk), err)
+			}
+			for _, e := range res.Entries {
+				cn := e.GetAttributeValue("cn")
+				for _, v := range e.GetAttributeValues("member") {
+					for _, dn := range asked.match(v) {
+						groups[dn] = append(groups[dn], cn)
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	for _, gs := range groups {
+		slices.Sort(gs)
+	}
+	return groups, nil
+}
+
+// matchedValuesOID is the matched values control (RFC 3876).
+const matchedValuesOID = "1.2.826.0.1.3344810.2.3"
+
+// derSequence wraps encoded items in a DER SEQUENCE.
+func derSequence(items []byte) []byte {
+	out := []byte{0x30}
+	switch n := len(items); {
+	case n < 0x80:
+		out = append(out, byte(n))
+	default:
+		var length []byte
+		for ; n > 0; n >>= 8 {
+			length = append([]byte{byte(n)}, length...)
+		}
+		out = append(append(out, 0x80|byte(len(length))), length...)
+	}
+	return append(out, items...)
+}
+
+// dnSet matches member values against the DNs asked for, as LDAP compares DNs.
+type dnSet struct {
+	exact  map[string]string // lower-case spelling → as asked
+	parsed []*ldap.DN
+	asked  []string
+}
+
+func newDNSet(dns []string) dnSet {
+	s := dnSet{exact: map[string]string{}, asked: dns}
+	for _, dn := range dns {
+		s.exact[strings.ToLower(dn)] = dn
+		parsed, _ := ldap.ParseDN(dn)
+		s.parsed = append(s.parsed, parsed)
+	}
+	return s
+}
+
+// match returns the DNs asked for that the value names.
+func (s dnSet) match(v string) []string {
+	if dn, ok := s.exact[strings.ToLower(v)]; ok {
+		return []string{dn}
+	}
+	pv, err := ldap.ParseDN(v)
+	if err != nil || v == placeholder {
+		return nil
+	}
+	var out []string
+	for i, p := range s.parsed {
+		if p != nil && pv.EqualFold(p) {
+			out = append(out, s.asked[i])
+		}
+	}
+	return out
+}
+
 func containsDN(values []string, dn string) bool {
 	return slices.ContainsFunc(values, func(v string) bool { return sameDN(v, dn) })
 }

@@ -120,6 +120,19 @@ func TestMembership(t *testing.T) {
 	if groups, _ := d.GroupsOf(ctx, a.DN); !slices.Equal(groups, []string{"treserva-5110-utforare"}) {
 		t.Fatalf("GroupsOf = %v", groups)
 	}
+	if err := d.EnsureMember(ctx, "meddix", a.DN); err != nil {
+		t.Fatal(err)
+	}
+	// Upper case and spaces in a DN asked for are the same DN; an account in no group is missing.
+	askA := strings.ToUpper(a.DN[:1]) + a.DN[1:]
+	all, err := d.GroupsOfMembers(ctx, []string{askA, b.DN, "uid=nobody," + s.PeopleDN})
+	if err != nil || len(all) != 2 || !slices.Equal(all[askA], []string{"meddix", "treserva-5110-utforare"}) ||
+		!slices.Equal(all[b.DN], []string{"treserva-5110-utforare"}) {
+		t.Fatalf("GroupsOfMembers = %v, %v", all, err)
+	}
+	if err := d.RemoveMember(ctx, "meddix", a.DN); err != nil {
+		t.Fatal(err)
+	}
 	memberOf := search(t, s, a.DN, "(objectClass=*)", "memberOf")[0].GetAttributeValues("memberOf")
 	if len(memberOf) != 1 {
 		t.Fatalf("memberOf = %v", memberOf)
