@@ -22,21 +22,9 @@ import (
 // SMTP server for the terms e-mail.
 func signingSite(t *testing.T) (*site, *bankid.Simulator, *testenv.SMTPServer) {
 	t.Helper()
-	sim, err := bankid.StartSimulator("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sim.Close() })
-	cert, err := sim.ClientCertificate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := bankid.New(bankid.Config{BaseURL: sim.URL, Certificate: cert, CA: sim.CA(), Backoff: time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sim, client := testenv.BankID(t, 0)
 	smtp := testenv.SMTP(t)
-	s := newSite(t, siteOptions{jobs: true, bankID: client, collector: bankid.Collector{Client: client}, mailer: mail.SMTP{Addr: smtp.Addr, From: "Behörig <behorig@kommun.example>",
+	s := newSite(t, siteOptions{jobs: true, bankID: client, mailer: mail.SMTP{Addr: smtp.Addr, From: "Behörig <behorig@kommun.example>",
 		Username: smtp.User, Password: smtp.Password, TLSConfig: &tls.Config{ServerName: "localhost", RootCAs: smtp.RootCAs}}})
 	return s, sim, smtp
 }
