@@ -396,26 +396,22 @@ func (s *Service) CancelSigning(ctx context.Context, token string) (SignOrder, e
 	if err != nil || o.Status != connectors.BankIDPending || s.bankid == nil {
 		return o, err
 	}
-	// Wait for the order's turn to be collected: another collect (the watch job's) may have
-	// been made a moment ago, and BankID allows one every two seconds.
-	for deadline := time.Now().Add(2 * connectors.BankIDCollectInterval); ; {
-		claimed, err := s.ClaimCollect(ctx, o.OrderRef, time.Now(), connectors.BankIDCollectInterval)
-		if err != nil {
-			return o, err
-		}
-		if claimed {
-			break
-		}
-		if now, _, err := s.signingOrder(ctx, `o.order_ref = $1`, o.OrderRef); err != nil || now.Status != connectors.BankIDPending {
-			return now, err // the watch kept the signature or the failure meanwhile
-		}
-		if time.Now().After(deadline) {
-			return o, fmt.Errorf("cancel order %s: no turn to collect it: %w", o.OrderRef, connectors.ErrBankIDUnavailable)
-		}
+	// Take the order's next turn to be collected: another collect (the watch job's) may have
+	// been made a moment ago, and BankID allows one every two seconds. The turn is reserved,
+	// so the watch skips it, and waited for.
+	at, reserved, err := s.reserveCollect(ctx, o.OrderRef, time.Now(), connectors.BankIDCollectInterval)
+	if err != nil {
+		return o, err
+	}
+	if !reserved {
+		now, _, err := s.signingOrder(ctx, `o.order_ref = $1`, o.OrderRef)
+		return now, err // the watch kept the signature or the failure meanwhile
+	}
+	if wait := time.Until(at); wait > 0 {
 		select {
 		case <-ctx.Done():
 			return o, ctx.Err()
-		case <-time.After(connectors.BankIDCollectInterval / 10):
+		case <-time.After(wait):
 		}
 	}
 	res, err := s.bankid.Collect(ctx, o.OrderRef)
@@ -443,6 +439,23 @@ func (s *Service) ClaimCollect(ctx context.Context, orderRef string, now time.Ti
 		return false, fmt.Errorf("claim collect of %s: %w", orderRef, err)
 	}
 	return tag.RowsAffected() == 1, nil
+}
+
+// reserveCollect takes the order's next turn to be collected, whoever holds the one before:
+// now when the interval since the last claim has passed, else an interval after it. It
+// reports the time of the turn, or false when the order is no longer pending.
+func (s *Service) reserveCollect(ctx context.Context, orderRef string, now time.Time, interval time.Duration) (time.Time, bool, error) {
+	var at time.Time
+	err := s.db.QueryRow(ctx, `UPDATE signing_orders SET last_collect_at =
+			CASE WHEN last_collect_at IS NULL OR last_collect_at <= $3 THEN $2 ELSE last_collect_at + ($2 - $3) END
+		WHERE order_ref = $1 AND status = 'pending' RETURNING last_collect_at`, orderRef, now, now.Add(-interval)).Scan(&at)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return at, false, nil
+	}
+	if err != nil {
+		return at, false, fmt.Errorf("reserve a collect of %s: %w", orderRef, err)
+	}
+	return at, true, nil
 }
 
 // RecordOrderState keeps what collect said of a pending or failed order.
