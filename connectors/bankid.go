@@ -41,6 +41,8 @@ const (
 
 // Hint codes the domain acts on; BankID has more, which are passed on as they come.
 const (
+	// BankIDHintOutstanding: the order waits for the app to pick it up, as every new one does.
+	BankIDHintOutstanding = "outstandingTransaction"
 	// BankIDHintUserCancel: the person cancelled, in the app or by pressing cancel here.
 	BankIDHintUserCancel = "userCancel"
 	// BankIDHintCancelled: BankID cancelled the order because another was started for the

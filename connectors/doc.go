@@ -17,8 +17,10 @@
 //     must survive a crash or an outage is a job that converges, never a call inside an HTTP
 //     request that holds anything.
 //   - Every call is time-bounded by the adapter (its own timeout, and the caller's context)
-//     and instrumented: the adapter reports each call's latency and outcome (an Observe hook
-//     or a log line) so that an operator sees a slow or failing party by name.
+//     and instrumented: the port is wrapped where the service is assembled by one that times
+//     each call and counts its failures under the party's and the method's name
+//     (internal/metrics), so that an operator sees a slow or failing party by name. Answers
+//     that are not failures (ErrNotFound) are not counted as errors.
 //   - The protocol's own rules (BankID's two seconds between collects, a directory's paging)
 //     are kept by the adapter, whoever calls it and however often, so that no caller can break
 //     them by retrying.

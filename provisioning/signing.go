@@ -259,12 +259,13 @@ func (s *Service) StartSigning(ctx context.Context, token, endUserIP string) (Si
 		return SignOrder{}, fmt.Errorf("start signing %s: %w", l.number, err)
 	}
 	order := SignOrder{OrderRef: made.OrderRef, AutoStartToken: made.AutoStartToken, QRStartToken: made.QRStartToken,
-		QRStartSecret: made.QRStartSecret, AnsweredAt: made.AnsweredAt, Status: connectors.BankIDPending}
+		QRStartSecret: made.QRStartSecret, AnsweredAt: made.AnsweredAt, Status: connectors.BankIDPending,
+		Hint: connectors.BankIDHintOutstanding} // until the watch's first collect says otherwise
 	err = s.inTx(bctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(bctx, `UPDATE signing_orders SET order_ref = $2, auto_start_token = $3, qr_start_token = $4,
-				qr_start_secret_sealed = $5, answered_at = $6, status = 'pending'
+				qr_start_secret_sealed = $5, answered_at = $6, status = 'pending', hint = $8
 			WHERE order_ref = $1 AND status = $7`, placeholder, order.OrderRef, order.AutoStartToken, order.QRStartToken,
-			s.box.Seal([]byte(order.QRStartSecret), qrSecretContext), order.AnsweredAt, orderStarting)
+			s.box.Seal([]byte(order.QRStartSecret), qrSecretContext), order.AnsweredAt, orderStarting, order.Hint)
 		if err != nil {
 			return fmt.Errorf("record signing order: %w", err)
 		}

@@ -117,7 +117,8 @@ func TestSigningTheTermsLetsTheRequestGoOn(t *testing.T) {
 	if n := len(sim.Pending()); n != 1 {
 		t.Fatalf("%d orders at BankID after two starts", n)
 	}
-	if got, err := app.Service.SigningOrder(ctx, token); err != nil || got.QRStartSecret != first.QRStartSecret || got.Status != "pending" {
+	if got, err := app.Service.SigningOrder(ctx, token); err != nil || got.QRStartSecret != first.QRStartSecret || got.Status != "pending" ||
+		got.Hint != connectors.BankIDHintOutstanding {
 		t.Fatalf("signing order %+v, %v", got, err)
 	}
 	now := time.Now()

@@ -15,7 +15,7 @@ import (
 
 // Hint codes of a pending or failed order.
 const (
-	HintOutstandingTransaction = "outstandingTransaction"
+	HintOutstandingTransaction = connectors.BankIDHintOutstanding
 	HintNoClient               = "noClient"
 	HintStarted                = "started"
 	HintUserMrtd               = "userMrtd"

@@ -44,9 +44,6 @@ type Config struct {
 	Attempts int
 	// Backoff is the wait before the second attempt; it doubles. Default 500 ms.
 	Backoff time.Duration
-	// Observe, when set, is told of every call to BankID: its path ("/collect"), how long it
-	// took and its error; for metrics.
-	Observe func(path string, took time.Duration, err error)
 }
 
 // LoadPEM reads the RP certificate and key from PEM files.
@@ -307,11 +304,7 @@ func (c *Client) call(ctx context.Context, path string, in, out any, retry retry
 	}
 	wait := c.cfg.Backoff
 	for attempt := 1; ; attempt++ {
-		start := time.Now()
 		err = c.once(ctx, path, body, out)
-		if c.cfg.Observe != nil {
-			c.cfg.Observe(path, time.Since(start), err)
-		}
 		if err == nil || attempt >= c.cfg.Attempts || !retry(err) || ctx.Err() != nil {
 			return err
 		}
