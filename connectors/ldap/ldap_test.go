@@ -299,3 +299,45 @@ func TestUnreachableServer(t *testing.T) {
 		t.Fatalf("took %s, beyond the timeout", time.Since(start))
 	}
 }
+
+// A batch finds many accounts in one search, by username (also one of several uid values,
+// answered under the name asked for) and by entryUUID, and leaves out those that do not
+// exist; CreateAccount adds without looking and says when an entry is in the way.
+func TestFindAndCreateAccounts(t *testing.T) {
+	d, s := openDirectory(t, "uid")
+	dn, err := d.CreateAccount(ctx, anna)
+	if err != nil || dn != "uid=anna.berg,"+s.PeopleDN {
+		t.Fatalf("CreateAccount = %q, %v", dn, err)
+	}
+	if _, err := d.CreateAccount(ctx, anna); !errors.Is(err, connectors.ErrExists) {
+		t.Fatalf("CreateAccount again: %v, want ErrExists", err)
+	}
+	bo, err := d.EnsureAccount(ctx, connectors.Account{Username: "bo.ek", GivenName: "Bo", Surname: "Ek"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := s.Dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	m := goldap.NewModifyRequest(bo.DN, nil)
+	m.Add("uid", []string{"bo.ek2"})
+	if err := conn.Modify(m); err != nil {
+		t.Fatal(err)
+	}
+	refs, err := d.FindAccounts(ctx, []string{"Anna.Berg", "bo.ek2", "nobody"}, []string{bo.ID, "00000000-0000-0000-0000-000000000000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, r := range refs {
+		got[r.Username] = r.DN
+		if r.ID == "" || !r.CreatedByUs {
+			t.Errorf("%s: id %q, created by us %v", r.Username, r.ID, r.CreatedByUs)
+		}
+	}
+	if len(refs) != 2 || got["Anna.Berg"] != dn || got["bo.ek2"] != bo.DN {
+		t.Fatalf("FindAccounts = %+v", refs)
+	}
+}
