@@ -66,6 +66,9 @@ type Directory interface {
 	CreateAccount(ctx context.Context, a Account) (string, error)
 	// DisableAccount disables the account so that it can no longer sign in.
 	DisableAccount(ctx context.Context, dn string) error
+	// DisableAccounts disables many accounts at once (a mass termination), not waiting for
+	// each answer before the next; the errors are in the order of dns.
+	DisableAccounts(ctx context.Context, dns []string) []error
 	// EnsureMember makes the accounts members of the named group, creating the group when
 	// it does not exist yet. Several members go in one change, so that a batch of starters
 	// costs the directory one write per group.

@@ -40,6 +40,7 @@ type personBatch struct {
 	groups   []string               // the groups the entry is in, read by the batch (nil: not read)
 	managed  map[string]bool        // which groups behorig manages, for the batch (nil: not read)
 	created  bool                   // step 2 added the entry; the batch reads back its ID
+	disable  bool                   // step 2 found the entry to lock; the batch locks it with the others
 	add      []memberChange
 	remove   []memberChange
 }
@@ -183,6 +184,7 @@ func (s *Service) applyBatch(ctx context.Context, batch []*batchPerson) {
 	s.readBack(ctx, batch)
 	removals := groupChanges(batch, func(b personBatch) []memberChange { return b.remove })
 	s.changeGroups(ctx, removals, "remove %s from %s: %w", s.dir.RemoveMember)
+	s.disableAll(ctx, batch)
 	additions := groupChanges(batch, func(b personBatch) []memberChange { return b.add })
 	s.changeGroups(ctx, additions, "add %s to %s: %w", s.dir.EnsureMember)
 }
@@ -315,6 +317,34 @@ func (s *Service) readBack(ctx context.Context, batch []*batchPerson) {
 			p.fail(fmt.Errorf("read back account %s: %w", p.st.account.username, connectors.ErrNotFound))
 		default:
 			p.e = entry{exists: true, disabled: r.Disabled, dn: r.DN, id: r.ID}
+		}
+	}
+}
+
+// disableAll locks the accounts step 2 found to lock, all at once.
+func (s *Service) disableAll(ctx context.Context, batch []*batchPerson) {
+	var dns []string
+	var persons []*batchPerson
+	for _, p := range batch {
+		if p.err == nil && p.b.disable {
+			dns, persons = append(dns, p.e.dn), append(persons, p)
+		}
+	}
+	if len(dns) == 0 {
+		return
+	}
+	var errs []error
+	err := protect(func() error { errs = s.dir.DisableAccounts(ctx, dns); return nil })
+	if err != nil || len(errs) != len(dns) {
+		err = cmp.Or(err, fmt.Errorf("lock %d accounts: the directory answered for %d", len(dns), len(errs)))
+		errs = make([]error, len(dns))
+		for i := range errs {
+			errs[i] = err
+		}
+	}
+	for i, p := range persons {
+		if errs[i] != nil {
+			p.fail(fmt.Errorf("disable %s: %w", dns[i], errs[i]))
 		}
 	}
 }

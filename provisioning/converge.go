@@ -335,7 +335,10 @@ func (s *Service) applyToDirectory(ctx context.Context, st personState, want des
 	}
 	if ownsState && !want.enabled && !e.disabled {
 		diffs = append(diffs, diff(DiffEnabledWithoutGrant, ""))
-		if !dryRun {
+		if !dryRun && b != nil {
+			b.disable = true // with the batch's others
+			e.disabled = true
+		} else if !dryRun {
 			if err := s.dir.DisableAccount(ctx, e.dn); err != nil {
 				return e, diffs, fmt.Errorf("disable %s: %w", e.dn, err)
 			}

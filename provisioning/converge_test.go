@@ -91,6 +91,20 @@ func (f *faultyDirectory) DisableAccount(ctx context.Context, dn string) error {
 	return f.step("DisableAccount", func() error { return f.Directory.DisableAccount(ctx, dn) })
 }
 
+func (f *faultyDirectory) DisableAccounts(ctx context.Context, dns []string) (errs []error) {
+	err := f.step("DisableAccounts", func() error {
+		errs = f.Directory.DisableAccounts(ctx, dns)
+		return errors.Join(errs...)
+	})
+	if errs == nil {
+		errs = make([]error, len(dns))
+		for i := range errs {
+			errs[i] = err
+		}
+	}
+	return errs
+}
+
 func (f *faultyDirectory) EnsureMember(ctx context.Context, group string, members ...string) error {
 	return f.step("EnsureMember", func() error { return f.Directory.EnsureMember(ctx, group, members...) })
 }

@@ -389,18 +389,56 @@ func (d *Directory) enable(conn *ldap.Conn, ref connectors.AccountRef) error {
 
 // DisableAccount locks the account for good.
 func (d *Directory) DisableAccount(ctx context.Context, dn string) error {
-	return d.do(ctx, func(conn *ldap.Conn) error {
-		m := ldap.NewModifyRequest(dn, nil)
-		m.Replace(lockedAttr, []string{lockedForever})
-		err := conn.Modify(m)
-		if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
-			return fmt.Errorf("disable %s: %w", dn, connectors.ErrNotFound)
+	return d.do(ctx, func(conn *ldap.Conn) error { return disable(conn, dn) })
+}
+
+// disableAhead is how many locks DisableAccounts has outstanding on the connection at once.
+const disableAhead = 16
+
+// DisableAccounts locks the accounts on the one connection without waiting for each answer
+// before sending the next, so that a mass termination costs the directory's work and not a
+// round trip per account.
+func (d *Directory) DisableAccounts(ctx context.Context, dns []string) []error {
+	errs := make([]error, len(dns))
+	err := d.do(ctx, func(conn *ldap.Conn) error {
+		var wg sync.WaitGroup
+		ahead := make(chan struct{}, disableAhead)
+		for i, dn := range dns {
+			ahead <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-ahead }()
+				errs[i] = disable(conn, dn)
+			})
 		}
-		if err != nil {
-			return fmt.Errorf("disable %s: %w", dn, err)
+		wg.Wait()
+		for _, err := range errs {
+			if ldap.IsErrorWithCode(err, ldap.ErrorNetwork) {
+				return err // the connection is dropped and dialled again
+			}
 		}
 		return nil
 	})
+	if err != nil {
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = err
+			}
+		}
+	}
+	return errs
+}
+
+func disable(conn *ldap.Conn, dn string) error {
+	m := ldap.NewModifyRequest(dn, nil)
+	m.Replace(lockedAttr, []string{lockedForever})
+	err := conn.Modify(m)
+	if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
+		return fmt.Errorf("disable %s: %w", dn, connectors.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("disable %s: %w", dn, err)
+	}
+	return nil
 }
 
 // GroupDN is the DN the named group has (or would have), checked to parse back as a DN.
