@@ -23,7 +23,8 @@ const usage = `behorig — access requests, attestation and provisioning
 
 Usage:
   behorig serve [-config FILE]         run the service (migrates the database first)
-  behorig dev [-dir .dev]              run the whole service locally with demo data
+  behorig dev [-dir .dev] [-load N]    run the whole service locally with demo data; -load adds
+                                       N requests, N/5 persons, 2N grants, 10N audit events once
   behorig migrate [-config FILE]       apply database migrations
   behorig audit verify [-config FILE] [-checkpoints FILE]
                                        check the audit log's MACs and checkpoints

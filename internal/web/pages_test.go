@@ -91,13 +91,13 @@ func TestMyRequestsShowsOwnRequestsOpenAndClosed(t *testing.T) {
 	if strings.Contains(page, other.Number) {
 		t.Error("my requests lists a request someone else submitted")
 	}
-	if page := body(t, rolf.get(t, "/?show=closed")); strings.Contains(page, open.Number) || !strings.Contains(page, "Du har inga stängda ärenden.") {
+	if page := body(t, rolf.get(t, "/?status=closed")); strings.Contains(page, open.Number) || !strings.Contains(page, "Du har inga stängda ärenden.") {
 		t.Error("the closed filter shows an open request")
 	}
 
 	maria := s.as(t, "maria.chef")
 	maria.post(t, "/requests/"+open.ID+"/reject", url.Values{"reason": {"Fel enhet"}})
-	page = body(t, rolf.get(t, "/?show=closed"))
+	page = body(t, rolf.get(t, "/?status=closed"))
 	if !strings.Contains(page, open.Number) || !strings.Contains(page, "Avslagen") {
 		t.Error("a rejected request is not under closed")
 	}
