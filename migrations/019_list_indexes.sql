@@ -10,8 +10,10 @@ CREATE EXTENSION IF NOT EXISTS pg_trgm;
 
 -- Requests by due date: no due date sorts last, as infinity.
 CREATE INDEX requests_due_number ON requests ((coalesce(due_date, 'infinity'::date)), number);
--- Mina ärenden: a requester's requests by number (replaces the plain requester index).
+-- Mina ärenden: a requester's requests by number and by due date (these replace the plain
+-- requester index).
 CREATE INDEX requests_requester_number ON requests (requester_id, number);
+CREATE INDEX requests_requester_due ON requests (requester_id, (coalesce(due_date, 'infinity'::date)), number);
 DROP INDEX requests_requester;
 -- The queue, the approval overview and the status filters, by number and by due date.
 CREATE INDEX requests_status_number ON requests (status, number);

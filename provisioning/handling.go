@@ -13,17 +13,7 @@ import (
 // workingDaysBetween counts the working days after from up to and including to; negative
 // when to is before from.
 func (s *Service) workingDaysBetween(from, to time.Time) int {
-	sign := 1
-	if to.Before(from) {
-		from, to, sign = to, from, -1
-	}
-	n := 0
-	for d := from.AddDate(0, 0, 1); !d.After(to); d = d.AddDate(0, 0, 1) {
-		if s.workdays.IsWorkday(d) {
-			n++
-		}
-	}
-	return sign * n
+	return s.workdayCount.between(from, to)
 }
 
 // Take makes the IT handler the request's assignee.

@@ -313,25 +313,28 @@ func (s *Service) ListRequests(ctx context.Context, actor Actor, q RequestQuery)
 	if len(where) > 0 {
 		cond = strings.Join(where, " AND ")
 	}
-	query := `SELECT r.id::text, r.number, r.kind, r.status, r.person_given_name || ' ' || r.person_surname, u.name, u.ansvarskod,
-			rq.display_name, r.approved_by_submitter, r.approved_by_manager, to_char(r.due_date, 'YYYY-MM-DD'), r.created_at,
-			r.updated_at, coalesce(a.display_name, '')
-		FROM requests r JOIN units u ON u.id = r.unit_id JOIN principals rq ON rq.id = r.requester_id
-			LEFT JOIN principals a ON a.id = r.assignee_id
-		WHERE ` + cond + ` ORDER BY ` + order + ` LIMIT ` + strconv.Itoa(PageSize+1)
-	if found.namePattern != "" {
-		// A name search finds its rows through the trigram index first and sorts only those;
-		// walking a sort index and testing every name would read the whole table when the
-		// name is rare.
-		query = `WITH hit AS MATERIALIZED (SELECT r.* FROM requests r WHERE ` + cond + `)
-		SELECT r.id::text, r.number, r.kind, r.status, r.person_given_name || ' ' || r.person_surname, u.name, u.ansvarskod,
-			rq.display_name, r.approved_by_submitter, r.approved_by_manager, to_char(r.due_date, 'YYYY-MM-DD'), r.created_at,
-			r.updated_at, coalesce(a.display_name, '')
-		FROM hit r JOIN units u ON u.id = r.unit_id JOIN principals rq ON rq.id = r.requester_id
-			LEFT JOIN principals a ON a.id = r.assignee_id
-		ORDER BY ` + order + ` LIMIT ` + strconv.Itoa(PageSize+1)
+	// The page's 50 rows are chosen and sorted first, and only those joined with their unit
+	// and people.
+	limit := strconv.Itoa(PageSize + 1)
+	build := func(trigramFirst bool) string {
+		page50 := `SELECT r.* FROM requests r WHERE ` + cond + ` ORDER BY ` + order + ` LIMIT ` + limit
+		with := ""
+		if trigramFirst {
+			with = `WITH hit AS MATERIALIZED (SELECT r.id, r.number, r.due_date FROM requests r WHERE ` + cond + `) `
+			page50 = `SELECT r.* FROM requests r WHERE r.id IN (SELECT r.id FROM hit r ORDER BY ` + order + ` LIMIT ` + limit + `)`
+		}
+		return with + `SELECT r.id::text, r.number, r.kind, r.status, r.person_given_name || ' ' || r.person_surname, u.name,
+				u.ansvarskod, rq.display_name, r.approved_by_submitter, r.approved_by_manager, to_char(r.due_date, 'YYYY-MM-DD'),
+				r.created_at, r.updated_at, coalesce(a.display_name, '')
+			FROM (` + page50 + `) r JOIN units u ON u.id = r.unit_id JOIN principals rq ON rq.id = r.requester_id
+				LEFT JOIN principals a ON a.id = r.assignee_id
+			ORDER BY ` + order
 	}
-	entries, err := readRows(ctx, s.db, found.namePattern != "", query, args, func(row pgx.CollectableRow) (QueueEntry, error) {
+	var name *nameSearch
+	if found.namePattern != "" {
+		name = &nameSearch{table: "requests", match: "(r.person_given_name || ' ' || r.person_surname) ILIKE $1", pattern: found.namePattern}
+	}
+	entries, err := readRows(ctx, s.db, name, build, args, func(row pgx.CollectableRow) (QueueEntry, error) {
 		var e QueueEntry
 		r := &e.RequestSummary
 		err := row.Scan(&r.ID, &r.Number, &r.Kind, &r.Status, &r.PersonName, &r.UnitName, &r.Ansvarskod, &r.RequesterName,
@@ -369,14 +372,24 @@ func deref(s *string) string {
 	return *s
 }
 
-// readRows runs a list's query. A name search runs with sequential scans off: the planner
-// prices a trigram match so high that it reads the whole table instead once the table is
-// small enough to be read fast, at about 20,000 rows, and the table then goes on growing
-// while the plan does not change; the trigram index reads only the rows whose names share
-// the search's trigrams, at every size.
-func readRows[T any](ctx context.Context, db *pgxpool.Pool, byName bool, query string, args []any, fn pgx.RowToFunc[T]) ([]T, error) {
-	if !byName {
-		rows, err := db.Query(ctx, query, args...)
+// nameSearch is a list's search for a name: the table, the condition the trigram index
+// answers (with the pattern as $1, the table as r or p) and the pattern.
+type nameSearch struct {
+	table, match, pattern string
+}
+
+// readRows runs a list's query, built by build. A name search runs with sequential scans off
+// (the planner prices a trigram match so high that below about 20,000 rows it reads the
+// whole table instead, and keeps that plan as the table grows), and reads its hits in one of
+// two ways. A name few rows have is found through the trigram index first, and only its
+// hits are sorted; walking the list's order and testing each row's name would read most of
+// the table before 50 match. A name many rows have (more than 5 %) is the other way round:
+// the walk finds a page within a thousand rows, while the hits are tens of thousands. The
+// planner's estimate of a trigram match is close, so it decides which (nameIsCommon).
+func readRows[T any](ctx context.Context, db *pgxpool.Pool, name *nameSearch, build func(trigramFirst bool) string, args []any,
+	fn pgx.RowToFunc[T]) ([]T, error) {
+	if name == nil {
+		rows, err := db.Query(ctx, build(false), args...)
 		if err != nil {
 			return nil, err
 		}
@@ -387,7 +400,11 @@ func readRows[T any](ctx context.Context, db *pgxpool.Pool, byName bool, query s
 		if _, err := tx.Exec(ctx, "SET LOCAL enable_seqscan = off"); err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, query, args...)
+		common, err := nameIsCommon(ctx, tx, name)
+		if err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, build(!common), args...)
 		if err != nil {
 			return err
 		}
@@ -395,6 +412,30 @@ func readRows[T any](ctx context.Context, db *pgxpool.Pool, byName bool, query s
 		return err
 	})
 	return out, err
+}
+
+// nameIsCommon tells whether the planner expects more than 5 % of the table's rows to match
+// the name.
+func nameIsCommon(ctx context.Context, tx pgx.Tx, name *nameSearch) (bool, error) {
+	var total float64
+	if err := tx.QueryRow(ctx, "SELECT reltuples FROM pg_class WHERE relname = $1 AND relkind = 'r'", name.table).Scan(&total); err != nil {
+		return false, fmt.Errorf("size of %s: %w", name.table, err)
+	}
+	var plan []byte
+	alias := name.table[:1]
+	if err := tx.QueryRow(ctx, "EXPLAIN (FORMAT JSON) SELECT 1 FROM "+name.table+" "+alias+" WHERE "+name.match,
+		name.pattern).Scan(&plan); err != nil {
+		return false, fmt.Errorf("estimate a name search: %w", err)
+	}
+	var estimate []struct {
+		Plan struct {
+			Rows float64 `json:"Plan Rows"`
+		}
+	}
+	if err := json.Unmarshal(plan, &estimate); err != nil || len(estimate) == 0 {
+		return false, fmt.Errorf("estimate a name search: %s: %v", plan, err)
+	}
+	return total > 0 && estimate[0].Plan.Rows > total/20, nil
 }
 
 // attestedUnits returns the ids of the units the actor attests for: those they manage and
@@ -485,18 +526,25 @@ func (s *Service) ListPersons(ctx context.Context, actor Actor, q, cursor string
 	if key != nil {
 		where = append(where, "(p.surname, p.given_name, p.id) > ("+args.add(key[0])+", "+args.add(key[1])+", "+args.add(key[2])+"::uuid)")
 	}
-	from := "persons p"
-	if found.namePattern != "" {
-		// As for requests: the trigram index first, then sort only the hits.
-		from = "(SELECT * FROM persons p WHERE " + strings.Join(where, " AND ") + " OFFSET 0) p"
-		where = []string{"TRUE"}
+	limit := strconv.Itoa(PageSize + 1)
+	dirArg := args.add(s.dirName)
+	build := func(trigramFirst bool) string {
+		page50 := `SELECT p.* FROM persons p WHERE ` + strings.Join(where, " AND ") + ` ORDER BY p.surname, p.given_name, p.id LIMIT ` + limit
+		with := ""
+		if trigramFirst {
+			with = `WITH hit AS MATERIALIZED (SELECT p.id, p.surname, p.given_name FROM persons p WHERE ` + strings.Join(where, " AND ") + `) `
+			page50 = `SELECT p.* FROM persons p WHERE p.id IN (SELECT p.id FROM hit p ORDER BY p.surname, p.given_name, p.id LIMIT ` + limit + `)`
+		}
+		return with + `SELECT p.id::text, p.given_name, p.surname, p.personnummer_enc, p.employee_type, coalesce(a.username, '')
+			FROM (` + page50 + `) p LEFT JOIN accounts a ON a.person_id = p.id AND a.directory = ` + dirArg + `
+			ORDER BY p.surname, p.given_name, p.id`
 	}
-	query := `SELECT p.id::text, p.given_name, p.surname, p.personnummer_enc, p.employee_type, coalesce(a.username, '')
-		FROM ` + from + ` LEFT JOIN accounts a ON a.person_id = p.id AND a.directory = ` + args.add(s.dirName) + `
-		WHERE ` + strings.Join(where, " AND ") + `
-		ORDER BY p.surname, p.given_name, p.id LIMIT ` + strconv.Itoa(PageSize+1)
+	var name *nameSearch
+	if found.namePattern != "" {
+		name = &nameSearch{table: "persons", match: "(p.given_name || ' ' || p.surname) ILIKE $1", pattern: found.namePattern}
+	}
 	var sealed [][]byte
-	persons, err := readRows(ctx, s.db, found.namePattern != "", query, args, func(row pgx.CollectableRow) (PersonSummary, error) {
+	persons, err := readRows(ctx, s.db, name, build, args, func(row pgx.CollectableRow) (PersonSummary, error) {
 		var p PersonSummary
 		var enc []byte
 		err := row.Scan(&p.ID, &p.GivenName, &p.Surname, &enc, &p.EmployeeType, &p.Username)

@@ -30,7 +30,7 @@ func (s *site) submit(t *testing.T, subject, pnr, given, surname, unit string, i
 	return sub
 }
 
-func (s *site) post(t *testing.T, path string, form url.Values) *http.Response {
+func (s *site) post(t testing.TB, path string, form url.Values) *http.Response {
 	t.Helper()
 	resp, err := s.client.PostForm(s.url+path, form)
 	if err != nil {
@@ -55,7 +55,7 @@ func (s *site) newBrowser() *site {
 }
 
 // as signs a fresh browser in through the dev AD IdP.
-func (s *site) as(t *testing.T, user string) *site {
+func (s *site) as(t testing.TB, user string) *site {
 	t.Helper()
 	b := s.newBrowser()
 	if resp := b.signIn(t, "ad", user); resp.StatusCode != http.StatusSeeOther {
