@@ -379,7 +379,7 @@ func TestBrowserLists(t *testing.T) {
 	for _, js := range []bool{true, false} {
 		name := map[bool]string{true: "with-js", false: "without-js"}[js]
 		t.Run(name, func(t *testing.T) {
-			s := loadedSite(t, 2400)
+			s := loadedSite(t, 1600)
 			ctx := browser(t)
 			if !js {
 				ctx = withoutScripts(t, ctx)
