@@ -283,19 +283,21 @@ func (s *Service) ListRequests(ctx context.Context, actor Actor, q RequestQuery)
 	}
 	keyLen := map[string]int{SortNumber: 1, SortNumberDesc: 1, SortDue: 2}[sort]
 	key := decodeCursor(ve, q.Cursor, sort, keyLen)
+	// keyset is where the page starts: after the last row of the page before.
+	keyset := "TRUE"
 	if key != nil {
 		switch sort {
 		case SortNumber:
-			where = append(where, "r.number > "+args.add(key[0]))
+			keyset = "r.number > " + args.add(key[0])
 		case SortNumberDesc:
-			where = append(where, "r.number < "+args.add(key[0]))
+			keyset = "r.number < " + args.add(key[0])
 		case SortDue:
 			// infinity stands for no due date, as in the index.
 			if _, err := time.Parse(dateLayout, key[0]); err != nil && key[0] != "infinity" {
 				ve.add("cursor", "is not a cursor of this list: take the next link of a page")
 				break
 			}
-			where = append(where, "(coalesce(r.due_date, 'infinity'::date), r.number) > ("+args.add(key[0])+"::date, "+args.add(key[1])+")")
+			keyset = "(coalesce(r.due_date, 'infinity'::date), r.number) > (" + args.add(key[0]) + "::date, " + args.add(key[1]) + ")"
 		}
 	}
 	if err := ve.err(); err != nil {
@@ -317,11 +319,14 @@ func (s *Service) ListRequests(ctx context.Context, actor Actor, q RequestQuery)
 	// and people.
 	limit := strconv.Itoa(PageSize + 1)
 	build := func(trigramFirst bool) string {
-		page50 := `SELECT r.* FROM requests r WHERE ` + cond + ` ORDER BY ` + order + ` LIMIT ` + limit
+		page50 := `SELECT r.* FROM requests r WHERE ` + cond + ` AND ` + keyset + ` ORDER BY ` + order + ` LIMIT ` + limit
 		with := ""
 		if trigramFirst {
+			// The page's start is tested on the hits, not in the index scan: as a range of
+			// another index it would be read whole and intersected with the name's.
 			with = `WITH hit AS MATERIALIZED (SELECT r.id, r.number, r.due_date FROM requests r WHERE ` + cond + `) `
-			page50 = `SELECT r.* FROM requests r WHERE r.id IN (SELECT r.id FROM hit r ORDER BY ` + order + ` LIMIT ` + limit + `)`
+			page50 = `SELECT r.* FROM requests r WHERE r.id IN (SELECT r.id FROM hit r WHERE ` + keyset + ` ORDER BY ` + order +
+				` LIMIT ` + limit + `)`
 		}
 		return with + `SELECT r.id::text, r.number, r.kind, r.status, r.person_given_name || ' ' || r.person_surname, u.name,
 				u.ansvarskod, rq.display_name, r.approved_by_submitter, r.approved_by_manager, to_char(r.due_date, 'YYYY-MM-DD'),
@@ -523,17 +528,20 @@ func (s *Service) ListPersons(ctx context.Context, actor Actor, q, cursor string
 	if found.namePattern != "" {
 		where = append(where, "(p.given_name || ' ' || p.surname) ILIKE "+args.add(found.namePattern))
 	}
+	keyset := "TRUE"
 	if key != nil {
-		where = append(where, "(p.surname, p.given_name, p.id) > ("+args.add(key[0])+", "+args.add(key[1])+", "+args.add(key[2])+"::uuid)")
+		keyset = "(p.surname, p.given_name, p.id) > (" + args.add(key[0]) + ", " + args.add(key[1]) + ", " + args.add(key[2]) + "::uuid)"
 	}
 	limit := strconv.Itoa(PageSize + 1)
 	dirArg := args.add(s.dirName)
 	build := func(trigramFirst bool) string {
-		page50 := `SELECT p.* FROM persons p WHERE ` + strings.Join(where, " AND ") + ` ORDER BY p.surname, p.given_name, p.id LIMIT ` + limit
+		page50 := `SELECT p.* FROM persons p WHERE ` + strings.Join(where, " AND ") + ` AND ` + keyset +
+			` ORDER BY p.surname, p.given_name, p.id LIMIT ` + limit
 		with := ""
 		if trigramFirst {
 			with = `WITH hit AS MATERIALIZED (SELECT p.id, p.surname, p.given_name FROM persons p WHERE ` + strings.Join(where, " AND ") + `) `
-			page50 = `SELECT p.* FROM persons p WHERE p.id IN (SELECT p.id FROM hit p ORDER BY p.surname, p.given_name, p.id LIMIT ` + limit + `)`
+			page50 = `SELECT p.* FROM persons p WHERE p.id IN (SELECT p.id FROM hit p WHERE ` + keyset +
+				` ORDER BY p.surname, p.given_name, p.id LIMIT ` + limit + `)`
 		}
 		return with + `SELECT p.id::text, p.given_name, p.surname, p.personnummer_enc, p.employee_type, coalesce(a.username, '')
 			FROM (` + page50 + `) p LEFT JOIN accounts a ON a.person_id = p.id AND a.directory = ` + dirArg + `
