@@ -36,13 +36,16 @@ type hooks struct {
 }
 
 // stack is the domain with what it runs on: the database, the directory, the job runner.
+// The web and the jobs have a pool each (config.Database): jobs cannot take the connections
+// the web needs. service works on the web's pool, the jobs' copy of it on jobsPool.
 type stack struct {
-	pool    *pgxpool.Pool
-	box     *secret.Box
-	dir     *ldap.Directory
-	runner  *jobs.Runner
-	service *provisioning.Service
-	signer  web.BankID
+	pool     *pgxpool.Pool
+	jobsPool *pgxpool.Pool
+	box      *secret.Box
+	dir      *ldap.Directory
+	runner   *jobs.Runner
+	service  *provisioning.Service
+	signer   web.BankID
 }
 
 func (st *stack) close() {
@@ -51,6 +54,9 @@ func (st *stack) close() {
 	}
 	if st.pool != nil {
 		st.pool.Close()
+	}
+	if st.jobsPool != nil {
+		st.jobsPool.Close()
 	}
 }
 
@@ -63,7 +69,12 @@ func openStack(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ 
 			st.close()
 		}
 	}()
-	if st.pool, err = store.Open(ctx, cfg.DatabaseURL); err != nil {
+	queues := cfg.Jobs.Queues.WithDefaults()
+	pools := cfg.Database.WithDefaults(queues)
+	if st.pool, err = store.OpenSized(ctx, cfg.DatabaseURL, pools.WebConnections); err != nil {
+		return nil, err
+	}
+	if st.jobsPool, err = store.OpenSized(ctx, cfg.DatabaseURL, pools.JobConnections); err != nil {
 		return nil, err
 	}
 	if err := store.Migrate(ctx, st.pool, logger); err != nil {
@@ -87,10 +98,10 @@ func openStack(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ 
 	}
 	jc := jobsConfig(cfg, logger)
 	jc.Audit, jc.CheckpointSink, jc.CheckpointInterval = auditLog, sink, cfg.Audit.CheckpointInterval
-	if st.runner, err = jobs.New(st.pool, jc); err != nil {
+	if st.runner, err = jobs.New(st.jobsPool, jc); err != nil {
 		return nil, err
 	}
-	sender, err := mailer(cfg.Mail, st.pool)
+	sender, err := mailer(cfg.Mail, st.jobsPool) // the mail jobs send
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +119,7 @@ func openStack(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ 
 	if err != nil {
 		return nil, err
 	}
-	if err := st.runner.Register(st.service); err != nil {
+	if err := st.runner.Register(st.service.OnPool(st.jobsPool)); err != nil {
 		return nil, err
 	}
 	if err := st.service.NormalizeGroupKeys(ctx); err != nil {
@@ -207,7 +218,7 @@ func ldapConfig(d config.Directory) ldap.Config {
 }
 
 func jobsConfig(cfg *config.Config, logger *slog.Logger) jobs.Config {
-	return jobs.Config{Workers: cfg.Workers, Logger: logger, JobTimeout: cfg.Jobs.Timeout, RescueAfter: cfg.Jobs.RescueAfter,
+	return jobs.Config{Queues: cfg.Jobs.Queues, Logger: logger, JobTimeout: cfg.Jobs.Timeout, RescueAfter: cfg.Jobs.RescueAfter,
 		ReconcileInterval: cfg.Jobs.ReconcileInterval}
 }
 

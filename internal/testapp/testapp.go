@@ -70,7 +70,9 @@ func (c *Clock) Advance(d time.Duration) {
 
 // App is a running behorig for one test.
 type App struct {
+	// Pool is the web's pool, which the API and Service use; JobsPool is the jobs'.
 	Pool      *pgxpool.Pool
+	JobsPool  *pgxpool.Pool
 	Box       *secret.Box
 	Audit     *audit.Log
 	Service   *provisioning.Service
@@ -101,9 +103,11 @@ type Options struct {
 	Collector provisioning.OrderCollector
 	// IdentityAttribute is the directory attribute that holds the personnummer; none by default.
 	IdentityAttribute string
-	// Jobs overrides the job runner's timeouts; the periodic reconciliation is off unless
-	// Jobs.ReconcileInterval is set.
+	// Jobs overrides the job runner's timeouts and queues; the periodic reconciliation is off
+	// unless Jobs.ReconcileInterval is set.
 	Jobs jobs.Config
+	// WebConnections sizes the web's pool; default 16.
+	WebConnections int
 }
 
 // extraPrincipals complete the demo users with a manager of another unit and a requester
@@ -123,11 +127,23 @@ func New(t testing.TB, opts Options) *App {
 	if testing.Verbose() {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	pool, err := store.Open(ctx, testenv.PostgreSQL(t))
+	// Two pools as in serve: the web's, and the jobs' with a connection per worker.
+	dbURL := testenv.PostgreSQL(t)
+	pool, err := store.OpenSized(ctx, dbURL, cmp.Or(opts.WebConnections, 16))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
+	jc := opts.Jobs
+	if jc.Queues == (config.Queues{}) {
+		jc.Queues = config.Queues{Default: 2, Directory: 4, Mail: 4, Signing: 2}
+	}
+	jc.Queues = jc.Queues.WithDefaults()
+	jobsPool, err := store.OpenSized(ctx, dbURL, jc.Queues.Total()+config.RiverConnections)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(jobsPool.Close)
 	if err := store.Migrate(ctx, pool, logger); err != nil {
 		t.Fatal(err)
 	}
@@ -151,12 +167,11 @@ func New(t testing.TB, opts Options) *App {
 		dir = opts.Directory(real)
 	}
 	clock := &Clock{}
-	jc := opts.Jobs
-	jc.Workers, jc.Time, jc.Logger, jc.FetchPollInterval = 4, clock, logger, 20*time.Millisecond
+	jc.Time, jc.Logger, jc.FetchPollInterval = clock, logger, 20*time.Millisecond
 	if jc.ReconcileInterval == 0 {
 		jc.ReconcileInterval = -1
 	}
-	runner, err := jobs.New(pool, jc)
+	runner, err := jobs.New(jobsPool, jc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +183,7 @@ func New(t testing.TB, opts Options) *App {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var mailer connectors.Mailer = mail.Outbox{DB: pool}
+	var mailer connectors.Mailer = mail.Outbox{DB: jobsPool} // jobs send the mail
 	if opts.Mailer != nil {
 		mailer = opts.Mailer
 	}
@@ -178,10 +193,10 @@ func New(t testing.TB, opts Options) *App {
 	if err != nil {
 		t.Fatal(err)
 	}
-	app := &App{Pool: pool, Box: box, Audit: auditLog, Service: service, Directory: dir, Slapd: slapd, Runner: runner, Clock: clock,
-		Tokens: map[string]string{}, Actors: map[string]provisioning.Actor{}}
+	app := &App{Pool: pool, JobsPool: jobsPool, Box: box, Audit: auditLog, Service: service, Directory: dir, Slapd: slapd,
+		Runner: runner, Clock: clock, Tokens: map[string]string{}, Actors: map[string]provisioning.Actor{}}
 	app.startAPI(t, ctx, logger)
-	if err := runner.Register(service); err != nil {
+	if err := runner.Register(service.OnPool(jobsPool)); err != nil {
 		t.Fatal(err)
 	}
 	if !opts.NoJobs {

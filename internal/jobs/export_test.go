@@ -1,0 +1,4 @@
+package jobs
+
+// DirectoryRetry exposes the retry policy of the directory jobs to the tests.
+var DirectoryRetry = directoryRetry
