@@ -75,6 +75,10 @@ func (w *termsMailWorker) Work(ctx context.Context, job *river.Job[TermsMailArgs
 
 func (w *termsMailWorker) Timeout(*river.Job[TermsMailArgs]) time.Duration { return time.Minute }
 
+// NextRetry caps the wait as for the directory: an e-mail goes out within a minute of the
+// end of an SMTP outage.
+func (w *termsMailWorker) NextRetry(job *river.Job[TermsMailArgs]) time.Time { return directoryRetry(job.Attempt) }
+
 // The queues. Each outside party has its own, so that one that hangs holds only its own
 // workers: a hung directory leaves e-mail and signing going, and the reverse.
 const (
@@ -202,7 +206,8 @@ func (w *convergeWorker) NextRetry(job *river.Job[ConvergeArgs]) time.Time {
 	return directoryRetry(job.Attempt)
 }
 
-// maxDirectoryRetryDelay caps the wait before a directory job's next attempt. River's own
+// maxDirectoryRetryDelay caps the wait before the next attempt of a job that waits for an
+// outside party (the directory, SMTP). River's own
 // policy waits attempt⁴ seconds (4 minutes by the 5th attempt, hours later), so after an
 // outage most work would wait long after the directory came back; a minute at most means
 // work resumes within a minute of the end of an outage. The attempts stay bounded by

@@ -26,6 +26,7 @@ import (
 	"github.com/behorig/behorig/internal/config"
 	"github.com/behorig/behorig/internal/devenv"
 	"github.com/behorig/behorig/internal/devidp"
+	"github.com/behorig/behorig/internal/ops"
 	"github.com/behorig/behorig/internal/testapp"
 	"github.com/behorig/behorig/internal/testenv"
 	"github.com/behorig/behorig/internal/web"
@@ -56,6 +57,8 @@ type siteOptions struct {
 	jobs bool
 	// extraIdPs are configured beside the dev IdP's two, e.g. one that is down.
 	extraIdPs []config.IdentityProvider
+	// probes are readiness probes beside the database's and the directory's.
+	probes []ops.Probe
 }
 
 func newSite(t *testing.T, opts siteOptions) *site {
@@ -67,7 +70,8 @@ func newSite(t *testing.T, opts siteOptions) *site {
 		t.Fatal(err)
 	}
 	base := "http://localhost:" + strings.TrimPrefix(ln.Addr().String(), "127.0.0.1:")
-	app := testapp.New(t, testapp.Options{NoJobs: !opts.jobs, BaseURL: base, Mailer: opts.mailer, Collector: opts.collector})
+	app := testapp.New(t, testapp.Options{NoJobs: !opts.jobs, BaseURL: base, Mailer: opts.mailer, Collector: opts.collector,
+		Probes: opts.probes})
 	idp, err := devenv.StartIdP("127.0.0.1", 0, base)
 	if err != nil {
 		t.Fatal(err)
@@ -91,7 +95,8 @@ func newSite(t *testing.T, opts siteOptions) *site {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: webServer.Handler(apiServer.Handler())}}
+	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: ops.Routes(webServer.Handler(apiServer.Handler()),
+		app.RoutesOptions())}}
 	srv.Start()
 	t.Cleanup(srv.Close)
 	readyCtx, stop := context.WithTimeout(ctx, 5*time.Second)
