@@ -77,7 +77,9 @@ func (w *termsMailWorker) Timeout(*river.Job[TermsMailArgs]) time.Duration { ret
 
 // NextRetry caps the wait as for the directory: an e-mail goes out within a minute of the
 // end of an SMTP outage.
-func (w *termsMailWorker) NextRetry(job *river.Job[TermsMailArgs]) time.Time { return directoryRetry(job.Attempt) }
+func (w *termsMailWorker) NextRetry(job *river.Job[TermsMailArgs]) time.Time {
+	return directoryRetry(job.Attempt)
+}
 
 // The queues. Each outside party has its own, so that one that hangs holds only its own
 // workers: a hung directory leaves e-mail and signing going, and the reverse.
