@@ -11,9 +11,11 @@ dev: deps build
 test: deps vet
 	$(GO) test -count=1 -timeout 14m ./...
 
-## bench: benchmarks against the raw tools on this machine, with ratios
+## bench: benchmarks against the raw tools on this machine, ending in one table with ratios
 bench: deps
-	$(GO) test -run '^$$' -bench . -benchtime 3x ./...
+	@mkdir -p .artifacts
+	bash -o pipefail -c "$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 60m ./... | tee .artifacts/bench.txt"
+	@$(GO) run ./cmd/benchtable < .artifacts/bench.txt
 
 ## vet: formatting and static checks
 vet:

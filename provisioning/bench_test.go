@@ -36,6 +36,10 @@ func testNumbers(n int) []string {
 // reservation, receipts and audit events) against ldapadd + ldapmodify of the same entries on
 // the same slapd, and reports the ratio.
 func BenchmarkProvision(b *testing.B) {
+	b.Run("vs_ldapadd", benchmarkProvision)
+}
+
+func benchmarkProvision(b *testing.B) {
 	const perRound = 50
 	app := testapp.New(b, testapp.Options{NoJobs: true})
 	numbers := testNumbers(perRound * (b.N + 1))
@@ -64,9 +68,10 @@ func BenchmarkProvision(b *testing.B) {
 		ldapTool(b, app, "ldapmodify", modify)
 		raw += time.Since(start)
 	}
-	b.ReportMetric(float64(ours.Microseconds())/float64(b.N*perRound), "µs/account")
-	b.ReportMetric(float64(raw.Microseconds())/float64(b.N*perRound), "raw-µs/account")
-	b.ReportMetric(float64(ours)/float64(raw), "ratio")
+	accounts := float64(b.N * perRound)
+	b.ReportMetric(float64(ours.Microseconds())/1000/accounts, "behorig_ms/op")
+	b.ReportMetric(float64(raw.Microseconds())/1000/accounts, "raw_ms/op")
+	b.ReportMetric(0.8, "target")
 }
 
 func withApprover(in provisioning.SubmitInput, approver string) provisioning.SubmitInput {
