@@ -26,7 +26,6 @@ import (
 	"github.com/behorig/behorig/internal/config"
 	"github.com/behorig/behorig/internal/devenv"
 	"github.com/behorig/behorig/internal/devidp"
-	"github.com/behorig/behorig/internal/ops"
 	"github.com/behorig/behorig/internal/testapp"
 	"github.com/behorig/behorig/internal/testenv"
 	"github.com/behorig/behorig/internal/web"
@@ -57,8 +56,6 @@ type siteOptions struct {
 	jobs bool
 	// extraIdPs are configured beside the dev IdP's two, e.g. one that is down.
 	extraIdPs []config.IdentityProvider
-	// probes are readiness probes beside the database's and the directory's.
-	probes []ops.Probe
 }
 
 func newSite(t *testing.T, opts siteOptions) *site {
@@ -70,8 +67,7 @@ func newSite(t *testing.T, opts siteOptions) *site {
 		t.Fatal(err)
 	}
 	base := "http://localhost:" + strings.TrimPrefix(ln.Addr().String(), "127.0.0.1:")
-	app := testapp.New(t, testapp.Options{NoJobs: !opts.jobs, BaseURL: base, Mailer: opts.mailer, Collector: opts.collector,
-		Probes: opts.probes})
+	app := testapp.New(t, testapp.Options{NoJobs: !opts.jobs, BaseURL: base, Mailer: opts.mailer, Collector: opts.collector})
 	idp, err := devenv.StartIdP("127.0.0.1", 0, base)
 	if err != nil {
 		t.Fatal(err)
@@ -95,8 +91,7 @@ func newSite(t *testing.T, opts siteOptions) *site {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: ops.Routes(webServer.Handler(apiServer.Handler()),
-		app.RoutesOptions())}}
+	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: webServer.Handler(apiServer.Handler())}}
 	srv.Start()
 	t.Cleanup(srv.Close)
 	readyCtx, stop := context.WithTimeout(ctx, 5*time.Second)

@@ -1,4 +1,8 @@
-package web_test
+// Package outage_test proves that an outside party that hangs delays only its own work: the
+// whole service (web pages, sign-in through the dev IdP, the API, jobs) runs against real
+// PostgreSQL, slapd and a real SMTP server while one of them hangs. A package of its own,
+// so that its minutes of waiting run beside the other packages' tests, not after them.
+package outage_test
 
 import (
 	"bytes"
@@ -8,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"slices"
 	"strings"
@@ -17,8 +22,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/behorig/behorig/connectors"
 	"github.com/behorig/behorig/connectors/mail"
 	"github.com/behorig/behorig/internal/ops"
+	"github.com/behorig/behorig/internal/testapp"
 	"github.com/behorig/behorig/internal/testenv"
 	"github.com/behorig/behorig/provisioning"
 )
@@ -44,12 +51,53 @@ func testPnr(i int) string {
 	return d.Format("20060102") + "-" + nine[6:] + fmt.Sprint((10-sum%10)%10)
 }
 
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+var meddix = map[string]any{"system": "meddix"}
+
+// site is the whole service for one test, served over HTTP as serve does.
+type site struct {
+	app *testapp.App
+	url string
+}
+
+type siteOptions struct {
+	mailer connectors.Mailer
+	probes []ops.Probe
+}
+
+func newSite(t *testing.T, opts siteOptions) *site {
+	t.Helper()
+	ln, base := testapp.Listen(t)
+	app := testapp.New(t, testapp.Options{BaseURL: base, Mailer: opts.mailer, Probes: opts.probes})
+	app.ServeWeb(t, ln, base)
+	return &site{app: app, url: base}
+}
+
+// browser keeps cookies and does not follow redirects.
+type browser struct{ client *http.Client }
+
+func newBrowser() *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{client: &http.Client{Jar: jar, Timeout: 10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+func (s *site) count(t *testing.T, query string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := s.app.Pool.QueryRow(context.Background(), query, args...).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 // traffic is people using behorig while something hangs: sign-ins, page views, new
 // requests through the API and /readyz, each timed, each checked.
 type traffic struct {
 	s     *site
-	pages map[string]*site // signed-in browsers by the page they read
-	next  atomic.Int64     // the next personnummer for a new request
+	pages map[string]*browser // signed-in browsers by the page they read
+	next  atomic.Int64        // the next personnummer for a new request
 
 	mu     sync.Mutex
 	took   map[string][]time.Duration
@@ -65,8 +113,13 @@ type readyBody struct {
 func newTraffic(t *testing.T, s *site, firstPnr int) *traffic {
 	tr := &traffic{s: s, took: map[string][]time.Duration{}}
 	tr.next.Store(int64(firstPnr))
-	maria, ingrid := s.as(t, "maria.chef"), s.as(t, "ingrid.it")
-	tr.pages = map[string]*site{"/": maria, "/approvals": maria, "/queue": ingrid}
+	maria, ingrid := newBrowser(), newBrowser()
+	for b, user := range map[*browser]string{maria: "maria.chef", ingrid: "ingrid.it"} {
+		if err := tr.signIn(b, user, "10.0.0.1"); err != nil {
+			t.Fatalf("sign in %s: %v", user, err)
+		}
+	}
+	tr.pages = map[string]*browser{"/": maria, "/approvals": maria, "/queue": ingrid}
 	return tr
 }
 
@@ -101,7 +154,9 @@ func (tr *traffic) run(ctx context.Context) (wait func()) {
 	loop(300*time.Millisecond, func() {
 		// Each from its own address, as people are: the sign-in limit is per client.
 		n := signIns.Add(1)
-		tr.call("sign-in", func() error { return tr.signIn(fmt.Sprintf("10.1.%d.%d", n/250, n%250+1)) })
+		tr.call("sign-in", func() error {
+			return tr.signIn(newBrowser(), "rolf.bestallare", fmt.Sprintf("10.1.%d.%d", n/250, n%250+1))
+		})
 	})
 	for path, b := range tr.pages {
 		loop(200*time.Millisecond, func() { tr.call("GET "+path, func() error { return tr.page(b, path) }) })
@@ -111,8 +166,8 @@ func (tr *traffic) run(ctx context.Context) (wait func()) {
 	return wg.Wait
 }
 
-func (tr *traffic) signIn(ip string) error {
-	b := tr.s.newBrowser()
+// signIn signs the browser in as the dev IdP's user, as a person at ip would.
+func (tr *traffic) signIn(b *browser, user, ip string) error {
 	get := func(u string) (*http.Response, error) {
 		req, err := http.NewRequest("GET", u, nil)
 		if err != nil {
@@ -136,7 +191,7 @@ func (tr *traffic) signIn(ip string) error {
 		return err
 	}
 	form := authorize.Query()
-	form.Set("user", "rolf.bestallare")
+	form.Set("user", user)
 	authorize.RawQuery = ""
 	picked, err := b.client.PostForm(authorize.String(), form)
 	if err != nil {
@@ -153,7 +208,7 @@ func (tr *traffic) signIn(ip string) error {
 	return nil
 }
 
-func (tr *traffic) page(b *site, path string) error {
+func (tr *traffic) page(b *browser, path string) error {
 	resp, err := b.client.Get(tr.s.url + path)
 	if err != nil {
 		return err
@@ -281,11 +336,6 @@ func (tr *traffic) failFast(t *testing.T) {
 	}
 }
 
-func (s *site) countNow(t *testing.T, query string, args ...any) int {
-	t.Helper()
-	return s.count(t, query, args...)
-}
-
 // waitUntil polls cond every 200 ms, failing with what after timeout.
 func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) time.Duration {
 	t.Helper()
@@ -306,7 +356,7 @@ func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() boo
 func TestDirectoryHangsOnlyDirectoryWork(t *testing.T) {
 	t.Parallel()
 	const people = 200
-	s := newSite(t, siteOptions{jobs: true})
+	s := newSite(t, siteOptions{})
 	ctx := context.Background()
 	for i := range people {
 		sub, err := s.app.Service.Submit(ctx, s.app.Actors["requester"], provisioning.SubmitInput{
@@ -321,7 +371,7 @@ func TestDirectoryHangsOnlyDirectoryWork(t *testing.T) {
 		}
 	}
 	took := waitUntil(t, 3*time.Minute, "200 accounts provisioned", func() bool {
-		return s.countNow(t, "SELECT count(*) FROM grants WHERE state = 'active'") == people
+		return s.count(t, "SELECT count(*) FROM grants WHERE state = 'active'") == people
 	})
 	t.Logf("provisioned %d accounts in %s", people, took.Round(time.Millisecond))
 	tr := newTraffic(t, s, 10000)
@@ -350,13 +400,13 @@ func TestDirectoryHangsOnlyDirectoryWork(t *testing.T) {
 	for time.Since(stalled) < stallFor {
 		time.Sleep(5 * time.Second)
 		// The directory cannot have done any of it: nothing may say it is done.
-		if n := s.countNow(t, "SELECT count(*) FROM grants WHERE state = 'revoked'"); n != 0 {
+		if n := s.count(t, "SELECT count(*) FROM grants WHERE state = 'revoked'"); n != 0 {
 			t.Errorf("%d grants recorded revoked while the directory is stopped", n)
 		}
-		if n := s.countNow(t, "SELECT count(*) FROM accounts WHERE state = 'disabled'"); n != 0 {
+		if n := s.count(t, "SELECT count(*) FROM accounts WHERE state = 'disabled'"); n != 0 {
 			t.Errorf("%d accounts recorded disabled while the directory is stopped", n)
 		}
-		if n := s.countNow(t, "SELECT count(*) FROM requests WHERE kind = 'terminate' AND status = 'completed'"); n != 0 {
+		if n := s.count(t, "SELECT count(*) FROM requests WHERE kind = 'terminate' AND status = 'completed'"); n != 0 {
 			t.Errorf("%d terminations completed while the directory is stopped", n)
 		}
 	}
@@ -373,10 +423,10 @@ func TestDirectoryHangsOnlyDirectoryWork(t *testing.T) {
 	}
 
 	took = waitUntil(t, 4*time.Minute, "every termination completed after SIGCONT", func() bool {
-		return s.countNow(t, "SELECT count(*) FROM requests WHERE kind = 'terminate' AND status = 'completed'") == people
+		return s.count(t, "SELECT count(*) FROM requests WHERE kind = 'terminate' AND status = 'completed'") == people
 	})
 	t.Logf("every revocation done %s after SIGCONT", took.Round(time.Millisecond))
-	if n := s.countNow(t, "SELECT count(*) FROM grants WHERE state = 'revoked' AND revoked_at >= $1", resumed); n != people {
+	if n := s.count(t, "SELECT count(*) FROM grants WHERE state = 'revoked' AND revoked_at >= $1", resumed); n != people {
 		t.Errorf("%d of %d grants recorded revoked after SIGCONT", n, people)
 	}
 	dns := map[string]bool{}
@@ -406,7 +456,7 @@ func TestSMTPHangsOnlyMail(t *testing.T) {
 	proxy := testenv.NewStallProxy(t, server.Addr)
 	smtp := mail.SMTP{Addr: proxy.Addr, From: "Behörig <behorig@kommun.example>", Username: server.User, Password: server.Password,
 		TLSConfig: &tls.Config{ServerName: "localhost", RootCAs: server.RootCAs}}
-	s := newSite(t, siteOptions{jobs: true, mailer: smtp, probes: []ops.Probe{{Name: "smtp", Check: smtp.Probe}}})
+	s := newSite(t, siteOptions{mailer: smtp, probes: []ops.Probe{{Name: "smtp", Check: smtp.Probe}}})
 	ctx := context.Background()
 	var ids []string
 	for i := range approvals {
@@ -436,7 +486,7 @@ func TestSMTPHangsOnlyMail(t *testing.T) {
 	}
 	for time.Since(stalled) < stallFor {
 		time.Sleep(5 * time.Second)
-		if n := s.countNow(t, "SELECT count(*) FROM terms_links WHERE mailed_at IS NOT NULL"); n != 0 {
+		if n := s.count(t, "SELECT count(*) FROM terms_links WHERE mailed_at IS NOT NULL"); n != 0 {
 			t.Errorf("%d e-mails recorded sent while the mail server hangs", n)
 		}
 	}
@@ -452,7 +502,7 @@ func TestSMTPHangsOnlyMail(t *testing.T) {
 		t.Fatalf("%d e-mails arrived through a server that never answered", n)
 	}
 	took := waitUntil(t, 3*time.Minute, "every e-mail recorded sent", func() bool {
-		return s.countNow(t, "SELECT count(*) FROM terms_links WHERE mailed_at IS NOT NULL") == approvals
+		return s.count(t, "SELECT count(*) FROM terms_links WHERE mailed_at IS NOT NULL") == approvals
 	})
 	t.Logf("every e-mail sent %s after the mail server answered again", took.Round(time.Millisecond))
 	sentOnce(t, server, approvals)
@@ -485,7 +535,7 @@ func TestApprovalBurstDoesNotFreezePages(t *testing.T) {
 	server := testenv.SMTP(t)
 	smtp := mail.SMTP{Addr: server.Addr, From: "Behörig <behorig@kommun.example>", Username: server.User, Password: server.Password,
 		TLSConfig: &tls.Config{ServerName: "localhost", RootCAs: server.RootCAs}}
-	s := newSite(t, siteOptions{jobs: true, mailer: smtp})
+	s := newSite(t, siteOptions{mailer: smtp})
 	ctx := context.Background()
 	ids := make(chan string, approvals)
 	for i := range approvals {
@@ -521,7 +571,7 @@ func TestApprovalBurstDoesNotFreezePages(t *testing.T) {
 	t.Logf("%d approvals by 4 clients in %s", approvals, time.Since(start).Round(time.Millisecond))
 	tr.failFast(t)
 	waitUntil(t, 2*time.Minute, "every e-mail recorded sent", func() bool {
-		return s.countNow(t, "SELECT count(*) FROM terms_links WHERE mailed_at IS NOT NULL") == approvals
+		return s.count(t, "SELECT count(*) FROM terms_links WHERE mailed_at IS NOT NULL") == approvals
 	})
 	t.Logf("every e-mail sent %s after the first approval", time.Since(start).Round(time.Millisecond))
 	stopLoad()
