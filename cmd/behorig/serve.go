@@ -125,6 +125,8 @@ func openStack(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ 
 	var collector provisioning.OrderCollector
 	if bankIDClient != nil {
 		collector, st.signer = bankid.Collector{Client: bankIDClient}, bankIDClient
+		// BankID joins st.probes (and gets a metrics wrapper like metrics.Directory) with
+		// its port.
 	}
 	st.service, err = provisioning.New(provisioning.Config{DB: st.pool, Box: st.box, Audit: auditLog, Directory: dir,
 		Scheduler: st.runner.Scheduler(), Location: cfg.Location(), Logger: logger, Mailer: sender,

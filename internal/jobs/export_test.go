@@ -1,4 +1,4 @@
 package jobs
 
-// DirectoryRetry exposes the retry policy of the directory jobs to the tests.
-var DirectoryRetry = directoryRetry
+// OutsideRetry exposes the retry policy of the jobs that wait for an outside party to the tests.
+var OutsideRetry = outsideRetry

@@ -78,7 +78,7 @@ func (w *termsMailWorker) Timeout(*river.Job[TermsMailArgs]) time.Duration { ret
 // NextRetry caps the wait as for the directory: an e-mail goes out within a minute of the
 // end of an SMTP outage.
 func (w *termsMailWorker) NextRetry(job *river.Job[TermsMailArgs]) time.Time {
-	return directoryRetry(job.Attempt)
+	return outsideRetry(job.Attempt)
 }
 
 // The queues. Each outside party has its own, so that one that hangs holds only its own
@@ -164,7 +164,7 @@ func (w *provisionWorker) Work(ctx context.Context, job *river.Job[ProvisionArgs
 }
 
 func (w *provisionWorker) NextRetry(job *river.Job[ProvisionArgs]) time.Time {
-	return directoryRetry(job.Attempt)
+	return outsideRetry(job.Attempt)
 }
 
 type revokeWorker struct {
@@ -177,7 +177,7 @@ func (w *revokeWorker) Work(ctx context.Context, job *river.Job[RevokeArgs]) err
 }
 
 func (w *revokeWorker) NextRetry(job *river.Job[RevokeArgs]) time.Time {
-	return directoryRetry(job.Attempt)
+	return outsideRetry(job.Attempt)
 }
 
 // ConvergeArgs brings one person's directory state to what their grants say, now. It is not
@@ -205,23 +205,22 @@ func (w *convergeWorker) Work(ctx context.Context, job *river.Job[ConvergeArgs])
 }
 
 func (w *convergeWorker) NextRetry(job *river.Job[ConvergeArgs]) time.Time {
-	return directoryRetry(job.Attempt)
+	return outsideRetry(job.Attempt)
 }
 
-// maxDirectoryRetryDelay caps the wait before the next attempt of a job that waits for an
-// outside party (the directory, SMTP). River's own
-// policy waits attempt⁴ seconds (4 minutes by the 5th attempt, hours later), so after an
-// outage most work would wait long after the directory came back; a minute at most means
-// work resumes within a minute of the end of an outage. The attempts stay bounded by
-// MaxAttempts; 50 of them then span under an hour of outage, and reconciliation repairs
-// what is left after that.
-const maxDirectoryRetryDelay = time.Minute
+// maxOutsideRetryDelay caps the wait before the next attempt of a job that waits for an
+// outside party (the directory, SMTP). River's own policy waits attempt⁴ seconds (4 minutes
+// by the 5th attempt, hours later), so after an outage most work would wait long after the
+// party came back; a minute at most means work resumes within a minute of the end of an
+// outage. The attempts stay bounded by MaxAttempts; 50 of them then span under an hour of
+// outage, and reconciliation repairs what is left after that.
+const maxOutsideRetryDelay = time.Minute
 
-// directoryRetry is when a directory job's next attempt runs after its attempt-th failed:
-// attempt⁴ seconds as River would, at most maxDirectoryRetryDelay, with up to a tenth more
-// at random so that 200 jobs failed together do not all retry in the same instant.
-func directoryRetry(attempt int) time.Time {
-	d := maxDirectoryRetryDelay
+// outsideRetry is when the next attempt of a job that waits for an outside party runs after
+// its attempt-th failed: attempt⁴ seconds as River would, at most maxOutsideRetryDelay, with
+// up to a tenth more at random so that 200 jobs failed together do not all retry at once.
+func outsideRetry(attempt int) time.Time {
+	d := maxOutsideRetryDelay
 	if attempt < 8 { // 8⁴ s is more than the cap
 		d = min(d, time.Duration(attempt*attempt*attempt*attempt)*time.Second)
 	}

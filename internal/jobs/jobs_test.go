@@ -124,7 +124,7 @@ func TestAuditCheckpointJob(t *testing.T) {
 // tenth at random), so that work resumes within a minute of the end of an outage.
 func TestDirectoryRetryIsCappedAtAMinute(t *testing.T) {
 	for attempt := 1; attempt <= 50; attempt++ {
-		wait := time.Until(jobs.DirectoryRetry(attempt))
+		wait := time.Until(jobs.OutsideRetry(attempt))
 		floor := min(time.Duration(attempt*attempt*attempt*attempt)*time.Second, time.Minute)
 		if attempt >= 8 {
 			floor = time.Minute
