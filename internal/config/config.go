@@ -39,6 +39,9 @@ type Config struct {
 	Directory Directory `yaml:"directory"`
 	// Tokens are static API bearer tokens, stored as SHA-256 hashes.
 	Tokens []Token `yaml:"tokens"`
+	// Workers was the one worker count of all jobs; jobs.queues replaced it. Read only to say
+	// so clearly instead of "unknown field".
+	Workers int `yaml:"workers"`
 	// Database sizes the connection pools of the web and of the jobs.
 	Database Database `yaml:"database"`
 	// Jobs bounds how long jobs run and how soon a crashed process's jobs run again, and
@@ -467,6 +470,9 @@ func (c *Config) validateService() []error {
 	}
 	if _, err := time.LoadLocation(c.TimeZone); err != nil {
 		fail("time_zone: %v", err)
+	}
+	if c.Workers != 0 {
+		fail("workers: replaced by jobs.queues (default, directory, mail, signing: workers per queue); remove it")
 	}
 	q := c.Jobs.Queues
 	for name, n := range map[string]int{"default": q.Default, "directory": q.Directory, "mail": q.Mail, "signing": q.Signing} {

@@ -216,8 +216,8 @@ mail: {smtp_addr: "smtp.kommun.se:587", from: behorig@kommun.se}
 	if c.Database.JobConnections != 2+20+4+5+RiverConnections {
 		t.Errorf("jobs' pool %d does not follow the queues %+v", c.Database.JobConnections, c.Jobs.Queues)
 	}
-	_, err = Load(writeConfig(t, base+"database: {job_connections: 10}\njobs: {queues: {mail: -1}}\n"))
-	for _, want := range []string{"database.job_connections: 10", "jobs.queues.mail"} {
+	_, err = Load(writeConfig(t, base+"database: {job_connections: 10}\njobs: {queues: {mail: -1}}\nworkers: 10\n"))
+	for _, want := range []string{"database.job_connections: 10", "jobs.queues.mail", "workers: replaced by jobs.queues"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v does not name %s", err, want)
 		}
