@@ -578,4 +578,18 @@ func TestApprovalBurstDoesNotFreezePages(t *testing.T) {
 	wait()
 	tr.report(t, "approval burst")
 	sentOnce(t, server, approvals)
+	// The pages and sign-ins are in /metrics by their routes' patterns.
+	resp, err := http.Get(s.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	scrape, _ := io.ReadAll(resp.Body)
+	for _, series := range []string{`behorig_http_requests_total{code="200",route="GET /approvals"}`,
+		`behorig_http_requests_total{code="303",route="GET /auth/oidc/{idp}/callback"}`,
+		`behorig_jobs_total{kind="terms_mail",outcome="completed"} 120`} {
+		if !strings.Contains(string(scrape), series) {
+			t.Errorf("/metrics lacks %s", series)
+		}
+	}
 }
