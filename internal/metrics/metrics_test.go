@@ -137,8 +137,10 @@ func TestMetricsAfterTraffic(t *testing.T) {
 	s.want(t, "behorig_queue_jobs", is(2), "2 (the second request's grants wait for their date)", "queue", "directory", "state", "scheduled")
 	s.want(t, "behorig_queue_oldest_due_seconds", is(0), "0 (nothing is due)", "queue", "directory")
 	s.want(t, "behorig_queue_scrape_ok", is(1), "1")
-	s.want(t, "behorig_outside_call_duration_seconds_count", is(1), "1", "party", "directory", "op", "ensure_account")
-	s.want(t, "behorig_outside_call_duration_seconds_count", is(2), "2 (treserva and meddix)", "party", "directory", "op", "ensure_member")
+	// The two grants' jobs may converge the person at once (both idempotent), so at least.
+	atLeast := func(n float64) func(float64) bool { return func(v float64) bool { return v >= n } }
+	s.want(t, "behorig_outside_call_duration_seconds_count", atLeast(1), ">= 1", "party", "directory", "op", "ensure_account")
+	s.want(t, "behorig_outside_call_duration_seconds_count", atLeast(2), ">= 2 (treserva and meddix)", "party", "directory", "op", "ensure_member")
 	s.want(t, "behorig_outside_call_duration_seconds_count", is(2), "2", "party", "smtp", "op", "send")
 	if v, found := s.get("behorig_outside_call_errors_total"); found && v != 0 {
 		t.Errorf("%v outside calls failed; none should", v)

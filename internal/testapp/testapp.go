@@ -186,9 +186,10 @@ func New(t testing.TB, opts Options) *App {
 		dir = opts.Directory(real)
 	}
 	// As in serve: the domain calls the directory and the mailer through the metrics'
-	// wrappers, and the readiness probes call them directly.
+	// wrappers, and the readiness probes call the connector itself (not a test's wrapper,
+	// whose injected faults and counted calls are the domain's).
 	m := metrics.New()
-	probes := []ops.Probe{{Name: "database", Decides: true, Check: pool.Ping}, {Name: "directory", Check: ops.DirectoryCheck(dir)}}
+	probes := []ops.Probe{{Name: "database", Decides: true, Check: pool.Ping}, {Name: "directory", Check: ops.DirectoryCheck(real)}}
 	probes = append(probes, opts.Probes...)
 	dir = metrics.Directory{Inner: dir, Metrics: m}
 	clock := &Clock{}
