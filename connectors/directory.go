@@ -1,6 +1,3 @@
-// Package connectors holds the small interfaces through which the domain reaches the outside
-// world. Each implementation lives in its own subpackage (connectors/ldap, ...), so the domain
-// never imports a concrete connector.
 package connectors
 
 import (

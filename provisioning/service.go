@@ -56,8 +56,9 @@ type Config struct {
 	Scheduler     Scheduler
 	// Mailer sends the e-mail with the link to sign the terms.
 	Mailer connectors.Mailer
-	// Collector asks BankID about signing orders; nil when BankID is not configured.
-	Collector OrderCollector
+	// BankID starts, collects and cancels the orders that sign the terms; nil when BankID is
+	// not configured (only the paper form remains).
+	BankID connectors.BankID
 	// BaseURL is where people reach behorig; links in e-mail start with it.
 	BaseURL string
 	// TermsLinkTTL is how long a link to sign works. Default 14 days.
@@ -70,20 +71,20 @@ type Config struct {
 
 // Service is the domain's entry point.
 type Service struct {
-	db        *pgxpool.Pool
-	box       *secret.Box
-	audit     *audit.Log
-	dir       connectors.Directory
-	dirName   string
-	jobs      Scheduler
-	loc       *time.Location
-	clock     Clock
-	workdays  *cal.BusinessCalendar
-	mailer    connectors.Mailer
-	collector OrderCollector
-	baseURL   string
-	linkTTL   time.Duration
-	log       *slog.Logger
+	db       *pgxpool.Pool
+	box      *secret.Box
+	audit    *audit.Log
+	dir      connectors.Directory
+	dirName  string
+	jobs     Scheduler
+	loc      *time.Location
+	clock    Clock
+	workdays *cal.BusinessCalendar
+	mailer   connectors.Mailer
+	bankid   connectors.BankID
+	baseURL  string
+	linkTTL  time.Duration
+	log      *slog.Logger
 }
 
 // New checks the config and returns a Service.
@@ -109,7 +110,7 @@ func New(c Config) (*Service, error) {
 	}
 	s := &Service{db: c.DB, box: c.Box, audit: c.Audit, dir: c.Directory, dirName: c.DirectoryName, jobs: c.Scheduler,
 		loc: c.Location, clock: c.Clock, workdays: swedishWorkdays(), log: c.Logger,
-		mailer: c.Mailer, collector: c.Collector, baseURL: strings.TrimRight(c.BaseURL, "/"), linkTTL: c.TermsLinkTTL}
+		mailer: c.Mailer, bankid: c.BankID, baseURL: strings.TrimRight(c.BaseURL, "/"), linkTTL: c.TermsLinkTTL}
 	if s.linkTTL == 0 {
 		s.linkTTL = defaultLinkTTL
 	}

@@ -8,7 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/behorig/behorig/auth/bankid"
+	"github.com/behorig/behorig/connectors"
 	"github.com/behorig/behorig/internal/testapp"
+	"github.com/behorig/behorig/internal/testenv"
 	"github.com/behorig/behorig/provisioning"
 )
 
@@ -23,6 +26,14 @@ func awaitingTerms(t *testing.T, app *testapp.App) (provisioning.Submitted, stri
 		t.Fatal(err)
 	}
 	if _, err := app.Service.Approve(ctx, app.Actors["manager"], sub.ID); err != nil {
+		t.Fatal(err)
+	}
+	// The terms e-mail job's body, run here too for the tests that run no jobs; it mails once.
+	var linkID string
+	if err := app.Pool.QueryRow(ctx, "SELECT id::text FROM terms_links WHERE request_id = $1", sub.ID).Scan(&linkID); err != nil {
+		t.Fatal(err)
+	}
+	if err := app.Service.SendTermsMail(ctx, linkID); err != nil {
 		t.Fatal(err)
 	}
 	var body string
@@ -47,8 +58,37 @@ func signatureXML(pnr string) string {
 	return `<Signature><KeyInfo><X509Data><X509SubjectName>serialNumber=` + pnr + `</X509SubjectName></X509Data></KeyInfo></Signature>`
 }
 
+// pendingAt is the simulator's pending order with the ref.
+func pendingAt(t *testing.T, sim *bankid.Simulator, ref string) bankid.PendingOrder {
+	t.Helper()
+	for _, o := range sim.Pending() {
+		if o.OrderRef == ref {
+			return o
+		}
+	}
+	t.Fatalf("BankID has no pending order %s", ref)
+	return bankid.PendingOrder{}
+}
+
+// signInApp plays the BankID app: pnr scans the order's QR code and signs.
+func signInApp(t *testing.T, sim *bankid.Simulator, ref, pnr string) {
+	t.Helper()
+	if err := sim.ScanNow(ref); err != nil {
+		t.Fatalf("scan: %v", err)
+	}
+	if _, err := sim.Show(ref, pnr); err != nil {
+		t.Fatalf("show: %v", err)
+	}
+	if err := sim.Approve(ref); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The domain owns the whole order: it starts it at BankID with the link's person and terms,
+// collects it (here the test runs the watch job's body itself) and keeps the signature.
 func TestSigningTheTermsLetsTheRequestGoOn(t *testing.T) {
-	app := testapp.New(t, testapp.Options{})
+	sim, client := testenv.BankID(t, 0)
+	app := testapp.New(t, testapp.Options{BankID: client, NoJobs: true})
 	sub, token := awaitingTerms(t, app)
 	view, err := app.Service.Terms(ctx, token)
 	if err != nil {
@@ -62,51 +102,56 @@ func TestSigningTheTermsLetsTheRequestGoOn(t *testing.T) {
 	if err != nil || pnr != "195001182046" {
 		t.Fatalf("signer = %q, %v", pnr, err)
 	}
-	var sentText, sentHidden string
-	starter := func(ref string) provisioning.SignStart {
-		return func(_ context.Context, pnr, visible, hidden string) (provisioning.SignOrder, error) {
-			if pnr != "195001182046" {
-				t.Fatalf("the order requires %s", pnr)
-			}
-			sentText, sentHidden = visible, hidden
-			return provisioning.SignOrder{OrderRef: ref, AutoStartToken: "a", QRStartToken: "q", QRStartSecret: "s", AnsweredAt: time.Now()}, nil
-		}
-	}
-	if _, err := app.Service.StartSigning(ctx, token, starter("o-1")); err != nil {
+	first, err := app.Service.StartSigning(ctx, token, "192.0.2.7")
+	if err != nil {
 		t.Fatal(err)
 	}
-	if sentText != view.Text || !strings.Contains(sentHidden, "sha256:") {
-		t.Fatalf("sent %q / %q", sentText, sentHidden)
+	sent := pendingAt(t, sim, first.OrderRef)
+	if sent.RequiredPersonalNumber != "195001182046" || sent.Visible != view.Text || !strings.Contains(sent.NonVisible, "sha256:") {
+		t.Fatalf("BankID was sent %+v", sent)
 	}
 	// A second start while the first runs makes no order (BankID would cancel both).
-	if _, err := app.Service.StartSigning(ctx, token, starter("o-x")); !errors.Is(err, provisioning.ErrOrderRunning) {
+	if _, err := app.Service.StartSigning(ctx, token, "192.0.2.7"); !errors.Is(err, provisioning.ErrOrderRunning) {
 		t.Fatalf("a second start while one runs: %v", err)
 	}
-	if got, err := app.Service.SigningOrder(ctx, token); err != nil || got.QRStartSecret != "s" {
+	if n := len(sim.Pending()); n != 1 {
+		t.Fatalf("%d orders at BankID after two starts", n)
+	}
+	if got, err := app.Service.SigningOrder(ctx, token); err != nil || got.QRStartSecret != first.QRStartSecret || got.Status != "pending" ||
+		got.Hint != connectors.BankIDHintOutstanding {
 		t.Fatalf("signing order %+v, %v", got, err)
 	}
 	now := time.Now()
-	first, _ := app.Service.ClaimCollect(ctx, "o-1", now, 2*time.Second)
-	second, _ := app.Service.ClaimCollect(ctx, "o-1", now.Add(time.Second), 2*time.Second)
-	third, _ := app.Service.ClaimCollect(ctx, "o-1", now.Add(2*time.Second), 2*time.Second)
-	if !first || second || !third {
-		t.Fatalf("collect claims %v, %v, %v: want one per 2 s", first, second, third)
+	claims := []bool{}
+	for _, at := range []time.Duration{0, time.Second, 2 * time.Second} {
+		claimed, _ := app.Service.ClaimCollect(ctx, first.OrderRef, now.Add(at), 2*time.Second)
+		claims = append(claims, claimed)
+	}
+	if !claims[0] || claims[1] || !claims[2] {
+		t.Fatalf("collect claims %v: want one per 2 s", claims)
 	}
 
 	// Another person's signature is refused and the request keeps waiting.
-	if err := app.Service.CompleteSigning(ctx, token, "o-1", evidence("198501139995")); !errors.Is(err, provisioning.ErrSignerMismatch) {
-		t.Fatalf("another signer: %v", err)
+	sim.IgnoreRequirement = true
+	signInApp(t, sim, first.OrderRef, "198501139995")
+	if o, err := app.Service.CollectSigning(ctx, first.OrderRef, now.Add(time.Minute), 2*time.Second); err != nil ||
+		o.Status != "failed" || o.Hint != "signer_mismatch" {
+		t.Fatalf("another signer: %+v, %v", o, err)
 	}
 	if v, _ := app.Service.Request(ctx, app.Actors["it-handler"], sub.ID); v.Status != provisioning.StatusAwaitingUser {
 		t.Fatalf("after a wrong signer the request is %s", v.Status)
 	}
 	// The catalog changes while the person signs: the evidence keeps what was sent.
-	if _, err := app.Service.StartSigning(ctx, token, starter("o-2")); err != nil {
+	sim.IgnoreRequirement = false
+	second, err := app.Service.StartSigning(ctx, token, "192.0.2.7")
+	if err != nil {
 		t.Fatal(err)
 	}
+	sentText := pendingAt(t, sim, second.OrderRef).Visible
 	app.Pool.Exec(ctx, "INSERT INTO system_terms (system_id, version, text) VALUES ('treserva', 2, 'Nya villkor')")
-	if err := app.Service.CompleteSigning(ctx, token, "o-2", evidence("195001182046")); err != nil {
-		t.Fatal(err)
+	signInApp(t, sim, second.OrderRef, "195001182046")
+	if again, err := app.Service.WatchSigning(ctx, second.OrderRef, 2*time.Second); err != nil || again {
+		t.Fatalf("the watch of a signed order: again %v, %v", again, err)
 	}
 	var kept string
 	app.Pool.QueryRow(ctx, "SELECT signed_text FROM terms_signatures").Scan(&kept)
@@ -116,19 +161,14 @@ func TestSigningTheTermsLetsTheRequestGoOn(t *testing.T) {
 	if _, err := app.Service.Terms(ctx, token); !errors.Is(err, provisioning.ErrLinkUsed) {
 		t.Fatalf("the used link: %v", err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		v, _ := app.Service.Request(ctx, app.Actors["it-handler"], sub.ID)
-		if v.Status == provisioning.StatusCompleted {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the signed request is %s", v.Status)
-		}
-		time.Sleep(50 * time.Millisecond)
+	// The jobs the signature caused give the access.
+	if err := app.Runner.Start(ctx); err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(func() { app.Runner.Stop(context.Background()) })
+	app.WaitStatus(t, sub.ID, provisioning.StatusCompleted)
 	sigs, _ := app.Service.Signatures(ctx, app.Actors["it-handler"], sub.ID)
-	if len(sigs) != 1 || !sigs[0].Simulated || sigs[0].SignedTextSHA256 == "" {
+	if len(sigs) != 1 || !sigs[0].Simulated || sigs[0].SignedTextSHA256 == "" || sigs[0].OrderRef != second.OrderRef {
 		t.Fatalf("evidence %+v", sigs)
 	}
 	if _, err := app.Pool.Exec(ctx, "UPDATE terms_signatures SET signer_name = 'x'"); err == nil {
@@ -140,11 +180,102 @@ func TestSigningTheTermsLetsTheRequestGoOn(t *testing.T) {
 	if _, err := app.Pool.Exec(ctx, "TRUNCATE terms_signatures"); err == nil {
 		t.Fatal("the evidence could be truncated")
 	}
-	if data, err := app.Service.SignatureFile(ctx, app.Actors["it-handler"], sigs[0].ID, "signature"); err != nil || string(data) != signatureXML("195001182046") {
+	if data, err := app.Service.SignatureFile(ctx, app.Actors["it-handler"], sigs[0].ID, "signature"); err != nil ||
+		!strings.Contains(string(data), bankid.SimulatedMarker) || !strings.Contains(string(data), "195001182046") {
 		t.Fatalf("signature file %q, %v", data, err)
 	}
 	if _, err := app.Service.SignatureFile(ctx, app.Actors["requester"], sigs[0].ID, "signature"); !errors.Is(err, provisioning.ErrForbidden) {
 		t.Fatalf("a requester downloading the evidence: %v", err)
+	}
+	if _, err := app.Service.SignatureFile(ctx, app.Actors["it-handler"], "not-a-uuid", "signature"); !errors.Is(err, provisioning.ErrNotFound) {
+		t.Fatalf("a malformed signature id: %v", err)
+	}
+}
+
+// BankID allows one collect of an order every two seconds, retries after a 5xx included. The
+// watch job collects through 503s and 500s, and the simulator's record of every collect of
+// the order shows none closer than that; the signature is still kept.
+func TestTheWatchCollectsTwoSecondsApartThroughErrors(t *testing.T) {
+	sim, client := testenv.BankID(t, 0)
+	app := testapp.New(t, testapp.Options{BankID: client})
+	sub, token := awaitingTerms(t, app)
+	order, err := app.Service.StartSigning(ctx, token, "192.0.2.7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, code := range []string{bankid.ErrMaintenance, bankid.ErrInternalError, bankid.ErrMaintenance} {
+		sim.FailNext("/collect", code)
+	}
+	for deadline := time.Now().Add(20 * time.Second); len(sim.Collects(order.OrderRef)) < 4; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the watch collected %d times", len(sim.Collects(order.OrderRef)))
+		}
+	}
+	signInApp(t, sim, order.OrderRef, "195001182046")
+	app.WaitStatus(t, sub.ID, provisioning.StatusCompleted)
+	times := sim.Collects(order.OrderRef)
+	for i := 1; i < len(times); i++ {
+		gap := times[i].Sub(times[i-1])
+		t.Logf("collect %d came %s after the one before", i+1, gap)
+		if gap < connectors.BankIDCollectInterval {
+			t.Errorf("collect %d came %s after the one before: BankID allows one every %s", i+1, gap, connectors.BankIDCollectInterval)
+		}
+	}
+}
+
+// An order cancelled by the person ends as cancelled at BankID and here, and the person can
+// start again; an order BankID cancels because the person started another elsewhere ends as
+// cancelled here too.
+func TestCancelledOrdersEnd(t *testing.T) {
+	sim, client := testenv.BankID(t, 0)
+	app := testapp.New(t, testapp.Options{BankID: client, NoJobs: true})
+	_, token := awaitingTerms(t, app)
+	first, err := app.Service.StartSigning(ctx, token, "192.0.2.7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := app.Service.CancelSigning(ctx, token)
+	if err != nil || o.Status != "failed" || o.Hint != connectors.BankIDHintUserCancel {
+		t.Fatalf("cancel: %+v, %v", o, err)
+	}
+	if !sim.CancelledByRP(first.OrderRef) {
+		t.Fatal("the order was not cancelled at BankID")
+	}
+	var status, hint string
+	app.Pool.QueryRow(ctx, "SELECT status, hint FROM signing_orders WHERE order_ref = $1", first.OrderRef).Scan(&status, &hint)
+	if status != "failed" || hint != connectors.BankIDHintUserCancel {
+		t.Fatalf("the cancelled order is %s/%s here", status, hint)
+	}
+	second, err := app.Service.StartSigning(ctx, token, "192.0.2.7")
+	if err != nil {
+		t.Fatalf("start after a cancel: %v", err)
+	}
+	// The person starts another order for themselves elsewhere: BankID cancels both.
+	if _, err := client.Auth(ctx, connectors.BankIDRequest{EndUserIP: "198.51.100.1", PersonalNumber: "195001182046"}); !errors.Is(err, connectors.ErrBankIDInProgress) {
+		t.Fatalf("another order for the person: %v", err)
+	}
+	if o, err := app.Service.CollectSigning(ctx, second.OrderRef, time.Now(), 2*time.Second); err != nil || o.Status != "failed" ||
+		o.Hint != connectors.BankIDHintCancelled {
+		t.Fatalf("after another order for the person: %+v, %v", o, err)
+	}
+	if o, err := app.Service.SigningOrder(ctx, token); err != nil || o.OrderRef != second.OrderRef || o.Hint != connectors.BankIDHintCancelled {
+		t.Fatalf("the link's order: %+v, %v", o, err)
+	}
+	// Cancelling when nothing runs changes nothing.
+	if o, err := app.Service.CancelSigning(ctx, token); err != nil || o.Hint != connectors.BankIDHintCancelled {
+		t.Fatalf("cancel with nothing running: %+v, %v", o, err)
+	}
+}
+
+// Without BankID, no order is started: only the paper form remains.
+func TestSigningWithoutBankID(t *testing.T) {
+	app := testapp.New(t, testapp.Options{})
+	_, token := awaitingTerms(t, app)
+	if app.Service.SigningEnabled() {
+		t.Fatal("signing is offered without BankID")
+	}
+	if _, err := app.Service.StartSigning(ctx, token, "192.0.2.7"); !errors.Is(err, provisioning.ErrNoBankID) {
+		t.Fatalf("start without BankID: %v", err)
 	}
 }
 
@@ -164,15 +295,15 @@ func TestAnExpiredOrUnknownLink(t *testing.T) {
 // neither the personnummer nor the device's address in any column, and IT's download is the
 // exact XML BankID returned. Rows written before the evidence was sealed stay readable.
 func TestEvidenceIsSealedAtRest(t *testing.T) {
-	app := testapp.New(t, testapp.Options{})
+	_, client := testenv.BankID(t, 0)
+	app := testapp.New(t, testapp.Options{BankID: client, NoJobs: true})
 	sub, token := awaitingTerms(t, app)
-	if _, err := app.Service.StartSigning(ctx, token, func(context.Context, string, string, string) (provisioning.SignOrder, error) {
-		return provisioning.SignOrder{OrderRef: "o-1", AutoStartToken: "a", QRStartToken: "q", QRStartSecret: "s", AnsweredAt: time.Now()}, nil
-	}); err != nil {
+	order, err := app.Service.StartSigning(ctx, token, "192.0.2.7")
+	if err != nil {
 		t.Fatal(err)
 	}
 	ev := evidence("195001182046")
-	if err := app.Service.CompleteSigning(ctx, token, "o-1", ev); err != nil {
+	if err := app.Service.CompleteSigning(ctx, token, order.OrderRef, ev); err != nil {
 		t.Fatal(err)
 	}
 	if found := app.InClear(t, "terms_signatures", "5001182046", "500118-2046", "192.0.2.7", "ocsp"); len(found) > 0 {
@@ -180,7 +311,7 @@ func TestEvidenceIsSealedAtRest(t *testing.T) {
 	}
 	it := app.Actors["it-handler"]
 	sigs, err := app.Service.Signatures(ctx, it, sub.ID)
-	if err != nil || len(sigs) != 1 || sigs[0].DeviceIP != "192.0.2.7" || sigs[0].OrderRef != "o-1" {
+	if err != nil || len(sigs) != 1 || sigs[0].DeviceIP != "192.0.2.7" || sigs[0].OrderRef != order.OrderRef {
 		t.Fatalf("IT's view of the evidence: %+v, %v", sigs, err)
 	}
 	for which, want := range map[string][]byte{"signature": ev.Signature, "ocsp": ev.OCSPResponse} {
@@ -206,14 +337,14 @@ func TestEvidenceIsSealedAtRest(t *testing.T) {
 	if _, err := app.Pool.Exec(ctx, `INSERT INTO terms_signatures (request_id, order_ref, personnummer_enc, signer_name,
 			evidence_sealed, device_ip, signed_text, signed_text_sha256, terms_versions, simulated, signed_at)
 		SELECT request_id, 'o-both', personnummer_enc, signer_name, evidence_sealed, '192.0.2.7', signed_text,
-			signed_text_sha256, terms_versions, simulated, signed_at FROM terms_signatures WHERE order_ref = 'o-1'`); err == nil {
+			signed_text_sha256, terms_versions, simulated, signed_at FROM terms_signatures WHERE order_ref = $1`, order.OrderRef); err == nil {
 		t.Fatal("a row with the evidence both sealed and in clear was stored")
 	}
 	// A sealed document copied into another row does not open there.
 	if _, err := app.Pool.Exec(ctx, `INSERT INTO terms_signatures (request_id, order_ref, personnummer_enc, signer_name,
 			evidence_sealed, signed_text, signed_text_sha256, terms_versions, simulated, signed_at)
 		SELECT request_id, 'o-copy', personnummer_enc, signer_name, evidence_sealed, signed_text, signed_text_sha256,
-			terms_versions, simulated, signed_at + interval '1 second' FROM terms_signatures WHERE order_ref = 'o-1'`); err != nil {
+			terms_versions, simulated, signed_at + interval '1 second' FROM terms_signatures WHERE order_ref = $1`, order.OrderRef); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := app.Service.Signatures(ctx, it, sub.ID); err == nil {

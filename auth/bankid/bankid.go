@@ -1,26 +1,30 @@
 // Package bankid speaks the BankID Relying Party API v6.0: auth, sign, collect and cancel over
-// mutual TLS, and the animated QR code. It also holds a simulator of BankID's side with the
-// same wire format, for `behorig dev` and the tests; its signatures are marked as simulated
-// so they can never pass for real evidence.
+// mutual TLS, and the animated QR code. Its Client is the connectors.BankID port and imports
+// nothing of the domain. It also holds a simulator of BankID's side with the same wire format,
+// for `behorig dev` and the tests; its signatures are marked as simulated so they can never
+// pass for real evidence.
 package bankid
 
 import (
+	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/behorig/behorig/connectors"
 )
 
 // Hint codes of a pending or failed order.
 const (
-	HintOutstandingTransaction = "outstandingTransaction"
+	HintOutstandingTransaction = connectors.BankIDHintOutstanding
 	HintNoClient               = "noClient"
 	HintStarted                = "started"
 	HintUserMrtd               = "userMrtd"
 	HintUserCallConfirm        = "userCallConfirm"
 	HintUserSign               = "userSign"
-	HintExpiredTransaction     = "expiredTransaction"
+	HintExpiredTransaction     = connectors.BankIDHintExpired
 	HintCertificateErr         = "certificateErr"
-	HintUserCancel             = "userCancel"
-	HintCancelled              = "cancelled"
+	HintUserCancel             = connectors.BankIDHintUserCancel
+	HintCancelled              = connectors.BankIDHintCancelled
 	HintStartFailed            = "startFailed"
 	HintUserDeclinedCall       = "userDeclinedCall"
 	HintNotSupportedByUserApp  = "notSupportedByUserApp"
@@ -29,9 +33,9 @@ const (
 
 // Statuses of an order as collect reports it.
 const (
-	StatusPending  = "pending"
-	StatusFailed   = "failed"
-	StatusComplete = "complete"
+	StatusPending  = connectors.BankIDPending
+	StatusFailed   = connectors.BankIDFailed
+	StatusComplete = connectors.BankIDComplete
 )
 
 // Error codes with the HTTP status BankID answers them with.
@@ -62,8 +66,7 @@ type Requirement struct {
 	CertificatePolicies []string `json:"certificatePolicies,omitempty"`
 }
 
-// OrderRequest is the body of /auth and /sign. The data fields are base64 of UTF-8 text;
-// Client.Sign encodes them.
+// OrderRequest is the body of /auth and /sign. The data fields are base64 of UTF-8 text.
 type OrderRequest struct {
 	EndUserIP             string       `json:"endUserIp"`
 	Requirement           *Requirement `json:"requirement,omitempty"`
@@ -129,6 +132,30 @@ type Error struct {
 
 func (e *Error) Error() string {
 	return fmt.Sprintf("bankid: %d %s: %s", e.HTTPStatus, e.Code, e.Details)
+}
+
+// Is lets callers of the port tell the answers they act on apart without knowing the wire
+// codes: a running order for the person, and BankID's own trouble.
+func (e *Error) Is(target error) bool {
+	switch target {
+	case connectors.ErrBankIDInProgress:
+		return e.Code == ErrAlreadyInProgress
+	case connectors.ErrBankIDUnavailable:
+		return e.Code == ErrMaintenance || e.Code == ErrInternalError || e.Code == ErrRequestTimeout
+	}
+	return false
+}
+
+// ErrorRFAOf is the user message for an error of a call through the port: RFA4 for a running
+// order, RFA5 when BankID is unavailable, else RFA22.
+func ErrorRFAOf(err error) string {
+	switch {
+	case errors.Is(err, connectors.ErrBankIDInProgress):
+		return "RFA4"
+	case errors.Is(err, connectors.ErrBankIDUnavailable):
+		return "RFA5"
+	}
+	return "RFA22"
 }
 
 // RFA is the BankID recommended user message for a collect answer or an error: "RFA1" …

@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"software.sslmate.com/src/go-pkcs12"
+
+	"github.com/behorig/behorig/connectors"
 )
 
 var ctx = context.Background()
@@ -58,7 +60,7 @@ func simulator(t *testing.T) (*Simulator, *Client, *fakeClock) {
 	return sim, client, clock
 }
 
-func collect(t *testing.T, c *Client, ref string) CollectResponse {
+func collect(t *testing.T, c *Client, ref string) connectors.BankIDResult {
 	t.Helper()
 	r, err := c.Collect(ctx, ref)
 	if err != nil {
@@ -67,16 +69,16 @@ func collect(t *testing.T, c *Client, ref string) CollectResponse {
 	return r
 }
 
-func expect(t *testing.T, r CollectResponse, status, hint string) {
+func expect(t *testing.T, r connectors.BankIDResult, status, hint string) {
 	t.Helper()
-	if r.Status != status || r.HintCode != hint {
-		t.Fatalf("collect = %s/%s, want %s/%s", r.Status, r.HintCode, status, hint)
+	if r.Status != status || r.Hint != hint {
+		t.Fatalf("collect = %s/%s, want %s/%s", r.Status, r.Hint, status, hint)
 	}
 }
 
 func TestAuthWithQRThroughEveryStep(t *testing.T) {
 	sim, c, clock := simulator(t)
-	order, err := c.Auth(ctx, OrderRequest{EndUserIP: "192.0.2.7"})
+	order, err := c.Auth(ctx, connectors.BankIDRequest{EndUserIP: "192.0.2.7"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,22 +101,20 @@ func TestAuthWithQRThroughEveryStep(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := collect(t, c, order.OrderRef)
-	if done.Status != StatusComplete || done.CompletionData == nil {
+	if done.Status != StatusComplete || done.Evidence == nil {
 		t.Fatalf("collect after approval: %+v", done)
 	}
-	cd := done.CompletionData
-	signature, _ := base64.StdEncoding.DecodeString(cd.Signature)
-	ocsp, _ := base64.StdEncoding.DecodeString(cd.OCSPResponse)
-	if cd.User.PersonalNumber != "195001182046" || cd.User.Name != "Anna Berg" || cd.Device.IPAddress != "192.0.2.7" ||
-		!strings.Contains(string(signature), SimulatedMarker) || !strings.Contains(string(ocsp), SimulatedMarker) {
-		t.Fatalf("completion data %+v", cd)
+	ev := done.Evidence
+	if ev.PersonalNumber != "195001182046" || ev.Name != "Anna Berg" || ev.DeviceIP != "192.0.2.7" || !ev.Simulated ||
+		!strings.Contains(string(ev.Signature), SimulatedMarker) || !strings.Contains(string(ev.OCSPResponse), SimulatedMarker) {
+		t.Fatalf("evidence %+v", ev)
 	}
 }
 
 func TestSignShowsTheTextToTheRequiredPersonOnly(t *testing.T) {
 	sim, c, _ := simulator(t)
-	order, err := c.Sign(ctx, OrderRequest{EndUserIP: "2001:db8::7", Requirement: &Requirement{PersonalNumber: "195001182046"}},
-		"# Villkor\nJag godkänner villkoren för *Treserva*.", "sha256:abc")
+	order, err := c.Sign(ctx, connectors.BankIDRequest{EndUserIP: "2001:db8::7", PersonalNumber: "195001182046",
+		Visible: "# Villkor\nJag godkänner villkoren för *Treserva*.", NonVisible: "sha256:abc"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,8 +129,7 @@ func TestSignShowsTheTextToTheRequiredPersonOnly(t *testing.T) {
 		t.Fatalf("the app shows %q, %v", visible, err)
 	}
 	sim.Approve(order.OrderRef)
-	cd := collect(t, c, order.OrderRef).CompletionData
-	signature, _ := base64.StdEncoding.DecodeString(cd.Signature)
+	signature := collect(t, c, order.OrderRef).Evidence.Signature
 	if !strings.Contains(string(signature), base64.StdEncoding.EncodeToString([]byte("sha256:abc"))) {
 		t.Fatalf("the signature does not hold the non-visible data: %s", signature)
 	}
@@ -143,7 +142,7 @@ func TestPendingAndFailedHints(t *testing.T) {
 		if req.EndUserIP == "" {
 			req.EndUserIP = "192.0.2.7"
 		}
-		o, err := c.Auth(ctx, req)
+		o, err := c.startOrder(ctx, "/auth", req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -197,9 +196,10 @@ func TestPendingAndFailedHints(t *testing.T) {
 	t.Run("cancelled and alreadyInProgress", func(t *testing.T) {
 		pnr := &Requirement{PersonalNumber: "191202119150"}
 		first := start(OrderRequest{Requirement: pnr})
-		_, err := c.Auth(ctx, OrderRequest{EndUserIP: "192.0.2.7", Requirement: pnr})
+		_, err := c.Auth(ctx, connectors.BankIDRequest{EndUserIP: "192.0.2.7", PersonalNumber: pnr.PersonalNumber})
 		var e *Error
-		if !errors.As(err, &e) || e.Code != ErrAlreadyInProgress || e.HTTPStatus != 400 || ErrorRFA(e.Code) != "RFA4" {
+		if !errors.As(err, &e) || e.Code != ErrAlreadyInProgress || e.HTTPStatus != 400 || ErrorRFA(e.Code) != "RFA4" ||
+			!errors.Is(err, connectors.ErrBankIDInProgress) || ErrorRFAOf(err) != "RFA4" {
 			t.Fatalf("a second order for the same person: %v", err)
 		}
 		expect(t, collect(t, c, first.OrderRef), StatusFailed, HintCancelled)
@@ -209,11 +209,11 @@ func TestPendingAndFailedHints(t *testing.T) {
 func TestErrorCodes(t *testing.T) {
 	sim, c, _ := simulator(t)
 	var e *Error
-	_, err := c.Auth(ctx, OrderRequest{EndUserIP: "not-an-ip"})
+	_, err := c.Auth(ctx, connectors.BankIDRequest{EndUserIP: "not-an-ip"})
 	if !errors.As(err, &e) || e.Code != ErrInvalidParameters || e.HTTPStatus != 400 {
 		t.Fatalf("a bad endUserIp: %v", err)
 	}
-	_, err = c.Sign(ctx, OrderRequest{EndUserIP: "192.0.2.7", Requirement: &Requirement{PersonalNumber: "19500118-2046"}}, "x", "")
+	_, err = c.Sign(ctx, connectors.BankIDRequest{EndUserIP: "192.0.2.7", PersonalNumber: "19500118-2046", Visible: "x"})
 	if !errors.As(err, &e) || e.Code != ErrInvalidParameters {
 		t.Fatalf("a personal number that is not 12 digits: %v", err)
 	}
@@ -225,12 +225,15 @@ func TestErrorCodes(t *testing.T) {
 		for range attempts {
 			sim.FailNext("/auth", code)
 		}
-		_, err := c.Auth(ctx, OrderRequest{EndUserIP: "192.0.2.7"})
+		_, err := c.Auth(ctx, connectors.BankIDRequest{EndUserIP: "192.0.2.7"})
 		if !errors.As(err, &e) || e.Code != code || e.HTTPStatus != ErrorStatus[code] {
 			t.Errorf("%s: got %v", code, err)
 		}
+		if unavailable := code != ErrUnauthorized; errors.Is(err, connectors.ErrBankIDUnavailable) != unavailable {
+			t.Errorf("%s: unavailable is %v, want %v", code, !unavailable, unavailable)
+		}
 	}
-	if _, err := c.Auth(ctx, OrderRequest{EndUserIP: "192.0.2.7"}); err != nil {
+	if _, err := c.Auth(ctx, connectors.BankIDRequest{EndUserIP: "192.0.2.7"}); err != nil {
 		t.Fatalf("an injected failure was left over or retried too few times: %v", err)
 	}
 	// Wrong URL, method and media type, as a misconfigured client would send them.
@@ -258,20 +261,15 @@ func TestErrorCodes(t *testing.T) {
 
 func TestRetries(t *testing.T) {
 	sim, c, _ := simulator(t)
-	o, _ := c.Auth(ctx, OrderRequest{EndUserIP: "192.0.2.7"})
-	sim.FailNext("/collect", ErrMaintenance)
-	sim.FailNext("/collect", ErrInternalError)
-	if r, err := c.Collect(ctx, o.OrderRef); err != nil || r.Status != StatusPending {
-		t.Fatalf("collect after a 503 and a 500: %+v, %v", r, err)
-	}
+	o, _ := c.Auth(ctx, connectors.BankIDRequest{EndUserIP: "192.0.2.7"})
 	// A new order is retried on maintenance only: after a 500 an order may exist.
 	sim.FailNext("/auth", ErrMaintenance)
-	if _, err := c.Auth(ctx, OrderRequest{EndUserIP: "192.0.2.8"}); err != nil {
+	if _, err := c.Auth(ctx, connectors.BankIDRequest{EndUserIP: "192.0.2.8"}); err != nil {
 		t.Fatalf("auth after a 503: %v", err)
 	}
 	sim.FailNext("/sign", ErrInternalError)
 	var e *Error
-	if _, err := c.Sign(ctx, OrderRequest{EndUserIP: "192.0.2.9"}, "x", ""); !errors.As(err, &e) || e.Code != ErrInternalError {
+	if _, err := c.Sign(ctx, connectors.BankIDRequest{EndUserIP: "192.0.2.9", Visible: "x"}); !errors.As(err, &e) || e.Code != ErrInternalError {
 		t.Fatalf("sign after a 500 was retried or succeeded: %v", err)
 	}
 	for range 3 {
@@ -282,17 +280,64 @@ func TestRetries(t *testing.T) {
 	}
 }
 
+// BankID's rule: at most one collect of an order every two seconds, retries after a 5xx
+// included. A collect that fails is not retried inside the call, and the caller's retry, made
+// at once as an impatient caller would, waits for its turn. The spacing is measured where it
+// counts: at BankID, from the simulator's record of each collect.
+func TestCollectsOfAnOrderAreTwoSecondsApart(t *testing.T) {
+	sim, c, _ := simulator(t)
+	o, _ := c.Auth(ctx, connectors.BankIDRequest{EndUserIP: "192.0.2.7"})
+	other, _ := c.Auth(ctx, connectors.BankIDRequest{EndUserIP: "192.0.2.8"})
+	sim.FailNext("/collect", ErrMaintenance)
+	if _, err := c.Collect(ctx, o.OrderRef); !errors.Is(err, connectors.ErrBankIDUnavailable) {
+		t.Fatalf("collect answered 503: %v", err)
+	}
+	if n := len(sim.Collects(o.OrderRef)); n != 1 {
+		t.Fatalf("a collect answered 503 was made %d times in one call", n)
+	}
+	// Another order is not held up by this one's turn.
+	expect(t, collect(t, c, other.OrderRef), StatusPending, HintOutstandingTransaction)
+	sim.FailNext("/collect", ErrInternalError)
+	if _, err := c.Collect(ctx, o.OrderRef); !errors.Is(err, connectors.ErrBankIDUnavailable) {
+		t.Fatalf("collect answered 500: %v", err)
+	}
+	// Two callers at once (the page and the watch job) take turns.
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			if _, err := c.Collect(ctx, o.OrderRef); err != nil {
+				t.Errorf("collect after the 5xx: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	times := sim.Collects(o.OrderRef)
+	if len(times) != 4 {
+		t.Fatalf("%d collects reached BankID, want 4", len(times))
+	}
+	for i := 1; i < len(times); i++ {
+		gap := times[i].Sub(times[i-1])
+		t.Logf("collect %d came %s after the one before", i+1, gap)
+		if gap < connectors.BankIDCollectInterval {
+			t.Errorf("collect %d came %s after the one before: BankID allows one every %s", i+1, gap, connectors.BankIDCollectInterval)
+		}
+	}
+}
+
 func TestCancel(t *testing.T) {
-	_, c, _ := simulator(t)
-	o, _ := c.Auth(ctx, OrderRequest{EndUserIP: "192.0.2.7"})
+	sim, c, _ := simulator(t)
+	o, _ := c.Auth(ctx, connectors.BankIDRequest{EndUserIP: "192.0.2.7"})
 	if err := c.Cancel(ctx, o.OrderRef); err != nil {
 		t.Fatal(err)
 	}
+	if !sim.CancelledByRP(o.OrderRef) {
+		t.Fatal("the simulator did not see the cancel")
+	}
 	var e *Error
-	if _, err := c.Collect(ctx, o.OrderRef); !errors.As(err, &e) || e.Code != ErrInvalidParameters {
+	if _, err := c.Collect(ctx, o.OrderRef); !errors.As(err, &e) || e.Code != ErrInvalidParameters || !errors.Is(err, connectors.ErrNotFound) {
 		t.Fatalf("collect after cancel: %v", err)
 	}
-	if err := c.Cancel(ctx, "00000000-0000-4000-8000-000000000000"); !errors.As(err, &e) || e.Code != ErrInvalidParameters {
+	if err := c.Cancel(ctx, "00000000-0000-4000-8000-000000000000"); !errors.Is(err, connectors.ErrNotFound) {
 		t.Fatalf("cancel of an unknown order: %v", err)
 	}
 }
@@ -317,11 +362,11 @@ func TestTimeout(t *testing.T) {
 	c, _ := New(Config{BaseURL: "https://" + ln.Addr().String() + "/rp/v6.0", Certificate: cert, CA: sim.CA(),
 		Timeout: 300 * time.Millisecond, Attempts: 2, Backoff: time.Millisecond})
 	start := time.Now()
-	if _, err := c.Collect(ctx, "x"); err == nil {
-		t.Fatal("a server that never answers did not time out")
+	if _, err := c.Collect(ctx, "x"); !errors.Is(err, connectors.ErrBankIDUnavailable) {
+		t.Fatalf("a server that never answers: %v", err)
 	}
 	if took := time.Since(start); took > 3*time.Second {
-		t.Fatalf("two attempts of 300 ms took %s", took)
+		t.Fatalf("a collect of 300 ms took %s", took)
 	}
 }
 
@@ -336,7 +381,7 @@ func TestWrongClientCertificateIsRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Auth(ctx, OrderRequest{EndUserIP: "192.0.2.7"}); err == nil {
+	if _, err := c.Auth(ctx, connectors.BankIDRequest{EndUserIP: "192.0.2.7"}); err == nil {
 		t.Fatal("an RP certificate from another CA was accepted")
 	}
 	sim.mu.Lock()
@@ -406,7 +451,7 @@ func TestRPCertificateFromPKCS12AndPEM(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := c.Auth(ctx, OrderRequest{EndUserIP: "192.0.2.7"}); err != nil {
+		if _, err := c.Auth(ctx, connectors.BankIDRequest{EndUserIP: "192.0.2.7"}); err != nil {
 			t.Errorf("auth with the %s certificate: %v", name, err)
 		}
 	}

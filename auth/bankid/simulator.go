@@ -59,6 +59,13 @@ type Simulator struct {
 	mu       sync.Mutex
 	orders   map[string]*order
 	failNext []injected
+	// collects are when each order was collected (wall clock, failed answers included), so
+	// that a test can check BankID's rule of two seconds between collects.
+	collects map[string][]time.Time
+	// cancelled are the orders the RP cancelled.
+	cancelled map[string]bool
+	// hang, while not nil, holds every call until it is closed (Resume).
+	hang chan struct{}
 
 	ca         *x509.Certificate
 	caKey      *ecdsa.PrivateKey
@@ -91,7 +98,8 @@ type order struct {
 // StartSimulator listens on addr (e.g. "127.0.0.1:0") with a fresh CA, server certificate
 // and client CA.
 func StartSimulator(addr string) (*Simulator, error) {
-	s := &Simulator{orders: map[string]*order{}, Now: time.Now, StartTimeout: 30 * time.Second, Lifetime: 3 * time.Minute}
+	s := &Simulator{orders: map[string]*order{}, collects: map[string][]time.Time{}, cancelled: map[string]bool{}, Now: time.Now,
+		StartTimeout: 30 * time.Second, Lifetime: 3 * time.Minute}
 	if err := s.makeCertificates(); err != nil {
 		return nil, err
 	}
@@ -166,6 +174,40 @@ func (s *Simulator) CACertificate() *x509.Certificate { return s.ca }
 // CA is the pool to pin for the simulator's server certificate.
 func (s *Simulator) CA() *x509.CertPool { return s.clientCA }
 
+// Hang makes BankID stop answering: calls are accepted and held until Resume (or until the
+// client gives up on them).
+func (s *Simulator) Hang() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.hang == nil {
+		s.hang = make(chan struct{})
+	}
+}
+
+// Resume ends a Hang: the held calls are answered, and new ones are.
+func (s *Simulator) Resume() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.hang != nil {
+		close(s.hang)
+		s.hang = nil
+	}
+}
+
+// Collects returns when the order was collected, oldest first, failed answers included.
+func (s *Simulator) Collects(orderRef string) []time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.collects[orderRef])
+}
+
+// CancelledByRP tells whether the relying party cancelled the order.
+func (s *Simulator) CancelledByRP(orderRef string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cancelled[orderRef]
+}
+
 // FailNext makes the next call to path ("/collect", …) answer with the error code.
 func (s *Simulator) FailNext(path, code string) {
 	s.mu.Lock()
@@ -197,12 +239,30 @@ func (s *Simulator) serveRP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, ErrUnsupportedMediaType, "use application/json")
 		return
 	}
+	s.mu.Lock()
+	hang := s.hang
+	s.mu.Unlock()
+	if hang != nil {
+		// Hung: the connection is accepted and the request read, but no answer comes until the
+		// test resumes BankID (or the client gives up).
+		select {
+		case <-hang:
+		case <-r.Context().Done():
+			return
+		}
+	}
+	var body map[string]json.RawMessage
+	bodyErr := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&body)
+	if path == "/collect" {
+		s.mu.Lock()
+		s.collects[orderRef(body)] = append(s.collects[orderRef(body)], time.Now())
+		s.mu.Unlock()
+	}
 	if code := s.injectedFailure(path); code != "" {
 		writeError(w, code, "injected by the test")
 		return
 	}
-	var body map[string]json.RawMessage
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&body); err != nil {
+	if bodyErr != nil {
 		writeError(w, ErrInvalidParameters, "body is not a JSON object")
 		return
 	}
@@ -340,7 +400,8 @@ func (s *Simulator) cancel(w http.ResponseWriter, body map[string]json.RawMessag
 		writeError(w, ErrInvalidParameters, "no such order")
 		return
 	}
-	delete(s.orders, ref)
+	delete(s.orders, ref) // BankID forgets a cancelled order: collect answers invalidParameters
+	s.cancelled[ref] = true
 	writeJSON(w, http.StatusOK, struct{}{})
 }
 
@@ -501,8 +562,8 @@ func (s *Simulator) SetHint(orderRef, hint string) error {
 
 // PendingOrder is an order the simulator's app can pick up.
 type PendingOrder struct {
-	OrderRef, Kind, Hint, RequiredPersonalNumber, Visible string
-	Answered                                              time.Time
+	OrderRef, Kind, Hint, RequiredPersonalNumber, Visible, NonVisible string
+	Answered                                                          time.Time
 }
 
 // Pending lists the orders waiting for the app, newest first.
@@ -514,7 +575,8 @@ func (s *Simulator) Pending() []PendingOrder {
 	for _, o := range s.orders {
 		if s.settle(o, now); o.status == StatusPending {
 			out = append(out, PendingOrder{OrderRef: o.ref, Kind: o.kind, Hint: o.hint,
-				RequiredPersonalNumber: o.requirement.PersonalNumber, Visible: o.visible, Answered: o.answered})
+				RequiredPersonalNumber: o.requirement.PersonalNumber, Visible: o.visible, NonVisible: o.nonVisible,
+				Answered: o.answered})
 		}
 	}
 	slices.SortFunc(out, func(a, b PendingOrder) int { return b.Answered.Compare(a.Answered) })

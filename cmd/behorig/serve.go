@@ -49,7 +49,6 @@ type stack struct {
 	dir      *ldap.Directory
 	runner   *jobs.Runner
 	service  *provisioning.Service
-	signer   web.BankID
 }
 
 func (st *stack) close() {
@@ -122,15 +121,14 @@ func openStack(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ 
 	if err != nil {
 		return nil, err
 	}
-	var collector provisioning.OrderCollector
+	var signer connectors.BankID
 	if bankIDClient != nil {
-		collector, st.signer = bankid.Collector{Client: bankIDClient}, bankIDClient
-		// BankID joins st.probes (and gets a metrics wrapper like metrics.Directory) with
-		// its port.
+		signer = bankIDClient // a nil *bankid.Client must not become a non-nil interface
+		// BankID joins st.probes (and gets a metrics wrapper like metrics.Directory) here.
 	}
 	st.service, err = provisioning.New(provisioning.Config{DB: st.pool, Box: st.box, Audit: auditLog, Directory: dir,
 		Scheduler: st.runner.Scheduler(), Location: cfg.Location(), Logger: logger, Mailer: sender,
-		BaseURL: cfg.BaseURL, TermsLinkTTL: cfg.Mail.TermsLinkTTL, Collector: collector})
+		BaseURL: cfg.BaseURL, TermsLinkTTL: cfg.Mail.TermsLinkTTL, BankID: signer})
 	if err != nil {
 		return nil, err
 	}
@@ -156,7 +154,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, h hooks
 			return err
 		}
 	}
-	handler, err := httpHandler(ctx, cfg, st.pool, st.box, st.service, st.signer, logger)
+	handler, err := httpHandler(ctx, cfg, st.pool, st.box, st.service, logger)
 	if err != nil {
 		return err
 	}
@@ -182,7 +180,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, h hooks
 
 // httpHandler joins the web pages, sign-in and the API behind one cross-origin guard.
 func httpHandler(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, box *secret.Box, service *provisioning.Service,
-	bankID web.BankID, logger *slog.Logger) (http.Handler, error) {
+	logger *slog.Logger) (http.Handler, error) {
 	rp := oidc.New(ctx, cfg.BaseURL, cfg.IdentityProviders, cfg.APIClients, oidc.Options{Logger: logger})
 	sessions, err := session.New(pool, session.Config{Idle: cfg.Sessions.IdleTimeout, Absolute: cfg.Sessions.AbsoluteTimeout,
 		Secure: strings.HasPrefix(cfg.BaseURL, "https://"), Box: box})
@@ -190,7 +188,7 @@ func httpHandler(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, bo
 		return nil, err
 	}
 	go sweepSessions(ctx, sessions, logger)
-	webServer, err := web.New(service, rp, sessions, cfg.BaseURL, bankID, cfg.Proxies(), logger)
+	webServer, err := web.New(service, rp, sessions, cfg.BaseURL, cfg.Proxies(), logger)
 	if err != nil {
 		return nil, err
 	}

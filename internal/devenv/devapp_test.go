@@ -46,7 +46,7 @@ func TestDevAppPlaysTheBankIDApp(t *testing.T) {
 	defer app.Close()
 	cert, _ := sim.ClientCertificate()
 	client, _ := bankid.New(bankid.Config{BaseURL: sim.URL, Certificate: cert, CA: sim.CA()})
-	order, err := client.Sign(ctx, bankid.OrderRequest{EndUserIP: "127.0.0.1", Requirement: &bankid.Requirement{PersonalNumber: "195001182046"}}, "Villkor", "")
+	order, err := client.Sign(ctx, connectors.BankIDRequest{EndUserIP: "127.0.0.1", PersonalNumber: "195001182046", Visible: "Villkor"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -115,7 +115,10 @@ const signingCollectInterval = 2 * time.Second
 
 // Work collects once and, while the order is pending, snoozes until the next collect: a
 // watch never sleeps inside a running job, so it holds no worker while a person takes their
-// time, and a crashed process leaves no job running for the rescuer to wait out.
+// time, and a crashed process leaves no job running for the rescuer to wait out. The
+// collect holds no database connection or transaction while BankID answers (WatchSigning),
+// and a collect that fails (BankID hung or answering 5xx) is retried by the next snooze, two
+// seconds on, not by River's backoff: the order completes soon after BankID is back.
 func (w *signingWatchWorker) Work(ctx context.Context, job *river.Job[SigningWatchArgs]) error {
 	again, err := w.service.WatchSigning(ctx, job.Args.OrderRef, signingCollectInterval)
 	if err != nil || !again {

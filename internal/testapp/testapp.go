@@ -111,8 +111,8 @@ type Options struct {
 	Mailer connectors.Mailer
 	// BaseURL starts the links in e-mail. Default http://localhost.
 	BaseURL string
-	// Collector asks BankID about signing orders; nil without BankID.
-	Collector provisioning.OrderCollector
+	// BankID signs the terms; nil without BankID.
+	BankID connectors.BankID
 	// IdentityAttribute is the directory attribute that holds the personnummer; none by default.
 	IdentityAttribute string
 	// Jobs overrides the job runner's timeouts and queues; the periodic reconciliation is off
@@ -216,7 +216,7 @@ func New(t testing.TB, opts Options) *App {
 	mailer = metrics.Mailer{Inner: mailer, Metrics: m}
 	service, err := provisioning.New(provisioning.Config{DB: pool, Box: box, Audit: auditLog, Directory: dir, Scheduler: runner.Scheduler(),
 		Clock: clock, Logger: logger, Mailer: mailer, BaseURL: cmp.Or(opts.BaseURL, "http://localhost"),
-		Collector: opts.Collector})
+		BankID: opts.BankID})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,7 +46,7 @@ func (a *App) ServeWeb(t testing.TB, ln net.Listener, base string) *devenv.IdP {
 	if err != nil {
 		t.Fatal(err)
 	}
-	webServer, err := web.New(a.Service, rp, sessions, base, nil,
+	webServer, err := web.New(a.Service, rp, sessions, base,
 		[]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}, a.Logger)
 	if err != nil {
 		t.Fatal(err)

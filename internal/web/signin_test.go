@@ -29,7 +29,6 @@ import (
 	"github.com/behorig/behorig/internal/testapp"
 	"github.com/behorig/behorig/internal/testenv"
 	"github.com/behorig/behorig/internal/web"
-	"github.com/behorig/behorig/provisioning"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -46,12 +45,10 @@ type site struct {
 }
 
 type siteOptions struct {
-	// bankID is the RP API client of the signing page; nil offers paper only.
-	bankID web.BankID
+	// bankID is BankID for the domain; nil offers paper only.
+	bankID connectors.BankID
 	// mailer sends the terms e-mail; default the outbox table.
 	mailer connectors.Mailer
-	// collector asks BankID about signing orders for the domain.
-	collector provisioning.OrderCollector
 	// jobs runs the job runner, so that approved requests are provisioned in LDAP.
 	jobs bool
 	// extraIdPs are configured beside the dev IdP's two, e.g. one that is down.
@@ -67,7 +64,7 @@ func newSite(t *testing.T, opts siteOptions) *site {
 		t.Fatal(err)
 	}
 	base := "http://localhost:" + strings.TrimPrefix(ln.Addr().String(), "127.0.0.1:")
-	app := testapp.New(t, testapp.Options{NoJobs: !opts.jobs, BaseURL: base, Mailer: opts.mailer, Collector: opts.collector})
+	app := testapp.New(t, testapp.Options{NoJobs: !opts.jobs, BaseURL: base, Mailer: opts.mailer, BankID: opts.bankID})
 	idp, err := devenv.StartIdP("127.0.0.1", 0, base)
 	if err != nil {
 		t.Fatal(err)
@@ -82,7 +79,7 @@ func newSite(t *testing.T, opts siteOptions) *site {
 	if err != nil {
 		t.Fatal(err)
 	}
-	webServer, err := web.New(app.Service, rp, sessions, base, opts.bankID,
+	webServer, err := web.New(app.Service, rp, sessions, base,
 		[]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}, logger)
 	if err != nil {
 		t.Fatal(err)

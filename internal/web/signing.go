@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,18 +17,9 @@ import (
 	"github.com/skip2/go-qrcode"
 
 	"github.com/behorig/behorig/auth/bankid"
+	"github.com/behorig/behorig/connectors"
 	"github.com/behorig/behorig/provisioning"
 )
-
-// BankID is the RP API as the signing page uses it (auth/bankid.Client). Collecting is the
-// domain's (provisioning.OrderCollector), shared with the job that watches orders.
-type BankID interface {
-	Sign(ctx context.Context, req bankid.OrderRequest, visible, nonVisible string) (bankid.OrderResponse, error)
-	Cancel(ctx context.Context, orderRef string) error
-}
-
-// collectInterval is BankID's: collect every two seconds while an order is pending.
-const collectInterval = 2 * time.Second
 
 // signState is what the signing page and its script show.
 type signState struct {
@@ -49,7 +39,7 @@ func (s *Server) signPage(w http.ResponseWriter, r *http.Request) {
 	noReferrer(w)
 	view, err := s.service.Terms(r.Context(), token)
 	if errors.Is(err, provisioning.ErrLinkUsed) {
-		if order, oerr := s.service.SigningOrder(r.Context(), token); oerr == nil && order.Status == bankid.StatusComplete {
+		if order, oerr := s.service.SigningOrder(r.Context(), token); oerr == nil && order.Status == connectors.BankIDComplete {
 			s.problemPage(w, r, http.StatusOK, "sign.signed")
 			return
 		}
@@ -81,106 +71,69 @@ func (s *Server) linkProblem(w http.ResponseWriter, r *http.Request, err error) 
 	}
 }
 
-// signingState asks BankID how the link's order stands, at most every two seconds, and
-// completes the signature when BankID says it is done.
+// signingState is how the link's order stands, as the domain last heard it from BankID: the
+// page only renders it. The domain's watch job collects every two seconds, so a page never
+// waits for BankID, and a hung BankID leaves it answering.
 func (s *Server) signingState(r *http.Request, token string) signState {
 	l := s.localizer(r)
+	if !s.service.SigningEnabled() {
+		return signState{State: "none"}
+	}
 	order, err := s.service.SigningOrder(r.Context(), token)
-	if err != nil || s.bankid == nil {
+	if err != nil {
 		return signState{State: "none"}
 	}
 	state := signState{State: order.Status, AutoStart: autoStartLink(r, order.AutoStartToken)}
-	if order.Status == bankid.StatusPending {
-		if collected, err := s.service.CollectSigning(r.Context(), order.OrderRef, time.Now(), collectInterval); err == nil {
-			order = collected
-		}
-	}
-	state.State = order.Status
 	switch order.Status {
-	case bankid.StatusPending:
+	case connectors.BankIDPending:
 		state.QR = fmt.Sprintf("/sign/%s/qr.png?t=%d", token, time.Now().UnixMilli())
 		state.Message = l.T("rfa." + bankid.RFA(order.Status, order.Hint, false))
-	case bankid.StatusFailed:
+	case connectors.BankIDFailed:
 		if order.Hint == "signer_mismatch" {
 			state.Message = l.T("sign.mismatch")
 		} else {
 			state.Message = l.T("rfa." + bankid.RFA(order.Status, order.Hint, false))
 		}
-	case bankid.StatusComplete:
+	case connectors.BankIDComplete:
 		state.Message = l.T("sign.done")
 	}
 	return state
 }
 
-// startSigning starts a BankID sign order for the request's person, with the terms as the
-// text shown in the app and their hash inside the signature. An order already running is
-// asked about first and not replaced.
+// startSigning has the domain start a BankID order for the request's person from this
+// device. An order already running is not replaced.
 func (s *Server) startSigning(w http.ResponseWriter, r *http.Request) {
 	token := r.PathValue("token")
 	noReferrer(w)
-	if err := s.service.CheckLink(r.Context(), token); err != nil {
-		s.linkProblem(w, r, err)
-		return
-	}
-	if s.bankid == nil {
-		s.problemPage(w, r, http.StatusServiceUnavailable, "sign.no_bankid")
-		return
-	}
-	if state := s.signingState(r, token); state.State == bankid.StatusComplete {
-		http.Redirect(w, r, "/sign/"+token, http.StatusSeeOther)
-		return
-	}
-	ip := s.clientIP(r)
-	order, err := s.service.StartSigning(r.Context(), token, func(ctx context.Context, pnr, visible, nonVisible string) (provisioning.SignOrder, error) {
-		o, err := s.bankid.Sign(ctx, bankid.OrderRequest{EndUserIP: ip, Requirement: &bankid.Requirement{PersonalNumber: pnr}}, visible, nonVisible)
-		return provisioning.SignOrder{OrderRef: o.OrderRef, AutoStartToken: o.AutoStartToken, QRStartToken: o.QRStartToken,
-			QRStartSecret: o.QRStartSecret, AnsweredAt: time.Now()}, err
-	})
-	var e *bankid.Error
+	_, err := s.service.StartSigning(r.Context(), token, s.clientIP(r))
 	switch {
 	case err == nil, errors.Is(err, provisioning.ErrOrderRunning):
 		http.Redirect(w, r, "/sign/"+token, http.StatusSeeOther)
 	case errors.Is(err, provisioning.ErrTooManyOrders):
 		http.Redirect(w, r, "/sign/"+token+"?msg=too_many", http.StatusSeeOther)
-	case errors.As(err, &e):
-		s.log.WarnContext(r.Context(), "bankid sign", "err", err)
-		http.Redirect(w, r, "/sign/"+token+"?msg="+bankid.ErrorRFA(e.Code), http.StatusSeeOther)
+	case errors.Is(err, provisioning.ErrNoBankID):
+		s.problemPage(w, r, http.StatusServiceUnavailable, "sign.no_bankid")
+	case errors.Is(err, provisioning.ErrLinkUsed), errors.Is(err, provisioning.ErrLinkExpired), errors.Is(err, provisioning.ErrNotFound):
+		s.linkProblem(w, r, err)
 	default:
-		// BankID unreachable, or the order could not be recorded: cancel what BankID made.
-		s.log.ErrorContext(r.Context(), "start signing", "err", err)
-		if order.OrderRef != "" {
-			if cerr := s.bankid.Cancel(context.WithoutCancel(r.Context()), order.OrderRef); cerr != nil {
-				s.log.ErrorContext(r.Context(), "cancel an unrecorded bankid order", "order", order.OrderRef, "err", cerr)
-			}
-		}
-		http.Redirect(w, r, "/sign/"+token+"?msg=RFA5", http.StatusSeeOther)
+		s.log.WarnContext(r.Context(), "start signing", "err", err)
+		http.Redirect(w, r, "/sign/"+token+"?msg="+bankid.ErrorRFAOf(err), http.StatusSeeOther)
 	}
 }
 
-// cancelSigning asks BankID once more (the person may just have signed), and otherwise
-// cancels the order there and then here.
+// cancelSigning has the domain cancel the running order (it asks BankID once more first: the
+// person may just have signed, and that signature is kept).
 func (s *Server) cancelSigning(w http.ResponseWriter, r *http.Request) {
 	token := r.PathValue("token")
 	noReferrer(w)
-	order, err := s.service.SigningOrder(r.Context(), token)
-	if err != nil || order.Status != bankid.StatusPending || s.bankid == nil {
+	_, err := s.service.CancelSigning(r.Context(), token)
+	if err == nil || errors.Is(err, provisioning.ErrLinkUsed) || errors.Is(err, provisioning.ErrLinkExpired) ||
+		errors.Is(err, provisioning.ErrNotFound) {
 		http.Redirect(w, r, "/sign/"+token, http.StatusSeeOther)
 		return
 	}
-	// Interval 0: ask now, whoever asked a moment ago.
-	if order, err = s.service.CollectSigning(r.Context(), order.OrderRef, time.Now(), 0); err != nil || order.Status != bankid.StatusPending {
-		http.Redirect(w, r, "/sign/"+token, http.StatusSeeOther)
-		return
-	}
-	var e *bankid.Error
-	err = s.bankid.Cancel(r.Context(), order.OrderRef)
-	if err == nil || (errors.As(err, &e) && e.Code == bankid.ErrInvalidParameters) {
-		s.service.RecordOrderState(r.Context(), order.OrderRef, bankid.StatusFailed, bankid.HintUserCancel)
-		http.Redirect(w, r, "/sign/"+token, http.StatusSeeOther)
-		return
-	}
-	s.log.WarnContext(r.Context(), "bankid cancel", "err", err)
-	http.Redirect(w, r, "/sign/"+token+"?msg=RFA5", http.StatusSeeOther)
+	s.log.WarnContext(r.Context(), "cancel signing", "err", err)
+	http.Redirect(w, r, "/sign/"+token+"?msg="+bankid.ErrorRFAOf(err), http.StatusSeeOther)
 }
 
 // noReferrer keeps the link's token out of Referer headers, even to this site's own files.
@@ -222,7 +175,7 @@ func (s *Server) signQR(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	order, err := s.service.SigningOrder(r.Context(), r.PathValue("token"))
-	if err != nil || order.Status != bankid.StatusPending {
+	if err != nil || order.Status != connectors.BankIDPending {
 		http.NotFound(w, r)
 		return
 	}

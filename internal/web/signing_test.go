@@ -8,6 +8,7 @@ import (
 	"mime/quotedprintable"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -22,21 +23,15 @@ import (
 // SMTP server for the terms e-mail.
 func signingSite(t *testing.T) (*site, *bankid.Simulator, *testenv.SMTPServer) {
 	t.Helper()
-	sim, err := bankid.StartSimulator("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sim.Close() })
-	cert, err := sim.ClientCertificate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := bankid.New(bankid.Config{BaseURL: sim.URL, Certificate: cert, CA: sim.CA(), Backoff: time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
+	return signingSiteWith(t, 0)
+}
+
+// signingSiteWith is signingSite with a BankID client whose calls wait up to timeout.
+func signingSiteWith(t *testing.T, timeout time.Duration) (*site, *bankid.Simulator, *testenv.SMTPServer) {
+	t.Helper()
+	sim, client := testenv.BankID(t, timeout)
 	smtp := testenv.SMTP(t)
-	s := newSite(t, siteOptions{jobs: true, bankID: client, collector: bankid.Collector{Client: client}, mailer: mail.SMTP{Addr: smtp.Addr, From: "Behörig <behorig@kommun.example>",
+	s := newSite(t, siteOptions{jobs: true, bankID: client, mailer: mail.SMTP{Addr: smtp.Addr, From: "Behörig <behorig@kommun.example>",
 		Username: smtp.User, Password: smtp.Password, TLSConfig: &tls.Config{ServerName: "localhost", RootCAs: smtp.RootCAs}}})
 	return s, sim, smtp
 }
@@ -44,15 +39,22 @@ func signingSite(t *testing.T) (*site, *bankid.Simulator, *testenv.SMTPServer) {
 // linkFromMail approves a Treserva request for Anna and returns the link mailed to her.
 func linkFromMail(t *testing.T, s *site, smtp *testenv.SMTPServer) (submitted, string) {
 	t.Helper()
+	return linkFromMailFor(t, s, smtp, "19500118-2046", "Anna", "Berg")
+}
+
+// linkFromMailFor approves a Treserva request for the person and returns the link mailed.
+func linkFromMailFor(t *testing.T, s *site, smtp *testenv.SMTPServer, pnr, given, surname string) (submitted, string) {
+	t.Helper()
 	var sub submitted
-	body := map[string]any{"person": map[string]any{"personnummer": "19500118-2046", "givenName": "Anna", "surname": "Berg",
-		"email": "anna.berg@example.org", "employeeType": "employee"}, "unit": "5110",
+	body := map[string]any{"person": map[string]any{"personnummer": pnr, "givenName": given, "surname": surname,
+		"email": strings.ToLower(given) + "@example.org", "employeeType": "employee"}, "unit": "5110",
 		"items": []map[string]any{{"system": "treserva", "role": "utforare"}}, "approver": "manager"}
 	if code := s.app.Call(t, "requester", "POST", "/api/v1/requests", body, &sub); code != http.StatusCreated {
 		t.Fatalf("submit: %d", code)
 	}
+	before := len(smtp.Messages())
 	s.as(t, "maria.chef").post(t, "/requests/"+sub.ID+"/approve", nil)
-	msg := smtp.Wait(t, 1, 15*time.Second)[0]
+	msg := smtp.Wait(t, before+1, 15*time.Second)[before]
 	text, _ := io.ReadAll(quotedprintable.NewReader(msg.Msg.Body))
 	link := regexp.MustCompile(regexp.QuoteMeta(s.url) + `/sign/[A-Za-z0-9_-]+`).FindString(string(text))
 	if link == "" {
@@ -340,5 +342,143 @@ func TestPublicActionsAreRateLimited(t *testing.T) {
 	}
 	if n := s.count(t, "SELECT count(*) FROM signing_orders"); n > 1 {
 		t.Fatalf("%d orders from repeated starts", n)
+	}
+}
+
+// The person presses cancel while the order runs: it ends as cancelled at BankID and here,
+// the page says so, and the person can start again.
+func TestCancelEndsTheOrderAtBankIDAndHere(t *testing.T) {
+	s, sim, smtp := signingSite(t)
+	_, link := linkFromMail(t, s, smtp)
+	anna := s.newBrowser()
+	anna.post(t, "/sign/"+token(link)+"/start", nil)
+	order, err := s.app.Service.SigningOrder(context.Background(), token(link))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp := anna.post(t, "/sign/"+token(link)+"/cancel", nil); resp.StatusCode != http.StatusSeeOther ||
+		resp.Header.Get("Location") != "/sign/"+token(link) {
+		t.Fatalf("cancel: %d to %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if !sim.CancelledByRP(order.OrderRef) {
+		t.Fatal("the order was not cancelled at BankID")
+	}
+	if n := s.count(t, "SELECT count(*) FROM signing_orders WHERE order_ref = $1 AND status = 'failed' AND hint = 'userCancel'", order.OrderRef); n != 1 {
+		t.Fatal("the order is not recorded as cancelled by the person")
+	}
+	page := body(t, anna.get(t, link))
+	if !strings.Contains(page, "Åtgärden avbröts.") || !strings.Contains(page, "/start\"") {
+		t.Fatalf("after cancel the page says:\n%s", page)
+	}
+	anna.post(t, "/sign/"+token(link)+"/start", nil)
+	if n := s.count(t, "SELECT count(*) FROM signing_orders WHERE status = 'pending'"); n != 1 {
+		t.Fatalf("%d running orders after starting again", n)
+	}
+}
+
+// BankID hangs: it accepts calls and never answers. The signing pages, sign-in and new
+// requests keep answering (each within the browsers' 10 s, while a call to BankID waits up to
+// a minute), no database session sits idle in a transaction meanwhile, not even while a start
+// waits for BankID, and when BankID is back the order signed meanwhile completes and the
+// start that waited is recorded.
+func TestAHungBankIDStallsOnlySigning(t *testing.T) {
+	s, sim, smtp := signingSiteWith(t, time.Minute)
+	anna, link := linkFromMail(t, s, smtp)
+	_, saraLink := linkFromMailFor(t, s, smtp, "20010101-2383", "Sara", "Svensson")
+	annaBrowser := s.newBrowser()
+	annaBrowser.post(t, "/sign/"+token(link)+"/start", nil)
+	order, err := s.app.Service.SigningOrder(context.Background(), token(link))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	sim.Hang()
+	// Sara starts while BankID hangs: her start waits for BankID, holding nothing here.
+	started := make(chan int, 1)
+	go func() {
+		client := newClient()
+		client.Timeout = 2 * time.Minute
+		resp, err := client.PostForm(s.url+"/sign/"+token(saraLink)+"/start", nil)
+		if err != nil {
+			started <- 0
+			return
+		}
+		resp.Body.Close()
+		started <- resp.StatusCode
+	}()
+	// Anna signs in the app meanwhile; nobody here can hear of it yet.
+	if err := sim.ScanNow(order.OrderRef); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sim.Show(order.OrderRef, "195001182046"); err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.Approve(order.OrderRef); err != nil {
+		t.Fatal(err)
+	}
+
+	api := &http.Client{Timeout: 10 * time.Second}
+	submit := func() int {
+		body := `{"person": {"personnummer": "19850113-9995", "givenName": "Tova", "surname": "Testsson", "employeeType": "employee"},
+			"unit": "5110", "reason": "Ny", "items": [{"system": "meddix"}], "approver": "manager"}`
+		req, _ := http.NewRequest(http.MethodPost, s.app.URL+"/api/v1/requests", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+s.app.Tokens["requester"])
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := api.Do(req)
+		if err != nil {
+			t.Fatalf("POST /api/v1/requests while BankID hangs: %v", err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	var took []time.Duration
+	timed := func(what string, want int, do func() int) {
+		t.Helper()
+		start := time.Now()
+		if got := do(); got != want {
+			t.Fatalf("%s while BankID hangs: %d, want %d", what, got, want)
+		}
+		took = append(took, time.Since(start))
+	}
+	hungSince := time.Now()
+	for round := 0; time.Since(hungSince) < 6*time.Second || round < 5; round++ {
+		timed("the signing page", http.StatusOK, func() int { return annaBrowser.get(t, link).StatusCode })
+		timed("the signing status", http.StatusOK, func() int { return annaBrowser.get(t, link+"/status").StatusCode })
+		timed("the QR code", http.StatusOK, func() int { return annaBrowser.get(t, link+"/qr.png").StatusCode })
+		if round < 8 { // sign-ins are rate limited per address: 20 at once
+			timed("sign-in", http.StatusSeeOther, func() int { return s.newBrowser().signIn(t, "ad", "rolf.bestallare").StatusCode })
+		}
+		timed("POST /api/v1/requests", http.StatusCreated, submit)
+		// A transaction left open across a BankID call would sit idle in it for as long as
+		// BankID hangs; short ones between two statements are not counted.
+		if n := s.count(t, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+				AND state LIKE 'idle in transaction%' AND state_change < now() - interval '2 seconds'`); n != 0 {
+			t.Fatalf("%d database sessions sit idle in a transaction while BankID hangs", n)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	slices.Sort(took)
+	t.Logf("while BankID hung for %s: %d requests, p50 %s, p99 %s, max %s", time.Since(hungSince).Round(time.Millisecond), len(took),
+		took[len(took)/2], took[len(took)*99/100], took[len(took)-1])
+	select {
+	case code := <-started:
+		t.Fatalf("a start answered (%d) while BankID hung", code)
+	default:
+	}
+	if st := s.status(t, anna.ID); st != provisioning.StatusAwaitingUser {
+		t.Fatalf("while BankID hangs Anna's request is %s", st)
+	}
+
+	sim.Resume()
+	s.waitStatus(t, anna.ID, provisioning.StatusCompleted)
+	if code := <-started; code != http.StatusSeeOther {
+		t.Fatalf("the start that waited for BankID: %d", code)
+	}
+	sara, err := s.app.Service.SigningOrder(context.Background(), token(saraLink))
+	if err != nil || sara.Status != "pending" {
+		t.Fatalf("Sara's order after BankID came back: %+v, %v", sara, err)
+	}
+	if n := len(sim.Pending()); n != 1 {
+		t.Fatalf("%d orders pending at BankID, want Sara's", n)
 	}
 }

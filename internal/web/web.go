@@ -33,7 +33,6 @@ type Server struct {
 	service  *provisioning.Service
 	rp       *oidc.RP
 	sessions *session.Store
-	bankid   BankID
 	// trustedProxies are the reverse proxies whose X-Forwarded-For names the end user.
 	trustedProxies []netip.Prefix
 	baseURL        string
@@ -43,15 +42,14 @@ type Server struct {
 }
 
 // New parses the templates and returns the web server.
-// bankID may be nil: signing with BankID is then not offered, and the paper form remains.
 // trustedProxies name the reverse proxies whose X-Forwarded-For is believed.
-func New(service *provisioning.Service, rp *oidc.RP, sessions *session.Store, baseURL string, bankID BankID,
+func New(service *provisioning.Service, rp *oidc.RP, sessions *session.Store, baseURL string,
 	trustedProxies []netip.Prefix, logger *slog.Logger) (*Server, error) {
 	loc, err := time.LoadLocation("Europe/Stockholm")
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{service: service, rp: rp, sessions: sessions, baseURL: baseURL, bankid: bankID, trustedProxies: trustedProxies, loc: loc,
+	s := &Server{service: service, rp: rp, sessions: sessions, baseURL: baseURL, trustedProxies: trustedProxies, loc: loc,
 		pages: map[string]*template.Template{}, log: logger}
 	for _, page := range pageNames {
 		t, err := template.New(page).Funcs(templateFuncs).ParseFS(templateFS, "templates/layout.html", "templates/partials.html",
