@@ -136,6 +136,15 @@ func New(c Config) (*Service, error) {
 	return s, nil
 }
 
+// OnPool returns the service working on another connection pool, sharing everything else.
+// behorig runs the web on one pool and the jobs on another (the same Service, OnPool), so
+// that jobs can never take the connections the web needs.
+func (s *Service) OnPool(db *pgxpool.Pool) *Service {
+	c := *s
+	c.db = db
+	return &c
+}
+
 // systemActor is recorded for what jobs do on their own.
 const systemActor = "system"
 

@@ -285,7 +285,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, page
 	// with a 200.
 	var buf bytes.Buffer
 	if err := s.pages[page].ExecuteTemplate(&buf, "layout", data); err != nil {
-		s.log.Error("render page", "page", page, "err", err)
+		s.log.ErrorContext(r.Context(), "render page", "page", page, "err", err)
 		http.Error(w, data.L.T("error"), http.StatusInternalServerError)
 		return
 	}
