@@ -123,8 +123,9 @@ func openStack(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ 
 	}
 	var signer connectors.BankID
 	if bankIDClient != nil {
-		signer = bankIDClient // a nil *bankid.Client must not become a non-nil interface
-		// BankID joins st.probes (and gets a metrics wrapper like metrics.Directory) here.
+		// a nil *bankid.Client must not become a non-nil interface
+		signer = metrics.BankID{Inner: bankIDClient, Metrics: st.metrics}
+		st.probes = append(st.probes, ops.Probe{Name: "bankid", Check: bankIDClient.Probe})
 	}
 	st.service, err = provisioning.New(provisioning.Config{DB: st.pool, Box: st.box, Audit: auditLog, Directory: dir,
 		Scheduler: st.runner.Scheduler(), Location: cfg.Location(), Logger: logger, Mailer: sender,

@@ -82,3 +82,38 @@ func (m Mailer) Send(ctx context.Context, mail connectors.Mail) (err error) {
 	defer func(start time.Time) { m.Metrics.ObserveCall("smtp", "send", time.Since(start), err) }(time.Now())
 	return m.Inner.Send(ctx, mail)
 }
+
+// BankID instruments a connectors.BankID as party "bankid".
+type BankID struct {
+	Inner   connectors.BankID
+	Metrics *Metrics
+}
+
+var _ connectors.BankID = BankID{}
+
+func (b BankID) observe(op string, start time.Time, err error) {
+	if isAnswer(err, connectors.ErrNotFound) || isAnswer(err, connectors.ErrBankIDInProgress) {
+		err = nil // BankID answering that it forgot an order, or that one already runs
+	}
+	b.Metrics.ObserveCall("bankid", op, time.Since(start), err)
+}
+
+func (b BankID) Auth(ctx context.Context, req connectors.BankIDRequest) (order connectors.BankIDOrder, err error) {
+	defer func(start time.Time) { b.observe("auth", start, err) }(time.Now())
+	return b.Inner.Auth(ctx, req)
+}
+
+func (b BankID) Sign(ctx context.Context, req connectors.BankIDRequest) (order connectors.BankIDOrder, err error) {
+	defer func(start time.Time) { b.observe("sign", start, err) }(time.Now())
+	return b.Inner.Sign(ctx, req)
+}
+
+func (b BankID) Collect(ctx context.Context, orderRef string) (result connectors.BankIDResult, err error) {
+	defer func(start time.Time) { b.observe("collect", start, err) }(time.Now())
+	return b.Inner.Collect(ctx, orderRef)
+}
+
+func (b BankID) Cancel(ctx context.Context, orderRef string) (err error) {
+	defer func(start time.Time) { b.observe("cancel", start, err) }(time.Now())
+	return b.Inner.Cancel(ctx, orderRef)
+}

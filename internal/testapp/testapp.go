@@ -214,9 +214,13 @@ func New(t testing.TB, opts Options) *App {
 		mailer = opts.Mailer
 	}
 	mailer = metrics.Mailer{Inner: mailer, Metrics: m}
+	var bankID connectors.BankID
+	if opts.BankID != nil {
+		bankID = metrics.BankID{Inner: opts.BankID, Metrics: m}
+	}
 	service, err := provisioning.New(provisioning.Config{DB: pool, Box: box, Audit: auditLog, Directory: dir, Scheduler: runner.Scheduler(),
 		Clock: clock, Logger: logger, Mailer: mailer, BaseURL: cmp.Or(opts.BaseURL, "http://localhost"),
-		BankID: opts.BankID})
+		BankID: bankID})
 	if err != nil {
 		t.Fatal(err)
 	}
