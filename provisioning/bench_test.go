@@ -249,7 +249,7 @@ func BenchmarkSubmit(b *testing.B) {
 
 func benchmarkSubmit(b *testing.B) {
 	pgbench := findPgbench(b)
-	app := testapp.New(b, testapp.Options{NoJobs: true, PoolSize: submitClients})
+	app := testapp.New(b, testapp.Options{NoJobs: true, WebConnections: submitClients})
 	rounds := benchRounds(b)
 	numbers := testNumbers(submitClients * submitPerClient * (rounds + 1))
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: submitClients}}

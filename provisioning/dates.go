@@ -3,6 +3,7 @@ package provisioning
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/rickar/cal/v2"
@@ -61,6 +62,53 @@ func swedishWorkdays() *cal.BusinessCalendar {
 	c := cal.NewBusinessCalendar()
 	c.AddHoliday(se.Holidays...)
 	return c
+}
+
+// workdayTable counts working days between two dates without walking the calendar day by
+// day: per year it keeps, once, how many working days the year has up to each of its days.
+// A page of the queue asks for 50 counts, and a request long overdue spans years.
+type workdayTable struct {
+	cal   *cal.BusinessCalendar
+	mu    sync.Mutex
+	years map[int][]int // [n] = working days from 1 January up to and including day n (1-based)
+}
+
+func newWorkdayTable(c *cal.BusinessCalendar) *workdayTable {
+	return &workdayTable{cal: c, years: map[int][]int{}}
+}
+
+func (w *workdayTable) year(y int) []int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if days, ok := w.years[y]; ok {
+		return days
+	}
+	first := time.Date(y, 1, 1, 0, 0, 0, 0, time.UTC)
+	days := []int{0}
+	for d := first; d.Year() == y; d = d.AddDate(0, 0, 1) {
+		n := days[len(days)-1]
+		if w.cal.IsWorkday(d) {
+			n++
+		}
+		days = append(days, n)
+	}
+	w.years[y] = days
+	return days
+}
+
+// between counts the working days after from up to and including to; negative when to is
+// before from.
+func (w *workdayTable) between(from, to time.Time) int {
+	sign := 1
+	if to.Before(from) {
+		from, to, sign = to, from, -1
+	}
+	n := 0
+	for y := from.Year(); y < to.Year(); y++ {
+		days := w.year(y)
+		n += days[len(days)-1]
+	}
+	return sign * (n + w.year(to.Year())[to.YearDay()] - w.year(from.Year())[from.YearDay()])
 }
 
 // addWorkingDays counts n working days on from date.

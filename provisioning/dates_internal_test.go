@@ -59,3 +59,33 @@ func TestParseDateRange(t *testing.T) {
 		}
 	}
 }
+
+// The working-day table counts exactly what walking the calendar day by day counts, within a
+// year, across years and backwards.
+func TestWorkdayTableCountsAsTheCalendar(t *testing.T) {
+	c := swedishWorkdays()
+	table := newWorkdayTable(c)
+	walk := func(from, to time.Time) int {
+		sign := 1
+		if to.Before(from) {
+			from, to, sign = to, from, -1
+		}
+		n := 0
+		for d := from.AddDate(0, 0, 1); !d.After(to); d = d.AddDate(0, 0, 1) {
+			if c.IsWorkday(d) {
+				n++
+			}
+		}
+		return sign * n
+	}
+	start := time.Date(2024, 12, 20, 0, 0, 0, 0, time.UTC)
+	for i := range 60 {
+		from := start.AddDate(0, 0, i*13)
+		for _, days := range []int{0, 1, 6, 40, 400, 800, -3, -370} {
+			to := from.AddDate(0, 0, days)
+			if got, want := table.between(from, to), walk(from, to); got != want {
+				t.Fatalf("%s to %s: %d working days, the calendar says %d", from.Format(time.DateOnly), to.Format(time.DateOnly), got, want)
+			}
+		}
+	}
+}

@@ -183,14 +183,20 @@ func (s *Service) principalFor(ctx context.Context, tx pgx.Tx, id Identity, inde
 	if id.KnownUsersOnly {
 		return "", false, ErrUnknownUser
 	}
-	// Two first sign-ins at once (two tabs) race here; the loser finds the winner's row.
+	// Two first sign-ins at once (two tabs) race here; the loser finds the winner's row. No
+	// conflict target: the winner's row collides on subject as well as on (idp, idp_subject),
+	// and a target names one index only, so the loser would fail on the other one.
 	err = tx.QueryRow(ctx, `INSERT INTO principals (subject, display_name, email, roles, idp, idp_subject, personnummer_index, unit_id)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, (SELECT id FROM units WHERE ansvarskod = NULLIF($8, '')))
-		ON CONFLICT (idp, idp_subject) DO NOTHING
+		ON CONFLICT DO NOTHING
 		RETURNING id::text`, id.IdP+":"+id.Subject, id.Name, id.Email, id.Roles, id.IdP, id.Subject, index, id.Unit).Scan(&principalID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		err = tx.QueryRow(ctx, "SELECT id::text FROM principals WHERE idp = $1 AND idp_subject = $2 FOR UPDATE",
 			id.IdP, id.Subject).Scan(&principalID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			// The row in the way is another principal's (its personnummer or its subject).
+			return "", false, fmt.Errorf("sign in with %s: another principal holds this identity: %w", id.IdP, ErrConflict)
+		}
 		return principalID, false, err
 	}
 	if err != nil {

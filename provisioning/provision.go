@@ -401,7 +401,9 @@ func (s *Service) LinkAccount(ctx context.Context, actor Actor, personID, name s
 	if st.hasAccount && (st.account.state != AccountReserved || st.person.linkRequired == "") {
 		return fmt.Errorf("person %s already has the account %s: %w", personID, st.account.username, ErrConflict)
 	}
-	ref, err := s.dir.LookupAccount(ctx, name)
+	// IT's click waits for the directory only as long as a form does: a hung directory must
+	// not hold the request (the look-up is a read; what the link gives is the converge job's).
+	ref, err := s.lookupWithin(ctx, directoryCheckTimeout, name)
 	if errors.Is(err, connectors.ErrNotFound) {
 		ve.add("username", "the directory has no account %s", name)
 		return ve

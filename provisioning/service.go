@@ -80,11 +80,13 @@ type Service struct {
 	loc      *time.Location
 	clock    Clock
 	workdays *cal.BusinessCalendar
-	mailer   connectors.Mailer
-	bankid   connectors.BankID
-	baseURL  string
-	linkTTL  time.Duration
-	log      *slog.Logger
+	// workdayCount counts working days between dates from the same calendar.
+	workdayCount *workdayTable
+	mailer       connectors.Mailer
+	bankid       connectors.BankID
+	baseURL      string
+	linkTTL      time.Duration
+	log          *slog.Logger
 }
 
 // New checks the config and returns a Service.
@@ -111,6 +113,7 @@ func New(c Config) (*Service, error) {
 	s := &Service{db: c.DB, box: c.Box, audit: c.Audit, dir: c.Directory, dirName: c.DirectoryName, jobs: c.Scheduler,
 		loc: c.Location, clock: c.Clock, workdays: swedishWorkdays(), log: c.Logger,
 		mailer: c.Mailer, bankid: c.BankID, baseURL: strings.TrimRight(c.BaseURL, "/"), linkTTL: c.TermsLinkTTL}
+	s.workdayCount = newWorkdayTable(s.workdays)
 	if s.linkTTL == 0 {
 		s.linkTTL = defaultLinkTTL
 	}
@@ -131,6 +134,15 @@ func New(c Config) (*Service, error) {
 		s.log = slog.Default()
 	}
 	return s, nil
+}
+
+// OnPool returns the service working on another connection pool, sharing everything else.
+// behorig runs the web on one pool and the jobs on another (the same Service, OnPool), so
+// that jobs can never take the connections the web needs.
+func (s *Service) OnPool(db *pgxpool.Pool) *Service {
+	c := *s
+	c.db = db
+	return &c
 }
 
 // systemActor is recorded for what jobs do on their own.

@@ -678,6 +678,10 @@ func canAttest(ctx context.Context, q querier, principalID, unitID string) (bool
 
 const personnummerContext = "persons.personnummer"
 
+// PersonnummerContext is the context under which a person's personnummer is sealed and
+// blind-indexed (secret.Box), for loaders that write persons in bulk (the scale fixture).
+const PersonnummerContext = personnummerContext
+
 func (s *Service) pnrIndex(n personnummer.Number) []byte {
 	return s.box.Index([]byte(n.String()), personnummerContext)
 }

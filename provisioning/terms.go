@@ -60,34 +60,39 @@ func (s *Service) requestTerms(ctx context.Context, tx pgx.Tx, actor string, r r
 
 // SendTermsMail sends the e-mail with the link to sign, once: the job may run again after a
 // crash, and a link already mailed is not mailed twice.
+//
+// No transaction is open while the mail server is asked: a slow or hung server must not hold
+// a row lock or a database connection that others wait for. The link is read, the mail sent,
+// and mailed_at recorded in a short transaction that only sets it when still unset. A crash
+// between the send and the commit sends the mail again on the retry, with the same
+// Message-ID: at least once, which is the right side to err on for a link the person needs.
 func (s *Service) SendTermsMail(ctx context.Context, linkID string) error {
 	if s.mailer == nil {
 		return errors.New("terms e-mail: no mailer is configured")
 	}
-	return s.inTx(ctx, func(tx pgx.Tx) error {
-		var m struct {
-			requestID, personID, number, email, given, requester string
-			expires                                              time.Time
-			mailed                                               *time.Time
-		}
-		err := tx.QueryRow(ctx, `SELECT l.request_id::text, r.person_id::text, r.number, l.email, p.given_name, rq.display_name,
-				l.expires_at, l.mailed_at
-			FROM terms_links l JOIN requests r ON r.id = l.request_id JOIN persons p ON p.id = r.person_id
-				JOIN principals rq ON rq.id = r.requester_id
-			WHERE l.id::text = $1 FOR UPDATE OF l`, linkID).Scan(&m.requestID, &m.personID, &m.number, &m.email, &m.given,
-			&m.requester, &m.expires, &m.mailed)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("terms link %s: %w", linkID, ErrNotFound)
-		}
-		if err != nil {
-			return fmt.Errorf("terms link %s: %w", linkID, err)
-		}
-		if m.mailed != nil {
-			return nil
-		}
-		link := s.baseURL + "/sign/" + s.linkToken(linkID)
-		until := m.expires.In(s.loc).Format("2006-01-02")
-		text := fmt.Sprintf(`Hej %s!
+	var m struct {
+		requestID, personID, number, email, given, requester string
+		expires                                              time.Time
+		mailed                                               *time.Time
+	}
+	err := s.db.QueryRow(ctx, `SELECT l.request_id::text, r.person_id::text, r.number, l.email, p.given_name, rq.display_name,
+			l.expires_at, l.mailed_at
+		FROM terms_links l JOIN requests r ON r.id = l.request_id JOIN persons p ON p.id = r.person_id
+			JOIN principals rq ON rq.id = r.requester_id
+		WHERE l.id = $1`, uuidOrNull(linkID)).Scan(&m.requestID, &m.personID, &m.number, &m.email, &m.given,
+		&m.requester, &m.expires, &m.mailed)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("terms link %s: %w", linkID, ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("terms link %s: %w", linkID, err)
+	}
+	if m.mailed != nil {
+		return nil
+	}
+	link := s.baseURL + "/sign/" + s.linkToken(linkID)
+	until := m.expires.In(s.loc).Format("2006-01-02")
+	text := fmt.Sprintf(`Hej %s!
 
 Din arbetsgivare har gjort en behörighetsansökan gällande behörighetstilldelning för dig (%s). Vänligen klicka på länken för att digitalt godkänna villkoren med BankID:
 
@@ -102,12 +107,17 @@ Behörig
 Your employer has applied for access for you (%s). Open the link to accept the terms of access with BankID: %s
 The link works once, until %s.
 `, m.given, m.number, link, until, m.requester, m.number, link, until)
-		if err := s.mailer.Send(ctx, connectors.Mail{ID: "terms-" + linkID, To: m.email,
-			Subject: "Godkännande av villkor – " + m.number, Text: text}); err != nil {
-			return fmt.Errorf("mail the terms link of %s: %w", m.number, err)
+	if err := s.mailer.Send(ctx, connectors.Mail{ID: "terms-" + linkID, To: m.email,
+		Subject: "Godkännande av villkor – " + m.number, Text: text}); err != nil {
+		return fmt.Errorf("mail the terms link of %s: %w", m.number, err)
+	}
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, "UPDATE terms_links SET mailed_at = $2 WHERE id = $1 AND mailed_at IS NULL", linkID, s.clock.Now())
+		if err != nil {
+			return fmt.Errorf("record the terms e-mail of %s: %w", m.number, err)
 		}
-		if _, err := tx.Exec(ctx, "UPDATE terms_links SET mailed_at = $2 WHERE id::text = $1", linkID, s.clock.Now()); err != nil {
-			return err
+		if tag.RowsAffected() == 0 {
+			return nil // another run recorded it first
 		}
 		return s.record(ctx, tx, systemActor, "terms.mailed", m.requestID, m.personID,
 			map[string]any{"link": linkID, "to": maskEmail(m.email)})

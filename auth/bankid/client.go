@@ -348,3 +348,23 @@ func (c *Client) once(ctx context.Context, path string, body []byte, out any) er
 	}
 	return nil
 }
+
+// Probe tells whether BankID answers this relying party: it makes a TLS connection with the
+// RP certificate to the API's host and asks for the base URL. Any HTTP answer below 500 means
+// the server is there and took our certificate (the RP API has no health endpoint, and a
+// probe must never start or collect an order).
+func (c *Client) Probe(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodHead, c.cfg.BaseURL+"/", nil)
+	if err != nil {
+		return fmt.Errorf("bankid probe: %w", err)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("bankid probe: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode >= 500 {
+		return fmt.Errorf("bankid probe: %s answered %s", c.cfg.BaseURL, resp.Status)
+	}
+	return nil
+}

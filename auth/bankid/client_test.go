@@ -456,3 +456,25 @@ func TestRPCertificateFromPKCS12AndPEM(t *testing.T) {
 		}
 	}
 }
+
+func TestProbeSaysWhetherBankIDAnswersThisRP(t *testing.T) {
+	sim, c, _ := simulator(t)
+	if err := c.Probe(ctx); err != nil {
+		t.Fatalf("probe of a running BankID: %v", err)
+	}
+	sim.Hang()
+	hung, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if err := c.Probe(hung); err == nil {
+		t.Fatal("probe of a hung BankID said it answers")
+	}
+	sim.Resume()
+	if err := c.Probe(ctx); err != nil {
+		t.Fatalf("probe after BankID answers again: %v", err)
+	}
+	sim.mu.Lock()
+	defer sim.mu.Unlock()
+	if len(sim.orders) != 0 || len(sim.collects) != 0 {
+		t.Fatalf("a probe started or collected orders: %d orders, %d collected", len(sim.orders), len(sim.collects))
+	}
+}

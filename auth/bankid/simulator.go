@@ -226,6 +226,18 @@ func writeError(w http.ResponseWriter, code, details string) {
 }
 
 func (s *Simulator) serveRP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	hang := s.hang
+	s.mu.Unlock()
+	if hang != nil {
+		// Hung: the connection is accepted and the request read, but no answer comes until the
+		// test resumes BankID (or the client gives up).
+		select {
+		case <-hang:
+		case <-r.Context().Done():
+			return
+		}
+	}
 	path, ok := strings.CutPrefix(r.URL.Path, "/rp/v6.0")
 	if !ok || !map[string]bool{"/auth": true, "/sign": true, "/collect": true, "/cancel": true}[path] {
 		writeError(w, ErrNotFound, "no such endpoint")
@@ -238,18 +250,6 @@ func (s *Simulator) serveRP(w http.ResponseWriter, r *http.Request) {
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
 		writeError(w, ErrUnsupportedMediaType, "use application/json")
 		return
-	}
-	s.mu.Lock()
-	hang := s.hang
-	s.mu.Unlock()
-	if hang != nil {
-		// Hung: the connection is accepted and the request read, but no answer comes until the
-		// test resumes BankID (or the client gives up).
-		select {
-		case <-hang:
-		case <-r.Context().Done():
-			return
-		}
 	}
 	var body map[string]json.RawMessage
 	bodyErr := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&body)

@@ -28,17 +28,17 @@ func (rp *RP) VerifyAccessToken(ctx context.Context, raw string) (config.APIClie
 	if err != nil {
 		return config.APIClient{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)
 	}
-	var op *gooidc.Provider
+	var op *provider
 	for _, client := range rp.clients {
-		if p, o, err := rp.provider(client.IdP); err == nil && p.cfg.Issuer == issuer {
-			op = o
+		if p, _, err := rp.provider(client.IdP); err == nil && p.cfg.Issuer == issuer {
+			op = p
 			break
 		}
 	}
 	if op == nil {
 		return config.APIClient{}, fmt.Errorf("%w: issuer %q is not trusted for API access", ErrInvalidToken, issuer)
 	}
-	token, err := op.Verifier(&gooidc.Config{SkipClientIDCheck: true, Now: rp.now}).Verify(ctx, raw)
+	token, err := op.verifier(&gooidc.Config{SkipClientIDCheck: true, Now: rp.now}).Verify(ctx, raw)
 	if err != nil {
 		return config.APIClient{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)
 	}

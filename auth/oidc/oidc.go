@@ -69,6 +69,21 @@ type provider struct {
 	oidc       *gooidc.Provider
 	endSession string
 	lastErr    error
+	keys       *keySet  // the IdP's keys, refetched at most every minKeyRefetch
+	issuer     string   // as discovery named it
+	algs       []string // the ID token algorithms discovery offered that behorig accepts
+}
+
+// verifier verifies the IdP's tokens against its keys (keySet, not go-oidc's, which would
+// fetch the keys again for every token it cannot verify).
+func (p *provider) verifier(c *gooidc.Config) *gooidc.IDTokenVerifier {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	cfg := *c
+	if len(cfg.SupportedSigningAlgs) == 0 {
+		cfg.SupportedSigningAlgs = p.algs
+	}
+	return gooidc.NewVerifier(p.issuer, p.keys, &cfg)
 }
 
 // Options change how an RP works; the zero value is right for production.
@@ -124,12 +139,17 @@ func (rp *RP) discover(ctx context.Context, p *provider) {
 		op, err := gooidc.NewProvider(ctx, p.cfg.Issuer)
 		if err == nil {
 			var meta struct {
+				Issuer          string   `json:"issuer"`
+				JWKSURI         string   `json:"jwks_uri"`
+				Algs            []string `json:"id_token_signing_alg_values_supported"`
 				EndSession      string   `json:"end_session_endpoint"`
 				ClaimsSupported []string `json:"claims_supported"`
 			}
 			op.Claims(&meta)
 			p.mu.Lock()
 			p.oidc, p.endSession, p.lastErr = op, meta.EndSession, nil
+			p.keys = &keySet{url: meta.JWKSURI, http: rp.http, now: time.Now}
+			p.issuer, p.algs = meta.Issuer, idTokenAlgs(meta.Algs)
 			p.mu.Unlock()
 			rp.log.Info("identity provider ready", "idp", p.cfg.ID, "issuer", p.cfg.Issuer)
 			for _, claim := range UnsupportedClaims(p.cfg.Claims, meta.ClaimsSupported) {
@@ -259,7 +279,7 @@ func (rp *RP) Finish(ctx context.Context, a Attempt, code, iss string) (SignedIn
 	if !ok || raw == "" {
 		return SignedIn{}, fmt.Errorf("%s answered without an id_token", p.cfg.ID)
 	}
-	idToken, err := op.Verifier(&gooidc.Config{ClientID: p.cfg.ClientID, Now: rp.now}).Verify(ctx, raw)
+	idToken, err := p.verifier(&gooidc.Config{ClientID: p.cfg.ClientID, Now: rp.now}).Verify(ctx, raw)
 	if err != nil {
 		return SignedIn{}, fmt.Errorf("verify ID token from %s: %w", p.cfg.ID, err)
 	}

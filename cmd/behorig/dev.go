@@ -2,10 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
+	"github.com/behorig/behorig/internal/audit"
 	"github.com/behorig/behorig/internal/devenv"
 	"github.com/behorig/behorig/internal/store"
 	"github.com/behorig/behorig/provisioning"
@@ -16,6 +20,7 @@ func dev(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logg
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	dir := fs.String("dir", ".dev", "where PostgreSQL and slapd keep their data")
 	listen := fs.String("listen", "127.0.0.1:8080", "address of the API")
+	load := fs.Int("load", 0, "fill the database with this many requests (and a fifth as many persons, twice as many grants, ten times as many audit events) once, for scale tests")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -26,6 +31,11 @@ func dev(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logg
 	defer env.Stop()
 	if err := seedDemo(ctx, env, logger); err != nil {
 		return err
+	}
+	if *load > 0 {
+		if err := loadScale(ctx, env, *load, stdout, logger); err != nil {
+			return err
+		}
 	}
 	return serve(ctx, env.Config, logger, hooks{
 		seed: func(ctx context.Context, service *provisioning.Service) error {
@@ -50,4 +60,35 @@ func seedDemo(ctx context.Context, env *devenv.Env, logger *slog.Logger) error {
 		return err
 	}
 	return devenv.LoadDemo(ctx, pool)
+}
+
+// loadScale loads the scale fixture with the instance's own key, so that its personnummer
+// can be searched and its audit log verifies. A second run finds it loaded and goes on.
+func loadScale(ctx context.Context, env *devenv.Env, n int, stdout io.Writer, logger *slog.Logger) error {
+	st, err := openStack(ctx, env.Config, logger)
+	if err != nil {
+		return err
+	}
+	defer st.close()
+	if err := devenv.LoadPrincipals(ctx, st.service, devenv.DemoPrincipals); err != nil {
+		return err
+	}
+	auditLog, err := audit.NewLog(st.box.AuditKeys())
+	if err != nil {
+		return err
+	}
+	size := devenv.ScaleFor(n)
+	fmt.Fprintf(stdout, "loading %d requests, %d persons, %d grants and %d audit events ...\n", size.Requests, size.Persons,
+		size.Grants, size.AuditEvents)
+	start := time.Now()
+	err = devenv.LoadScale(ctx, st.pool, st.box, auditLog, size)
+	if errors.Is(err, devenv.ErrLoaded) {
+		fmt.Fprintln(stdout, "the scale fixture is loaded already; nothing added")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "loaded in %s\n", time.Since(start).Round(time.Second))
+	return nil
 }

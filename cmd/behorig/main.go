@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/behorig/behorig/internal/config"
+	"github.com/behorig/behorig/internal/ops"
 	"github.com/behorig/behorig/internal/secret"
 	"github.com/behorig/behorig/internal/store"
 )
@@ -23,7 +24,8 @@ const usage = `behorig — access requests, attestation and provisioning
 
 Usage:
   behorig serve [-config FILE]         run the service (migrates the database first)
-  behorig dev [-dir .dev]              run the whole service locally with demo data
+  behorig dev [-dir .dev] [-load N]    run the whole service locally with demo data; -load adds
+                                       N requests, N/5 persons, 2N grants, 10N audit events once
   behorig migrate [-config FILE]       apply database migrations
   behorig audit verify [-config FILE] [-checkpoints FILE]
                                        check the audit log's MACs and checkpoints
@@ -40,7 +42,8 @@ The config file is YAML; environment variables BEHORIG_* override it (see README
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	// Every line logged with a request's context carries its request id.
+	logger := slog.New(ops.LogHandler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})))
 	if err := run(ctx, os.Args[1:], os.Stdout, logger); err != nil {
 		fmt.Fprintln(os.Stderr, "behorig:", err)
 		os.Exit(1)

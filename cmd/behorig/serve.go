@@ -23,6 +23,8 @@ import (
 	"github.com/behorig/behorig/internal/audit"
 	"github.com/behorig/behorig/internal/config"
 	"github.com/behorig/behorig/internal/jobs"
+	"github.com/behorig/behorig/internal/metrics"
+	"github.com/behorig/behorig/internal/ops"
 	"github.com/behorig/behorig/internal/secret"
 	"github.com/behorig/behorig/internal/store"
 	"github.com/behorig/behorig/internal/web"
@@ -36,12 +38,17 @@ type hooks struct {
 }
 
 // stack is the domain with what it runs on: the database, the directory, the job runner.
+// The web and the jobs have a pool each (config.Database): jobs cannot take the connections
+// the web needs. service works on the web's pool, the jobs' copy of it on jobsPool.
 type stack struct {
-	pool    *pgxpool.Pool
-	box     *secret.Box
-	dir     *ldap.Directory
-	runner  *jobs.Runner
-	service *provisioning.Service
+	pool     *pgxpool.Pool
+	jobsPool *pgxpool.Pool
+	metrics  *metrics.Metrics
+	probes   []ops.Probe // what /readyz reports
+	box      *secret.Box
+	dir      *ldap.Directory
+	runner   *jobs.Runner
+	service  *provisioning.Service
 }
 
 func (st *stack) close() {
@@ -51,18 +58,26 @@ func (st *stack) close() {
 	if st.pool != nil {
 		st.pool.Close()
 	}
+	if st.jobsPool != nil {
+		st.jobsPool.Close()
+	}
 }
 
 // openStack connects to the database (migrating it), opens the directory, and assembles the
 // domain with its job runner registered but not started. The caller closes it.
 func openStack(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *stack, err error) {
-	st := &stack{}
+	st := &stack{metrics: metrics.New()}
 	defer func() {
 		if err != nil {
 			st.close()
 		}
 	}()
-	if st.pool, err = store.Open(ctx, cfg.DatabaseURL); err != nil {
+	queues := cfg.Jobs.Queues.WithDefaults()
+	pools := cfg.Database.WithDefaults(queues)
+	if st.pool, err = store.OpenSized(ctx, cfg.DatabaseURL, pools.WebConnections); err != nil {
+		return nil, err
+	}
+	if st.jobsPool, err = store.OpenSized(ctx, cfg.DatabaseURL, pools.JobConnections); err != nil {
 		return nil, err
 	}
 	if err := store.Migrate(ctx, st.pool, logger); err != nil {
@@ -84,30 +99,41 @@ func openStack(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ 
 	if st.dir, err = ldapConfig(cfg.Directory).Open(logger); err != nil {
 		return nil, fmt.Errorf("directory: %w", err)
 	}
+	// The domain calls the outside parties through instrumenting wrappers; the probes call
+	// them directly, so that /metrics counts the work, not the probing.
+	var dir connectors.Directory = metrics.Directory{Inner: st.dir, Metrics: st.metrics}
+	st.probes = append(st.probes, ops.Probe{Name: "database", Decides: true, Check: st.pool.Ping},
+		ops.Probe{Name: "directory", Check: ops.DirectoryCheck(st.dir)})
 	jc := jobsConfig(cfg, logger)
 	jc.Audit, jc.CheckpointSink, jc.CheckpointInterval = auditLog, sink, cfg.Audit.CheckpointInterval
-	if st.runner, err = jobs.New(st.pool, jc); err != nil {
+	if st.runner, err = jobs.New(st.jobsPool, jc); err != nil {
 		return nil, err
 	}
-	sender, err := mailer(cfg.Mail, st.pool)
+	sender, err := mailer(cfg.Mail, st.jobsPool) // the mail jobs send
 	if err != nil {
 		return nil, err
 	}
+	if smtp, ok := sender.(mail.SMTP); ok {
+		st.probes = append(st.probes, ops.Probe{Name: "smtp", Check: smtp.Probe})
+	}
+	sender = metrics.Mailer{Inner: sender, Metrics: st.metrics}
 	bankIDClient, err := newBankID(cfg.BankID)
 	if err != nil {
 		return nil, err
 	}
 	var signer connectors.BankID
 	if bankIDClient != nil {
-		signer = bankIDClient // a nil *bankid.Client must not become a non-nil interface
+		// a nil *bankid.Client must not become a non-nil interface
+		signer = metrics.BankID{Inner: bankIDClient, Metrics: st.metrics}
+		st.probes = append(st.probes, ops.Probe{Name: "bankid", Check: bankIDClient.Probe})
 	}
-	st.service, err = provisioning.New(provisioning.Config{DB: st.pool, Box: st.box, Audit: auditLog, Directory: st.dir,
+	st.service, err = provisioning.New(provisioning.Config{DB: st.pool, Box: st.box, Audit: auditLog, Directory: dir,
 		Scheduler: st.runner.Scheduler(), Location: cfg.Location(), Logger: logger, Mailer: sender,
 		BaseURL: cfg.BaseURL, TermsLinkTTL: cfg.Mail.TermsLinkTTL, BankID: signer})
 	if err != nil {
 		return nil, err
 	}
-	if err := st.runner.Register(st.service); err != nil {
+	if err := st.runner.Register(st.service.OnPool(st.jobsPool)); err != nil {
 		return nil, err
 	}
 	if err := st.service.NormalizeGroupKeys(ctx); err != nil {
@@ -133,9 +159,16 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, h hooks
 	if err != nil {
 		return err
 	}
+	ready := ops.NewReadiness(st.probes, ops.ReadinessOptions{Observe: st.metrics.ObserveProbe})
+	ready.Run(ctx)
+	st.metrics.RegisterPools(map[string]*pgxpool.Pool{"web": st.pool, "jobs": st.jobsPool})
+	st.metrics.RegisterQueues(st.pool, logger)
+	handler = ops.Routes(handler, ops.RoutesOptions{Ready: ready, Metrics: st.metrics.Handler(),
+		Instrument: st.metrics.Instrument, Logger: logger})
 	if err := st.runner.Start(ctx); err != nil {
 		return err
 	}
+	st.metrics.WatchJobs(ctx, st.runner.Client())
 	defer func() {
 		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
@@ -165,7 +198,7 @@ func httpHandler(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, bo
 	if err != nil {
 		return nil, err
 	}
-	return routes(webServer.Handler(apiServer.Handler()), pool), nil
+	return webServer.Handler(apiServer.Handler()), nil
 }
 
 // newBankID makes the RP API client, or nil when BankID is not configured.
@@ -206,7 +239,7 @@ func ldapConfig(d config.Directory) ldap.Config {
 }
 
 func jobsConfig(cfg *config.Config, logger *slog.Logger) jobs.Config {
-	return jobs.Config{Workers: cfg.Workers, Logger: logger, JobTimeout: cfg.Jobs.Timeout, RescueAfter: cfg.Jobs.RescueAfter,
+	return jobs.Config{Queues: cfg.Jobs.Queues, Logger: logger, JobTimeout: cfg.Jobs.Timeout, RescueAfter: cfg.Jobs.RescueAfter,
 		ReconcileInterval: cfg.Jobs.ReconcileInterval}
 }
 
@@ -227,24 +260,6 @@ func sweepSessions(ctx context.Context, sessions *session.Store, logger *slog.Lo
 			}
 		}
 	}
-}
-
-type pinger interface{ Ping(context.Context) error }
-
-func routes(app http.Handler, db pinger) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("/", app)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if err := db.Ping(ctx); err != nil {
-			http.Error(w, "database unreachable", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ready")
-	})
-	return mux
 }
 
 func listenAndServe(ctx context.Context, addr string, h http.Handler, logger *slog.Logger, ready func(string)) error {

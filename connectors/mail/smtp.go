@@ -156,3 +156,36 @@ func Compose(from string, m connectors.Mail, now time.Time) ([]byte, string, err
 	qp.Close()
 	return b.Bytes(), to.Address, nil
 }
+
+// Probe tells whether the server answers: it connects, waits for the greeting and says QUIT,
+// within ctx's deadline. It sends nothing and does not authenticate. For readiness.
+func (c SMTP) Probe(ctx context.Context) error {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(5 * time.Second)
+	}
+	host, _, _ := net.SplitHostPort(c.Addr)
+	dialer := &net.Dialer{Deadline: deadline}
+	var conn net.Conn
+	var err error
+	if c.Security == TLS {
+		tlsConfig := c.TLSConfig
+		if tlsConfig == nil {
+			tlsConfig = &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
+		}
+		conn, err = (&tls.Dialer{NetDialer: dialer, Config: tlsConfig}).DialContext(ctx, "tcp", c.Addr)
+	} else {
+		conn, err = dialer.DialContext(ctx, "tcp", c.Addr)
+	}
+	if err != nil {
+		return fmt.Errorf("connect to %s: %w", c.Addr, err)
+	}
+	conn.SetDeadline(deadline)
+	client, err := smtp.NewClient(conn, host) // reads the 220 greeting
+	if err != nil {
+		conn.Close()
+		return fmt.Errorf("greeting of %s: %w", c.Addr, err)
+	}
+	defer client.Close()
+	return client.Quit()
+}

@@ -102,6 +102,7 @@ func register(ctx context.Context, service *provisioning.Service, subject, name,
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/v1/requests", s.authed(s.submit))
+	mux.HandleFunc("GET /api/v1/requests", s.authed(s.listRequests))
 	mux.HandleFunc("GET /api/v1/requests/{id}", s.authed(s.getRequest))
 	mux.HandleFunc("POST /api/v1/requests/{id}/approve", s.authed(s.approve))
 	mux.HandleFunc("POST /api/v1/requests/{id}/reject", s.authed(s.reject))

@@ -3,8 +3,11 @@ package api
 import (
 	"errors"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 
+	"github.com/behorig/behorig/internal/textcheck"
 	"github.com/behorig/behorig/provisioning"
 )
 
@@ -163,18 +166,72 @@ func (s *Server) useNewAccount(w http.ResponseWriter, r *http.Request, actor pro
 	s.getPerson(w, r, actor)
 }
 
-func (s *Server) findPersons(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
-	pnr := r.URL.Query().Get("personnummer")
-	if pnr == "" {
-		s.problem(w, r, http.StatusBadRequest, "Give ?personnummer=", []provisioning.FieldError{{Field: "personnummer", Message: "is required"}})
+// listRequests answers a page of a list: ?list=mine|approvals|queue|all&status=&unit=&q=&sort=&cursor=.
+func (s *Server) listRequests(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
+	q, ok := s.query(w, r, "list", "status", "unit", "q", "sort", "cursor")
+	if !ok {
 		return
 	}
-	persons, err := s.service.FindPersons(r.Context(), actor, pnr)
+	page, err := s.service.ListRequests(r.Context(), actor, provisioning.RequestQuery{List: q["list"], Status: q["status"],
+		Unit: q["unit"], Q: q["q"], Sort: q["sort"], Cursor: q["cursor"]})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, page)
+}
+
+// findPersons looks a person up by ?personnummer= (anyone, as far as they may see the
+// person), or answers a page of IT's persons list: ?q=&cursor=.
+func (s *Server) findPersons(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
+	q, ok := s.query(w, r, "personnummer", "q", "cursor")
+	if !ok {
+		return
+	}
+	if q["personnummer"] == "" {
+		page, err := s.service.ListPersons(r.Context(), actor, q["q"], q["cursor"])
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, page)
+		return
+	}
+	persons, err := s.service.FindPersons(r.Context(), actor, q["personnummer"])
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"persons": persons})
+}
+
+// query reads the named query parameters, each at most once and as valid text; an unknown
+// or repeated parameter is refused, so that a misspelt filter is not silently ignored.
+func (s *Server) query(w http.ResponseWriter, r *http.Request, names ...string) (map[string]string, bool) {
+	values, err := url.ParseQuery(r.URL.RawQuery)
+	var errs []provisioning.FieldError
+	if err != nil {
+		errs = append(errs, provisioning.FieldError{Field: "", Message: "the query string is malformed: " + err.Error()})
+	}
+	out := map[string]string{}
+	for name, vs := range values {
+		switch {
+		case !slices.Contains(names, name):
+			errs = append(errs, provisioning.FieldError{Field: name, Message: "is not a parameter here; use " + strings.Join(names, ", ")})
+		case len(vs) > 1:
+			errs = append(errs, provisioning.FieldError{Field: name, Message: "is given more than once"})
+		case textcheck.Line(vs[0]) != nil:
+			errs = append(errs, provisioning.FieldError{Field: name, Message: textcheck.Line(vs[0]).Error()})
+		default:
+			out[name] = vs[0]
+		}
+	}
+	if len(errs) > 0 {
+		slices.SortFunc(errs, func(a, b provisioning.FieldError) int { return strings.Compare(a.Field, b.Field) })
+		s.problem(w, r, http.StatusBadRequest, "The query has invalid parameters", errs)
+		return nil, false
+	}
+	return out, true
 }
 
 // errBadKey is an Idempotency-Key that is not 1–255 visible ASCII characters.

@@ -4,6 +4,7 @@ package config
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -37,9 +39,13 @@ type Config struct {
 	Directory Directory `yaml:"directory"`
 	// Tokens are static API bearer tokens, stored as SHA-256 hashes.
 	Tokens []Token `yaml:"tokens"`
-	// Workers is how many jobs run at once. Default 10.
+	// Workers was the one worker count of all jobs; jobs.queues replaced it. Read only to say
+	// so clearly instead of "unknown field".
 	Workers int `yaml:"workers"`
-	// Jobs bounds how long jobs run and how soon a crashed process's jobs run again.
+	// Database sizes the connection pools of the web and of the jobs.
+	Database Database `yaml:"database"`
+	// Jobs bounds how long jobs run and how soon a crashed process's jobs run again, and
+	// how many run at once in each queue.
 	Jobs Jobs `yaml:"jobs"`
 	// BaseURL is where browsers reach behorig, e.g. https://behorig.kommun.se; OIDC redirect
 	// URIs are made from it and session cookies are Secure when it is https.
@@ -63,8 +69,62 @@ type Config struct {
 	Audit Audit `yaml:"audit"`
 }
 
+// Database sizes the two connection pools. The web (pages, sign-in, the API, /readyz) and the
+// jobs have a pool each, so that no burst of jobs, and no job waiting for the outside world,
+// can take the connections the web needs: the web's pool is its reserve.
+type Database struct {
+	// WebConnections is the web's pool. Default max(16, 4 × CPUs): a page or an API call
+	// holds a connection for milliseconds, so 16 serve hundreds of requests a second.
+	WebConnections int `yaml:"web_connections"`
+	// JobConnections is the jobs' pool: every worker and River's own work (fetching,
+	// completing, notifications, leader election). Default the workers of all queues plus
+	// RiverConnections, so that each running job can have one; at least the workers plus 2.
+	JobConnections int `yaml:"job_connections"`
+}
+
+// RiverConnections are the connections River needs beside its workers: its LISTEN
+// connection, fetching and completing jobs, and the leader's maintenance.
+const RiverConnections = 4
+
+// Queues are how many jobs of each queue run at once in this process. A queue per outside
+// party keeps a hung party from holding the workers of the others: a hung directory fills
+// the directory queue, and e-mail and signing go on.
+type Queues struct {
+	// Default runs the audit sealer and checkpoints and reconciliation. Default 2.
+	Default int `yaml:"default"`
+	// Directory runs provisioning, revocation and convergence: everything that writes to
+	// the directory. Default 8; the directory connector sends one operation at a time, so
+	// more mostly wait for each other.
+	Directory int `yaml:"directory"`
+	// Mail sends the terms e-mails. Default 4.
+	Mail int `yaml:"mail"`
+	// Signing collects BankID orders (each collects once and snoozes). Default 5.
+	Signing int `yaml:"signing"`
+}
+
+// Total is how many jobs may run at once.
+func (q Queues) Total() int { return q.Default + q.Directory + q.Mail + q.Signing }
+
+// WithDefaults gives each queue left at zero its default worker count.
+func (q Queues) WithDefaults() Queues {
+	q.Default = cmp.Or(q.Default, 2)
+	q.Directory = cmp.Or(q.Directory, 8)
+	q.Mail = cmp.Or(q.Mail, 4)
+	q.Signing = cmp.Or(q.Signing, 5)
+	return q
+}
+
+// WithDefaults gives each pool left at zero its default size, the jobs' from the queues.
+func (d Database) WithDefaults(q Queues) Database {
+	d.WebConnections = cmp.Or(d.WebConnections, max(16, 4*runtime.NumCPU()))
+	d.JobConnections = cmp.Or(d.JobConnections, q.Total()+RiverConnections)
+	return d
+}
+
 // Jobs are the timeouts of the durable jobs and the interval of reconciliation.
 type Jobs struct {
+	// Queues are the worker counts per queue.
+	Queues Queues `yaml:"queues"`
 	// Timeout ends a job that runs longer (a hung directory call). Default 2m.
 	Timeout time.Duration `yaml:"timeout"`
 	// RescueAfter is when a job still marked running, because the process that ran it died,
@@ -274,9 +334,8 @@ func (c *Config) applyDefaults() {
 	if c.TimeZone == "" {
 		c.TimeZone = "Europe/Stockholm"
 	}
-	if c.Workers == 0 {
-		c.Workers = 10
-	}
+	c.Jobs.Queues = c.Jobs.Queues.WithDefaults()
+	c.Database = c.Database.WithDefaults(c.Jobs.Queues)
 	if c.Jobs.Timeout == 0 {
 		c.Jobs.Timeout = 2 * time.Minute
 	}
@@ -412,8 +471,21 @@ func (c *Config) validateService() []error {
 	if _, err := time.LoadLocation(c.TimeZone); err != nil {
 		fail("time_zone: %v", err)
 	}
-	if c.Workers < 1 {
-		fail("workers: must be at least 1")
+	if c.Workers != 0 {
+		fail("workers: replaced by jobs.queues (default, directory, mail, signing: workers per queue); remove it")
+	}
+	q := c.Jobs.Queues
+	for name, n := range map[string]int{"default": q.Default, "directory": q.Directory, "mail": q.Mail, "signing": q.Signing} {
+		if n < 1 || n > 1000 {
+			fail("jobs.queues.%s: %d workers; must be from 1 to 1000", name, n)
+		}
+	}
+	if c.Database.WebConnections < 2 {
+		fail("database.web_connections: %d; must be at least 2", c.Database.WebConnections)
+	}
+	if c.Database.JobConnections < q.Total()+2 {
+		fail("database.job_connections: %d is fewer than the %d workers of jobs.queues plus 2 for River itself",
+			c.Database.JobConnections, q.Total())
 	}
 	if c.Jobs.Timeout < time.Second {
 		fail("jobs.timeout: must be at least 1s")

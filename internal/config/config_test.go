@@ -188,3 +188,38 @@ func TestREADMEExampleLoads(t *testing.T) {
 		t.Fatalf("example loaded as %+v", c)
 	}
 }
+
+// The pools are sized from the queues unless given: the jobs' pool has a connection for each
+// worker and River's own, and too small a jobs' pool is refused with its reason.
+func TestPoolsAndQueues(t *testing.T) {
+	base := `
+database_url: postgres://localhost/behorig
+secret_key: ` + secret.NewKey() + `
+directory: {url: "ldap://127.0.0.1:389", base_dn: "dc=example,dc=org"}
+mail: {smtp_addr: "smtp.kommun.se:587", from: behorig@kommun.se}
+`
+	c, err := Load(writeConfig(t, base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := c.Jobs.Queues
+	if q != (Queues{Default: 2, Directory: 8, Mail: 4, Signing: 5}) {
+		t.Errorf("default queues %+v", q)
+	}
+	if c.Database.JobConnections != q.Total()+RiverConnections || c.Database.WebConnections < 16 {
+		t.Errorf("default pools %+v for %d workers", c.Database, q.Total())
+	}
+	c, err = Load(writeConfig(t, base+"jobs: {queues: {directory: 20}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Database.JobConnections != 2+20+4+5+RiverConnections {
+		t.Errorf("jobs' pool %d does not follow the queues %+v", c.Database.JobConnections, c.Jobs.Queues)
+	}
+	_, err = Load(writeConfig(t, base+"database: {job_connections: 10}\njobs: {queues: {mail: -1}}\nworkers: 10\n"))
+	for _, want := range []string{"database.job_connections: 10", "jobs.queues.mail", "workers: replaced by jobs.queues"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not name %s", err, want)
+		}
+	}
+}

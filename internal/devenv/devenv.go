@@ -251,7 +251,6 @@ func (e *Env) config(listen, key string) *config.Config {
 		DatabaseURL: e.postgres.URL("behorig"),
 		SecretKey:   key,
 		TimeZone:    "Europe/Stockholm",
-		Workers:     4,
 		Sessions:    config.Sessions{IdleTimeout: 30 * time.Minute, AbsoluteTimeout: 10 * time.Hour},
 		Mail:        config.Mail{Outbox: true},
 		Audit: config.Audit{CheckpointFile: filepath.Join(e.Dir, "audit-checkpoints.jsonl"),

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/behorig/behorig/internal/audit"
+	"github.com/behorig/behorig/internal/config"
 	"github.com/behorig/behorig/internal/jobs"
 	"github.com/behorig/behorig/internal/secret"
 	"github.com/behorig/behorig/internal/store"
@@ -52,7 +53,7 @@ func TestAuditSealJob(t *testing.T) {
 		}
 	}
 	appendApprovals(3)
-	runner, err := jobs.New(pool, jobs.Config{Workers: 2, Logger: logger, FetchPollInterval: 20 * time.Millisecond,
+	runner, err := jobs.New(pool, jobs.Config{Queues: config.Queues{Default: 2}, Logger: logger, FetchPollInterval: 20 * time.Millisecond,
 		Audit: log, CheckpointInterval: time.Hour})
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -16,6 +17,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/behorig/behorig/internal/audit"
+	"github.com/behorig/behorig/internal/config"
 	"github.com/behorig/behorig/provisioning"
 )
 
@@ -29,7 +31,7 @@ func (ProvisionArgs) Kind() string { return "provision" }
 
 // InsertOpts makes provisioning unique per grant while it is waiting or running.
 func (ProvisionArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{MaxAttempts: 25, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+	return river.InsertOpts{Queue: DirectoryQueue, MaxAttempts: 25, UniqueOpts: river.UniqueOpts{ByArgs: true}}
 }
 
 // RevokeArgs asks for a grant to be taken away. Trigger says why ("valid_to" or
@@ -45,7 +47,7 @@ func (RevokeArgs) Kind() string { return "revoke" }
 // InsertOpts makes revocation unique per grant and trigger. Revocations get more attempts
 // than provisioning: a lost revocation leaves access that should be gone.
 func (RevokeArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{MaxAttempts: 50, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+	return river.InsertOpts{Queue: DirectoryQueue, MaxAttempts: 50, UniqueOpts: river.UniqueOpts{ByArgs: true}}
 }
 
 // TermsMailArgs sends the e-mail with a link to sign the terms.
@@ -56,9 +58,10 @@ type TermsMailArgs struct {
 // Kind is the job kind stored in river_job.
 func (TermsMailArgs) Kind() string { return "terms_mail" }
 
-// InsertOpts makes the e-mail unique per link; the service sends it at most once.
+// InsertOpts makes the e-mail unique per link, on the mail queue; the service records it
+// once.
 func (TermsMailArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{MaxAttempts: 25, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+	return river.InsertOpts{Queue: MailQueue, MaxAttempts: 25, UniqueOpts: river.UniqueOpts{ByArgs: true}}
 }
 
 type termsMailWorker struct {
@@ -72,7 +75,22 @@ func (w *termsMailWorker) Work(ctx context.Context, job *river.Job[TermsMailArgs
 
 func (w *termsMailWorker) Timeout(*river.Job[TermsMailArgs]) time.Duration { return time.Minute }
 
-const signingQueue = "signing"
+// NextRetry caps the wait as for the directory: an e-mail goes out within a minute of the
+// end of an SMTP outage.
+func (w *termsMailWorker) NextRetry(job *river.Job[TermsMailArgs]) time.Time {
+	return outsideRetry(job.Attempt)
+}
+
+// The queues. Each outside party has its own, so that one that hangs holds only its own
+// workers: a hung directory leaves e-mail and signing going, and the reverse.
+const (
+	// DirectoryQueue runs what writes to the directory: provision, revoke, converge.
+	DirectoryQueue = "directory"
+	// MailQueue sends the terms e-mails.
+	MailQueue = "mail"
+	// signingQueue collects BankID orders.
+	signingQueue = "signing"
+)
 
 // SigningWatchArgs collects a BankID signing order until it ends.
 type SigningWatchArgs struct {
@@ -150,6 +168,10 @@ func (w *provisionWorker) Work(ctx context.Context, job *river.Job[ProvisionArgs
 	return convergeResult(w.batch.Converge(ctx, job.Args.GrantID))
 }
 
+func (w *provisionWorker) NextRetry(job *river.Job[ProvisionArgs]) time.Time {
+	return outsideRetry(job.Attempt)
+}
+
 type revokeWorker struct {
 	river.WorkerDefaults[RevokeArgs]
 	batch *convergeBatcher
@@ -157,6 +179,10 @@ type revokeWorker struct {
 
 func (w *revokeWorker) Work(ctx context.Context, job *river.Job[RevokeArgs]) error {
 	return convergeResult(w.batch.Converge(ctx, job.Args.GrantID))
+}
+
+func (w *revokeWorker) NextRetry(job *river.Job[RevokeArgs]) time.Time {
+	return outsideRetry(job.Attempt)
 }
 
 // ConvergeArgs brings one person's directory state to what their grants say, now. It is not
@@ -169,7 +195,9 @@ type ConvergeArgs struct {
 func (ConvergeArgs) Kind() string { return "converge" }
 
 // InsertOpts gives convergence as many attempts as a revocation: it may be one.
-func (ConvergeArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: 50} }
+func (ConvergeArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: DirectoryQueue, MaxAttempts: 50}
+}
 
 type convergeWorker struct {
 	river.WorkerDefaults[ConvergeArgs]
@@ -179,6 +207,30 @@ type convergeWorker struct {
 func (w *convergeWorker) Work(ctx context.Context, job *river.Job[ConvergeArgs]) error {
 	_, err := w.service.Converge(ctx, job.Args.PersonID, false)
 	return convergeResult(err)
+}
+
+func (w *convergeWorker) NextRetry(job *river.Job[ConvergeArgs]) time.Time {
+	return outsideRetry(job.Attempt)
+}
+
+// maxOutsideRetryDelay caps the wait before the next attempt of a job that waits for an
+// outside party (the directory, SMTP). River's own policy waits attempt⁴ seconds (4 minutes
+// by the 5th attempt, hours later), so after an outage most work would wait long after the
+// party came back; a minute at most means work resumes within a minute of the end of an
+// outage. The attempts stay bounded by MaxAttempts; 50 of them then span under an hour of
+// outage, and reconciliation repairs what is left after that.
+const maxOutsideRetryDelay = time.Minute
+
+// outsideRetry is when the next attempt of a job that waits for an outside party runs after
+// its attempt-th failed: attempt⁴ seconds as River would, at most maxOutsideRetryDelay, with
+// up to a tenth more at random so that 200 jobs failed together do not all retry at once.
+func outsideRetry(attempt int) time.Time {
+	d := maxOutsideRetryDelay
+	if attempt < 8 { // 8⁴ s is more than the cap
+		d = min(d, time.Duration(attempt*attempt*attempt*attempt)*time.Second)
+	}
+	d += time.Duration(rand.Int64N(int64(d)/10 + 1))
+	return time.Now().Add(d)
 }
 
 // convergeResult stops retrying a person who waits for IT to confirm an account link: IT's
@@ -228,8 +280,10 @@ type Runner struct {
 
 // Config configures the Runner.
 type Config struct {
-	// Workers is how many jobs run at once. Default 10.
-	Workers int
+	// Queues are the worker counts per queue; a zero gets config's default. The pool given
+	// to New must have a connection for each worker and a few for River
+	// (config.RiverConnections).
+	Queues config.Queues
 	// Time replaces River's clock in tests, so that scheduled jobs fall due when a test
 	// moves the clock on. Nil in production.
 	Time   rivertype.TimeGenerator
@@ -257,9 +311,7 @@ type Config struct {
 
 // New creates the River client. Jobs are not worked until Start.
 func New(pool *pgxpool.Pool, c Config) (*Runner, error) {
-	if c.Workers == 0 {
-		c.Workers = 10
-	}
+	c.Queues = c.Queues.WithDefaults()
 	if c.JobTimeout == 0 {
 		c.JobTimeout = 2 * time.Minute
 	}
@@ -276,10 +328,12 @@ func New(pool *pgxpool.Pool, c Config) (*Runner, error) {
 	cfg := &river.Config{
 		JobTimeout:           c.JobTimeout,
 		RescueStuckJobsAfter: c.RescueAfter,
-		Queues: map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: c.Workers},
+		Queues: map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: c.Queues.Default},
+			DirectoryQueue: {MaxWorkers: c.Queues.Directory},
+			MailQueue:      {MaxWorkers: c.Queues.Mail},
 			// A watch collects once and snoozes; its own queue keeps a burst of signings from
 			// holding up provisioning.
-			signingQueue: {MaxWorkers: 5}},
+			signingQueue: {MaxWorkers: c.Queues.Signing}},
 		Workers:           workers,
 		Logger:            c.Logger,
 		FetchPollInterval: c.FetchPollInterval,

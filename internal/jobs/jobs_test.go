@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/behorig/behorig/internal/audit"
+	"github.com/behorig/behorig/internal/config"
 	"github.com/behorig/behorig/internal/jobs"
 	"github.com/behorig/behorig/internal/secret"
 	"github.com/behorig/behorig/internal/store"
@@ -91,7 +92,7 @@ func TestAuditCheckpointJob(t *testing.T) {
 		}
 	}
 	path := filepath.Join(t.TempDir(), "audit-checkpoints.jsonl")
-	runner, err := jobs.New(pool, jobs.Config{Workers: 1, Logger: logger, FetchPollInterval: 20 * time.Millisecond,
+	runner, err := jobs.New(pool, jobs.Config{Queues: config.Queues{Default: 1, Directory: 1}, Logger: logger, FetchPollInterval: 20 * time.Millisecond,
 		Audit: log, CheckpointSink: audit.CheckpointFile{Path: path}, CheckpointInterval: time.Hour})
 	if err != nil {
 		t.Fatal(err)
@@ -116,5 +117,20 @@ func TestAuditCheckpointJob(t *testing.T) {
 	done, err := log.Verify(ctx, pool, checkpoints)
 	if err != nil || done.Events != 3 || done.Checkpoints != 1 || checkpoints[0].Seq != 2 {
 		t.Fatalf("Verify = %+v, %v, checkpoints %+v; want 2 events and the checkpoint of event 2", done, err, checkpoints)
+	}
+}
+
+// Directory work retries as River would at first, but never waits more than a minute (and a
+// tenth at random), so that work resumes within a minute of the end of an outage.
+func TestDirectoryRetryIsCappedAtAMinute(t *testing.T) {
+	for attempt := 1; attempt <= 50; attempt++ {
+		wait := time.Until(jobs.OutsideRetry(attempt))
+		floor := min(time.Duration(attempt*attempt*attempt*attempt)*time.Second, time.Minute)
+		if attempt >= 8 {
+			floor = time.Minute
+		}
+		if wait < floor-time.Second || wait > floor+floor/10+time.Second {
+			t.Errorf("attempt %d retries after %s, want %s to %s", attempt, wait, floor, floor+floor/10)
+		}
 	}
 }

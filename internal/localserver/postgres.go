@@ -52,7 +52,9 @@ func StartPostgres(ctx context.Context, dir string, port int, opts PostgresOptio
 	}
 	args := []string{"-D", data, "-p", strconv.Itoa(port), "-k", dir, "-c", "listen_addresses=127.0.0.1"}
 	if opts.Ephemeral {
-		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
+		// Many tests run at once, each with the web's pool and the jobs' pool.
+		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+			"-c", "max_connections=500")
 	}
 	cmd, err := postgresCommand(filepath.Join(pgBin, "postgres"), args...)
 	if err != nil {

@@ -18,11 +18,20 @@ import (
 	"github.com/behorig/behorig/migrations"
 )
 
-// Open connects to the database and checks that it answers.
+// Open connects to the database and checks that it answers. The pool has pgx's default size.
 func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	return OpenSized(ctx, url, 0)
+}
+
+// OpenSized is Open with a pool of at most maxConns connections (pgx's default when 0), for
+// the pools that are sized on purpose: the web's and the jobs'.
+func OpenSized(ctx context.Context, url string, maxConns int) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("parse database url: %w", err)
+	}
+	if maxConns > 0 {
+		cfg.MaxConns = int32(min(maxConns, 10000))
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

@@ -11,7 +11,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -35,6 +34,8 @@ import (
 	"github.com/behorig/behorig/internal/devenv"
 	"github.com/behorig/behorig/internal/jobs"
 	"github.com/behorig/behorig/internal/localserver"
+	"github.com/behorig/behorig/internal/metrics"
+	"github.com/behorig/behorig/internal/ops"
 	"github.com/behorig/behorig/internal/secret"
 	"github.com/behorig/behorig/internal/store"
 	"github.com/behorig/behorig/internal/testenv"
@@ -71,7 +72,9 @@ func (c *Clock) Advance(d time.Duration) {
 
 // App is a running behorig for one test.
 type App struct {
+	// Pool is the web's pool, which the API and Service use; JobsPool is the jobs'.
 	Pool      *pgxpool.Pool
+	JobsPool  *pgxpool.Pool
 	Box       *secret.Box
 	Audit     *audit.Log
 	Service   *provisioning.Service
@@ -84,6 +87,16 @@ type App struct {
 	// manager-soder (attests for 5120 only) and requester-manager (attests for 5220).
 	Tokens map[string]string
 	Actors map[string]provisioning.Actor
+	// Metrics and Ready are the app's /metrics and /readyz; Logger is its logger.
+	Metrics *metrics.Metrics
+	Ready   *ops.Readiness
+	Logger  *slog.Logger
+}
+
+// RoutesOptions put /readyz, /metrics, request ids and metrics around a handler as serve
+// does, for tests that serve more than the API (the web pages).
+func (a *App) RoutesOptions() ops.RoutesOptions {
+	return ops.RoutesOptions{Ready: a.Ready, Metrics: a.Metrics.Handler(), Instrument: a.Metrics.Instrument, Logger: a.Logger}
 }
 
 // Options change the assembly.
@@ -102,12 +115,15 @@ type Options struct {
 	BankID connectors.BankID
 	// IdentityAttribute is the directory attribute that holds the personnummer; none by default.
 	IdentityAttribute string
-	// Jobs overrides the job runner's timeouts; the periodic reconciliation is off unless
-	// Jobs.ReconcileInterval is set.
+	// Jobs overrides the job runner's timeouts and queues; the periodic reconciliation is off
+	// unless Jobs.ReconcileInterval is set.
 	Jobs jobs.Config
-	// PoolSize is the database pool's size; default pgx's (4 on a small machine), which a
-	// benchmark with many clients raises.
-	PoolSize int
+	// WebConnections sizes the web's pool; default 16.
+	WebConnections int
+	// Probes are readiness probes beside the database's and the directory's, e.g. smtp.
+	Probes []ops.Probe
+	// Logger replaces the test's logger, e.g. to read what a request logged.
+	Logger *slog.Logger
 }
 
 // extraPrincipals complete the demo users with a manager of another unit and a requester
@@ -125,17 +141,28 @@ func New(t testing.TB, opts Options) *App {
 	ctx := context.Background()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
-		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		logger = slog.New(ops.LogHandler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	}
-	url := testenv.PostgreSQL(t)
-	if opts.PoolSize > 0 {
-		url += fmt.Sprintf("&pool_max_conns=%d", opts.PoolSize)
+	if opts.Logger != nil {
+		logger = opts.Logger
 	}
-	pool, err := store.Open(ctx, url)
+	// Two pools as in serve: the web's, and the jobs' with a connection per worker.
+	dbURL := testenv.PostgreSQL(t)
+	pool, err := store.OpenSized(ctx, dbURL, cmp.Or(opts.WebConnections, 16))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
+	jc := opts.Jobs
+	if jc.Queues == (config.Queues{}) {
+		jc.Queues = config.Queues{Default: 2, Directory: 4, Mail: 4, Signing: 2}
+	}
+	jc.Queues = jc.Queues.WithDefaults()
+	jobsPool, err := store.OpenSized(ctx, dbURL, jc.Queues.Total()+config.RiverConnections)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(jobsPool.Close)
 	if err := store.Migrate(ctx, pool, logger); err != nil {
 		t.Fatal(err)
 	}
@@ -158,13 +185,19 @@ func New(t testing.TB, opts Options) *App {
 	if opts.Directory != nil {
 		dir = opts.Directory(real)
 	}
+	// As in serve: the domain calls the directory and the mailer through the metrics'
+	// wrappers, and the readiness probes call the connector itself (not a test's wrapper,
+	// whose injected faults and counted calls are the domain's).
+	m := metrics.New()
+	probes := []ops.Probe{{Name: "database", Decides: true, Check: pool.Ping}, {Name: "directory", Check: ops.DirectoryCheck(real)}}
+	probes = append(probes, opts.Probes...)
+	dir = metrics.Directory{Inner: dir, Metrics: m}
 	clock := &Clock{}
-	jc := opts.Jobs
-	jc.Workers, jc.Time, jc.Logger, jc.FetchPollInterval = 4, clock, logger, 20*time.Millisecond
+	jc.Time, jc.Logger, jc.FetchPollInterval = clock, logger, 20*time.Millisecond
 	if jc.ReconcileInterval == 0 {
 		jc.ReconcileInterval = -1
 	}
-	runner, err := jobs.New(pool, jc)
+	runner, err := jobs.New(jobsPool, jc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,26 +209,39 @@ func New(t testing.TB, opts Options) *App {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var mailer connectors.Mailer = mail.Outbox{DB: pool}
+	var mailer connectors.Mailer = mail.Outbox{DB: jobsPool} // jobs send the mail
 	if opts.Mailer != nil {
 		mailer = opts.Mailer
 	}
+	mailer = metrics.Mailer{Inner: mailer, Metrics: m}
+	var bankID connectors.BankID
+	if opts.BankID != nil {
+		bankID = metrics.BankID{Inner: opts.BankID, Metrics: m}
+	}
 	service, err := provisioning.New(provisioning.Config{DB: pool, Box: box, Audit: auditLog, Directory: dir, Scheduler: runner.Scheduler(),
 		Clock: clock, Logger: logger, Mailer: mailer, BaseURL: cmp.Or(opts.BaseURL, "http://localhost"),
-		BankID: opts.BankID})
+		BankID: bankID})
 	if err != nil {
 		t.Fatal(err)
 	}
-	app := &App{Pool: pool, Box: box, Audit: auditLog, Service: service, Directory: dir, Slapd: slapd, Runner: runner, Clock: clock,
-		Tokens: map[string]string{}, Actors: map[string]provisioning.Actor{}}
+	ready := ops.NewReadiness(probes, ops.ReadinessOptions{Interval: 250 * time.Millisecond, Timeout: time.Second,
+		Observe: m.ObserveProbe})
+	readyCtx, stopProbes := context.WithCancel(ctx)
+	t.Cleanup(stopProbes)
+	ready.Run(readyCtx)
+	m.RegisterPools(map[string]*pgxpool.Pool{"web": pool, "jobs": jobsPool})
+	m.RegisterQueues(pool, logger)
+	app := &App{Metrics: m, Ready: ready, Logger: logger, Pool: pool, JobsPool: jobsPool, Box: box, Audit: auditLog, Service: service, Directory: dir, Slapd: slapd,
+		Runner: runner, Clock: clock, Tokens: map[string]string{}, Actors: map[string]provisioning.Actor{}}
 	app.startAPI(t, ctx, logger)
-	if err := runner.Register(service); err != nil {
+	if err := runner.Register(service.OnPool(jobsPool)); err != nil {
 		t.Fatal(err)
 	}
 	if !opts.NoJobs {
 		if err := runner.Start(ctx); err != nil {
 			t.Fatal(err)
 		}
+		m.WatchJobs(readyCtx, runner.Client())
 		t.Cleanup(func() {
 			stopCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			defer cancel()
@@ -234,7 +280,7 @@ func (a *App) startAPI(t testing.TB, ctx context.Context, logger *slog.Logger) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(server.Handler())
+	srv := httptest.NewServer(ops.Routes(server.Handler(), a.RoutesOptions()))
 	t.Cleanup(srv.Close)
 	a.URL = srv.URL
 }

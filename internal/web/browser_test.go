@@ -371,3 +371,82 @@ func TestBrowserSigningPage(t *testing.T) {
 	}
 	visit(t, ctx, "sign-done", `main h1`)
 }
+
+// The lists in the browser, with and without JavaScript, under axe: Mina ärenden filtered by
+// status and paged, the approval overview searched, paged and all of a page selected, the IT
+// queue showing closed requests, and the persons list searched. Maria and Ingrid each get
+// their own browser, so that each stays within its time.
+func TestBrowserLists(t *testing.T) {
+	s := loadedSite(t, 1600)
+	var surname string
+	if err := s.app.Pool.QueryRow(t.Context(), `SELECT r.person_surname FROM requests r JOIN units u ON u.id = r.unit_id
+		WHERE r.status = 'awaiting_approval' AND u.ansvarskod = '5110' ORDER BY r.number LIMIT 1`).Scan(&surname); err != nil {
+		t.Fatal(err)
+	}
+	for _, js := range []bool{true, false} {
+		name := map[bool]string{true: "with-js", false: "without-js"}[js]
+		open := func(t *testing.T, user string) context.Context {
+			ctx := browser(t)
+			if !js {
+				ctx = withoutScripts(t, ctx)
+			}
+			do(t, ctx, "start the browser", chromedp.Navigate(s.url+"/login"))
+			signInAs(t, ctx, user)
+			return ctx
+		}
+		t.Run(name+"/maria", func(t *testing.T) {
+			ctx := open(t, "maria.chef")
+			visit(t, ctx, "list-start-"+name, `#status`)
+			do(t, ctx, "show all requests by due date", setValue(`#status`, "all"), setValue(`#sort`, "due"),
+				chromedp.Click(`form.list-filter button[type=submit]`))
+			visit(t, ctx, "list-start-all-"+name, `a[rel=next]`)
+			do(t, ctx, "next page", chromedp.Click(`a[rel=next]`))
+			visit(t, ctx, "list-start-page2-"+name, `.pager a`)
+
+			do(t, ctx, "open the approval overview", chromedp.Click(`a[href="/approvals"]`))
+			visit(t, ctx, "list-approvals-"+name, `#all`)
+			do(t, ctx, "select all on the page", chromedp.Click(`#all`))
+			checked, err := chromedp.Run(ctx, chromedp.Evaluate[[]int](`[document.querySelectorAll('input[name=id]:checked').length, document.querySelectorAll('input[name=id]').length]`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if js && checked[0] != checked[1] {
+				t.Fatalf("with JavaScript select all ticked %d of %d", checked[0], checked[1])
+			}
+			if !js && checked[0] != 0 {
+				t.Fatalf("without JavaScript select all ticked %d boxes", checked[0])
+			}
+			do(t, ctx, "next page of approvals", chromedp.Click(`a[rel=next]`))
+			visit(t, ctx, "list-approvals-page2-"+name, `table`)
+			do(t, ctx, "search a name", chromedp.SendKeys(`#q`, surname), chromedp.Click(`form.list-filter button[type=submit]`))
+			visit(t, ctx, "list-approvals-search-"+name, `table`)
+			if rows := text(t, ctx, "table tbody"); !strings.Contains(rows, surname) {
+				t.Fatalf("the search for %s shows %q", surname, rows)
+			}
+			do(t, ctx, "search too short", setValue(`#q`, "x"), chromedp.Click(`form.list-filter button[type=submit]`))
+			visit(t, ctx, "list-approvals-error-"+name, `.error-summary`)
+		})
+		if !js {
+			continue // IT's pages run no script: the run with JavaScript shows them as they are
+		}
+		t.Run(name+"/ingrid", func(t *testing.T) {
+			ctx := open(t, "ingrid.it")
+			do(t, ctx, "open the IT queue", chromedp.Click(`a[href="/queue"]`))
+			visit(t, ctx, "list-queue-"+name, `table`)
+			do(t, ctx, "show closed requests", setValue(`#status`, "closed"), chromedp.Click(`form.list-filter button[type=submit]`))
+			visit(t, ctx, "list-queue-closed-"+name, `a[rel=next]`)
+			if caption := text(t, ctx, "table caption"); caption != "Alla ärenden, även stängda" {
+				t.Fatalf("closed requests under the caption %q", caption)
+			}
+			do(t, ctx, "next page of closed requests", chromedp.Click(`a[rel=next]`))
+			visit(t, ctx, "list-queue-closed-page2-"+name, `table`)
+			do(t, ctx, "open the persons list", chromedp.Click(`a[href="/persons"]`))
+			visit(t, ctx, "list-persons-"+name, `a[rel=next]`)
+			do(t, ctx, "search a person", chromedp.SendKeys(`#q`, surname), chromedp.Click(`form.list-filter button[type=submit]`))
+			visit(t, ctx, "list-persons-search-"+name, `table`)
+			if rows := text(t, ctx, "table tbody"); !strings.Contains(rows, surname) {
+				t.Fatalf("the persons search for %s shows %q", surname, rows)
+			}
+		})
+	}
+}

@@ -30,7 +30,7 @@ func (s *site) submit(t *testing.T, subject, pnr, given, surname, unit string, i
 	return sub
 }
 
-func (s *site) post(t *testing.T, path string, form url.Values) *http.Response {
+func (s *site) post(t testing.TB, path string, form url.Values) *http.Response {
 	t.Helper()
 	resp, err := s.client.PostForm(s.url+path, form)
 	if err != nil {
@@ -55,7 +55,7 @@ func (s *site) newBrowser() *site {
 }
 
 // as signs a fresh browser in through the dev AD IdP.
-func (s *site) as(t *testing.T, user string) *site {
+func (s *site) as(t testing.TB, user string) *site {
 	t.Helper()
 	b := s.newBrowser()
 	if resp := b.signIn(t, "ad", user); resp.StatusCode != http.StatusSeeOther {
@@ -91,13 +91,13 @@ func TestMyRequestsShowsOwnRequestsOpenAndClosed(t *testing.T) {
 	if strings.Contains(page, other.Number) {
 		t.Error("my requests lists a request someone else submitted")
 	}
-	if page := body(t, rolf.get(t, "/?show=closed")); strings.Contains(page, open.Number) || !strings.Contains(page, "Du har inga stängda ärenden.") {
+	if page := body(t, rolf.get(t, "/?status=closed")); strings.Contains(page, open.Number) || !strings.Contains(page, "Du har inga stängda ärenden.") {
 		t.Error("the closed filter shows an open request")
 	}
 
 	maria := s.as(t, "maria.chef")
 	maria.post(t, "/requests/"+open.ID+"/reject", url.Values{"reason": {"Fel enhet"}})
-	page = body(t, rolf.get(t, "/?show=closed"))
+	page = body(t, rolf.get(t, "/?status=closed"))
 	if !strings.Contains(page, open.Number) || !strings.Contains(page, "Avslagen") {
 		t.Error("a rejected request is not under closed")
 	}

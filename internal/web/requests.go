@@ -71,17 +71,6 @@ func flash(l Localizer, r *http.Request) string {
 	return l.T("done." + done)
 }
 
-func (s *Server) myRequests(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
-	closed := r.URL.Query().Get("show") == "closed"
-	list, err := s.service.MyRequests(r.Context(), actor, !closed)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	l := s.localizer(r)
-	s.render(w, r, http.StatusOK, "start", pageData{Actor: &actor, Section: "start", Requests: list, Closed: closed, Flash: flash(l, r)})
-}
-
 func (s *Server) mePage(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
 	me, err := s.service.Me(r.Context(), actor)
 	if err != nil {
@@ -208,23 +197,6 @@ func (s *Server) paperTerms(w http.ResponseWriter, r *http.Request, actor provis
 	http.Redirect(w, r, "/requests/"+url.PathEscape(id)+"?done=paper", http.StatusSeeOther)
 }
 
-func (s *Server) approvals(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
-	s.showApprovals(w, r, actor, http.StatusOK, pageData{})
-}
-
-func (s *Server) showApprovals(w http.ResponseWriter, r *http.Request, actor provisioning.Actor, status int, data pageData) {
-	list, err := s.service.AwaitingMyApproval(r.Context(), actor)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	data.Actor, data.Section, data.Requests = &actor, "approvals", list
-	if data.Flash == "" {
-		data.Flash = flash(s.localizer(r), r)
-	}
-	s.render(w, r, status, "approvals", data)
-}
-
 // decideMany approves or rejects the picked requests in one go. A rejection needs a reason;
 // nothing is decided until the form is complete.
 func (s *Server) decideMany(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
@@ -234,6 +206,11 @@ func (s *Server) decideMany(w http.ResponseWriter, r *http.Request, actor provis
 	}
 	l := s.localizer(r)
 	ids := r.PostForm["id"]
+	// "Markera alla på sidan" picks every request the page showed, with or without the
+	// script that ticks their boxes.
+	if r.PostForm.Get("all") == "page" {
+		ids = append(ids, r.PostForm["onpage"]...)
+	}
 	decision := r.PostForm.Get("decision")
 	reason := strings.TrimSpace(r.PostForm.Get("reason"))
 	data := pageData{FieldErrors: map[string]string{}, Form: map[string]string{"reason": reason}, Picked: map[string]bool{}}
@@ -245,15 +222,6 @@ func (s *Server) decideMany(w http.ResponseWriter, r *http.Request, actor provis
 		data.Picked[id] = true
 	}
 	ids = unique
-	waiting, err := s.service.AwaitingMyApproval(r.Context(), actor)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	numbers := map[string]string{}
-	for _, req := range waiting {
-		numbers[req.ID] = req.Number
-	}
 	if len(ids) == 0 {
 		data.Errors = append(data.Errors, formError{Anchor: "main", Label: l.T("approvals.select"), Message: l.T("error.pick_one")})
 	}
@@ -278,9 +246,9 @@ func (s *Server) decideMany(w http.ResponseWriter, r *http.Request, actor provis
 		}
 		if err != nil {
 			s.log.InfoContext(r.Context(), "decision refused", "request", id, "decision", decision, "err", err)
-			label, anchor := numbers[id], "pick-"+id
-			if label == "" {
-				label, anchor = l.T("approvals.unknown"), "main"
+			label, anchor := l.T("approvals.unknown"), "main"
+			if v, err := s.service.Request(r.Context(), actor, id); err == nil {
+				label, anchor = v.Number, "pick-"+id
 			}
 			data.Errors = append(data.Errors, formError{Anchor: anchor, Label: label, Message: l.T("error.not_decided")})
 			continue
@@ -293,34 +261,6 @@ func (s *Server) decideMany(w http.ResponseWriter, r *http.Request, actor provis
 		return
 	}
 	http.Redirect(w, r, fmt.Sprintf("/approvals?done=%sd_n&n=%d", decision, done), http.StatusSeeOther)
-}
-
-func (s *Server) queue(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
-	status := r.URL.Query().Get("status")
-	list, err := s.service.ITQueue(r.Context(), actor, status)
-	var ve *provisioning.ValidationError
-	if errors.As(err, &ve) {
-		status, err = "", nil
-		list, err = s.service.ITQueue(r.Context(), actor, "")
-	}
-	if err != nil {
-		s.domainError(w, r, err)
-		return
-	}
-	removals, err := s.service.ManualRemovals(r.Context(), actor)
-	if err != nil {
-		s.domainError(w, r, err)
-		return
-	}
-	data := pageData{Actor: &actor, Section: "queue", Queue: list, Removals: removals,
-		Statuses: provisioning.QueueStatuses, Form: map[string]string{"status": status}, Flash: flash(s.localizer(r), r)}
-	if run, found, err := s.service.LastReconcile(r.Context(), actor); err != nil {
-		s.domainError(w, r, err)
-		return
-	} else if found {
-		data.Reconcile = &run
-	}
-	s.render(w, r, http.StatusOK, "queue", data)
 }
 
 func (s *Server) take(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {

@@ -55,7 +55,7 @@ type siteOptions struct {
 	extraIdPs []config.IdentityProvider
 }
 
-func newSite(t *testing.T, opts siteOptions) *site {
+func newSite(t testing.TB, opts siteOptions) *site {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -107,7 +107,7 @@ func newClient() *http.Client {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
-func (s *site) get(t *testing.T, u string) *http.Response {
+func (s *site) get(t testing.TB, u string) *http.Response {
 	t.Helper()
 	if strings.HasPrefix(u, "/") {
 		u = s.url + u
@@ -120,7 +120,7 @@ func (s *site) get(t *testing.T, u string) *http.Response {
 	return resp
 }
 
-func body(t *testing.T, resp *http.Response) string {
+func body(t testing.TB, resp *http.Response) string {
 	t.Helper()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
@@ -131,13 +131,13 @@ func body(t *testing.T, resp *http.Response) string {
 
 // toCallback goes from the sign-in button to the IdP, picks the user there as a person would,
 // and returns the callback URL the IdP sends the browser back to (not yet followed).
-func (s *site) toCallback(t *testing.T, idp, user string) string {
+func (s *site) toCallback(t testing.TB, idp, user string) string {
 	t.Helper()
 	return s.toCallbackFrom(t, "/login/"+idp, user)
 }
 
 // toCallbackFrom is toCallback from a sign-in link such as /login/ad?return=/requests/1.
-func (s *site) toCallbackFrom(t *testing.T, start, user string) string {
+func (s *site) toCallbackFrom(t testing.TB, start, user string) string {
 	t.Helper()
 	resp := s.get(t, start)
 	if resp.StatusCode != http.StatusFound {
@@ -173,7 +173,7 @@ func (s *site) toCallbackFrom(t *testing.T, start, user string) string {
 }
 
 // signIn signs in all the way and returns the callback's answer.
-func (s *site) signIn(t *testing.T, idp, user string) *http.Response {
+func (s *site) signIn(t testing.TB, idp, user string) *http.Response {
 	t.Helper()
 	return s.get(t, s.toCallback(t, idp, user))
 }

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -83,6 +84,7 @@ func (s *Server) Handler(api http.Handler) http.Handler {
 	mux.HandleFunc("GET /queue", s.signedIn(s.queue))
 	mux.HandleFunc("POST /grants/{id}/done", s.signedIn(s.manualDone))
 	mux.HandleFunc("POST /grants/{id}/removed", s.signedIn(s.manualRemoved))
+	mux.HandleFunc("GET /persons", s.signedIn(s.persons))
 	mux.HandleFunc("GET /persons/{id}", s.signedIn(s.personPage))
 	mux.HandleFunc("POST /persons/{id}/link", s.signedIn(s.linkAccount))
 	mux.HandleFunc("POST /persons/{id}/new-account", s.signedIn(s.useNewAccount))
@@ -178,7 +180,7 @@ func (s *Server) CurrentActor(r *http.Request) (provisioning.Actor, error) {
 }
 
 // pageNames are the templates under templates/, each rendered inside layout.html.
-var pageNames = []string{"login", "start", "me", "request", "approvals", "new", "queue", "person", "terminate", "admin_units", "admin_unit", "admin_catalog", "admin_system", "sign", "problem"}
+var pageNames = []string{"login", "start", "me", "request", "approvals", "new", "queue", "persons", "person", "terminate", "admin_units", "admin_unit", "admin_catalog", "admin_system", "sign", "problem"}
 
 type pageData struct {
 	Title   string
@@ -193,23 +195,25 @@ type pageData struct {
 	Me        provisioning.MeView
 	Message   string
 	Flash     string
-	Requests  []provisioning.RequestSummary
-	Closed    bool
-	Request   *provisioning.RequestView
-	Waiting   string
-	Timeline  []timelineEntry
-	Picked    map[string]bool
-	Catalog   []provisioning.SystemView
-	Queue     []provisioning.QueueEntry
-	Removals  []provisioning.ManualRemoval
-	Reconcile *provisioning.ReconcileReport
-	Person    *provisioning.PersonView
-	Units     []provisioning.UnitAdmin
-	Systems   []provisioning.SystemAdmin
-	RoleRows  []int
-	Terms     *provisioning.TermsView
-	Sign      *signState
-	Token     string
+	// a list page: its rows, filters and paging
+	Requests    []provisioning.QueueEntry
+	Persons     []provisioning.PersonSummary
+	List        *listView
+	AllRequests bool // the queue page shows every request, not only the queue
+	Request     *provisioning.RequestView
+	Waiting     string
+	Timeline    []timelineEntry
+	Picked      map[string]bool
+	Catalog     []provisioning.SystemView
+	Removals    []provisioning.ManualRemoval
+	Reconcile   *provisioning.ReconcileReport
+	Person      *provisioning.PersonView
+	Units       []provisioning.UnitAdmin
+	Systems     []provisioning.SystemAdmin
+	RoleRows    []int
+	Terms       *provisioning.TermsView
+	Sign        *signState
+	Token       string
 	// Signatures are the evidence of signed terms, for IT.
 	Signatures []provisioning.SignatureView
 	Statuses   []string
@@ -239,7 +243,10 @@ type uploadFormData struct {
 }
 
 var templateFuncs = template.FuncMap{
-	"field": newField,
+	"isOpen": provisioning.IsOpen,
+	// queued tells whether IT can take a request of this status.
+	"queued": func(status string) bool { return slices.Contains(provisioning.QueueStatuses, status) },
+	"field":  newField,
 	"uploadForm": func(d pageData, action, labelKey string) uploadFormData {
 		return uploadFormData{L: d.L, Action: action, Label: d.L.T(labelKey), Error: d.FieldErrors["file"]}
 	},
@@ -252,7 +259,7 @@ var templateFuncs = template.FuncMap{
 	},
 	"thumbs": func(l Localizer, v any) thumbsData {
 		switch r := v.(type) {
-		case provisioning.RequestSummary:
+		case provisioning.QueueEntry:
 			return thumbsData{l, r.ApprovedBySubmitter, r.ApprovedByManager}
 		case *provisioning.RequestView:
 			return thumbsData{l, r.ApprovedBySubmitter, r.ApprovedByManager}
@@ -278,7 +285,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, page
 	// with a 200.
 	var buf bytes.Buffer
 	if err := s.pages[page].ExecuteTemplate(&buf, "layout", data); err != nil {
-		s.log.Error("render page", "page", page, "err", err)
+		s.log.ErrorContext(r.Context(), "render page", "page", page, "err", err)
 		http.Error(w, data.L.T("error"), http.StatusInternalServerError)
 		return
 	}
