@@ -26,10 +26,10 @@ import (
 // elsewhere on the machine falls on both. `make bench` turns the metrics into its table
 // (internal/benchtable).
 //
-// Before and after batching (README, "How fast"), on 2 cores shared with other work at load
-// average 10-20: Provision 15.0 against 2.3 ms/op (0.15x) before, 2.5 against 5.6 (2.2x)
-// after; Revoke 10.9 against 1.5 (0.14x) before, 2.6 against 2.6 (1.0x) after; Submit 9.0
-// against 5.0 (0.56x) before taking the request number last, 7.9 against 7.1 (0.90x) after.
+// Before and after batching (README, "How fast"), on 2 cores shared with other work:
+// Provision 15.0 against 2.3 ms/op (0.15x) before at load 10, 1.0 against 1.0 (0.99x) after at
+// load 2; Revoke 10.9 against 1.5 (0.14x) before, 0.95 against 0.73 (0.77x) after; Submit
+// 9.0 against 5.0 (0.56x) before taking the request number last, 6.0 against 6.0 (1.0x) after.
 
 // testNumbers makes valid personnummer (not real people: born 1900–1901, numbers from 900 up)
 // so that a benchmark can make as many persons as it needs.
