@@ -8,6 +8,9 @@ import (
 // ErrNotFound is returned (wrapped) when an entry the caller names does not exist.
 var ErrNotFound = errors.New("not found")
 
+// ErrExists is returned (wrapped) when an entry the caller would add is already there.
+var ErrExists = errors.New("already exists")
+
 // Account is what the domain asks a directory to hold for one person.
 type Account struct {
 	Username     string // the login name: uid in OpenLDAP, sAMAccountName in AD
@@ -49,18 +52,37 @@ type Directory interface {
 	// LookupAccountByID finds the account whose entry has this ID, wherever it was renamed or
 	// moved to; the error wraps ErrNotFound when there is none.
 	LookupAccountByID(ctx context.Context, id string) (AccountRef, error)
+	// FindAccounts finds the accounts with these usernames and those whose entries have
+	// these IDs, in one search however many they are (a batch of jobs reads its persons'
+	// entries this way); accounts that do not exist are missing from the answer. An account
+	// found by username carries the username as asked.
+	FindAccounts(ctx context.Context, usernames, ids []string) ([]AccountRef, error)
 	// EnsureAccount creates the account when absent and enables it when disabled. An
 	// existing account's attributes are left as they are.
 	EnsureAccount(ctx context.Context, a Account) (AccountRef, error)
+	// CreateAccount adds the account's entry without looking for it first, for a caller that
+	// has just searched and found none, and returns its DN (FindAccounts reads its ID). The
+	// error wraps ErrExists when an entry is in the way.
+	CreateAccount(ctx context.Context, a Account) (string, error)
 	// DisableAccount disables the account so that it can no longer sign in.
 	DisableAccount(ctx context.Context, dn string) error
-	// EnsureMember makes the account a member of the named group, creating the group
-	// when it does not exist yet.
-	EnsureMember(ctx context.Context, group, memberDN string) error
-	// RemoveMember removes the account from the named group if it is a member.
-	RemoveMember(ctx context.Context, group, memberDN string) error
+	// DisableAccounts disables many accounts at once (a mass termination), not waiting for
+	// each answer before the next; the errors are in the order of dns.
+	DisableAccounts(ctx context.Context, dns []string) []error
+	// EnsureMember makes the accounts members of the named group, creating the group when
+	// it does not exist yet. Several members go in one change, so that a batch of starters
+	// costs the directory one write per group.
+	EnsureMember(ctx context.Context, group string, memberDNs ...string) error
+	// RemoveMember removes the accounts from the named group where they are members, in one
+	// change when it can.
+	RemoveMember(ctx context.Context, group string, memberDNs ...string) error
 	// GroupsOf lists the names of the groups the account is a member of.
 	GroupsOf(ctx context.Context, memberDN string) ([]string, error)
+	// GroupsOfMembers lists, for each of the accounts, the names of the groups it is a
+	// member of, in one search however many they are (a batch of jobs reads its persons'
+	// groups this way). The map is keyed by the DNs as given; an account in no group is
+	// missing from it.
+	GroupsOfMembers(ctx context.Context, memberDNs []string) (map[string][]string, error)
 	// GroupMembers lists the member DNs of the named group as the directory holds them;
 	// none when the group does not exist.
 	GroupMembers(ctx context.Context, group string) ([]string, error)

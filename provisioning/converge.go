@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -115,41 +114,82 @@ func (st personState) desiredAt(now time.Time) desired {
 // readPersonState reads a person, their account and their open grants through q: the pool
 // for step 1, the locking transaction for step 3.
 func (s *Service) readPersonState(ctx context.Context, q querier, personID string, lock bool) (personState, error) {
-	var st personState
-	st.person.id = personID
-	query := `SELECT given_name, surname, email, mobile, employee_type, requested_username, link_required, personnummer_enc
-		FROM persons WHERE id = $1`
+	states, err := s.readPersonStates(ctx, q, []string{personID}, lock)
+	if err != nil {
+		return personState{}, err
+	}
+	st, ok := states[personID]
+	if !ok {
+		return personState{}, fmt.Errorf("person %s: %w", personID, ErrNotFound)
+	}
+	return *st, nil
+}
+
+// readPersonStates reads several persons in three queries, whatever their number; those that
+// do not exist are missing from the map. With lock, the persons are locked in the order of
+// their ids, so that two batches never wait for each other in a circle.
+func (s *Service) readPersonStates(ctx context.Context, q querier, personIDs []string, lock bool) (map[string]*personState, error) {
+	ids := uuidsOnly(personIDs)
+	query := `SELECT id::text, given_name, surname, email, mobile, employee_type, requested_username, link_required, personnummer_enc
+		FROM persons WHERE id = ANY($1) ORDER BY id`
 	if lock {
 		query += " FOR UPDATE"
 	}
-	p := &st.person
-	err := q.QueryRow(ctx, query, personID).Scan(&p.givenName, &p.surname, &p.email, &p.mobile, &p.employeeType,
-		&p.requestedUsername, &p.linkRequired, &p.pnrSealed)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return st, fmt.Errorf("person %s: %w", personID, ErrNotFound)
-	}
+	states := make(map[string]*personState, len(ids))
+	rows, err := q.Query(ctx, query, ids)
 	if err != nil {
-		return st, fmt.Errorf("read person %s: %w", personID, err)
+		return nil, fmt.Errorf("read %d persons: %w", len(ids), err)
 	}
-	st.account, st.hasAccount, err = s.accountOf(ctx, q, personID)
-	if err != nil {
-		return st, err
-	}
-	rows, err := q.Query(ctx, `SELECT id::text, person_id::text, request_id::text, group_name, state, member_dn,
-			coalesce(ended_by_request::text, ''), starts_at, ends_at, manual
-		FROM grants WHERE person_id = $1 AND state <> 'revoked' ORDER BY starts_at, id`, personID)
-	if err != nil {
-		return st, fmt.Errorf("read grants of person %s: %w", personID, err)
-	}
-	st.grants, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (grantRow, error) {
-		var g grantRow
-		return g, row.Scan(&g.id, &g.personID, &g.requestID, &g.group, &g.state, &g.memberDN, &g.endedBy,
-			&g.startsAt, &g.endsAt, &g.manual)
+	_, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (struct{}, error) {
+		var p personRow
+		err := row.Scan(&p.id, &p.givenName, &p.surname, &p.email, &p.mobile, &p.employeeType,
+			&p.requestedUsername, &p.linkRequired, &p.pnrSealed)
+		states[p.id] = &personState{person: p}
+		return struct{}{}, err
 	})
 	if err != nil {
-		return st, fmt.Errorf("read grants of person %s: %w", personID, err)
+		return nil, fmt.Errorf("read %d persons: %w", len(ids), err)
 	}
-	return st, nil
+	rows, err = q.Query(ctx, `SELECT person_id::text, username, dn, state, origin, entry_id FROM accounts
+		WHERE directory = $1 AND person_id = ANY($2)`, s.dirName, ids)
+	if err != nil {
+		return nil, fmt.Errorf("read accounts of %d persons: %w", len(ids), err)
+	}
+	_, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (struct{}, error) {
+		var personID string
+		var a accountRow
+		if err := row.Scan(&personID, &a.username, &a.dn, &a.state, &a.origin, &a.entryID); err != nil {
+			return struct{}{}, err
+		}
+		if st := states[personID]; st != nil {
+			st.account, st.hasAccount = a, true
+		}
+		return struct{}{}, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read accounts of %d persons: %w", len(ids), err)
+	}
+	rows, err = q.Query(ctx, `SELECT id::text, person_id::text, request_id::text, group_name, state, member_dn,
+			coalesce(ended_by_request::text, ''), starts_at, ends_at, manual
+		FROM grants WHERE person_id = ANY($1) AND state <> 'revoked' ORDER BY starts_at, id`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("read grants of %d persons: %w", len(ids), err)
+	}
+	_, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (struct{}, error) {
+		var g grantRow
+		if err := row.Scan(&g.id, &g.personID, &g.requestID, &g.group, &g.state, &g.memberDN, &g.endedBy,
+			&g.startsAt, &g.endsAt, &g.manual); err != nil {
+			return struct{}{}, err
+		}
+		if st := states[g.personID]; st != nil {
+			st.grants = append(st.grants, g)
+		}
+		return struct{}{}, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read grants of %d persons: %w", len(ids), err)
+	}
+	return states, nil
 }
 
 func (s *Service) accountOf(ctx context.Context, q querier, personID string) (accountRow, bool, error) {
@@ -165,51 +205,28 @@ func (s *Service) accountOf(ctx context.Context, q querier, personID string) (ac
 	return a, true, nil
 }
 
-// ConvergeGrant converges the person a grant belongs to. It is the body of the provision
-// job (at the grant's valid-from) and of the revoke job (at its end), which are timers: what
-// they do is decided by all of the person's grants at the time they run.
+// ConvergeGrant converges the person a grant belongs to. The provision job (at the grant's
+// valid-from) and the revoke job (at its end) are timers, and what they do is decided by all
+// of the person's grants at the time they run; the jobs that run together are converged as
+// one batch (ConvergeGrants, batch.go).
 func (s *Service) ConvergeGrant(ctx context.Context, grantID string) error {
-	var personID string
-	err := s.db.QueryRow(ctx, "SELECT person_id::text FROM grants WHERE id = $1", grantID).Scan(&personID)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("grant %s: %w", grantID, ErrNotFound)
-	}
-	if err != nil {
-		return fmt.Errorf("read grant %s: %w", grantID, err)
-	}
-	_, err = s.Converge(ctx, personID, false)
-	return err
+	return s.ConvergeGrants(ctx, []string{grantID})[0]
 }
 
 // Converge brings the person's directory account and group memberships to what their grants
 // say now, and records it. With dryRun it changes nothing and only reports the differences.
 // It returns the differences it found (and, without dryRun, repaired).
 func (s *Service) Converge(ctx context.Context, personID string, dryRun bool) ([]Difference, error) {
-	for range maxConvergeRounds {
-		now := s.clock.Now()
-		st, err := s.readPersonState(ctx, s.db, personID, false)
-		if err != nil {
-			return nil, err
-		}
-		want := st.desiredAt(now)
-		if dryRun {
-			_, diffs, err := s.applyToDirectory(ctx, st, want, true)
-			return diffs, err
-		}
-		if err := s.resolveAccount(ctx, &st, want); err != nil {
-			return nil, err
-		}
-		e, diffs, err := s.applyToDirectory(ctx, st, want, false)
-		if err != nil {
-			return diffs, err
-		}
-		done, err := s.recordConverged(ctx, personID, now, want, st.account, e)
-		if err != nil || done {
-			return diffs, err
-		}
+	if !dryRun {
+		out := s.convergeBatch(ctx, []string{personID})[personID]
+		return out.diffs, out.err
 	}
-	return nil, fmt.Errorf("converge person %s: the grants changed %d times while the directory was updated; retried later",
-		personID, maxConvergeRounds)
+	st, err := s.readPersonState(ctx, s.db, personID, false)
+	if err != nil {
+		return nil, err
+	}
+	_, diffs, err := s.applyToDirectory(ctx, st, st.desiredAt(s.clock.Now()), true, nil)
+	return diffs, err
 }
 
 // Difference is one way in which the directory differs from the grants.
@@ -244,7 +261,12 @@ type entry struct {
 // group) needs the entry to be the person's. behorig enables and disables only the accounts
 // it created; a linked account's life belongs to whoever made it, and behorig keeps only its
 // group memberships.
-func (s *Service) applyToDirectory(ctx context.Context, st personState, want desired, dryRun bool) (entry, []Difference, error) {
+//
+// In a batch (b not nil), the entry, its groups and which of them behorig manages come from
+// the batch's reads when it made them, a new entry's ID is read back by the batch, and the
+// group memberships to add and remove are left in b for the batch to write, one change per
+// group. Alone, step 2 reads and writes each itself.
+func (s *Service) applyToDirectory(ctx context.Context, st personState, want desired, dryRun bool, b *personBatch) (entry, []Difference, error) {
 	if !st.hasAccount {
 		if want.needsAccount {
 			return entry{}, []Difference{{Kind: DiffMissingAccount, PersonID: st.person.id}}, nil
@@ -252,7 +274,10 @@ func (s *Service) applyToDirectory(ctx context.Context, st personState, want des
 		return entry{}, nil, nil
 	}
 	acct := st.account
-	ref, err := s.findEntry(ctx, acct)
+	ref, err := b.entry(acct)
+	if b == nil || !b.searched {
+		ref, err = s.findEntry(ctx, acct)
+	}
 	e := entry{exists: err == nil, disabled: ref.Disabled, dn: ref.DN, id: ref.ID}
 	if err != nil && !errors.Is(err, connectors.ErrNotFound) {
 		return e, nil, err
@@ -267,7 +292,7 @@ func (s *Service) applyToDirectory(ctx context.Context, st personState, want des
 	var diffs []Difference
 	var missing []string
 	if e.exists {
-		removed, toAdd, err := s.takeUngrantedGroups(ctx, st, e.dn, want, dryRun)
+		removed, toAdd, err := s.takeUngrantedGroups(ctx, st, e.dn, want, dryRun, b)
 		diffs, missing = removed, toAdd
 		if err != nil {
 			return e, diffs, err
@@ -284,10 +309,9 @@ func (s *Service) applyToDirectory(ctx context.Context, st personState, want des
 			if err := s.mayGive(ctx, st, e, notOwn); err != nil {
 				return e, diffs, err
 			}
-			if ref, err = s.dir.EnsureAccount(ctx, s.directoryAccount(st)); err != nil {
-				return e, diffs, fmt.Errorf("ensure account %s: %w", acct.username, err)
+			if e, err = s.makeEntry(ctx, st, e, b); err != nil {
+				return e, diffs, err
 			}
-			e = entry{exists: true, disabled: ref.Disabled, dn: ref.DN, id: ref.ID}
 		}
 	}
 	if !e.exists {
@@ -301,13 +325,20 @@ func (s *Service) applyToDirectory(ctx context.Context, st personState, want des
 		if err := s.mayGive(ctx, st, e, notOwn); err != nil {
 			return e, diffs, err
 		}
+		if b != nil {
+			b.add = append(b.add, memberChange{group: s.groupName(st, g), dn: e.dn})
+			continue
+		}
 		if err := s.dir.EnsureMember(ctx, s.groupName(st, g), e.dn); err != nil {
 			return e, diffs, fmt.Errorf("add %s to %s: %w", e.dn, g, err)
 		}
 	}
 	if ownsState && !want.enabled && !e.disabled {
 		diffs = append(diffs, diff(DiffEnabledWithoutGrant, ""))
-		if !dryRun {
+		if !dryRun && b != nil {
+			b.disable = true // with the batch's others
+			e.disabled = true
+		} else if !dryRun {
 			if err := s.dir.DisableAccount(ctx, e.dn); err != nil {
 				return e, diffs, fmt.Errorf("disable %s: %w", e.dn, err)
 			}
@@ -315,6 +346,35 @@ func (s *Service) applyToDirectory(ctx context.Context, st personState, want des
 		}
 	}
 	return e, diffs, nil
+}
+
+// makeEntry creates the person's entry, or enables it. In a batch, a new entry is added
+// without looking again (the batch's search has just found none) and its ID is read back with
+// the others'; an entry that appeared in between is looked up and must be the person's.
+func (s *Service) makeEntry(ctx context.Context, st personState, e entry, b *personBatch) (entry, error) {
+	acct := st.account
+	appeared := false
+	if b != nil && !e.exists {
+		dn, err := s.dir.CreateAccount(ctx, s.directoryAccount(st))
+		if err == nil {
+			b.created = true
+			return entry{exists: true, dn: dn}, nil
+		}
+		if !errors.Is(err, connectors.ErrExists) {
+			return e, fmt.Errorf("create account %s: %w", acct.username, err)
+		}
+		appeared = true
+	}
+	ref, err := s.dir.EnsureAccount(ctx, s.directoryAccount(st))
+	if err != nil {
+		return e, fmt.Errorf("ensure account %s: %w", acct.username, err)
+	}
+	if appeared {
+		if err := s.mayGive(ctx, st, e, s.checkOwnEntry(st, acct, ref)); err != nil {
+			return e, err
+		}
+	}
+	return entry{exists: true, disabled: ref.Disabled, dn: ref.DN, id: ref.ID}, nil
 }
 
 // findEntry finds the account's entry: by the entry's id once it is recorded, so that an
@@ -348,14 +408,20 @@ func (s *Service) mayGive(ctx context.Context, st personState, e entry, notOwn e
 // takeUngrantedGroups removes the account from the groups behorig manages that no grant in
 // effect maps to, and returns those removals and the desired groups it is missing from.
 // Groups behorig does not manage are left alone.
-func (s *Service) takeUngrantedGroups(ctx context.Context, st personState, dn string, want desired, dryRun bool) ([]Difference, []string, error) {
-	actual, err := s.dir.GroupsOf(ctx, dn)
-	if err != nil {
-		return nil, nil, fmt.Errorf("read groups of %s: %w", dn, err)
+func (s *Service) takeUngrantedGroups(ctx context.Context, st personState, dn string, want desired, dryRun bool,
+	b *personBatch) ([]Difference, []string, error) {
+	actual, managed := b.groupsOf(dn)
+	if actual == nil {
+		var err error
+		if actual, err = s.dir.GroupsOf(ctx, dn); err != nil {
+			return nil, nil, fmt.Errorf("read groups of %s: %w", dn, err)
+		}
 	}
-	managed, err := s.managedGroups(ctx, actual)
-	if err != nil {
-		return nil, nil, err
+	if managed == nil {
+		var err error
+		if managed, err = s.managedGroups(ctx, actual); err != nil {
+			return nil, nil, err
+		}
 	}
 	have := map[string]bool{}
 	var diffs []Difference
@@ -366,7 +432,9 @@ func (s *Service) takeUngrantedGroups(ctx context.Context, st personState, dn st
 			continue
 		}
 		diffs = append(diffs, Difference{Kind: DiffUngrantedMember, PersonID: st.person.id, Username: st.account.username, DN: dn, Group: g})
-		if !dryRun {
+		if !dryRun && b != nil {
+			b.remove = append(b.remove, memberChange{group: g, dn: dn})
+		} else if !dryRun {
 			if err := s.dir.RemoveMember(ctx, g, dn); err != nil {
 				return diffs, nil, fmt.Errorf("remove %s from %s: %w", dn, g, err)
 			}
@@ -470,46 +538,45 @@ func (s *Service) directoryAccount(st personState) connectors.Account {
 	return a
 }
 
-// recordConverged records, in one short transaction, what step 2 made true. It reports false
-// when the grants changed since step 1, so that the caller starts again.
-func (s *Service) recordConverged(ctx context.Context, personID string, now time.Time, applied desired, acct accountRow, e entry) (bool, error) {
-	done := false
+// recordConverged records, in one short transaction, what step 2 made true for one person.
+// It reports false when the grants changed since step 1, so that the caller starts again.
+func (s *Service) recordConverged(ctx context.Context, personID string, applied desired, acct accountRow, e entry) (bool, error) {
+	var done []bool
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		st, err := s.readPersonState(ctx, tx, personID, true)
-		if err != nil {
-			return err
-		}
-		// The desired state now, not when the run began: a valid-from or an end that passed
-		// while the directory was updated makes the run start again.
-		now = s.clock.Now()
-		if !st.desiredAt(now).equal(applied) {
-			return nil // an approval, a termination or a date came in between: apply again
-		}
-		if st.hasAccount && (st.account.username != acct.username || st.account.origin != acct.origin) {
-			return nil // IT linked or replaced the account meanwhile: the entry worked on is not its
-		}
-		done = true
-		if err := s.recordAccount(ctx, tx, st, e, causeOf(st, now)); err != nil {
-			return err
-		}
-		requests := map[string]bool{}
-		for _, g := range st.grants {
-			changed, err := s.recordGrant(ctx, tx, g, e.dn, now)
-			if err != nil {
-				return err
-			}
-			if changed {
-				requests[g.requestID] = true
-			}
-		}
-		for _, id := range slices.Sorted(maps.Keys(requests)) {
-			if err := s.completeIfDone(ctx, tx, id); err != nil {
-				return err
-			}
-		}
-		return s.completeTerminations(ctx, tx, personID)
+		var err error
+		done, err = s.recordAll(ctx, tx, []recordItem{{personID: personID, applied: applied, acct: acct, e: e}})
+		return err
 	})
-	return done, err
+	return err == nil && done[0], err
+}
+
+// recordPerson is step 3 for one person whom the transaction has locked (st read with the
+// lock): it checks that the desired state is still the one applied and, when it is (ok),
+// writes it and returns the requests whose grants changed.
+func (s *Service) recordPerson(ctx context.Context, w stepWriter, st personState, applied desired, acct accountRow, e entry) (
+	requests []string, ok bool, err error) {
+	// The desired state now, not when the run began: a valid-from or an end that passed
+	// while the directory was updated makes the run start again.
+	now := s.clock.Now()
+	if !st.desiredAt(now).equal(applied) {
+		return nil, false, nil // an approval, a termination or a date came in between: apply again
+	}
+	if st.hasAccount && (st.account.username != acct.username || st.account.origin != acct.origin) {
+		return nil, false, nil // IT linked or replaced the account meanwhile: the entry worked on is not its
+	}
+	if err := s.recordAccount(ctx, w, st, e, causeOf(st, now)); err != nil {
+		return nil, false, err
+	}
+	for _, g := range st.grants {
+		changed, err := s.recordGrant(ctx, w, g, e.dn, now)
+		if err != nil {
+			return nil, false, err
+		}
+		if changed && !slices.Contains(requests, g.requestID) {
+			requests = append(requests, g.requestID)
+		}
+	}
+	return requests, true, nil
 }
 
 // causeOf names the request an account change belongs in the history of: the one whose
@@ -528,7 +595,7 @@ func causeOf(st personState, now time.Time) string {
 }
 
 // recordAccount keeps the account row in step with the directory entry and audits each change.
-func (s *Service) recordAccount(ctx context.Context, tx pgx.Tx, st personState, e entry, requestID string) error {
+func (s *Service) recordAccount(ctx context.Context, w stepWriter, st personState, e entry, requestID string) error {
 	if !st.hasAccount || !e.exists {
 		return nil
 	}
@@ -539,7 +606,7 @@ func (s *Service) recordAccount(ctx context.Context, tx pgx.Tx, st personState, 
 	if before == state && st.account.dn == e.dn && st.account.entryID == e.id {
 		return nil
 	}
-	if _, err := tx.Exec(ctx, `UPDATE accounts SET dn = $3, state = $4, entry_id = $5, updated_at = $6
+	if err := w.exec(ctx, `UPDATE accounts SET dn = $3, state = $4, entry_id = $5, updated_at = $6
 		WHERE directory = $1 AND person_id = $2`, s.dirName, st.person.id, e.dn, state, e.id, s.clock.Now()); err != nil {
 		return fmt.Errorf("record account %s: %w", st.account.username, err)
 	}
@@ -556,27 +623,27 @@ func (s *Service) recordAccount(ctx context.Context, tx pgx.Tx, st personState, 
 	default:
 		return nil // the directory moved the entry; the new DN is recorded
 	}
-	return s.record(ctx, tx, systemActor, action, requestID, st.person.id, data)
+	return w.record(ctx, systemActor, action, requestID, st.person.id, data)
 }
 
 // recordGrant moves one grant to the state the directory now reflects, and reports whether
 // it changed.
-func (s *Service) recordGrant(ctx context.Context, tx pgx.Tx, g grantRow, dn string, now time.Time) (bool, error) {
+func (s *Service) recordGrant(ctx context.Context, w stepWriter, g grantRow, dn string, now time.Time) (bool, error) {
 	switch {
 	case g.manual && g.state == GrantActive && g.ended(now):
-		return true, s.awaitManualRemoval(ctx, tx, g)
+		return true, s.awaitManualRemoval(ctx, w, g)
 	case g.ended(now) && (g.state == GrantScheduled || g.state == GrantActive):
-		if _, err := tx.Exec(ctx, "UPDATE grants SET state = $3, revoked_at = $2 WHERE id = $1", g.id, s.clock.Now(), GrantRevoked); err != nil {
+		if err := w.exec(ctx, "UPDATE grants SET state = $3, revoked_at = $2 WHERE id = $1", g.id, s.clock.Now(), GrantRevoked); err != nil {
 			return false, fmt.Errorf("record revocation of grant %s: %w", g.id, err)
 		}
-		return true, s.record(ctx, tx, systemActor, "grant.revoked", g.requestID, g.personID,
+		return true, w.record(ctx, systemActor, "grant.revoked", g.requestID, g.personID,
 			map[string]any{"grant": g.id, "group": g.group, "member": dn, "trigger": g.trigger()})
 	case !g.manual && g.state == GrantScheduled && g.inEffect(now):
-		if _, err := tx.Exec(ctx, "UPDATE grants SET state = $4, member_dn = $2, provisioned_at = $3 WHERE id = $1",
+		if err := w.exec(ctx, "UPDATE grants SET state = $4, member_dn = $2, provisioned_at = $3 WHERE id = $1",
 			g.id, dn, s.clock.Now(), GrantActive); err != nil {
 			return false, fmt.Errorf("record grant %s: %w", g.id, err)
 		}
-		return true, s.record(ctx, tx, systemActor, "grant.provisioned", g.requestID, g.personID,
+		return true, w.record(ctx, systemActor, "grant.provisioned", g.requestID, g.personID,
 			map[string]any{"grant": g.id, "group": g.group, "member": dn})
 	}
 	return false, nil

@@ -2,7 +2,6 @@ package provisioning
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -23,23 +22,45 @@ type requestRow struct {
 }
 
 func (s *Service) lockRequest(ctx context.Context, tx pgx.Tx, id string) (requestRow, error) {
-	var r requestRow
-	err := tx.QueryRow(ctx, `SELECT id::text, number, kind, status, requester_id::text, person_id::text, unit_id::text,
-			valid_from, valid_to, effective_date, terms_required
-		FROM requests WHERE id = $1 FOR UPDATE`, uuidOrNull(id)).Scan(&r.id, &r.number, &r.kind, &r.status,
-		&r.requesterID, &r.personID, &r.unitID, &r.validFrom, &r.validTo, &r.effective, &r.termsRequired)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return r, fmt.Errorf("request %s: %w", id, ErrNotFound)
-	}
+	rs, err := s.lockRequests(ctx, tx, []string{id})
 	if err != nil {
-		return r, fmt.Errorf("load request %s: %w", id, err)
+		return requestRow{}, err
 	}
-	return r, nil
+	if len(rs) == 0 {
+		return requestRow{}, fmt.Errorf("request %s: %w", id, ErrNotFound)
+	}
+	return rs[0], nil
+}
+
+// lockRequests locks the requests in the order of their ids (so that two transactions never
+// wait for each other in a circle) and returns those that exist, and with statuses, only
+// those in one of them (checked again once locked).
+func (s *Service) lockRequests(ctx context.Context, tx pgx.Tx, ids []string, statuses ...string) ([]requestRow, error) {
+	rows, err := tx.Query(ctx, `SELECT id::text, number, kind, status, requester_id::text, person_id::text, unit_id::text,
+			valid_from, valid_to, effective_date, terms_required
+		FROM requests WHERE id = ANY($1) AND (cardinality($2::text[]) = 0 OR status = ANY($2))
+		ORDER BY id FOR UPDATE`, uuidsOnly(ids), append([]string{}, statuses...))
+	if err != nil {
+		return nil, fmt.Errorf("load %d requests: %w", len(ids), err)
+	}
+	rs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (requestRow, error) {
+		var r requestRow
+		return r, row.Scan(&r.id, &r.number, &r.kind, &r.status, &r.requesterID, &r.personID, &r.unitID,
+			&r.validFrom, &r.validTo, &r.effective, &r.termsRequired)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load %d requests: %w", len(ids), err)
+	}
+	return rs, nil
 }
 
 // setStatus moves a request and records the move.
 func (s *Service) setStatus(ctx context.Context, tx pgx.Tx, actor string, r requestRow, status string, data map[string]any) error {
-	if _, err := tx.Exec(ctx, "UPDATE requests SET status = $2, updated_at = $3 WHERE id = $1",
+	return s.setStatusVia(ctx, direct{s, tx}, actor, r, status, data)
+}
+
+func (s *Service) setStatusVia(ctx context.Context, w stepWriter, actor string, r requestRow, status string, data map[string]any) error {
+	if err := w.exec(ctx, "UPDATE requests SET status = $2, updated_at = $3 WHERE id = $1",
 		r.id, status, s.clock.Now()); err != nil {
 		return fmt.Errorf("set status of %s to %s: %w", r.number, status, err)
 	}
@@ -47,7 +68,7 @@ func (s *Service) setStatus(ctx context.Context, tx pgx.Tx, actor string, r requ
 		data = map[string]any{}
 	}
 	data["from"], data["to"] = r.status, status
-	return s.record(ctx, tx, actor, "request.status", r.id, r.personID, data)
+	return w.record(ctx, actor, "request.status", r.id, r.personID, data)
 }
 
 // Approve attests a request. Only a manager with attestation rights for the request's unit may.

@@ -12,11 +12,11 @@ import (
 
 // awaitManualRemoval marks an active manual grant for IT to remove by hand. The access is
 // not counted as gone until IT says it is.
-func (s *Service) awaitManualRemoval(ctx context.Context, tx pgx.Tx, g grantRow) error {
-	if _, err := tx.Exec(ctx, "UPDATE grants SET state = $2 WHERE id = $1", g.id, GrantRemovalPending); err != nil {
+func (s *Service) awaitManualRemoval(ctx context.Context, w stepWriter, g grantRow) error {
+	if err := w.exec(ctx, "UPDATE grants SET state = $2 WHERE id = $1", g.id, GrantRemovalPending); err != nil {
 		return fmt.Errorf("mark grant %s for manual removal: %w", g.id, err)
 	}
-	return s.record(ctx, tx, systemActor, "grant.removal_pending", g.requestID, g.personID,
+	return w.record(ctx, systemActor, "grant.removal_pending", g.requestID, g.personID,
 		map[string]any{"grant": g.id, "group": g.group, "trigger": g.trigger()})
 }
 

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -12,57 +14,108 @@ import (
 	"github.com/behorig/behorig/internal/username"
 )
 
-// resolveAccount makes sure a person who needs an account has an account row before any
-// directory write: the username is reserved (or an existing entry linked) in its own short
-// transaction, so a retry after a crash reuses it instead of making a second account. The
-// directory is asked outside that transaction.
-func (s *Service) resolveAccount(ctx context.Context, st *personState, want desired) error {
-	if st.hasAccount || !want.needsAccount {
-		return nil
+// resolveAccounts makes sure that every person of the batch who needs an account has an
+// account row before any directory write: the username is reserved (or an existing entry
+// linked) in a short transaction, so a retry after a crash reuses it instead of making a
+// second account. The directory is asked outside that transaction.
+//
+// Made-up usernames are chosen for the whole batch at once: every person's next candidate is
+// checked in one query and one directory search and the free ones reserved in one
+// transaction; a person whose candidate is taken tries the next. A username the request
+// named is taken per person.
+func (s *Service) resolveAccounts(ctx context.Context, batch []*batchPerson) {
+	type choosing struct {
+		p    *batchPerson
+		base string
+		n    int
 	}
-	if st.person.requestedUsername != "" {
-		return s.takeRequestedUsername(ctx, st)
-	}
-	base, err := username.Base(st.person.givenName, st.person.surname)
-	if err != nil {
-		return fmt.Errorf("make a username for person %s: %w", st.person.id, err)
-	}
-	for n := 1; n < 1000; n++ {
-		candidate := username.Candidate(base, n)
-		free, err := s.usernameFree(ctx, candidate, st.person.id)
-		if err != nil {
-			return err
-		}
-		if !free {
+	var need []*choosing
+	for _, p := range batch {
+		if p.err != nil || p.st.hasAccount || !p.want.needsAccount {
 			continue
 		}
-		reserved, err := s.reserveAccount(ctx, st, candidate, "created", "")
-		if err != nil || reserved {
-			return err
+		if p.st.person.requestedUsername != "" {
+			p.err = protect(func() error { return s.takeRequestedUsername(ctx, &p.st) })
+			continue
 		}
+		base, err := username.Base(p.st.person.givenName, p.st.person.surname)
+		if err != nil {
+			p.err = fmt.Errorf("make a username for person %s: %w", p.id, err)
+			continue
+		}
+		need = append(need, &choosing{p: p, base: base, n: 1})
 	}
-	return fmt.Errorf("no free username for %s after 999 tries", base)
+	for len(need) > 0 {
+		var tries []reservation
+		chosen := map[string]bool{} // two persons of the batch with the same name try different ones
+		for _, c := range need {
+			for ; c.n < 1000 && chosen[username.Candidate(c.base, c.n)]; c.n++ {
+			}
+			if c.n >= 1000 {
+				c.p.err = fmt.Errorf("no free username for %s after 999 tries", c.base)
+				continue
+			}
+			name := username.Candidate(c.base, c.n)
+			chosen[name] = true
+			tries = append(tries, reservation{st: &c.p.st, name: name})
+		}
+		free, err := s.usernamesFree(ctx, tries)
+		if err == nil {
+			err = s.reserveAccounts(ctx, slices.DeleteFunc(slices.Clone(tries), func(r reservation) bool { return !free[r.name] }))
+		}
+		next := need[:0]
+		for _, c := range need {
+			switch {
+			case c.p.err != nil || c.p.st.hasAccount:
+			case err != nil:
+				c.p.err = err
+			default:
+				c.n++ // taken: the next candidate
+				next = append(next, c)
+			}
+		}
+		need = next
+	}
 }
 
-// usernameFree tells whether a made-up username may be given to the person: behorig never
-// issued it to anyone else and no directory entry has it.
-func (s *Service) usernameFree(ctx context.Context, name, personID string) (bool, error) {
-	var issuedToOther bool
-	if err := s.db.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM usernames WHERE username = $1 AND person_id <> $2)",
-		name, personID).Scan(&issuedToOther); err != nil {
-		return false, fmt.Errorf("check username %s: %w", name, err)
+// reservation is a username to reserve for a person.
+type reservation struct {
+	st   *personState
+	name string
+}
+
+// usernamesFree tells which made-up usernames may be given to their persons: behorig never
+// issued them to anyone else and no directory entry has them.
+func (s *Service) usernamesFree(ctx context.Context, tries []reservation) (map[string]bool, error) {
+	names, persons := make([]string, len(tries)), make([]string, len(tries))
+	for i, r := range tries {
+		names[i], persons[i] = r.name, r.st.person.id
 	}
-	if issuedToOther {
-		return false, nil
+	rows, err := s.db.Query(ctx, `SELECT u.username FROM usernames u
+		JOIN unnest($1::text[], $2::uuid[]) AS c(username, person_id) ON u.username = c.username
+		WHERE u.person_id <> c.person_id`, names, persons)
+	if err != nil {
+		return nil, fmt.Errorf("check %d usernames: %w", len(names), err)
 	}
-	_, err := s.dir.LookupAccount(ctx, name)
-	if err == nil {
-		return false, nil // someone outside behorig has it
+	issued, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("check %d usernames: %w", len(names), err)
 	}
-	if !errors.Is(err, connectors.ErrNotFound) {
-		return false, fmt.Errorf("check username %s: %w", name, err)
+	var refs []connectors.AccountRef
+	if err := protect(func() error { refs, err = s.dir.FindAccounts(ctx, names, nil); return err }); err != nil {
+		return nil, fmt.Errorf("check %d usernames: %w", len(names), err)
 	}
-	return true, nil
+	free := make(map[string]bool, len(names))
+	for _, n := range names {
+		free[n] = true
+	}
+	for _, n := range issued {
+		delete(free, n)
+	}
+	for _, r := range refs {
+		delete(free, strings.ToLower(r.Username)) // someone outside behorig has it
+	}
+	return free, nil
 }
 
 // takeRequestedUsername reserves the username the approved request named. A directory entry
@@ -73,7 +126,7 @@ func (s *Service) takeRequestedUsername(ctx context.Context, st *personState) er
 	ref, err := s.dir.LookupAccount(ctx, name)
 	switch {
 	case errors.Is(err, connectors.ErrNotFound):
-		if _, err := s.reserveAccount(ctx, st, name, "created", ""); err != nil {
+		if err := s.reserveAccount(ctx, st, name); err != nil {
 			return err
 		}
 		if st.hasAccount {
@@ -97,34 +150,65 @@ func (s *Service) takeRequestedUsername(ctx context.Context, st *personState) er
 }
 
 // reserveAccount records the account row for the person with the username, unless another
-// run got there first; it reports whether the person now has an account row.
-func (s *Service) reserveAccount(ctx context.Context, st *personState, name, origin, linkedBy string) (bool, error) {
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		fresh, err := s.readPersonState(ctx, tx, st.person.id, true)
+// run got there first.
+func (s *Service) reserveAccount(ctx context.Context, st *personState, name string) error {
+	return s.reserveAccounts(ctx, []reservation{{st: st, name: name}})
+}
+
+// reserveAccounts records, in one transaction, an account row for each person with their
+// username, unless another run got there first (then the person has that one) or the
+// username went to someone else (then the person still has none).
+func (s *Service) reserveAccounts(ctx context.Context, rs []reservation) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		ids := make([]string, len(rs))
+		for i, r := range rs {
+			ids[i] = r.st.person.id
+		}
+		fresh, err := s.readPersonStates(ctx, tx, ids, true)
 		if err != nil {
 			return err
 		}
-		if fresh.hasAccount {
-			st.account, st.hasAccount = fresh.account, true
-			return nil
+		var names, persons []string
+		for _, r := range rs {
+			f, ok := fresh[r.st.person.id]
+			if !ok {
+				return fmt.Errorf("person %s: %w", r.st.person.id, ErrNotFound)
+			}
+			if f.hasAccount {
+				r.st.account, r.st.hasAccount = f.account, true
+				continue
+			}
+			names, persons = append(names, r.name), append(persons, r.st.person.id)
 		}
-		ok, err := claimUsername(ctx, tx, name, st.person.id)
-		if err != nil || !ok {
+		owners, err := claimUsernames(ctx, tx, names, persons)
+		if err != nil {
 			return err
 		}
-		st.account = accountRow{username: name, state: AccountReserved, origin: origin}
-		if _, err := tx.Exec(ctx, `INSERT INTO accounts (person_id, directory, username, state, origin, linked_by)
-			VALUES ($1, $2, $3, $6, $4, $5)`, st.person.id, s.dirName, name, origin, linkedBy, AccountReserved); err != nil {
-			return fmt.Errorf("reserve username %s: %w", name, err)
+		w := &queued{s: s, tx: tx}
+		for _, r := range rs {
+			if r.st.hasAccount || owners[r.name] != r.st.person.id {
+				continue
+			}
+			w.exec(ctx, `INSERT INTO accounts (person_id, directory, username, state, origin, linked_by)
+				VALUES ($1, $2, $3, $4, 'created', '')`, r.st.person.id, s.dirName, r.name, AccountReserved)
+			w.exec(ctx, "UPDATE persons SET link_required = '' WHERE id = $1", r.st.person.id)
+			w.record(ctx, systemActor, "username.reserved", "", r.st.person.id,
+				map[string]any{"username": r.name, "directory": s.dirName, "origin": "created"})
 		}
-		st.hasAccount = true
-		if _, err := tx.Exec(ctx, "UPDATE persons SET link_required = '' WHERE id = $1", st.person.id); err != nil {
-			return fmt.Errorf("clear link of person %s: %w", st.person.id, err)
+		if err := w.flush(ctx); err != nil {
+			return fmt.Errorf("reserve %d usernames: %w", len(names), err)
 		}
-		return s.record(ctx, tx, systemActor, "username.reserved", "", st.person.id,
-			map[string]any{"username": name, "directory": s.dirName, "origin": origin})
+		for _, r := range rs {
+			if !r.st.hasAccount && owners[r.name] == r.st.person.id {
+				r.st.account = accountRow{username: r.name, state: AccountReserved, origin: "created"}
+				r.st.hasAccount = true
+			}
+		}
+		return nil
 	})
-	return st.hasAccount, err
 }
 
 // linkEntry records an existing directory entry as the person's account, audits who or what
@@ -194,62 +278,98 @@ func (s *Service) markLinkRequired(ctx context.Context, personID, name string) e
 
 // claimUsername records the username as issued to the person; false when it went to another.
 func claimUsername(ctx context.Context, tx pgx.Tx, name, personID string) (bool, error) {
-	var owner string
-	err := tx.QueryRow(ctx, `INSERT INTO usernames (username, person_id) VALUES ($1, $2)
-		ON CONFLICT (username) DO UPDATE SET username = EXCLUDED.username RETURNING person_id::text`, name, personID).Scan(&owner)
-	if err != nil {
-		return false, fmt.Errorf("claim username %s: %w", name, err)
+	owners, err := claimUsernames(ctx, tx, []string{name}, []string{personID})
+	return owners[name] == personID, err
+}
+
+// claimUsernames records each username as issued to its person (all different) and returns
+// whom each was issued to: the person, or whoever had it before.
+func claimUsernames(ctx context.Context, tx pgx.Tx, names, personIDs []string) (map[string]string, error) {
+	owners := make(map[string]string, len(names))
+	if len(names) == 0 {
+		return owners, nil
 	}
-	return owner == personID, nil
+	rows, err := tx.Query(ctx, `INSERT INTO usernames (username, person_id) SELECT * FROM unnest($1::text[], $2::uuid[])
+		ON CONFLICT (username) DO UPDATE SET username = EXCLUDED.username RETURNING username, person_id::text`, names, personIDs)
+	if err != nil {
+		return nil, fmt.Errorf("claim %d usernames: %w", len(names), err)
+	}
+	_, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (struct{}, error) {
+		var name, owner string
+		err := row.Scan(&name, &owner)
+		owners[name] = owner
+		return struct{}{}, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim %d usernames: %w", len(names), err)
+	}
+	return owners, nil
 }
 
 // completeIfDone closes a grant request once none of its grants waits for provisioning.
 func (s *Service) completeIfDone(ctx context.Context, tx pgx.Tx, requestID string) error {
-	r, err := s.lockRequest(ctx, tx, requestID)
-	if err != nil {
-		return err
-	}
-	if r.status != StatusInProgress && r.status != StatusScheduled && r.status != StatusAssigned &&
-		r.status != StatusWaitingThirdParty {
-		return nil
-	}
-	var waiting bool
-	if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM grants WHERE request_id = $1 AND state = 'scheduled')",
-		r.id).Scan(&waiting); err != nil {
-		return fmt.Errorf("check grants of %s: %w", r.number, err)
-	}
-	if waiting {
-		return nil
-	}
-	return s.setStatus(ctx, tx, systemActor, r, StatusCompleted, nil)
+	return s.completeRequests(ctx, tx, direct{s, tx}, []string{requestID})
 }
 
-// completeTerminations closes the person's open termination requests once every grant due
-// to end by now has ended.
-func (s *Service) completeTerminations(ctx context.Context, tx pgx.Tx, personID string) error {
-	var pending bool
-	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM grants WHERE person_id = $1 AND state <> 'revoked'
-		AND ends_at <= $2)`, personID, s.clock.Now()).Scan(&pending); err != nil {
-		return fmt.Errorf("check ending grants of person %s: %w", personID, err)
-	}
-	if pending {
+// completeRequests closes those of the grant requests that are underway and have no grant
+// waiting for provisioning any more. Changes written through w must have reached tx.
+func (s *Service) completeRequests(ctx context.Context, tx pgx.Tx, w stepWriter, requestIDs []string) error {
+	if len(requestIDs) == 0 {
 		return nil
 	}
-	rows, err := tx.Query(ctx, `SELECT id::text FROM requests WHERE person_id = $1 AND kind = $3
-		AND status = ANY($4) AND coalesce(effective_date, '-infinity') <= $2`, personID, s.today(), KindTerminate, underwayStatuses)
+	// Only those underway are locked: a revocation's grant requests closed long ago.
+	rs, err := s.lockRequests(ctx, tx, requestIDs, underwayStatuses...)
+	if err != nil || len(rs) == 0 {
+		return err
+	}
+	underway := make([]string, len(rs))
+	for i, r := range rs {
+		underway[i] = r.id
+	}
+	rows, err := tx.Query(ctx, "SELECT DISTINCT request_id::text FROM grants WHERE request_id = ANY($1) AND state = 'scheduled'",
+		underway)
 	if err != nil {
-		return fmt.Errorf("find terminations of person %s: %w", personID, err)
+		return fmt.Errorf("check grants of %d requests: %w", len(requestIDs), err)
+	}
+	waiting, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("check grants of %d requests: %w", len(requestIDs), err)
+	}
+	for _, r := range rs {
+		if r.status != StatusInProgress && r.status != StatusScheduled && r.status != StatusAssigned &&
+			r.status != StatusWaitingThirdParty || slices.Contains(waiting, r.id) {
+			continue
+		}
+		if err := s.setStatusVia(ctx, w, systemActor, r, StatusCompleted, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// completeTerminations closes the persons' open termination requests once every grant due to
+// end by now has ended. Changes written through w must have reached tx.
+func (s *Service) completeTerminations(ctx context.Context, tx pgx.Tx, w stepWriter, personIDs []string) error {
+	if len(personIDs) == 0 {
+		return nil
+	}
+	rows, err := tx.Query(ctx, `SELECT r.id::text FROM requests r WHERE r.person_id = ANY($1) AND r.kind = $3
+		AND r.status = ANY($4) AND coalesce(r.effective_date, '-infinity') <= $5
+		AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.person_id = r.person_id AND g.state <> 'revoked' AND g.ends_at <= $2)`,
+		uuidsOnly(personIDs), s.clock.Now(), KindTerminate, underwayStatuses, s.today())
+	if err != nil {
+		return fmt.Errorf("find terminations of %d persons: %w", len(personIDs), err)
 	}
 	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
-		return fmt.Errorf("find terminations of person %s: %w", personID, err)
+		return fmt.Errorf("find terminations of %d persons: %w", len(personIDs), err)
 	}
-	for _, id := range ids {
-		r, err := s.lockRequest(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		if err := s.setStatus(ctx, tx, systemActor, r, StatusCompleted, nil); err != nil {
+	rs, err := s.lockRequests(ctx, tx, ids, underwayStatuses...) // not those cancelled or closed since
+	if err != nil {
+		return err
+	}
+	for _, r := range rs {
+		if err := s.setStatusVia(ctx, w, systemActor, r, StatusCompleted, nil); err != nil {
 			return err
 		}
 	}

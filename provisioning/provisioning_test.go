@@ -111,18 +111,18 @@ type flakyDirectory struct {
 	failMember, failRemove atomic.Int32
 }
 
-func (f *flakyDirectory) EnsureMember(ctx context.Context, group, member string) error {
+func (f *flakyDirectory) EnsureMember(ctx context.Context, group string, members ...string) error {
 	if f.failMember.Add(-1) >= 0 {
 		return errors.New("connection reset (injected)")
 	}
-	return f.Directory.EnsureMember(ctx, group, member)
+	return f.Directory.EnsureMember(ctx, group, members...)
 }
 
-func (f *flakyDirectory) RemoveMember(ctx context.Context, group, member string) error {
+func (f *flakyDirectory) RemoveMember(ctx context.Context, group string, members ...string) error {
 	if f.failRemove.Add(-1) >= 0 {
 		return errors.New("connection reset (injected)")
 	}
-	return f.Directory.RemoveMember(ctx, group, member)
+	return f.Directory.RemoveMember(ctx, group, members...)
 }
 
 func grantIDs(t testing.TB, app *testapp.App, requestID string) []string {

@@ -51,11 +51,22 @@ func (h *heldWrites) wait(ctx context.Context) error {
 	}
 }
 
-func (h *heldWrites) RemoveMember(ctx context.Context, group, member string) error {
+func (h *heldWrites) RemoveMember(ctx context.Context, group string, members ...string) error {
 	if err := h.wait(ctx); err != nil {
 		return err
 	}
-	return h.Directory.RemoveMember(ctx, group, member)
+	return h.Directory.RemoveMember(ctx, group, members...)
+}
+
+func (h *heldWrites) DisableAccounts(ctx context.Context, dns []string) []error {
+	if err := h.wait(ctx); err != nil {
+		errs := make([]error, len(dns))
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs
+	}
+	return h.Directory.DisableAccounts(ctx, dns)
 }
 
 func (h *heldWrites) DisableAccount(ctx context.Context, dn string) error {

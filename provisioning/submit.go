@@ -2,6 +2,7 @@ package provisioning
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net/mail"
@@ -13,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/behorig/behorig/connectors"
+	"github.com/behorig/behorig/internal/audit"
 	"github.com/behorig/behorig/internal/personnummer"
 	"github.com/behorig/behorig/internal/textcheck"
 	"github.com/behorig/behorig/internal/username"
@@ -693,11 +695,15 @@ func (s *Service) insertRequest(ctx context.Context, tx pgx.Tx, actor Actor, v *
 		}
 	}
 	now := s.clock.Now()
-	number, err := nextNumber(ctx, tx, now.In(s.loc).Year())
+	// Every submission of the year waits for the request-number counter's row and holds it
+	// until it commits, so the number is taken last: the request goes in under a placeholder
+	// and the audit event's id is taken before, and only the number, the event and the commit
+	// run while the row is held.
+	auditID, err := s.audit.TakeID(ctx, tx)
 	if err != nil {
 		return Submitted{}, err
 	}
-	r := Submitted{Number: number, Status: StatusAwaitingApproval}
+	r := Submitted{Status: StatusAwaitingApproval}
 	err = tx.QueryRow(ctx, `INSERT INTO requests (number, kind, status, requester_id, approver_id, person_id, unit_id,
 		cost_centre, reason, valid_from, valid_to, effective_date, terms_required, approved_by_submitter, created_at, updated_at,
 		description, person_given_name, person_surname, person_email, person_mobile, person_username, person_job_title,
@@ -705,7 +711,7 @@ func (s *Service) insertRequest(ctx context.Context, tx pgx.Tx, actor Actor, v *
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, true, $14, $14, $15,
 			COALESCE(NULLIF($16, ''), (SELECT given_name FROM persons WHERE id = $6)),
 			COALESCE(NULLIF($17, ''), (SELECT surname FROM persons WHERE id = $6)), $18, $19, $20, $21, $22, $23) RETURNING id::text`,
-		number, v.kind, r.Status, actor.ID, v.approverID, personID, v.unitID, v.costCentre, v.reason,
+		"pending-"+rand.Text(), v.kind, r.Status, actor.ID, v.approverID, personID, v.unitID, v.costCentre, v.reason,
 		datePtr(v.validFrom), datePtr(v.validTo), datePtr(v.effective), v.termsRequired, now, v.description,
 		v.person.GivenName, v.person.Surname, v.person.Email, v.person.Mobile, v.person.Username, v.person.JobTitle,
 		v.person.EmployeeType, v.usernameCheck).Scan(&r.ID)
@@ -715,18 +721,22 @@ func (s *Service) insertRequest(ctx context.Context, tx pgx.Tx, actor Actor, v *
 	for i, item := range v.items {
 		if _, err := tx.Exec(ctx, `INSERT INTO request_items (request_id, position, system_id, role_id, unit_id)
 			VALUES ($1, $2, $3, NULLIF($4, ''), $5)`, r.ID, i, item.systemID, item.roleID, item.unitID); err != nil {
-			return Submitted{}, fmt.Errorf("insert item %d of request %s: %w", i, number, err)
+			return Submitted{}, fmt.Errorf("insert item %d of request %s: %w", i, r.ID, err)
 		}
-	}
-	if err := s.record(ctx, tx, actor.Subject, "request.submitted", r.ID, personID,
-		map[string]any{"number": number, "kind": v.kind, "items": len(v.items)}); err != nil {
-		return Submitted{}, err
 	}
 	for _, a := range v.attachments {
 		if _, err := s.storeAttachment(ctx, tx, actor.Subject, actor.ID, "attachment.added",
 			newAttachment{r.ID, personID, a.name, a.contentType, a.data}); err != nil {
 			return Submitted{}, err
 		}
+	}
+	if r.Number, err = numberRequest(ctx, tx, r.ID, now.In(s.loc).Year()); err != nil {
+		return Submitted{}, err
+	}
+	if err := s.audit.AppendWithID(ctx, tx, auditID, audit.Event{At: s.clock.Now(), Actor: actor.Subject,
+		Action: "request.submitted", RequestID: r.ID, PersonID: personID,
+		Data: map[string]any{"number": r.Number, "kind": v.kind, "items": len(v.items)}}); err != nil {
+		return Submitted{}, err
 	}
 	if v.requesterIsApprover {
 		req, err := s.lockRequest(ctx, tx, r.ID)
@@ -759,13 +769,17 @@ func (s *Service) upsertPerson(ctx context.Context, tx pgx.Tx, v *validated) (st
 	return id, nil
 }
 
-// nextNumber hands out BEH-YYYY-NNNNNN, counting from 1 each year.
-func nextNumber(ctx context.Context, tx pgx.Tx, year int) (string, error) {
-	var n int
-	err := tx.QueryRow(ctx, `INSERT INTO request_numbers (year, last) VALUES ($1, 1)
-		ON CONFLICT (year) DO UPDATE SET last = request_numbers.last + 1 RETURNING last`, year).Scan(&n)
+// numberRequest gives the request its number, BEH-YYYY-NNNNNN, counting from 1 each year
+// without gaps: the counter moves in the request's transaction.
+func numberRequest(ctx context.Context, tx pgx.Tx, requestID string, year int) (string, error) {
+	var number string
+	err := tx.QueryRow(ctx, `WITH n AS (
+			INSERT INTO request_numbers (year, last) VALUES ($2, 1)
+			ON CONFLICT (year) DO UPDATE SET last = request_numbers.last + 1 RETURNING last)
+		UPDATE requests r SET number = 'BEH-' || $2::int || '-' || lpad(n.last::text, greatest(6, length(n.last::text)), '0')
+		FROM n WHERE r.id = $1 RETURNING r.number`, requestID, year).Scan(&number)
 	if err != nil {
-		return "", fmt.Errorf("next request number: %w", err)
+		return "", fmt.Errorf("number request %s: %w", requestID, err)
 	}
-	return fmt.Sprintf("BEH-%d-%06d", year, n), nil
+	return number, nil
 }

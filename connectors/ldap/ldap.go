@@ -202,14 +202,59 @@ func (d *Directory) lookup(conn *ldap.Conn, username string) (connectors.Account
 	return d.find(conn, fmt.Sprintf("(&(objectClass=%s)(uid=%s))", personClass, ldap.EscapeFilter(username)), "uid="+username)
 }
 
-// find reads the one account the filter matches; what names it in errors.
-func (d *Directory) find(conn *ldap.Conn, filter, what string) (connectors.AccountRef, error) {
+// accountAttrs are the attributes an AccountRef is made from.
+func (d *Directory) accountAttrs() []string {
 	attrs := []string{"uid", lockedAttr, "creatorsName", "entryUUID"}
 	if d.cfg.IdentityAttribute != "" {
 		attrs = append(attrs, d.cfg.IdentityAttribute)
 	}
+	return attrs
+}
+
+// findChunk bounds the terms of one FindAccounts search.
+const findChunk = 100
+
+// FindAccounts finds the accounts by username and by entryUUID, a hundred terms a search.
+func (d *Directory) FindAccounts(ctx context.Context, usernames, ids []string) ([]connectors.AccountRef, error) {
+	var terms []string
+	for _, u := range usernames {
+		terms = append(terms, "(uid="+ldap.EscapeFilter(u)+")")
+	}
+	for _, id := range ids {
+		terms = append(terms, "(entryUUID="+ldap.EscapeFilter(id)+")")
+	}
+	var refs []connectors.AccountRef
+	for chunk := range slices.Chunk(terms, findChunk) {
+		filter := fmt.Sprintf("(&(objectClass=%s)(|%s))", personClass, strings.Join(chunk, ""))
+		err := d.do(ctx, func(conn *ldap.Conn) error {
+			res, err := conn.Search(ldap.NewSearchRequest(d.cfg.PeopleDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases,
+				0, int(d.cfg.Timeout.Seconds()), false, filter, d.accountAttrs(), nil))
+			if err != nil {
+				return fmt.Errorf("look up %d accounts under %s: %w", len(chunk), d.cfg.PeopleDN, err)
+			}
+			for _, e := range res.Entries {
+				ref := d.accountRef(e)
+				// An entry found by one of several uid values answers to the one asked for.
+				for _, uid := range e.GetAttributeValues("uid") {
+					if i := slices.IndexFunc(usernames, func(u string) bool { return strings.EqualFold(u, uid) }); i >= 0 {
+						ref.Username = usernames[i]
+					}
+				}
+				refs = append(refs, ref)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return refs, nil
+}
+
+// find reads the one account the filter matches; what names it in errors.
+func (d *Directory) find(conn *ldap.Conn, filter, what string) (connectors.AccountRef, error) {
 	res, err := conn.Search(ldap.NewSearchRequest(d.cfg.PeopleDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases,
-		2, int(d.cfg.Timeout.Seconds()), false, filter, attrs, nil))
+		2, int(d.cfg.Timeout.Seconds()), false, filter, d.accountAttrs(), nil))
 	if err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultSizeLimitExceeded) {
 		return connectors.AccountRef{}, fmt.Errorf("look up %s under %s: %w", what, d.cfg.PeopleDN, err)
 	}
@@ -219,13 +264,16 @@ func (d *Directory) find(conn *ldap.Conn, filter, what string) (connectors.Accou
 	case len(res.Entries) > 1:
 		return connectors.AccountRef{}, fmt.Errorf("look up %s under %s: more than one entry", what, d.cfg.PeopleDN)
 	}
-	e := res.Entries[0]
+	return d.accountRef(res.Entries[0]), nil
+}
+
+func (d *Directory) accountRef(e *ldap.Entry) connectors.AccountRef {
 	ref := connectors.AccountRef{ID: e.GetAttributeValue("entryUUID"), DN: e.DN, Username: e.GetAttributeValue("uid"), Disabled: e.GetAttributeValue(lockedAttr) != "",
 		CreatedByUs: d.cfg.BindDN != "" && sameDN(e.GetAttributeValue("creatorsName"), d.cfg.BindDN)}
 	if d.cfg.IdentityAttribute != "" {
 		ref.Identity = e.GetAttributeValue(d.cfg.IdentityAttribute)
 	}
-	return ref, nil
+	return ref
 }
 
 // EnsureAccount creates the account when absent, and enables it when disabled.
@@ -281,6 +329,26 @@ func (d *Directory) ensureAccount(conn *ldap.Conn, a connectors.Account) (connec
 	return d.lookup(conn, a.Username)
 }
 
+// CreateAccount adds the entry as EnsureAccount would name it, without looking first.
+func (d *Directory) CreateAccount(ctx context.Context, a connectors.Account) (string, error) {
+	if a.Username == "" || a.Surname == "" {
+		return "", errors.New("create account: username and surname are required")
+	}
+	rdnValue := a.Username
+	if d.cfg.RDNAttribute == "cn" {
+		rdnValue = commonName(a)
+	}
+	dn := childDN(d.cfg.RDNAttribute, rdnValue, d.cfg.PeopleDN)
+	err := d.do(ctx, func(conn *ldap.Conn) error { return conn.Add(d.accountAdd(dn, a, commonName(a))) })
+	if ldap.IsErrorWithCode(err, ldap.LDAPResultEntryAlreadyExists) {
+		return "", fmt.Errorf("add %s: %w", dn, connectors.ErrExists)
+	}
+	if err != nil {
+		return "", fmt.Errorf("add %s: %w", dn, err)
+	}
+	return dn, nil
+}
+
 func commonName(a connectors.Account) string {
 	return strings.TrimSpace(a.GivenName + " " + a.Surname)
 }
@@ -321,18 +389,56 @@ func (d *Directory) enable(conn *ldap.Conn, ref connectors.AccountRef) error {
 
 // DisableAccount locks the account for good.
 func (d *Directory) DisableAccount(ctx context.Context, dn string) error {
-	return d.do(ctx, func(conn *ldap.Conn) error {
-		m := ldap.NewModifyRequest(dn, nil)
-		m.Replace(lockedAttr, []string{lockedForever})
-		err := conn.Modify(m)
-		if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
-			return fmt.Errorf("disable %s: %w", dn, connectors.ErrNotFound)
+	return d.do(ctx, func(conn *ldap.Conn) error { return disable(conn, dn) })
+}
+
+// disableAhead is how many locks DisableAccounts has outstanding on the connection at once.
+const disableAhead = 16
+
+// DisableAccounts locks the accounts on the one connection without waiting for each answer
+// before sending the next, so that a mass termination costs the directory's work and not a
+// round trip per account.
+func (d *Directory) DisableAccounts(ctx context.Context, dns []string) []error {
+	errs := make([]error, len(dns))
+	err := d.do(ctx, func(conn *ldap.Conn) error {
+		var wg sync.WaitGroup
+		ahead := make(chan struct{}, disableAhead)
+		for i, dn := range dns {
+			ahead <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-ahead }()
+				errs[i] = disable(conn, dn)
+			})
 		}
-		if err != nil {
-			return fmt.Errorf("disable %s: %w", dn, err)
+		wg.Wait()
+		for _, err := range errs {
+			if ldap.IsErrorWithCode(err, ldap.ErrorNetwork) {
+				return err // the connection is dropped and dialled again
+			}
 		}
 		return nil
 	})
+	if err != nil {
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = err
+			}
+		}
+	}
+	return errs
+}
+
+func disable(conn *ldap.Conn, dn string) error {
+	m := ldap.NewModifyRequest(dn, nil)
+	m.Replace(lockedAttr, []string{lockedForever})
+	err := conn.Modify(m)
+	if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
+		return fmt.Errorf("disable %s: %w", dn, connectors.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("disable %s: %w", dn, err)
+	}
+	return nil
 }
 
 // GroupDN is the DN the named group has (or would have), checked to parse back as a DN.
@@ -358,77 +464,125 @@ func (d *Directory) groupDN(group string) (string, error) {
 // requires at least one member. It is the empty DN, which names no entry.
 const placeholder = ""
 
-// EnsureMember adds memberDN to the group, creating the group if needed.
-func (d *Directory) EnsureMember(ctx context.Context, group, memberDN string) error {
+// EnsureMember adds the members to the group, creating the group if needed. The usual case
+// (the group exists and has none of them yet) is a compare, which tells whether the
+// placeholder is to go, and one modify; only when the directory says the group is missing or
+// already has one of them are its members read to add the rest.
+func (d *Directory) EnsureMember(ctx context.Context, group string, memberDNs ...string) error {
 	gdn, err := d.groupDN(group)
-	if err != nil {
+	if err != nil || len(memberDNs) == 0 {
 		return err
 	}
 	return d.do(ctx, func(conn *ldap.Conn) error {
-		members, found, err := d.members(conn, gdn)
-		if err != nil {
-			return err
+		hasPlaceholder, err := conn.Compare(gdn, "member", placeholder)
+		if err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
+			return fmt.Errorf("read members of %s: %w", gdn, err)
 		}
-		if !found {
+		m := ldap.NewModifyRequest(gdn, nil)
+		m.Add("member", memberDNs)
+		if hasPlaceholder {
+			m.Delete("member", []string{placeholder})
+		}
+		if err == nil {
+			err = conn.Modify(m)
+		}
+		switch {
+		case err == nil:
+			return nil
+		case ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject):
 			r := ldap.NewAddRequest(gdn, nil)
 			r.Attribute("objectClass", []string{"top", groupClass})
 			r.Attribute("cn", []string{group})
-			r.Attribute("member", []string{memberDN})
+			r.Attribute("member", memberDNs)
 			err := conn.Add(r)
 			if err == nil {
 				return nil
 			}
 			if !ldap.IsErrorWithCode(err, ldap.LDAPResultEntryAlreadyExists) {
-				return fmt.Errorf("add group %s with %s: %w", gdn, memberDN, err)
+				return fmt.Errorf("add group %s with %d members: %w", gdn, len(memberDNs), err)
 			}
+		case !ldap.IsErrorWithCode(err, ldap.LDAPResultAttributeOrValueExists):
+			return fmt.Errorf("add %d members to %s: %w", len(memberDNs), gdn, err)
 		}
-		if containsDN(members, memberDN) {
-			return nil
-		}
-		m := ldap.NewModifyRequest(gdn, nil)
-		m.Add("member", []string{memberDN})
-		if slices.Contains(members, placeholder) {
-			m.Delete("member", []string{placeholder})
-		}
-		err = conn.Modify(m)
-		if err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultAttributeOrValueExists) {
-			return fmt.Errorf("add %s to %s: %w", memberDN, gdn, err)
-		}
-		return nil
+		return d.addMissing(conn, gdn, memberDNs)
 	})
 }
 
-// RemoveMember removes memberDN from the group if it is a member.
-func (d *Directory) RemoveMember(ctx context.Context, group, memberDN string) error {
-	gdn, err := d.groupDN(group)
+// addMissing adds the members the group does not have yet, and drops the placeholder.
+func (d *Directory) addMissing(conn *ldap.Conn, gdn string, memberDNs []string) error {
+	members, _, err := d.members(conn, gdn)
 	if err != nil {
 		return err
 	}
-	return d.do(ctx, func(conn *ldap.Conn) error {
-		members, found, err := d.members(conn, gdn)
-		if err != nil || !found {
-			return err
+	var missing []string
+	for _, dn := range memberDNs {
+		if !containsDN(members, dn) && !containsDN(missing, dn) {
+			missing = append(missing, dn)
 		}
-		var stored []string // the value as the server holds it, which may differ in case or spacing
-		for _, m := range members {
-			if sameDN(m, memberDN) {
-				stored = append(stored, m)
-			}
-		}
-		if len(stored) == 0 {
-			return nil
-		}
-		m := ldap.NewModifyRequest(gdn, nil)
-		if len(stored) == len(members) {
-			m.Add("member", []string{placeholder})
-		}
-		m.Delete("member", stored)
-		err = conn.Modify(m)
-		if err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchAttribute) {
-			return fmt.Errorf("remove %s from %s: %w", memberDN, gdn, err)
-		}
+	}
+	if len(missing) == 0 {
 		return nil
+	}
+	m := ldap.NewModifyRequest(gdn, nil)
+	m.Add("member", missing)
+	if slices.Contains(members, placeholder) {
+		m.Delete("member", []string{placeholder})
+	}
+	err = conn.Modify(m)
+	if err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultAttributeOrValueExists) {
+		return fmt.Errorf("add %d members to %s: %w", len(missing), gdn, err)
+	}
+	return nil
+}
+
+// RemoveMember removes the members from the group where they are members. The usual case
+// (all of them are members, and others stay) is one modify; otherwise the group's members
+// are read and only those present removed, with the placeholder added when none would stay.
+func (d *Directory) RemoveMember(ctx context.Context, group string, memberDNs ...string) error {
+	gdn, err := d.groupDN(group)
+	if err != nil || len(memberDNs) == 0 {
+		return err
+	}
+	return d.do(ctx, func(conn *ldap.Conn) error {
+		m := ldap.NewModifyRequest(gdn, nil)
+		m.Delete("member", memberDNs)
+		err := conn.Modify(m)
+		switch {
+		case err == nil, ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject):
+			return nil
+		case !ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchAttribute) &&
+			!ldap.IsErrorWithCode(err, ldap.LDAPResultObjectClassViolation):
+			return fmt.Errorf("remove %d members from %s: %w", len(memberDNs), gdn, err)
+		}
+		return d.removePresent(conn, gdn, memberDNs)
 	})
+}
+
+// removePresent removes those of the members the group has, keeping it valid.
+func (d *Directory) removePresent(conn *ldap.Conn, gdn string, memberDNs []string) error {
+	members, found, err := d.members(conn, gdn)
+	if err != nil || !found {
+		return err
+	}
+	var stored []string // the values as the server holds them, which may differ in case or spacing
+	for _, v := range members {
+		if slices.ContainsFunc(memberDNs, func(dn string) bool { return sameDN(v, dn) }) {
+			stored = append(stored, v)
+		}
+	}
+	if len(stored) == 0 {
+		return nil
+	}
+	m := ldap.NewModifyRequest(gdn, nil)
+	if len(stored) == len(members) {
+		m.Add("member", []string{placeholder})
+	}
+	m.Delete("member", stored)
+	err = conn.Modify(m)
+	if err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchAttribute) {
+		return fmt.Errorf("remove %d members from %s: %w", len(stored), gdn, err)
+	}
+	return nil
 }
 
 // members reads a group's member values; found is false when the group does not exist.
@@ -485,6 +639,112 @@ func (d *Directory) GroupsOf(ctx context.Context, memberDN string) ([]string, er
 	})
 	slices.Sort(groups)
 	return groups, err
+}
+
+// GroupsOfMembers lists the groups directly under GroupsDN of each member, a hundred members a
+// search. The search asks for the member values that match (the matched values control, RFC
+// 3876), so that a large group does not send all its members; a server that ignores the
+// control sends them all, and they are matched here.
+func (d *Directory) GroupsOfMembers(ctx context.Context, memberDNs []string) (map[string][]string, error) {
+	groups := map[string][]string{}
+	for chunk := range slices.Chunk(memberDNs, findChunk) {
+		var terms strings.Builder
+		// The control filters every attribute: the group's name is asked for too.
+		cn, err := ldap.CompileFilter("(cn=*)")
+		if err != nil {
+			return nil, err
+		}
+		items := cn.Bytes()
+		for _, dn := range chunk {
+			term := "(member=" + ldap.EscapeFilter(dn) + ")"
+			terms.WriteString(term)
+			packet, err := ldap.CompileFilter(term)
+			if err != nil {
+				return nil, fmt.Errorf("groups of %s: %w", dn, err)
+			}
+			items = append(items, packet.Bytes()...)
+		}
+		matched := &ldap.ControlString{ControlType: matchedValuesOID, ControlValue: string(derSequence(items))}
+		filter := fmt.Sprintf("(&(objectClass=%s)(|%s))", groupClass, terms.String())
+		asked := newDNSet(chunk)
+		err = d.do(ctx, func(conn *ldap.Conn) error {
+			res, err := conn.Search(ldap.NewSearchRequest(d.cfg.GroupsDN, ldap.ScopeSingleLevel, ldap.NeverDerefAliases,
+				0, int(d.cfg.Timeout.Seconds()), false, filter, []string{"cn", "member"}, []ldap.Control{matched}))
+			if err != nil {
+				return fmt.Errorf("groups of %d members: %w", len(chunk), err)
+			}
+			for _, e := range res.Entries {
+				cn := e.GetAttributeValue("cn")
+				for _, v := range e.GetAttributeValues("member") {
+					for _, dn := range asked.match(v) {
+						groups[dn] = append(groups[dn], cn)
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	for _, gs := range groups {
+		slices.Sort(gs)
+	}
+	return groups, nil
+}
+
+// matchedValuesOID is the matched values control (RFC 3876).
+const matchedValuesOID = "1.2.826.0.1.3344810.2.3"
+
+// derSequence wraps encoded items in a DER SEQUENCE.
+func derSequence(items []byte) []byte {
+	out := []byte{0x30}
+	switch n := len(items); {
+	case n < 0x80:
+		out = append(out, byte(n))
+	default:
+		var length []byte
+		for ; n > 0; n >>= 8 {
+			length = append([]byte{byte(n)}, length...)
+		}
+		out = append(append(out, 0x80|byte(len(length))), length...)
+	}
+	return append(out, items...)
+}
+
+// dnSet matches member values against the DNs asked for, as LDAP compares DNs.
+type dnSet struct {
+	exact  map[string]string // lower-case spelling → as asked
+	parsed []*ldap.DN
+	asked  []string
+}
+
+func newDNSet(dns []string) dnSet {
+	s := dnSet{exact: map[string]string{}, asked: dns}
+	for _, dn := range dns {
+		s.exact[strings.ToLower(dn)] = dn
+		parsed, _ := ldap.ParseDN(dn)
+		s.parsed = append(s.parsed, parsed)
+	}
+	return s
+}
+
+// match returns the DNs asked for that the value names.
+func (s dnSet) match(v string) []string {
+	if dn, ok := s.exact[strings.ToLower(v)]; ok {
+		return []string{dn}
+	}
+	pv, err := ldap.ParseDN(v)
+	if err != nil || v == placeholder {
+		return nil
+	}
+	var out []string
+	for i, p := range s.parsed {
+		if p != nil && pv.EqualFold(p) {
+			out = append(out, s.asked[i])
+		}
+	}
+	return out
 }
 
 func containsDN(values []string, dn string) bool {

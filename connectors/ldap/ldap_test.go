@@ -120,6 +120,19 @@ func TestMembership(t *testing.T) {
 	if groups, _ := d.GroupsOf(ctx, a.DN); !slices.Equal(groups, []string{"treserva-5110-utforare"}) {
 		t.Fatalf("GroupsOf = %v", groups)
 	}
+	if err := d.EnsureMember(ctx, "meddix", a.DN); err != nil {
+		t.Fatal(err)
+	}
+	// Upper case and spaces in a DN asked for are the same DN; an account in no group is missing.
+	askA := strings.ToUpper(a.DN[:1]) + a.DN[1:]
+	all, err := d.GroupsOfMembers(ctx, []string{askA, b.DN, "uid=nobody," + s.PeopleDN})
+	if err != nil || len(all) != 2 || !slices.Equal(all[askA], []string{"meddix", "treserva-5110-utforare"}) ||
+		!slices.Equal(all[b.DN], []string{"treserva-5110-utforare"}) {
+		t.Fatalf("GroupsOfMembers = %v, %v", all, err)
+	}
+	if err := d.RemoveMember(ctx, "meddix", a.DN); err != nil {
+		t.Fatal(err)
+	}
 	memberOf := search(t, s, a.DN, "(objectClass=*)", "memberOf")[0].GetAttributeValues("memberOf")
 	if len(memberOf) != 1 {
 		t.Fatalf("memberOf = %v", memberOf)
@@ -284,5 +297,47 @@ func TestUnreachableServer(t *testing.T) {
 	}
 	if time.Since(start) > 5*time.Second {
 		t.Fatalf("took %s, beyond the timeout", time.Since(start))
+	}
+}
+
+// A batch finds many accounts in one search, by username (also one of several uid values,
+// answered under the name asked for) and by entryUUID, and leaves out those that do not
+// exist; CreateAccount adds without looking and says when an entry is in the way.
+func TestFindAndCreateAccounts(t *testing.T) {
+	d, s := openDirectory(t, "uid")
+	dn, err := d.CreateAccount(ctx, anna)
+	if err != nil || dn != "uid=anna.berg,"+s.PeopleDN {
+		t.Fatalf("CreateAccount = %q, %v", dn, err)
+	}
+	if _, err := d.CreateAccount(ctx, anna); !errors.Is(err, connectors.ErrExists) {
+		t.Fatalf("CreateAccount again: %v, want ErrExists", err)
+	}
+	bo, err := d.EnsureAccount(ctx, connectors.Account{Username: "bo.ek", GivenName: "Bo", Surname: "Ek"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := s.Dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	m := goldap.NewModifyRequest(bo.DN, nil)
+	m.Add("uid", []string{"bo.ek2"})
+	if err := conn.Modify(m); err != nil {
+		t.Fatal(err)
+	}
+	refs, err := d.FindAccounts(ctx, []string{"Anna.Berg", "bo.ek2", "nobody"}, []string{bo.ID, "00000000-0000-0000-0000-000000000000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, r := range refs {
+		got[r.Username] = r.DN
+		if r.ID == "" || !r.CreatedByUs {
+			t.Errorf("%s: id %q, created by us %v", r.Username, r.ID, r.CreatedByUs)
+		}
+	}
+	if len(refs) != 2 || got["Anna.Berg"] != dn || got["bo.ek2"] != bo.DN {
+		t.Fatalf("FindAccounts = %+v", refs)
 	}
 }

@@ -157,13 +157,15 @@ func (w *auditCheckpointWorker) Timeout(*river.Job[AuditCheckpointArgs]) time.Du
 	return time.Minute
 }
 
+// Provision and revoke jobs converge their persons in batches with the others that run at
+// the same moment (batch.go).
 type provisionWorker struct {
 	river.WorkerDefaults[ProvisionArgs]
-	service *provisioning.Service
+	batch *convergeBatcher
 }
 
 func (w *provisionWorker) Work(ctx context.Context, job *river.Job[ProvisionArgs]) error {
-	return convergeResult(w.service.ConvergeGrant(ctx, job.Args.GrantID))
+	return convergeResult(w.batch.Converge(ctx, job.Args.GrantID))
 }
 
 func (w *provisionWorker) NextRetry(job *river.Job[ProvisionArgs]) time.Time {
@@ -172,11 +174,11 @@ func (w *provisionWorker) NextRetry(job *river.Job[ProvisionArgs]) time.Time {
 
 type revokeWorker struct {
 	river.WorkerDefaults[RevokeArgs]
-	service *provisioning.Service
+	batch *convergeBatcher
 }
 
 func (w *revokeWorker) Work(ctx context.Context, job *river.Job[RevokeArgs]) error {
-	return convergeResult(w.service.ConvergeGrant(ctx, job.Args.GrantID))
+	return convergeResult(w.batch.Converge(ctx, job.Args.GrantID))
 }
 
 func (w *revokeWorker) NextRetry(job *river.Job[RevokeArgs]) time.Time {
@@ -385,10 +387,12 @@ func (r *Runner) Scheduler() provisioning.Scheduler { return scheduler{r.client}
 // Register adds the workers for the service. It must come before the first job is
 // inserted: River refuses kinds it has no worker for.
 func (r *Runner) Register(service *provisioning.Service) error {
-	if err := river.AddWorkerSafely(r.workers, &provisionWorker{service: service}); err != nil {
+	// A batch ends before the job that waits longest for it would time out.
+	batch := newConvergeBatcher(service, r.cfg.JobTimeout-r.cfg.JobTimeout/10)
+	if err := river.AddWorkerSafely(r.workers, &provisionWorker{batch: batch}); err != nil {
 		return fmt.Errorf("add provision worker: %w", err)
 	}
-	if err := river.AddWorkerSafely(r.workers, &revokeWorker{service: service}); err != nil {
+	if err := river.AddWorkerSafely(r.workers, &revokeWorker{batch: batch}); err != nil {
 		return fmt.Errorf("add revoke worker: %w", err)
 	}
 	if err := river.AddWorkerSafely(r.workers, &termsMailWorker{service: service}); err != nil {

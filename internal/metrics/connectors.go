@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/behorig/behorig/connectors"
@@ -47,19 +48,41 @@ func (d Directory) DisableAccount(ctx context.Context, dn string) (err error) {
 	return d.Inner.DisableAccount(ctx, dn)
 }
 
-func (d Directory) EnsureMember(ctx context.Context, group, memberDN string) (err error) {
+func (d Directory) EnsureMember(ctx context.Context, group string, memberDNs ...string) (err error) {
 	defer func(start time.Time) { d.observe("ensure_member", start, err) }(time.Now())
-	return d.Inner.EnsureMember(ctx, group, memberDN)
+	return d.Inner.EnsureMember(ctx, group, memberDNs...)
 }
 
-func (d Directory) RemoveMember(ctx context.Context, group, memberDN string) (err error) {
+func (d Directory) RemoveMember(ctx context.Context, group string, memberDNs ...string) (err error) {
 	defer func(start time.Time) { d.observe("remove_member", start, err) }(time.Now())
-	return d.Inner.RemoveMember(ctx, group, memberDN)
+	return d.Inner.RemoveMember(ctx, group, memberDNs...)
 }
 
 func (d Directory) GroupsOf(ctx context.Context, memberDN string) (groups []string, err error) {
 	defer func(start time.Time) { d.observe("groups_of", start, err) }(time.Now())
 	return d.Inner.GroupsOf(ctx, memberDN)
+}
+
+func (d Directory) FindAccounts(ctx context.Context, usernames, ids []string) (refs []connectors.AccountRef, err error) {
+	defer func(start time.Time) { d.observe("find_accounts", start, err) }(time.Now())
+	return d.Inner.FindAccounts(ctx, usernames, ids)
+}
+
+func (d Directory) CreateAccount(ctx context.Context, a connectors.Account) (dn string, err error) {
+	defer func(start time.Time) { d.observe("create_account", start, err) }(time.Now())
+	return d.Inner.CreateAccount(ctx, a)
+}
+
+func (d Directory) DisableAccounts(ctx context.Context, dns []string) []error {
+	start := time.Now()
+	errs := d.Inner.DisableAccounts(ctx, dns)
+	d.observe("disable_accounts", start, errors.Join(errs...))
+	return errs
+}
+
+func (d Directory) GroupsOfMembers(ctx context.Context, memberDNs []string) (groups map[string][]string, err error) {
+	defer func(start time.Time) { d.observe("groups_of_members", start, err) }(time.Now())
+	return d.Inner.GroupsOfMembers(ctx, memberDNs)
 }
 
 func (d Directory) GroupMembers(ctx context.Context, group string) (members []string, err error) {

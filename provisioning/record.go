@@ -1,0 +1,116 @@
+package provisioning
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/behorig/behorig/internal/audit"
+)
+
+// stepWriter is where a state change and its audit event go: straight into the transaction
+// (direct), or queued so that a batch sends all of its changes in one round trip and all of
+// its events in two (queued). The statements are the same either way.
+type stepWriter interface {
+	exec(ctx context.Context, sql string, args ...any) error
+	record(ctx context.Context, actor, action, requestID, personID string, data any) error
+}
+
+type direct struct {
+	s  *Service
+	tx pgx.Tx
+}
+
+func (w direct) exec(ctx context.Context, sql string, args ...any) error {
+	_, err := w.tx.Exec(ctx, sql, args...)
+	return err
+}
+
+func (w direct) record(ctx context.Context, actor, action, requestID, personID string, data any) error {
+	return w.s.record(ctx, w.tx, actor, action, requestID, personID, data)
+}
+
+// queued holds changes until flush. A read that must see them comes after flush.
+type queued struct {
+	s      *Service
+	tx     pgx.Tx
+	batch  pgx.Batch
+	events []audit.Event
+}
+
+func (w *queued) exec(_ context.Context, sql string, args ...any) error {
+	w.batch.Queue(sql, args...)
+	return nil
+}
+
+func (w *queued) record(_ context.Context, actor, action, requestID, personID string, data any) error {
+	w.events = append(w.events, audit.Event{At: w.s.clock.Now(), Actor: actor, Action: action,
+		RequestID: requestID, PersonID: personID, Data: data})
+	return nil
+}
+
+// flush sends the queued changes and appends the queued events.
+func (w *queued) flush(ctx context.Context) error {
+	if w.batch.Len() > 0 {
+		n := w.batch.Len()
+		if err := w.tx.SendBatch(ctx, &w.batch).Close(); err != nil {
+			return fmt.Errorf("write %d changes: %w", n, err)
+		}
+		w.batch = pgx.Batch{}
+	}
+	events := w.events
+	w.events = nil
+	return w.s.audit.AppendAll(ctx, w.tx, events)
+}
+
+// recordItem is one person's step 3: what step 2 applied and made true.
+type recordItem struct {
+	personID string
+	applied  desired
+	acct     accountRow
+	e        entry
+}
+
+// recordAll is step 3 for several persons in tx: it locks them in id order, checks for each
+// that the desired state is still the one applied, and records those for which it is (done).
+// Their changes go in one round trip, their audit events in two, and the requests they
+// complete are locked and closed together.
+func (s *Service) recordAll(ctx context.Context, tx pgx.Tx, items []recordItem) ([]bool, error) {
+	ids := make([]string, len(items))
+	for i, it := range items {
+		ids[i] = it.personID
+	}
+	states, err := s.readPersonStates(ctx, tx, ids, true)
+	if err != nil {
+		return nil, err
+	}
+	w := &queued{s: s, tx: tx}
+	done := make([]bool, len(items))
+	var requests, persons []string
+	for i, it := range items {
+		st, ok := states[it.personID]
+		if !ok {
+			return nil, fmt.Errorf("person %s: %w", it.personID, ErrNotFound)
+		}
+		changed, ok, err := s.recordPerson(ctx, w, *st, it.applied, it.acct, it.e)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			done[i] = true
+			requests = append(requests, changed...)
+			persons = append(persons, it.personID)
+		}
+	}
+	if err := w.flush(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.completeRequests(ctx, tx, w, requests); err != nil {
+		return nil, err
+	}
+	if err := s.completeTerminations(ctx, tx, w, persons); err != nil {
+		return nil, err
+	}
+	return done, w.flush(ctx)
+}
