@@ -131,7 +131,11 @@ func decodeCursor(ve *ValidationError, cursor, sort string, n int) []string {
 	if err == nil {
 		err = json.Unmarshal(data, &c)
 	}
-	if err != nil || len(c.Key) != n {
+	// A key goes to PostgreSQL as text: one that is no valid text there (a NUL, from a
+	// tampered cursor) would fail as a server error instead of this one. Only that is
+	// refused: a key is a value of a row shown, such as a surname from another system, and
+	// a stricter rule would leave a page that cannot be paged past.
+	if err != nil || len(c.Key) != n || slices.ContainsFunc(c.Key, func(k string) bool { return strings.ContainsRune(k, 0) }) {
 		ve.add("cursor", "is not a cursor of this list: take the next link of a page")
 		return nil
 	}
@@ -255,7 +259,10 @@ func (s *Service) ListRequests(ctx context.Context, actor Actor, q RequestQuery)
 			return page, err
 		}
 	}
-	if q.Unit != "" {
+	if err := textcheck.Line(q.Unit); err != nil {
+		// Not sent to PostgreSQL, which would fail on a NUL or invalid UTF-8.
+		ve.add("unit", "%v", err)
+	} else if q.Unit != "" {
 		below, err := s.unitAndBelow(ctx, q.Unit)
 		if err != nil {
 			return page, err
@@ -293,7 +300,8 @@ func (s *Service) ListRequests(ctx context.Context, actor Actor, q RequestQuery)
 			keyset = "r.number < " + args.add(key[0])
 		case SortDue:
 			// infinity stands for no due date, as in the index.
-			if _, err := time.Parse(dateLayout, key[0]); err != nil && key[0] != "infinity" {
+			// PostgreSQL has no year 0, which Go parses.
+			if d, err := time.Parse(dateLayout, key[0]); (err != nil || d.Year() < 1) && key[0] != "infinity" {
 				ve.add("cursor", "is not a cursor of this list: take the next link of a page")
 				break
 			}

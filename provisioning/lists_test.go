@@ -329,6 +329,12 @@ func TestListRefusesBadParameters(t *testing.T) {
 		{provisioning.RequestQuery{Q: "19500118-2047"}, "q"}, // a personnummer with a wrong check digit
 		{provisioning.RequestQuery{Q: "Anna\x00"}, "q"},
 		{provisioning.RequestQuery{Q: strings.Repeat("a", 101)}, "q"},
+		// Tampered cursors and units that PostgreSQL cannot take as text or as a date.
+		{provisioning.RequestQuery{Cursor: "eyJzIjogIi1udW1iZXIiLCAiayI6IFsiQkVILTIwMjZcdTAwMDAiXX0"}, "cursor"},                                            // a NUL in the number
+		{provisioning.RequestQuery{Sort: provisioning.SortDue, Cursor: "eyJzIjogImR1ZSIsICJrIjogWyIwMDAwLTAxLTAxIiwgIkJFSC0yMDI2LTAwMDAwMSJdfQ"}, "cursor"}, // year 0
+		{provisioning.RequestQuery{Sort: provisioning.SortDue, Cursor: "eyJzIjogImR1ZSIsICJrIjogWyIyMDI2LTAxLTAxIiwgIkJFSFx1MDAwMCJdfQ"}, "cursor"},         // a NUL in the number
+		{provisioning.RequestQuery{Unit: "51\x0020"}, "unit"},
+		{provisioning.RequestQuery{Unit: "51\xff20"}, "unit"},
 	} {
 		_, err := app.Service.ListRequests(ctx, it, c.q)
 		var ve *provisioning.ValidationError
@@ -336,7 +342,8 @@ func TestListRefusesBadParameters(t *testing.T) {
 			t.Errorf("%+v: %v, want a validation error of %s", c.q, err, c.field)
 		}
 	}
-	for _, cursor := range []string{"x", "eyJzIjoibmFtZSIsImsiOlsiYSIsImIiLCJjIl19"} { // {"s":"name","k":["a","b","c"]}: no id
+	for _, cursor := range []string{"x", "eyJzIjoibmFtZSIsImsiOlsiYSIsImIiLCJjIl19", // {"s":"name","k":["a","b","c"]}: no id
+		"eyJzIjogIm5hbWUiLCAiayI6IFsiQVx1MDAwMCIsICJiIiwgIjAwMDAwMDAwLTAwMDAtMDAwMC0wMDAwLTAwMDAwMDAwMDAwMCJdfQ"} { // a NUL in the surname
 		var ve *provisioning.ValidationError
 		if _, err := app.Service.ListPersons(ctx, it, "", cursor); !errors.As(err, &ve) || ve.Errors[0].Field != "cursor" {
 			t.Errorf("persons cursor %q: %v, want a validation error of cursor", cursor, err)

@@ -22,6 +22,9 @@ import (
 // seen within this interval.
 const minKeyRefetch = 30 * time.Second
 
+// keyFetchTimeout bounds a fetch of an IdP's keys, which no asker can cancel.
+const keyFetchTimeout = 10 * time.Second
+
 // signingAlgs are the JWS algorithms behorig accepts, as go-oidc does; the IdP's discovery
 // document narrows them.
 var signingAlgs = []jose.SignatureAlgorithm{jose.RS256, jose.RS384, jose.RS512, jose.ES256, jose.ES384, jose.ES512,
@@ -106,7 +109,12 @@ func (k *keySet) refetch(ctx context.Context) ([]jose.JSONWebKey, error) {
 	k.inflight, k.fetchedAt = done, k.now()
 	k.mu.Unlock()
 
-	keys, err := k.fetch(ctx)
+	// The fetch serves every verification until the next, not only this one: it must not end
+	// when the asker hangs up, or anyone could abort it with a made-up token and keep a
+	// rotated key unfetched. It is bounded on its own instead.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), keyFetchTimeout)
+	keys, err := k.fetch(fctx)
+	cancel()
 	k.mu.Lock()
 	if err == nil {
 		k.keys = keys

@@ -1,6 +1,7 @@
 package oidc
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -99,5 +100,44 @@ func TestKeyRefetchHasAMinimumInterval(t *testing.T) {
 	}
 	if _, err := keys.VerifySignature(ctx, sign(privA, "a")); err != nil {
 		t.Fatalf("the old key after rotation: %v", err)
+	}
+}
+
+// A fetch is not the asker's: a client that sends a token with a made-up key and hangs up at
+// once must not abort the fetch, which would leave the rotated keys unfetched for another
+// interval (and, repeated, for good) while sign-ins with the new key fail.
+func TestKeyRefetchOutlivesTheAskersCancel(t *testing.T) {
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var published atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		set := jose.JSONWebKeySet{}
+		if published.Load() {
+			set.Keys = []jose.JSONWebKey{{Key: priv.Public(), KeyID: "b", Algorithm: string(jose.ES256), Use: "sig"}}
+		}
+		json.NewEncoder(w).Encode(set)
+	}))
+	defer srv.Close()
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: priv}, (&jose.SignerOptions{}).WithHeader("kid", "b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	jws, err := signer.Sign([]byte(`{"sub":"x"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := jws.CompactSerialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := &keySet{url: srv.URL, http: srv.Client(), now: time.Now}
+	published.Store(true) // the IdP has rotated to b
+	gone, cancel := context.WithCancel(t.Context())
+	cancel() // the attacker has hung up
+	keys.VerifySignature(gone, raw)
+	if _, err := keys.VerifySignature(t.Context(), raw); err != nil {
+		t.Fatalf("a token with the rotated key after an aborted request's fetch: %v", err)
 	}
 }

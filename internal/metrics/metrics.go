@@ -72,9 +72,15 @@ func New() *Metrics {
 	return m
 }
 
+// MaxScrapesInFlight is how many scrapes of /metrics run at once; more are answered 503 at
+// once. A scrape reads the queues on the web's pool and /metrics needs no sign-in: a flood
+// of scrapes (a proxy that does not refuse /metrics from outside) must not take the web's
+// connections. Two leave room for a pair of Prometheus servers.
+const MaxScrapesInFlight = 2
+
 // Handler serves the registry in Prometheus's text format.
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry})
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry, MaxRequestsInFlight: MaxScrapesInFlight})
 }
 
 // ObserveCall records one call to an outside party. err is the call's error, nil when it

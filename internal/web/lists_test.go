@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"fmt"
 	"html"
 	"net/http"
 	"net/url"
@@ -156,6 +157,23 @@ func TestApprovalsSelectAllOnThePage(t *testing.T) {
 	// Nothing picked: an error, nothing decided.
 	if resp := maria.post(t, "/approvals", url.Values{"decision": {"approve"}}); resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("approve nothing: %d", resp.StatusCode)
+	}
+	// More than a page can show: a forged form, refused whole before any decision (each id
+	// would cost a transaction, and a form may carry a quarter of a million).
+	real := regexp.MustCompile(`name="onpage" value="([^"]+)"`).FindStringSubmatch(body(t, maria.get(t, "/approvals")))
+	if real == nil {
+		t.Fatal("no request left to approve")
+	}
+	form = url.Values{"decision": {"approve"}, "id": {real[1]}}
+	for i := range provisioning.PageSize {
+		form.Add("onpage", fmt.Sprintf("00000000-0000-4000-8000-%012d", i))
+	}
+	form.Set("all", "page")
+	if resp := maria.post(t, "/approvals", form); resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("approve %d requests at once: %d", provisioning.PageSize+1, resp.StatusCode)
+	}
+	if st := s.status(t, real[1]); st != provisioning.StatusAwaitingApproval {
+		t.Fatalf("a refused form of too many requests decided %s: %s", real[1], st)
 	}
 }
 

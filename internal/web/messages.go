@@ -186,6 +186,7 @@ var messages = map[string][2]string{
 	"approvals.unknown":     {"Okänt ärende", "Unknown request"},
 	"error.reason_required": {"Skriv en motivering.", "Give a reason."},
 	"error.pick_one":        {"Välj minst ett ärende.", "Select at least one request."},
+	"error.pick_too_many":   {"Välj högst %d ärenden åt gången.", "Select at most %d requests at a time."},
 	"error.pick_decision":   {"Välj godkänn eller avslå.", "Choose approve or reject."},
 	"error.not_decided":     {"Ärendet kunde inte beslutas; det kan redan vara hanterat.", "The request could not be decided; it may already be handled."},
 

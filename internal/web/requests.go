@@ -222,8 +222,15 @@ func (s *Server) decideMany(w http.ResponseWriter, r *http.Request, actor provis
 		data.Picked[id] = true
 	}
 	ids = unique
-	if len(ids) == 0 {
+	switch {
+	case len(ids) == 0:
 		data.Errors = append(data.Errors, formError{Anchor: "main", Label: l.T("approvals.select"), Message: l.T("error.pick_one")})
+	case len(ids) > provisioning.PageSize:
+		// A page shows at most PageSize: more is a forged form, and each id costs a
+		// transaction. Nothing is decided.
+		data.Errors = append(data.Errors, formError{Anchor: "main", Label: l.T("approvals.select"),
+			Message: l.T("error.pick_too_many", provisioning.PageSize)})
+		data.Picked = map[string]bool{}
 	}
 	if decision == "reject" && reason == "" {
 		data.Errors = append(data.Errors, formError{Anchor: "reason", Label: l.T("approvals.reason"), Message: l.T("error.reason_required")})
