@@ -24,6 +24,7 @@ type listView struct {
 	Unit        string
 	Q           string
 	Sort        string
+	Cursor      string
 	// Next and First are the links to the following page and back to the first; empty when
 	// there is none.
 	Next, First string
@@ -37,13 +38,14 @@ type option struct{ Value, Label string }
 // readList takes the list parameters of a page's address.
 func readList(r *http.Request, action string) listView {
 	q := r.URL.Query()
-	v := listView{Action: action, Status: q.Get("status"), Unit: q.Get("unit"), Q: q.Get("q"), Sort: q.Get("sort")}
+	v := listView{Action: action, Status: q.Get("status"), Unit: q.Get("unit"), Q: q.Get("q"), Sort: q.Get("sort"),
+		Cursor: q.Get("cursor")}
 	v.Filtered = v.Q != "" || v.Unit != ""
 	return v
 }
 
 // links sets Next and First: the page's own filters with the next cursor, and without one.
-func (v *listView) links(r *http.Request, next string) {
+func (v *listView) links(next string) {
 	params := url.Values{}
 	for name, value := range map[string]string{"status": v.Status, "unit": v.Unit, "q": v.Q, "sort": v.Sort} {
 		if value != "" {
@@ -54,7 +56,7 @@ func (v *listView) links(r *http.Request, next string) {
 	if len(params) > 0 {
 		first += "?" + params.Encode()
 	}
-	if r.URL.Query().Get("cursor") != "" {
+	if v.Cursor != "" {
 		v.First = first
 	}
 	if next != "" {
@@ -115,15 +117,29 @@ func (s *Server) myRequests(w http.ResponseWriter, r *http.Request, actor provis
 		status = ""
 	}
 	data := pageData{Actor: &actor, Section: "start", List: &v, Flash: flash(l, r)}
-	page, err := s.service.ListRequests(r.Context(), actor, provisioning.RequestQuery{List: provisioning.ListMine, Status: status,
-		Q: v.Q, Sort: v.Sort, Cursor: r.URL.Query().Get("cursor")})
-	if err != nil {
-		s.listFailed(w, r, "start", data, err)
-		return
+	if s.readRequests(w, r, actor, "start", &data, provisioning.RequestQuery{List: provisioning.ListMine, Status: status}) {
+		s.render(w, r, http.StatusOK, "start", data)
 	}
-	v.links(r, page.Next)
-	data.Requests = page.Requests
-	s.render(w, r, http.StatusOK, "start", data)
+}
+
+// readRequests reads the page of requests that data.List's filters, sort and cursor ask for
+// (q gives the list and, where the page maps it, the status) into data, or shows why not and
+// says so with false.
+func (s *Server) readRequests(w http.ResponseWriter, r *http.Request, actor provisioning.Actor, page string, data *pageData,
+	q provisioning.RequestQuery) bool {
+	v := data.List
+	q.Q, q.Sort, q.Cursor = v.Q, v.Sort, v.Cursor
+	if v.UnitFilter {
+		q.Unit = v.Unit
+	}
+	result, err := s.service.ListRequests(r.Context(), actor, q)
+	if err != nil {
+		s.listFailed(w, r, page, *data, err)
+		return false
+	}
+	v.links(result.Next)
+	data.Requests = result.Requests
+	return true
 }
 
 func (s *Server) approvals(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
@@ -138,15 +154,9 @@ func (s *Server) showApprovals(w http.ResponseWriter, r *http.Request, actor pro
 	if data.Flash == "" {
 		data.Flash = flash(l, r)
 	}
-	page, err := s.service.ListRequests(r.Context(), actor, provisioning.RequestQuery{List: provisioning.ListApprovals,
-		Unit: v.Unit, Q: v.Q, Sort: v.Sort, Cursor: r.URL.Query().Get("cursor")})
-	if err != nil {
-		s.listFailed(w, r, "approvals", data, err)
-		return
+	if s.readRequests(w, r, actor, "approvals", &data, provisioning.RequestQuery{List: provisioning.ListApprovals}) {
+		s.render(w, r, status, "approvals", data)
 	}
-	v.links(r, page.Next)
-	data.Requests = page.Requests
-	s.render(w, r, status, "approvals", data)
 }
 
 // queueList maps the queue page's one "show" choice onto a list and a status: the queue
@@ -179,14 +189,10 @@ func (s *Server) queue(w http.ResponseWriter, r *http.Request, actor provisionin
 	}
 	list, status := queueList(v.Status)
 	data := pageData{Actor: &actor, Section: "queue", List: &v, Flash: flash(l, r), AllRequests: list == provisioning.ListAll}
-	page, err := s.service.ListRequests(r.Context(), actor, provisioning.RequestQuery{List: list, Status: status,
-		Unit: v.Unit, Q: v.Q, Sort: v.Sort, Cursor: r.URL.Query().Get("cursor")})
-	if err != nil {
-		s.listFailed(w, r, "queue", data, err)
+	if !s.readRequests(w, r, actor, "queue", &data, provisioning.RequestQuery{List: list, Status: status}) {
 		return
 	}
-	v.links(r, page.Next)
-	data.Requests = page.Requests
+	var err error
 	if data.Removals, err = s.service.ManualRemovals(r.Context(), actor); err != nil {
 		s.domainError(w, r, err)
 		return
@@ -204,12 +210,12 @@ func (s *Server) queue(w http.ResponseWriter, r *http.Request, actor provisionin
 func (s *Server) persons(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
 	v := readList(r, "/persons")
 	data := pageData{Actor: &actor, Section: "persons", List: &v, Flash: flash(s.localizer(r), r)}
-	page, err := s.service.ListPersons(r.Context(), actor, v.Q, r.URL.Query().Get("cursor"))
+	page, err := s.service.ListPersons(r.Context(), actor, v.Q, v.Cursor)
 	if err != nil {
 		s.listFailed(w, r, "persons", data, err)
 		return
 	}
-	v.links(r, page.Next)
+	v.links(page.Next)
 	data.Persons = page.Persons
 	s.render(w, r, http.StatusOK, "persons", data)
 }
