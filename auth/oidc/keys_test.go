@@ -40,22 +40,7 @@ func TestKeyRefetchHasAMinimumInterval(t *testing.T) {
 		json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: published})
 	}))
 	defer srv.Close()
-	sign := func(priv *ecdsa.PrivateKey, kid string) string {
-		signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: priv},
-			(&jose.SignerOptions{}).WithHeader("kid", kid))
-		if err != nil {
-			t.Fatal(err)
-		}
-		jws, err := signer.Sign([]byte(`{"sub":"x"}`))
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw, err := jws.CompactSerialize()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return raw
-	}
+	sign := func(priv *ecdsa.PrivateKey, kid string) string { return signedWith(t, priv, kid) }
 	var clockMu sync.Mutex
 	now := time.Now()
 	clock := func() time.Time { clockMu.Lock(); defer clockMu.Unlock(); return now }
@@ -120,7 +105,21 @@ func TestKeyRefetchOutlivesTheAskersCancel(t *testing.T) {
 		json.NewEncoder(w).Encode(set)
 	}))
 	defer srv.Close()
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: priv}, (&jose.SignerOptions{}).WithHeader("kid", "b"))
+	raw := signedWith(t, priv, "b")
+	keys := &keySet{url: srv.URL, http: srv.Client(), now: time.Now}
+	published.Store(true) // the IdP has rotated to b
+	gone, cancel := context.WithCancel(t.Context())
+	cancel() // the attacker has hung up
+	keys.VerifySignature(gone, raw)
+	if _, err := keys.VerifySignature(t.Context(), raw); err != nil {
+		t.Fatalf("a token with the rotated key after an aborted request's fetch: %v", err)
+	}
+}
+
+// signedWith is a compact JWS of a small payload, signed with priv under kid.
+func signedWith(t *testing.T, priv *ecdsa.PrivateKey, kid string) string {
+	t.Helper()
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: priv}, (&jose.SignerOptions{}).WithHeader("kid", kid))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,12 +131,5 @@ func TestKeyRefetchOutlivesTheAskersCancel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys := &keySet{url: srv.URL, http: srv.Client(), now: time.Now}
-	published.Store(true) // the IdP has rotated to b
-	gone, cancel := context.WithCancel(t.Context())
-	cancel() // the attacker has hung up
-	keys.VerifySignature(gone, raw)
-	if _, err := keys.VerifySignature(t.Context(), raw); err != nil {
-		t.Fatalf("a token with the rotated key after an aborted request's fetch: %v", err)
-	}
+	return raw
 }
