@@ -31,7 +31,7 @@ func (ProvisionArgs) Kind() string { return "provision" }
 
 // InsertOpts makes provisioning unique per grant while it is waiting or running.
 func (ProvisionArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: DirectoryQueue, MaxAttempts: 25, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+	return river.InsertOpts{Queue: DirectoryQueue, MaxAttempts: outsideDayAttempts, UniqueOpts: river.UniqueOpts{ByArgs: true}}
 }
 
 // RevokeArgs asks for a grant to be taken away. Trigger says why ("valid_to" or
@@ -47,7 +47,7 @@ func (RevokeArgs) Kind() string { return "revoke" }
 // InsertOpts makes revocation unique per grant and trigger. Revocations get more attempts
 // than provisioning: a lost revocation leaves access that should be gone.
 func (RevokeArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: DirectoryQueue, MaxAttempts: 50, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+	return river.InsertOpts{Queue: DirectoryQueue, MaxAttempts: outsideThreeDaysAttempts, UniqueOpts: river.UniqueOpts{ByArgs: true}}
 }
 
 // TermsMailArgs sends the e-mail with a link to sign the terms.
@@ -61,7 +61,7 @@ func (TermsMailArgs) Kind() string { return "terms_mail" }
 // InsertOpts makes the e-mail unique per link, on the mail queue; the service records it
 // once.
 func (TermsMailArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: MailQueue, MaxAttempts: 25, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+	return river.InsertOpts{Queue: MailQueue, MaxAttempts: outsideDayAttempts, UniqueOpts: river.UniqueOpts{ByArgs: true}}
 }
 
 type termsMailWorker struct {
@@ -196,7 +196,7 @@ func (ConvergeArgs) Kind() string { return "converge" }
 
 // InsertOpts gives convergence as many attempts as a revocation: it may be one.
 func (ConvergeArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: DirectoryQueue, MaxAttempts: 50}
+	return river.InsertOpts{Queue: DirectoryQueue, MaxAttempts: outsideThreeDaysAttempts}
 }
 
 type convergeWorker struct {
@@ -217,15 +217,34 @@ func (w *convergeWorker) NextRetry(job *river.Job[ConvergeArgs]) time.Time {
 // outside party (the directory, SMTP). River's own policy waits attempt⁴ seconds (4 minutes
 // by the 5th attempt, hours later), so after an outage most work would wait long after the
 // party came back; a minute at most means work resumes within a minute of the end of an
-// outage. The attempts stay bounded by MaxAttempts; 50 of them then span under an hour of
-// outage, and reconciliation repairs what is left after that.
-const maxOutsideRetryDelay = time.Minute
+// outage. After the first hour of failures (longOutageAttempt) the wait grows to
+// longOutageRetryDelay, so that the attempts (MaxAttempts) last through a long outage
+// instead of giving up after an hour: a terms e-mail or a new account then still goes out
+// when the party comes back the next morning, within ten minutes of it.
+const (
+	maxOutsideRetryDelay = time.Minute
+	longOutageAttempt    = 60
+	longOutageRetryDelay = 10 * time.Minute
+)
+
+// Attempts of the jobs that wait for an outside party: with outsideRetry, about an hour at a
+// minute apart, then every ten minutes. Provisioning and the terms e-mail try for about a day,
+// revocation and convergence (a revocation may be one) for about three: a lost revocation
+// leaves access that should be gone. Reconciliation repairs what is left after that.
+const (
+	outsideDayAttempts       = longOutageAttempt + 24*6
+	outsideThreeDaysAttempts = longOutageAttempt + 3*24*6
+)
 
 // outsideRetry is when the next attempt of a job that waits for an outside party runs after
-// its attempt-th failed: attempt⁴ seconds as River would, at most maxOutsideRetryDelay, with
-// up to a tenth more at random so that 200 jobs failed together do not all retry at once.
+// its attempt-th failed: attempt⁴ seconds as River would, at most maxOutsideRetryDelay (after
+// an hour of failures longOutageRetryDelay), with up to a tenth more at random so that 200
+// jobs failed together do not all retry at once.
 func outsideRetry(attempt int) time.Time {
 	d := maxOutsideRetryDelay
+	if attempt >= longOutageAttempt {
+		d = longOutageRetryDelay
+	}
 	if attempt < 8 { // 8⁴ s is more than the cap
 		d = min(d, time.Duration(attempt*attempt*attempt*attempt)*time.Second)
 	}

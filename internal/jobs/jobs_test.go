@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
 
 	"github.com/behorig/behorig/internal/audit"
 	"github.com/behorig/behorig/internal/config"
@@ -121,16 +122,35 @@ func TestAuditCheckpointJob(t *testing.T) {
 }
 
 // Directory work retries as River would at first, but never waits more than a minute (and a
-// tenth at random), so that work resumes within a minute of the end of an outage.
+// tenth at random) through the first hour of an outage, so that work resumes within a minute
+// of its end; after that every ten minutes, so that the attempts last through a night.
 func TestDirectoryRetryIsCappedAtAMinute(t *testing.T) {
-	for attempt := 1; attempt <= 50; attempt++ {
+	for attempt := 1; attempt <= 80; attempt++ {
 		wait := time.Until(jobs.OutsideRetry(attempt))
 		floor := min(time.Duration(attempt*attempt*attempt*attempt)*time.Second, time.Minute)
 		if attempt >= 8 {
 			floor = time.Minute
 		}
+		if attempt >= 60 {
+			floor = 10 * time.Minute
+		}
 		if wait < floor-time.Second || wait > floor+floor/10+time.Second {
 			t.Errorf("attempt %d retries after %s, want %s to %s", attempt, wait, floor, floor+floor/10)
+		}
+	}
+}
+
+// The attempts of the work that waits for an outside party outlast a night's outage: an
+// e-mail or an account waits for the party instead of being given up after an hour.
+func TestOutsideWorkOutlastsANightsOutage(t *testing.T) {
+	for kind, opts := range map[string]river.InsertOpts{"terms_mail": jobs.TermsMailArgs{}.InsertOpts(),
+		"provision": jobs.ProvisionArgs{}.InsertOpts(), "revoke": jobs.RevokeArgs{}.InsertOpts(), "converge": jobs.ConvergeArgs{}.InsertOpts()} {
+		var span time.Duration
+		for attempt := 1; attempt < opts.MaxAttempts; attempt++ {
+			span += time.Until(jobs.OutsideRetry(attempt))
+		}
+		if span < 20*time.Hour {
+			t.Errorf("%s gives up after %s of failures", kind, span.Round(time.Minute))
 		}
 	}
 }
