@@ -103,7 +103,7 @@ func (s *Service) ManualRemovals(ctx context.Context, actor Actor) ([]ManualRemo
 		FROM grants g JOIN persons p ON p.id = g.person_id JOIN systems sy ON sy.id = g.system_id
 			LEFT JOIN system_roles ro ON ro.system_id = g.system_id AND ro.id = g.role_id
 			JOIN units u ON u.id = g.unit_id JOIN requests r ON r.id = g.request_id
-		WHERE g.state = 'removal_pending' ORDER BY g.ends_at NULLS FIRST`)
+		WHERE g.manual AND g.state = 'removal_pending' ORDER BY g.ends_at NULLS FIRST`)
 	if err != nil {
 		return nil, fmt.Errorf("read manual removals: %w", err)
 	}

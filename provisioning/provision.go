@@ -308,68 +308,69 @@ func claimUsernames(ctx context.Context, tx pgx.Tx, names, personIDs []string) (
 
 // completeIfDone closes a grant request once none of its grants waits for provisioning.
 func (s *Service) completeIfDone(ctx context.Context, tx pgx.Tx, requestID string) error {
-	return s.completeRequests(ctx, tx, direct{s, tx}, []string{requestID})
+	sql, args := s.completeRequests([]string{requestID})
+	rows, err := tx.Query(ctx, sql, args...)
+	if err != nil {
+		return fmt.Errorf("complete request %s: %w", requestID, err)
+	}
+	closed, err := scanClosed(rows)
+	if err != nil {
+		return fmt.Errorf("complete request %s: %w", requestID, err)
+	}
+	return s.recordClosed(ctx, direct{s, tx}, closed)
 }
 
-// completeRequests closes those of the grant requests that are underway and have no grant
-// waiting for provisioning any more. Changes written through w must have reached tx.
-func (s *Service) completeRequests(ctx context.Context, tx pgx.Tx, w stepWriter, requestIDs []string) error {
-	if len(requestIDs) == 0 {
-		return nil
-	}
-	// Only those underway are locked: a revocation's grant requests closed long ago.
-	rs, err := s.lockRequests(ctx, tx, requestIDs, underwayStatuses...)
-	if err != nil || len(rs) == 0 {
-		return err
-	}
-	underway := make([]string, len(rs))
-	for i, r := range rs {
-		underway[i] = r.id
-	}
-	rows, err := tx.Query(ctx, "SELECT DISTINCT request_id::text FROM grants WHERE request_id = ANY($1) AND state = 'scheduled'",
-		underway)
-	if err != nil {
-		return fmt.Errorf("check grants of %d requests: %w", len(requestIDs), err)
-	}
-	waiting, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return fmt.Errorf("check grants of %d requests: %w", len(requestIDs), err)
-	}
-	for _, r := range rs {
-		if r.status != StatusInProgress && r.status != StatusScheduled && r.status != StatusAssigned &&
-			r.status != StatusWaitingThirdParty || slices.Contains(waiting, r.id) {
-			continue
-		}
-		if err := s.setStatusVia(ctx, w, systemActor, r, StatusCompleted, nil); err != nil {
-			return err
-		}
-	}
-	return nil
+// closedRequest is a request a completion statement closed, with the status it had.
+type closedRequest struct{ id, personID, from string }
+
+// The completion statements lock and close in one statement, so that a batch can send them
+// behind its grant changes in the same round trip. FOR UPDATE re-checks the status of a row
+// another transaction changed meanwhile, so a request cancelled since is left alone.
+const (
+	// completeRequestsSQL closes those of the grant requests that are underway and have no
+	// grant waiting for provisioning any more.
+	completeRequestsSQL = `WITH done AS (
+			SELECT r.id, r.status FROM requests r WHERE r.id = ANY($1) AND r.status = ANY($2)
+				AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.request_id = r.id AND g.state = $4)
+			ORDER BY r.id FOR UPDATE OF r)
+		UPDATE requests r SET status = $5, updated_at = $3 FROM done WHERE r.id = done.id
+		RETURNING r.id::text, r.person_id::text, done.status`
+
+	// completeTerminationsSQL closes the persons' termination requests that are underway once
+	// every grant due to end by now has ended.
+	completeTerminationsSQL = `WITH done AS (
+			SELECT r.id, r.status FROM requests r WHERE r.person_id = ANY($1) AND r.kind = $6
+				AND r.status = ANY($2) AND coalesce(r.effective_date, '-infinity') <= $7
+				AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.person_id = r.person_id AND g.state <> $4 AND g.ends_at <= $3)
+			ORDER BY r.id FOR UPDATE OF r)
+		UPDATE requests r SET status = $5, updated_at = $3 FROM done WHERE r.id = done.id
+		RETURNING r.id::text, r.person_id::text, done.status`
+)
+
+// completeRequests is the statement that closes the grant requests that are done; it must
+// run after the grant changes it judges by.
+func (s *Service) completeRequests(requestIDs []string) (string, []any) {
+	return completeRequestsSQL, []any{uuidsOnly(requestIDs), underwayStatuses, s.clock.Now(), GrantScheduled, StatusCompleted}
 }
 
-// completeTerminations closes the persons' open termination requests once every grant due to
-// end by now has ended. Changes written through w must have reached tx.
-func (s *Service) completeTerminations(ctx context.Context, tx pgx.Tx, w stepWriter, personIDs []string) error {
-	if len(personIDs) == 0 {
-		return nil
-	}
-	rows, err := tx.Query(ctx, `SELECT r.id::text FROM requests r WHERE r.person_id = ANY($1) AND r.kind = $3
-		AND r.status = ANY($4) AND coalesce(r.effective_date, '-infinity') <= $5
-		AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.person_id = r.person_id AND g.state <> 'revoked' AND g.ends_at <= $2)`,
-		uuidsOnly(personIDs), s.clock.Now(), KindTerminate, underwayStatuses, s.today())
-	if err != nil {
-		return fmt.Errorf("find terminations of %d persons: %w", len(personIDs), err)
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return fmt.Errorf("find terminations of %d persons: %w", len(personIDs), err)
-	}
-	rs, err := s.lockRequests(ctx, tx, ids, underwayStatuses...) // not those cancelled or closed since
-	if err != nil {
-		return err
-	}
-	for _, r := range rs {
-		if err := s.setStatusVia(ctx, w, systemActor, r, StatusCompleted, nil); err != nil {
+// completeTerminations is the statement that closes the persons' terminations that are done.
+func (s *Service) completeTerminations(personIDs []string) (string, []any) {
+	return completeTerminationsSQL, []any{uuidsOnly(personIDs), underwayStatuses, s.clock.Now(), GrantRevoked,
+		StatusCompleted, KindTerminate, s.today()}
+}
+
+func scanClosed(rows pgx.Rows) ([]closedRequest, error) {
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (closedRequest, error) {
+		var c closedRequest
+		return c, row.Scan(&c.id, &c.personID, &c.from)
+	})
+}
+
+// recordClosed audits the requests a completion statement closed, as setStatus would have.
+func (s *Service) recordClosed(ctx context.Context, w stepWriter, closed []closedRequest) error {
+	for _, c := range closed {
+		if err := w.record(ctx, systemActor, "request.status", c.id, c.personID,
+			map[string]any{"from": c.from, "to": StatusCompleted}); err != nil {
 			return err
 		}
 	}

@@ -37,6 +37,7 @@ type queued struct {
 	tx     pgx.Tx
 	batch  pgx.Batch
 	events []audit.Event
+	closed []closedRequest
 }
 
 func (w *queued) exec(_ context.Context, sql string, args ...any) error {
@@ -50,6 +51,19 @@ func (w *queued) record(_ context.Context, actor, action, requestID, personID st
 	return nil
 }
 
+// closing queues a completion statement; flush adds an audit event for each request it
+// closes.
+func (w *queued) closing(sql string, args []any) {
+	w.batch.Queue(sql, args...).Query(func(rows pgx.Rows) error {
+		closed, err := scanClosed(rows)
+		if err != nil {
+			return fmt.Errorf("complete requests: %w", err)
+		}
+		w.closed = append(w.closed, closed...)
+		return nil
+	})
+}
+
 // flush sends the queued changes and appends the queued events.
 func (w *queued) flush(ctx context.Context) error {
 	if w.batch.Len() > 0 {
@@ -59,6 +73,10 @@ func (w *queued) flush(ctx context.Context) error {
 		}
 		w.batch = pgx.Batch{}
 	}
+	if err := w.s.recordClosed(ctx, w, w.closed); err != nil {
+		return err
+	}
+	w.closed = nil
 	events := w.events
 	w.events = nil
 	return w.s.audit.AppendAll(ctx, w.tx, events)
@@ -74,8 +92,8 @@ type recordItem struct {
 
 // recordAll is step 3 for several persons in tx: it locks them in id order, checks for each
 // that the desired state is still the one applied, and records those for which it is (done).
-// Their changes go in one round trip, their audit events in two, and the requests they
-// complete are locked and closed together.
+// Their changes and the closing of the requests they complete go in one round trip, their
+// audit events in two.
 func (s *Service) recordAll(ctx context.Context, tx pgx.Tx, items []recordItem) ([]bool, error) {
 	ids := make([]string, len(items))
 	for i, it := range items {
@@ -103,14 +121,12 @@ func (s *Service) recordAll(ctx context.Context, tx pgx.Tx, items []recordItem) 
 			persons = append(persons, it.personID)
 		}
 	}
-	if err := w.flush(ctx); err != nil {
-		return nil, err
+	// Queued behind the grant changes, the completions see them: one round trip for all.
+	if len(requests) > 0 {
+		w.closing(s.completeRequests(requests))
 	}
-	if err := s.completeRequests(ctx, tx, w, requests); err != nil {
-		return nil, err
-	}
-	if err := s.completeTerminations(ctx, tx, w, persons); err != nil {
-		return nil, err
+	if len(persons) > 0 {
+		w.closing(s.completeTerminations(persons))
 	}
 	return done, w.flush(ctx)
 }

@@ -1,10 +1,9 @@
 package provisioning
 
 // The states of requests, grants and accounts, in one place. Go code names a state only
-// through these constants. The schema spells the same words in its CHECK constraints and in
-// the predicates of partial indexes (requests_open_status, grants_removal_pending), and a
-// query whose WHERE clause must match such a predicate keeps the word literally so that the
-// planner can use the index.
+// through these constants. The schema spells the same words in its CHECK constraints. No
+// index names a state in its predicate (migration 020): a state change would then rewrite
+// every index of the row instead of updating it in place.
 
 // Request statuses, as DESIGN.md §3 lists them.
 const (

@@ -55,7 +55,7 @@ rootpw {{password}}
 directory {{dir}}/db
 dbnosync
 index objectClass eq
-index uid,cn,member eq
+index uid,cn,member,entryUUID eq
 overlay memberof
 memberof-group-oc groupOfNames
 memberof-member-ad member
@@ -87,8 +87,16 @@ func StartSlapd(ctx context.Context, dir string, port int, opts SlapdOptions) (*
 	conf := strings.NewReplacer("{{dir}}", dir, "{{base}}", s.BaseDN, "{{admin}}", s.AdminDN,
 		"{{password}}", s.AdminPassword).Replace(slapdConfig)
 	confPath := filepath.Join(dir, "slapd.conf")
+	before, _ := os.ReadFile(confPath)
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
 		return nil, fmt.Errorf("write slapd.conf: %w", err)
+	}
+	// An index added to the configuration knows nothing of the entries already stored:
+	// a search through it would miss them until slapindex has run.
+	if !fresh && string(before) != conf {
+		if out, err := exec.CommandContext(ctx, "/usr/sbin/slapindex", "-f", confPath).CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("slapindex after a configuration change: %w: %s", err, out)
+		}
 	}
 	cmd := exec.Command("/usr/sbin/slapd", "-f", confPath, "-h", s.URL()+"/", "-d", "0")
 	proc, err := startProcess("slapd", filepath.Join(dir, "slapd.log"), cmd)
