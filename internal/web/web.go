@@ -69,6 +69,10 @@ func (s *Server) Handler(api http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	static, _ := fs.Sub(staticFS, "static")
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	// Browsers and bookmarks ask for /favicon.ico whatever the page says.
+	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
+		http.ServeFileFS(w, r, static, "favicon.svg")
+	})
 	mux.HandleFunc("GET /{$}", s.signedIn(s.myRequests))
 	mux.HandleFunc("GET /me", s.signedIn(s.mePage))
 	mux.HandleFunc("GET /requests/{id}", s.signedIn(s.requestPage))
