@@ -144,7 +144,8 @@ func TestDirectoryRetryIsCappedAtAMinute(t *testing.T) {
 // e-mail or an account waits for the party instead of being given up after an hour.
 func TestOutsideWorkOutlastsANightsOutage(t *testing.T) {
 	for kind, opts := range map[string]river.InsertOpts{"terms_mail": jobs.TermsMailArgs{}.InsertOpts(),
-		"provision": jobs.ProvisionArgs{}.InsertOpts(), "revoke": jobs.RevokeArgs{}.InsertOpts(), "converge": jobs.ConvergeArgs{}.InsertOpts()} {
+		"provision": jobs.ProvisionArgs{}.InsertOpts(), "revoke": jobs.RevokeArgs{}.InsertOpts(), "converge": jobs.ConvergeArgs{}.InsertOpts(),
+		"notify": jobs.NotifyArgs{}.InsertOpts()} {
 		var span time.Duration
 		for attempt := 1; attempt < opts.MaxAttempts; attempt++ {
 			span += time.Until(jobs.OutsideRetry(attempt))
