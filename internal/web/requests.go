@@ -153,6 +153,9 @@ func waitingFor(l Localizer, v provisioning.RequestView) string {
 	case provisioning.StatusWaitingThirdParty:
 		return l.T("waiting.third_party")
 	case provisioning.StatusScheduled:
+		if v.Kind == provisioning.KindTerminate {
+			return l.T("waiting.scheduled_end", l.Date(v.EffectiveDate))
+		}
 		return l.T("waiting.scheduled", l.Date(v.ValidFrom))
 	}
 	return ""
@@ -399,7 +402,7 @@ func (s *Server) terminatePage(w http.ResponseWriter, r *http.Request, actor pro
 }
 
 func (s *Server) showTerminate(w http.ResponseWriter, r *http.Request, actor provisioning.Actor, status int, data pageData) {
-	approvers, err := s.service.Approvers(r.Context(), actor)
+	approvers, err := s.service.Approvers(r.Context(), actor, data.Form["unit"])
 	if err != nil {
 		s.fail(w, r, err)
 		return

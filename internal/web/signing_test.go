@@ -164,6 +164,10 @@ func TestSigningTheTermsEndToEnd(t *testing.T) {
 	if m == nil || !strings.Contains(page, "simulerad – inget giltigt bevis") {
 		t.Fatalf("IT does not see the evidence:\n%s", page)
 	}
+	// The history names the person who signed, not a role.
+	if !strings.Contains(page, `<span class="actor">Anna `) || strings.Contains(page, `<span class="actor">person</span>`) {
+		t.Errorf("the history does not name the person who signed:\n%s", page)
+	}
 	xml := ingrid.get(t, "/signatures/"+m[1]+"/signature")
 	content, _ := io.ReadAll(xml.Body)
 	if !strings.HasPrefix(xml.Header.Get("Content-Disposition"), "attachment") || !bytes.Contains(content, []byte(bankid.SimulatedMarker)) ||
@@ -221,8 +225,13 @@ func TestUnknownAndExpiredLinks(t *testing.T) {
 	}
 	s.app.Clock.Advance(15 * 24 * time.Hour)
 	resp := anyone.get(t, link)
-	if page := body(t, resp); resp.StatusCode != http.StatusGone || !strings.Contains(page, "Länken har gått ut") {
+	page := body(t, resp)
+	if resp.StatusCode != http.StatusGone || !strings.Contains(page, "Länken har gått ut") {
 		t.Fatalf("an expired link: %d", resp.StatusCode)
+	}
+	// The person has no sign-in here: the page does not send them to one.
+	if strings.Contains(page, "Till inloggningen") {
+		t.Error("the person is offered a sign-in they do not have")
 	}
 }
 
