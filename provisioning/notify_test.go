@@ -2,16 +2,20 @@ package provisioning_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
+	"errors"
 	"io"
 	"mime"
 	"mime/multipart"
 	"mime/quotedprintable"
 	netmail "net/mail"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/behorig/behorig/connectors"
 	"github.com/behorig/behorig/connectors/mail"
 	"github.com/behorig/behorig/internal/testapp"
 	"github.com/behorig/behorig/internal/testenv"
@@ -401,5 +405,42 @@ func TestApprovalMailOfADecidedRequest(t *testing.T) {
 	app.Pool.QueryRow(ctx, "SELECT skipped FROM notifications WHERE id = $1", id).Scan(&skipped)
 	if skipped != "decided" || len(smtp.Messages()) != 0 {
 		t.Fatalf("skipped %q, %d e-mails", skipped, len(smtp.Messages()))
+	}
+}
+
+// failingFirst refuses the first message of each id, as a mail server that is down for a
+// moment, then sends through the real one.
+type failingFirst struct {
+	inner connectors.Mailer
+	mu    sync.Mutex
+	seen  map[string]bool
+}
+
+func (f *failingFirst) Send(ctx context.Context, m connectors.Mail) error {
+	f.mu.Lock()
+	first := !f.seen[m.ID]
+	f.seen[m.ID] = true
+	f.mu.Unlock()
+	if first {
+		return errors.New("421 try again later")
+	}
+	return f.inner.Send(ctx, m)
+}
+
+// A notification whose first attempt fails is retried by its job and arrives once.
+func TestNotificationRetriedAfterAFailureArrivesOnce(t *testing.T) {
+	smtp := testenv.SMTP(t)
+	real := mail.SMTP{Addr: smtp.Addr, From: "Behörig <behorig@kommun.example>", Username: smtp.User,
+		Password: smtp.Password, TLSConfig: &tls.Config{ServerName: "localhost", RootCAs: smtp.RootCAs}}
+	app := testapp.New(t, testapp.Options{Mailer: &failingFirst{inner: real, seen: map[string]bool{}}})
+	sub, err := app.Service.Submit(ctx, app.Actors["requester"], grantInput("19500118-2046", "Åsa", "Lind"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := waitNotices(t, smtp, 2)
+	find(t, got, "rolf.bestallare@example.org", sub.Number)
+	find(t, got, "maria.chef@example.org", sub.Number)
+	if n := settle(t, app, smtp); n != 2 {
+		t.Fatalf("%d e-mails after a failed first attempt, want 2", n)
 	}
 }
