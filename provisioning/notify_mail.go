@@ -199,6 +199,9 @@ func (s *Service) composeNotification(ctx context.Context, n notificationRow) (c
 			return m, "nothing_waiting", nil
 		}
 		l.Subject = fmt.Sprintf(t("%d ärenden väntar på ditt godkännande", "%d requests are waiting for your approval"), len(list))
+		if len(list) == 1 {
+			l.Subject = t("1 ärende väntar på ditt godkännande", "1 request is waiting for your approval")
+		}
 		l.Blocks = []block{hello,
 			{Text: t("Dessa ärenden väntar på ditt godkännande:", "These requests are waiting for your approval:"), List: list},
 			{Text: t("Godkännandeöversikt", "Approval overview"), Link: s.baseURL + "/approvals"}}
