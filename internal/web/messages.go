@@ -101,6 +101,8 @@ var messages = map[string][2]string{
 	"col.due":             {"Förfallodag", "Due date"},
 	"col.changed":         {"Senast ändrad", "Last changed"},
 	"col.system":          {"System", "System"},
+	"col.systems":         {"System", "Systems"},
+	"queue.born":          {"född %s", "born %s"},
 	"col.role":            {"Roll/Behörighet", "Role"},
 	"col.unit":            {"Enhet", "Unit"},
 	"col.group":           {"Grupp", "Group"},
