@@ -91,13 +91,15 @@ type Directory interface {
 	GroupDN(group string) (string, error)
 }
 
-// Mail is one plain-text e-mail.
+// Mail is one e-mail: plain text, and optionally the same in HTML (sent as
+// multipart/alternative, the text first, so that a reader without HTML shows the text).
 type Mail struct {
 	// ID is unique per message and becomes its Message-ID, so a resent job is recognisable.
 	ID      string
 	To      string
 	Subject string
 	Text    string
+	HTML    string
 }
 
 // Mailer sends e-mail: SMTP in production, an outbox in dev.

@@ -67,6 +67,11 @@ func (s *Service) setStatusVia(ctx context.Context, w stepWriter, actor string, 
 	if data == nil {
 		data = map[string]any{}
 	}
+	if n, ok := s.statusNotice(r, status, data); ok {
+		if err := w.notify(ctx, n); err != nil {
+			return err
+		}
+	}
 	data["from"], data["to"] = r.status, status
 	return w.record(ctx, actor, "request.status", r.id, r.personID, data)
 }

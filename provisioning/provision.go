@@ -373,6 +373,9 @@ func (s *Service) recordClosed(ctx context.Context, w stepWriter, closed []close
 			map[string]any{"from": c.from, "to": StatusCompleted}); err != nil {
 			return err
 		}
+		if err := w.notify(ctx, notice{key: "completed:" + c.id, kind: NoticeCompleted, requestID: c.id, personID: c.personID}); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -757,6 +757,10 @@ func (s *Service) insertRequest(ctx context.Context, tx pgx.Tx, actor Actor, v *
 			return Submitted{}, err
 		}
 	}
+	// Before the number: the counter's row is held from numberRequest to the commit.
+	if err := s.notify(ctx, tx, submittedNotices(r.ID, personID, actor.ID, v.approverID, v.requesterIsApprover)...); err != nil {
+		return Submitted{}, err
+	}
 	if r.Number, err = numberRequest(ctx, tx, r.ID, now.In(s.loc).Year()); err != nil {
 		return Submitted{}, err
 	}

@@ -116,6 +116,16 @@ var messages = map[string][2]string{
 	"thumb.manager.yes":   {"Godkänd av ansvarig chef", "Approved by the manager"},
 	"thumb.manager.no":    {"Inte godkänd av ansvarig chef ännu", "Not yet approved by the manager"},
 
+	// notifications: what waits for the user, on the start page (issue 17)
+	"waiting.title":             {"Väntar på dig", "Waiting for you"},
+	"waiting.approvals.one":     {"1 ärende väntar på ditt godkännande", "1 request is waiting for your approval"},
+	"waiting.approvals":         {"%d ärenden väntar på ditt godkännande", "%d requests are waiting for your approval"},
+	"waiting.awaiting_user.one": {"1 av dina ärenden väntar på komplettering", "1 of your requests is waiting for more information"},
+	"waiting.awaiting_user":     {"%d av dina ärenden väntar på komplettering", "%d of your requests are waiting for more information"},
+	"waiting.untaken.one":       {"1 ärende i IT-kön har ingen handläggare", "1 request in the IT queue has no handler"},
+	"waiting.untaken":           {"%d ärenden i IT-kön har ingen handläggare", "%d requests in the IT queue have no handler"},
+	"waiting.mail":              {"Du får e-post när vi begär kompletteringar och när ärendet är klart.", "You get an e-mail when we ask for more information and when the request is done."},
+
 	// the request page
 	"request.thumbs":             {"De två tummarna visar godkännande av den som skickade in och av ansvarig chef.", "The two thumbs show approval by the submitter and by the manager."},
 	"request.details":            {"Uppgifter", "Details"},
@@ -169,7 +179,7 @@ var messages = map[string][2]string{
 	"done.paper":                 {"Villkoren är registrerade som godkända på papper.", "The terms are recorded as signed on paper."},
 	"done.approved_n":            {"%d ärenden godkända.", "%d requests approved."},
 	"done.rejected_n":            {"%d ärenden avslagna.", "%d requests rejected."},
-	"done.submitted":             {"Ansökan är inskickad.", "The request is submitted."},
+	"done.submitted":             {"Ansökan är inskickad. Du får ett mail som bekräftelse.", "The request is submitted. You will get an e-mail to confirm it."},
 	"conflict":                   {"Ärendet har redan hanterats", "The request has already been handled"},
 	"conflict.":                  {"Någon annan har redan beslutat om ärendet, eller så är det i ett läge där det inte går. Ladda om sidan.", "Someone else has already decided, or the request is in a state where this is not possible. Reload the page."},
 

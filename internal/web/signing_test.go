@@ -52,9 +52,9 @@ func linkFromMailFor(t *testing.T, s *site, smtp *testenv.SMTPServer, pnr, given
 	if code := s.app.Call(t, "requester", "POST", "/api/v1/requests", body, &sub); code != http.StatusCreated {
 		t.Fatalf("submit: %d", code)
 	}
-	before := len(smtp.Messages())
+	before := len(smtp.Kind("terms-"))
 	s.as(t, "maria.chef").post(t, "/requests/"+sub.ID+"/approve", nil)
-	msg := smtp.Wait(t, before+1, 15*time.Second)[before]
+	msg := smtp.WaitKind(t, "terms-", before+1, 15*time.Second)[before]
 	text, _ := io.ReadAll(quotedprintable.NewReader(msg.Msg.Body))
 	link := regexp.MustCompile(regexp.QuoteMeta(s.url) + `/sign/[A-Za-z0-9_-]+`).FindString(string(text))
 	if link == "" {

@@ -226,6 +226,8 @@ type pageData struct {
 	Signatures []provisioning.SignatureView
 	Statuses   []string
 	Approvers  []provisioning.Approver
+	// WaitingFor is the start page's notice of what waits for the user (notify.go).
+	WaitingFor []noticeLine
 	// a refused form: the errors, each field's error, and what was typed
 	Errors      []formError
 	FieldErrors map[string]string
@@ -330,6 +332,9 @@ func (s *Server) switchLang(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, &http.Cookie{Name: langCookie, Value: string(to), Path: "/", MaxAge: 365 * 24 * 3600,
 		HttpOnly: true, Secure: strings.HasPrefix(s.baseURL, "https://"), SameSite: http.SameSiteLaxMode})
+	if actor, err := s.CurrentActor(r); err == nil {
+		s.rememberLang(r, actor.ID, to)
+	}
 	http.Redirect(w, r, session.SafeReturn(r.URL.Query().Get("return")), http.StatusSeeOther)
 }
 
