@@ -29,8 +29,8 @@ type Slapd struct {
 	ServiceDN       string
 	ServicePassword string
 	PeopleDN        string
-	GroupsDN      string
-	proc          *process
+	GroupsDN        string
+	proc            *process
 }
 
 // SlapdOptions name the directory tree. Defaults: dc=example,dc=org and password "secret".
