@@ -554,7 +554,7 @@ var messages = map[string][2]string{
 	"password.new.hint":                {"Kontokatalogen kontrollerar lösenordet mot kommunens lösenordsregler när du sparar, till exempel att det är tillräckligt långt.", "The account directory checks the password against the municipality's password rules when you save, for instance that it is long enough."},
 	"password.repeat":                  {"Upprepa lösenordet", "Repeat the password"},
 	"password.save":                    {"Spara lösenordet", "Save the password"},
-	"password.until":                   {"Du kan välja lösenord till och med %s. Därefter behöver du legitimera dig igen.", "You can choose the password until %s. After that you need to identify yourself again."},
+	"password.until":                   {"Du kan välja lösenord fram till %s. Därefter behöver du legitimera dig igen.", "You can choose the password until %s. After that you need to identify yourself again."},
 	"password.refused":                 {"Kontokatalogen godtog inte lösenordet, eftersom det inte uppfyller lösenordsreglerna. Välj ett längre eller svårare lösenord. Katalogens svar: ”%s”.", "The account directory did not accept the password, because it does not meet the password rules. Choose a longer or harder password. The directory's answer: “%s”."},
 	"password.done":                    {"Klart! Lösenordet för kontot %s är sparat.", "Done! The password of the account %s is saved."},
 	"password.done_next":               {"Du kan logga in med ditt nya lösenord nu. Du kan stänga sidan.", "You can sign in with your new password now. You may close the page."},
