@@ -254,7 +254,7 @@ func (s *Service) completeIdentification(ctx context.Context, orderRef string, e
 			return
 		}
 		if err := s.inTx(ctx, func(tx pgx.Tx) error {
-			return s.record(ctx, tx, "person", action, "", personID, map[string]any{"orderRef": orderRef})
+			return s.record(ctx, tx, personActor, action, "", personID, map[string]any{"orderRef": orderRef})
 		}); err != nil {
 			s.log.ErrorContext(ctx, "audit identification", "order", orderRef, "err", err)
 		}
@@ -305,7 +305,7 @@ func (s *Service) completeIdentification(ctx context.Context, orderRef string, e
 		if err != nil || tag.RowsAffected() != 1 {
 			return err // another collector completed it a moment ago
 		}
-		return s.record(ctx, tx, "person", "password.identified", "", personID, map[string]any{"orderRef": orderRef,
+		return s.record(ctx, tx, personActor, "password.identified", "", personID, map[string]any{"orderRef": orderRef,
 			"simulated": ev.Simulated})
 	}); err != nil {
 		s.log.ErrorContext(ctx, "complete identification", "order", orderRef, "err", err)
@@ -415,7 +415,7 @@ func (s *Service) SetPassword(ctx context.Context, browser, orderRef, password, 
 	if errors.As(err, &refused) {
 		release()
 		if aerr := s.inTx(ctx, func(tx pgx.Tx) error {
-			return s.record(ctx, tx, "person", "password.refused", "", personID, map[string]any{"orderRef": orderRef,
+			return s.record(ctx, tx, personActor, "password.refused", "", personID, map[string]any{"orderRef": orderRef,
 				"account": ref.Username, "reason": refused.Reason})
 		}); aerr != nil {
 			s.log.ErrorContext(ctx, "audit a refused password", "order", orderRef, "err", aerr)
@@ -434,7 +434,7 @@ func (s *Service) SetPassword(ctx context.Context, browser, orderRef, password, 
 			WHERE order_ref = $1`, orderRef, orderUsed, s.clock.Now()); err != nil {
 			return err
 		}
-		return s.record(bctx, tx, "person", "password.set", "", personID, map[string]any{"orderRef": orderRef,
+		return s.record(bctx, tx, personActor, "password.set", "", personID, map[string]any{"orderRef": orderRef,
 			"account": ref.Username})
 	})
 	if err != nil {

@@ -259,6 +259,36 @@ func TestPasswordRefusals(t *testing.T) {
 		t.Fatalf("an identification 11 minutes old: %v", err)
 	}
 
+	// Two posts at once with one identification make one change.
+	o = identify(t, app, sim, browser, "195001182046")
+	passwords := []string{"Rönnbär-Ett-" + rand.Text()[:6], "Rönnbär-Två-" + rand.Text()[:6]}
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for i, pw := range passwords {
+		wg.Go(func() { _, errs[i] = app.Service.SetPassword(ctx, browser, o.OrderRef, pw, pw) })
+	}
+	wg.Wait()
+	winner := -1
+	for i, err := range errs {
+		switch {
+		case err == nil && winner < 0:
+			winner = i
+		case err == nil:
+			t.Fatal("two passwords were set with one identification")
+		case !errors.Is(err, provisioning.ErrPasswordBusy) && !errors.Is(err, provisioning.ErrIdentificationExpired):
+			t.Fatalf("the second of two posts at once: %v", err)
+		}
+	}
+	if winner < 0 {
+		t.Fatalf("neither of two posts set the password: %v", errs)
+	}
+	if err := bind(t, app, dn, passwords[winner]); err != nil {
+		t.Fatalf("bind with the password that won: %v", err)
+	}
+	if bind(t, app, dn, passwords[1-winner]) == nil {
+		t.Fatal("the password that lost works")
+	}
+
 	// Anna's account disabled in the directory behind behorig's back: her record still says
 	// active, and the directory decides.
 	if err := app.Directory.DisableAccount(ctx, dn); err != nil {

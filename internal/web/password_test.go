@@ -1,11 +1,14 @@
 package web_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,10 +23,10 @@ import (
 
 // passwordSite is a site with jobs and the BankID simulator, where Anna Berg (a simulator
 // test person) has an active account; it returns the account's DN.
-func passwordSite(t *testing.T) (*site, *bankid.Simulator, string) {
+func passwordSite(t *testing.T, logger *slog.Logger) (*site, *bankid.Simulator, string) {
 	t.Helper()
 	sim, client := testenv.BankID(t, 0)
-	s := newSite(t, siteOptions{jobs: true, bankID: client})
+	s := newSite(t, siteOptions{jobs: true, bankID: client, logger: logger})
 	sub := s.submit(t, "requester", "19500118-2046", "Anna", "Berg", "5110", meddix)
 	if _, err := s.app.Service.Approve(context.Background(), s.app.Actors["manager"], sub.ID); err != nil {
 		t.Fatal(err)
@@ -85,9 +88,10 @@ func (s *site) postFrom(t *testing.T, addr, path string, form url.Values) *http.
 
 // The password page without JavaScript, as plain HTTP: identify, be refused by the
 // directory's policy, set the password; another browser gets nowhere with the order; a
-// client posting too often is stopped.
+// client posting too often is stopped. Nothing the site logs holds a password.
 func TestPasswordPage(t *testing.T) {
-	s, sim, dn := passwordSite(t)
+	logs := &syncBuffer{}
+	s, sim, dn := passwordSite(t, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	anna := s.newBrowser()
 	page := body(t, anna.get(t, "/password"))
 	for _, want := range []string{"Lösenord via BankID", `action="/password/start"`, "Legitimera dig med BankID"} {
@@ -181,6 +185,33 @@ func TestPasswordPage(t *testing.T) {
 	if code := stranger.postFrom(t, "203.0.113.45", "/password", url.Values{"order": {ref}}).StatusCode; code == http.StatusTooManyRequests {
 		t.Fatal("one client's limit stopped another")
 	}
+
+	if !strings.Contains(logs.String(), "level=") {
+		t.Fatal("the site logged nothing at all: the log capture does not work")
+	}
+	for _, pw := range []string{good, short} {
+		if strings.Contains(logs.String(), pw) {
+			t.Error("the site's log holds a password")
+		}
+	}
+}
+
+// syncBuffer is a log destination that the test reads while the site writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // A person BankID identifies who has no account here is told so; in English too.
@@ -213,7 +244,7 @@ func TestBrowserPasswordPage(t *testing.T) {
 	for _, js := range []bool{true, false} {
 		name := map[bool]string{true: "with-js", false: "without-js"}[js]
 		t.Run(name, func(t *testing.T) {
-			s, sim, dn := passwordSite(t)
+			s, sim, dn := passwordSite(t, nil)
 			ctx := browser(t)
 			if !js {
 				ctx = withoutScripts(t, ctx)
