@@ -121,6 +121,16 @@ func (s *Server) Handler(api http.Handler) http.Handler {
 	mux.HandleFunc("POST /sign/{token}/paper", s.limited(orders, s.signedForm))
 	mux.HandleFunc("GET /sign/{token}/qr.png", s.signQR)
 	mux.HandleFunc("GET /sign/{token}/status", s.signStatus)
+	// The password page (Lösenord via BankID): no sign-in. Per client address, as many
+	// identifications as signings, and a password posted every ten seconds (a burst of ten);
+	// the domain limits each person besides.
+	passwordOrders, passwordPosts := newLimiter(30*time.Second, 6), newLimiter(10*time.Second, 10)
+	mux.HandleFunc("GET /password", s.passwordPage)
+	mux.HandleFunc("POST /password", s.limited(passwordPosts, s.setPassword))
+	mux.HandleFunc("POST /password/start", s.limited(passwordOrders, s.startPassword))
+	mux.HandleFunc("POST /password/cancel", s.cancelPassword)
+	mux.HandleFunc("GET /password/qr.png", s.passwordQR)
+	mux.HandleFunc("GET /password/status", s.passwordStatus)
 	if api != nil {
 		mux.Handle("/api/", api)
 	}
@@ -185,7 +195,7 @@ func (s *Server) CurrentActor(r *http.Request) (provisioning.Actor, error) {
 }
 
 // pageNames are the templates under templates/, each rendered inside layout.html.
-var pageNames = []string{"login", "start", "me", "request", "approvals", "new", "queue", "persons", "person", "terminate", "admin_units", "admin_unit", "admin_catalog", "admin_system", "sign", "problem"}
+var pageNames = []string{"login", "start", "me", "request", "approvals", "new", "queue", "persons", "person", "terminate", "admin_units", "admin_unit", "admin_catalog", "admin_system", "sign", "problem", "password"}
 
 type pageData struct {
 	Title   string
@@ -222,6 +232,8 @@ type pageData struct {
 	Terms       *provisioning.TermsView
 	Sign        *signState
 	Token       string
+	// Password is the password page's step.
+	Password *passwordView
 	// Signatures are the evidence of signed terms, for IT.
 	Signatures []provisioning.SignatureView
 	Statuses   []string
