@@ -175,7 +175,7 @@ func (s *Service) approve(ctx context.Context, tx pgx.Tx, actor Actor, r request
 		}
 		return StatusAwaitingUser, s.requestTerms(ctx, tx, actor.Subject, r)
 	default:
-		return s.startGrants(ctx, tx, actor.Subject, r)
+		return s.startUnlessCertificateMissing(ctx, tx, actor.Subject, r)
 	}
 }
 
@@ -194,7 +194,11 @@ func (s *Service) RecordPaperTerms(ctx context.Context, actor Actor, requestID, 
 		if err != nil {
 			return err
 		}
-		if r.status != StatusAwaitingUser {
+		asked, err := informationAsked(ctx, tx, r.id)
+		if err != nil {
+			return err
+		}
+		if r.status != StatusAwaitingUser || asked {
 			return fmt.Errorf("%s is %s, not waiting for the user's terms: %w", r.number, r.status, ErrConflict)
 		}
 		if err := s.record(ctx, tx, actor.Subject, "terms.paper_verified", r.id, r.personID,
@@ -205,7 +209,7 @@ func (s *Service) RecordPaperTerms(ctx context.Context, actor Actor, requestID, 
 			return err
 		}
 		r.status = StatusAnsweredByUser
-		status, err = s.startGrants(ctx, tx, actor.Subject, r)
+		status, err = s.startUnlessCertificateMissing(ctx, tx, actor.Subject, r)
 		return err
 	})
 	return status, err

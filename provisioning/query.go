@@ -44,6 +44,12 @@ type RequestView struct {
 	Viewer              ViewerRights     `json:"viewer"`
 	CreatedAt           time.Time        `json:"createdAt"`
 	UpdatedAt           time.Time        `json:"updatedAt"`
+	// Certificate is what the request needs of training certificates; nil for none.
+	Certificate *CertificateNeed `json:"certificate,omitempty"`
+	// OtherSystem is "Annat system": a system the catalog lacks, which IT handles by hand.
+	OtherSystem string `json:"otherSystem,omitempty"`
+	// InformationAsked: IT has asked the requester for more information, not yet answered.
+	InformationAsked bool `json:"informationAsked,omitempty"`
 }
 
 // RequestPerson is what a grant request says about its person: every value that will reach
@@ -84,6 +90,12 @@ type ViewerRights struct {
 	Attest           bool `json:"attest"`           // approve or reject
 	RecordPaperTerms bool `json:"recordPaperTerms"` // IT records a verified paper form
 	Handle           bool `json:"handle"`           // IT takes it and sets its status
+	// SetStatus: IT may set a handling status now (not while the person's terms or a
+	// certificate are awaited); Ask: IT may ask the requester for more information;
+	// VerifyCertificate: IT may mark an attachment as the verified training certificate.
+	SetStatus         bool `json:"setStatus"`
+	Ask               bool `json:"ask"`
+	VerifyCertificate bool `json:"verifyCertificate"`
 }
 
 // PrincipalRef names a user of behorig.
@@ -182,6 +194,9 @@ func (s *Service) Request(ctx context.Context, actor Actor, id string) (RequestV
 	}
 	v.Viewer.RecordPaperTerms = actor.IT() && v.Status == StatusAwaitingUser
 	v.Viewer.Handle = actor.IT() && slices.Contains(QueueStatuses, v.Status)
+	if err := s.requestExtras(ctx, actor, &v); err != nil {
+		return v, err
+	}
 	var assignee PrincipalRef
 	err = s.db.QueryRow(ctx, `SELECT p.id::text, p.display_name FROM requests r JOIN principals p ON p.id = r.assignee_id
 		WHERE r.id = $1`, v.ID).Scan(&assignee.ID, &assignee.Name)

@@ -42,6 +42,9 @@ type Scheduler interface {
 	// ScheduleConverge brings the person's directory state to what their grants say, as
 	// soon as possible (Converge).
 	ScheduleConverge(ctx context.Context, tx pgx.Tx, personID string) error
+	// ScheduleCertificateDeadline cancels the request at the deadline unless a training
+	// certificate has been verified by then (CancelWithoutCertificate).
+	ScheduleCertificateDeadline(ctx context.Context, tx pgx.Tx, requestID string, at time.Time) error
 }
 
 // Config holds what a Service needs.

@@ -730,6 +730,9 @@ func (s *Service) insertRequest(ctx context.Context, tx pgx.Tx, actor Actor, v *
 			return Submitted{}, err
 		}
 	}
+	if err := s.scheduleCertificateDeadline(ctx, tx, r.ID, now); err != nil {
+		return Submitted{}, err
+	}
 	if r.Number, err = numberRequest(ctx, tx, r.ID, now.In(s.loc).Year()); err != nil {
 		return Submitted{}, err
 	}

@@ -81,6 +81,9 @@ func (s *Server) Handler(api http.Handler) http.Handler {
 	mux.HandleFunc("GET /attachments/{id}", s.signedIn(s.download))
 	mux.HandleFunc("GET /signatures/{id}/{which}", s.signedIn(s.downloadEvidence))
 	mux.HandleFunc("POST /requests/{id}/status", s.signedIn(s.setStatus))
+	// issue 17: IT asks the requester for more information, and verifies a training certificate
+	mux.HandleFunc("POST /requests/{id}/ask", s.signedIn(s.askForInformation))
+	mux.HandleFunc("POST /requests/{id}/certificate", s.signedIn(s.verifyCertificate))
 	mux.HandleFunc("GET /queue", s.signedIn(s.queue))
 	mux.HandleFunc("POST /grants/{id}/done", s.signedIn(s.manualDone))
 	mux.HandleFunc("POST /grants/{id}/removed", s.signedIn(s.manualRemoved))
