@@ -161,4 +161,3 @@ func TestCertificateDeadlineCancels(t *testing.T) {
 		t.Errorf("the second run recorded more: %d events, then %d", len(cancelled.Events), len(got.Events))
 	}
 }
-

@@ -89,4 +89,3 @@ func TestTermsWaitIsNotAQuestion(t *testing.T) {
 		t.Fatalf("IT set a status past the terms: %v", err)
 	}
 }
-
