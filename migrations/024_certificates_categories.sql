@@ -41,7 +41,8 @@ ALTER TABLE systems ADD COLUMN category_id text REFERENCES system_categories (id
 
 -- "Annat system": a system the catalog does not have, as free text. IT handles it by hand;
 -- it never reaches the directory.
-ALTER TABLE requests ADD COLUMN other_system text NOT NULL DEFAULT '';
+ALTER TABLE requests ADD COLUMN other_system text NOT NULL DEFAULT '',
+    ADD COLUMN other_system_done_at timestamptz;
 
 -- When IT has asked the requester for more information: the request waits for the user
 -- (awaiting_user) and the requester's answer moves it to answered_by_user. NULL when no

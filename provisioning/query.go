@@ -48,7 +48,8 @@ type RequestView struct {
 	// Certificate is what the request needs of training certificates; nil for none.
 	Certificate *CertificateNeed `json:"certificate,omitempty"`
 	// OtherSystem is "Annat system": a system the catalog lacks, which IT handles by hand.
-	OtherSystem string `json:"otherSystem,omitempty"`
+	OtherSystem     string `json:"otherSystem,omitempty"`
+	OtherSystemDone bool   `json:"otherSystemDone,omitempty"` // IT has handled it
 	// InformationAsked: IT has asked the requester for more information, not yet answered.
 	InformationAsked bool `json:"informationAsked,omitempty"`
 }
@@ -97,6 +98,8 @@ type ViewerRights struct {
 	SetStatus         bool `json:"setStatus"`
 	Ask               bool `json:"ask"`
 	VerifyCertificate bool `json:"verifyCertificate"`
+	// CompleteOtherSystem: IT may mark the request's "Annat system" as handled.
+	CompleteOtherSystem bool `json:"completeOtherSystem"`
 }
 
 // PrincipalRef names a user of behorig.

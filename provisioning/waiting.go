@@ -98,14 +98,16 @@ func (s *Service) requestExtras(ctx context.Context, actor Actor, v *RequestView
 	if v.Certificate, err = s.certificateNeed(ctx, v.ID); err != nil {
 		return err
 	}
-	if err := s.db.QueryRow(ctx, "SELECT other_system, information_asked_at IS NOT NULL FROM requests WHERE id = $1", v.ID).
-		Scan(&v.OtherSystem, &v.InformationAsked); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+	if err := s.db.QueryRow(ctx, `SELECT other_system, other_system_done_at IS NOT NULL, information_asked_at IS NOT NULL
+		FROM requests WHERE id = $1`, v.ID).Scan(&v.OtherSystem, &v.OtherSystemDone, &v.InformationAsked); err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("read request %s: %w", v.Number, err)
 	}
 	waitsForTerms := v.Status == StatusAwaitingUser && !v.InformationAsked
 	v.Viewer.RecordPaperTerms = actor.IT() && waitsForTerms
 	v.Viewer.SetStatus = v.Viewer.Handle && !waitsForTerms && v.Status != StatusAwaitingCertificate
 	v.Viewer.Ask = actor.IT() && slices.Contains(askableStatuses, v.Status)
+	v.Viewer.CompleteOtherSystem = actor.IT() && v.OtherSystem != "" && !v.OtherSystemDone &&
+		(slices.Contains(underwayStatuses, v.Status) || v.Status == StatusAnsweredByUser)
 	v.Viewer.VerifyCertificate = actor.IT() && IsOpen(v.Status) && v.Certificate != nil && v.Certificate.Missing() &&
 		len(v.Attachments) > 0
 	return nil
