@@ -256,6 +256,12 @@ var messages = map[string][2]string{
 	"admin.categories.hint":                                 {"Kategorierna grupperar systemen i ansökan, i den här ordningen. Töm namnet för att ta bort en kategori som inget system har.", "The categories group the systems on the request form, in this order. Empty the name to remove a category no system has."},
 	"admin.category.name":                                   {"Kategori %d", "Category %d"},
 	"admin.categories.save":                                 {"Spara kategorierna", "Save the categories"},
+	"admin_categories.title":                                {"Kategorier – administration", "Categories – administration"},
+	"request.other_system.done":                             {"hanterat av IT", "handled by IT"},
+	"request.other_system.complete":                         {"Markera annat system som klart", "Mark the other system as done"},
+	"done.other_system":                                     {"Annat system är markerat som klart.", "The other system is marked as done."},
+	"event.request.other_system_done":                       {"markerade annat system som klart", "marked the other system as done"},
+	"event.catalog.categories_saved":                        {"sparade kategorierna", "saved the categories"},
 
 	// the domain's validation messages, keyed by their format
 	"v:pnr.checksum":                        {"kontrollsiffran stämmer inte", "the check digit does not match"},
