@@ -225,8 +225,13 @@ func TestUnknownAndExpiredLinks(t *testing.T) {
 	}
 	s.app.Clock.Advance(15 * 24 * time.Hour)
 	resp := anyone.get(t, link)
-	if page := body(t, resp); resp.StatusCode != http.StatusGone || !strings.Contains(page, "Länken har gått ut") {
+	page := body(t, resp)
+	if resp.StatusCode != http.StatusGone || !strings.Contains(page, "Länken har gått ut") {
 		t.Fatalf("an expired link: %d", resp.StatusCode)
+	}
+	// The person has no sign-in here: the page does not send them to one.
+	if strings.Contains(page, "Till inloggningen") {
+		t.Error("the person is offered a sign-in they do not have")
 	}
 }
 
