@@ -332,6 +332,7 @@ const (
 	completeRequestsSQL = `WITH done AS (
 			SELECT r.id, r.status FROM requests r WHERE r.id = ANY($1) AND r.status = ANY($2)
 				AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.request_id = r.id AND g.state = $4)
+				AND (r.other_system = '' OR r.other_system_done_at IS NOT NULL)
 			ORDER BY r.id FOR UPDATE OF r)
 		UPDATE requests r SET status = $5, updated_at = $3 FROM done WHERE r.id = done.id
 		RETURNING r.id::text, r.person_id::text, done.status`

@@ -147,7 +147,14 @@ func waitingFor(l Localizer, v provisioning.RequestView) string {
 	case provisioning.StatusAwaitingApproval:
 		return l.T("waiting.approver", v.Approver.Name)
 	case provisioning.StatusAwaitingUser:
+		if v.InformationAsked {
+			return l.T("waiting.answer")
+		}
 		return l.T("waiting.user", v.Person.Name)
+	case provisioning.StatusAwaitingCertificate:
+		if v.Certificate != nil {
+			return l.T("waiting.certificate", l.Date(v.Certificate.Deadline.Format("2006-01-02")))
+		}
 	case provisioning.StatusAnsweredByUser, provisioning.StatusAssigned, provisioning.StatusInProgress:
 		return l.T("waiting.it")
 	case provisioning.StatusWaitingThirdParty:

@@ -85,6 +85,10 @@ func (s *Server) Handler(api http.Handler) http.Handler {
 	mux.HandleFunc("GET /attachments/{id}", s.signedIn(s.download))
 	mux.HandleFunc("GET /signatures/{id}/{which}", s.signedIn(s.downloadEvidence))
 	mux.HandleFunc("POST /requests/{id}/status", s.signedIn(s.setStatus))
+	// issue 17: IT asks the requester for more information, and verifies a training certificate
+	mux.HandleFunc("POST /requests/{id}/ask", s.signedIn(s.askForInformation))
+	mux.HandleFunc("POST /requests/{id}/certificate", s.signedIn(s.verifyCertificate))
+	mux.HandleFunc("POST /requests/{id}/other-system", s.signedIn(s.completeOtherSystem))
 	mux.HandleFunc("GET /queue", s.signedIn(s.queue))
 	mux.HandleFunc("POST /grants/{id}/done", s.signedIn(s.manualDone))
 	mux.HandleFunc("POST /grants/{id}/removed", s.signedIn(s.manualRemoved))
@@ -99,6 +103,9 @@ func (s *Server) Handler(api http.Handler) http.Handler {
 	mux.HandleFunc("GET /admin/catalog", s.signedIn(s.adminCatalog))
 	mux.HandleFunc("GET /admin/catalog/{id}", s.signedIn(s.adminSystem))
 	mux.HandleFunc("POST /admin/catalog", s.signedIn(s.saveSystem))
+	// issue 17: the categories that group the systems on the request form
+	mux.HandleFunc("GET /admin/categories", s.signedIn(s.adminCategories))
+	mux.HandleFunc("POST /admin/categories", s.signedIn(s.saveCategories))
 	mux.HandleFunc("GET /terminate", s.signedIn(s.terminatePage))
 	mux.HandleFunc("POST /terminate", s.signedIn(s.submitTermination))
 	mux.HandleFunc("GET /requests/new", s.signedIn(s.newRequestPage))
@@ -195,7 +202,7 @@ func (s *Server) CurrentActor(r *http.Request) (provisioning.Actor, error) {
 }
 
 // pageNames are the templates under templates/, each rendered inside layout.html.
-var pageNames = []string{"login", "start", "me", "request", "approvals", "new", "queue", "persons", "person", "terminate", "admin_units", "admin_unit", "admin_catalog", "admin_system", "sign", "problem", "password"}
+var pageNames = []string{"login", "start", "me", "request", "approvals", "new", "queue", "persons", "person", "terminate", "admin_units", "admin_unit", "admin_catalog", "admin_system", "admin_categories", "sign", "problem", "password"}
 
 type pageData struct {
 	Title   string
@@ -223,15 +230,19 @@ type pageData struct {
 	Timeline    []timelineEntry
 	Picked      map[string]bool
 	Catalog     []provisioning.SystemView
-	Removals    []provisioning.ManualRemoval
-	Reconcile   *provisioning.ReconcileReport
-	Person      *provisioning.PersonView
-	Units       []provisioning.UnitAdmin
-	Systems     []provisioning.SystemAdmin
-	RoleRows    []int
-	Terms       *provisioning.TermsView
-	Sign        *signState
-	Token       string
+	// the request form's systems by category, and whether any needs a training certificate
+	SystemGroups     []systemGroup
+	NeedsCertificate bool
+	Categories       []provisioning.Category
+	Removals         []provisioning.ManualRemoval
+	Reconcile        *provisioning.ReconcileReport
+	Person           *provisioning.PersonView
+	Units            []provisioning.UnitAdmin
+	Systems          []provisioning.SystemAdmin
+	RoleRows         []int
+	Terms            *provisioning.TermsView
+	Sign             *signState
+	Token            string
 	// Password is the password page's step.
 	Password *passwordView
 	// Signatures are the evidence of signed terms, for IT.
