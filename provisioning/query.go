@@ -44,6 +44,9 @@ type RequestView struct {
 	Viewer              ViewerRights     `json:"viewer"`
 	CreatedAt           time.Time        `json:"createdAt"`
 	UpdatedAt           time.Time        `json:"updatedAt"`
+
+	// Ends are the grants a change request ends; empty for other kinds.
+	Ends []EndView `json:"ends,omitempty"`
 }
 
 // RequestPerson is what a grant request says about its person: every value that will reach
@@ -167,6 +170,11 @@ func (s *Service) Request(ctx context.Context, actor Actor, id string) (RequestV
 	v.ValidFrom, v.ValidTo, v.EffectiveDate, v.DueDate = formatDate(validFrom), formatDate(validTo), formatDate(effective), formatDate(due)
 	if v.Items, err = s.items(ctx, v.ID); err != nil {
 		return v, err
+	}
+	if v.Kind == KindChange {
+		if v.Ends, err = s.endings(ctx, v.ID); err != nil {
+			return v, err
+		}
 	}
 	if v.Events, err = s.history(ctx, v.ID); err != nil {
 		return v, err

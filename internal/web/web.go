@@ -97,6 +97,9 @@ func (s *Server) Handler(api http.Handler) http.Handler {
 	mux.HandleFunc("POST /admin/catalog", s.signedIn(s.saveSystem))
 	mux.HandleFunc("GET /terminate", s.signedIn(s.terminatePage))
 	mux.HandleFunc("POST /terminate", s.signedIn(s.submitTermination))
+	// change requests: add, change and end some of a person's access
+	mux.HandleFunc("GET /change", s.signedIn(s.changePage))
+	mux.HandleFunc("POST /change", s.signedIn(s.submitChange))
 	mux.HandleFunc("GET /requests/new", s.signedIn(s.newRequestPage))
 	mux.HandleFunc("POST /requests/new", s.signedIn(s.submitRequest))
 	mux.HandleFunc("GET /units/search", s.signedIn(s.unitSearch))
@@ -180,7 +183,7 @@ func (s *Server) CurrentActor(r *http.Request) (provisioning.Actor, error) {
 }
 
 // pageNames are the templates under templates/, each rendered inside layout.html.
-var pageNames = []string{"login", "start", "me", "request", "approvals", "new", "queue", "persons", "person", "terminate", "admin_units", "admin_unit", "admin_catalog", "admin_system", "sign", "problem"}
+var pageNames = []string{"login", "start", "me", "request", "approvals", "new", "queue", "persons", "person", "terminate", "change", "admin_units", "admin_unit", "admin_catalog", "admin_system", "sign", "problem"}
 
 type pageData struct {
 	Title   string
@@ -218,6 +221,7 @@ type pageData struct {
 	Signatures []provisioning.SignatureView
 	Statuses   []string
 	Approvers  []provisioning.Approver
+	Change     *changeView // the change request form
 	// a refused form: the errors, each field's error, and what was typed
 	Errors      []formError
 	FieldErrors map[string]string
