@@ -248,7 +248,7 @@ func (s *Service) AttachSignedForm(ctx context.Context, token, name string, data
 		if err := tx.QueryRow(ctx, "SELECT person_id::text FROM requests WHERE id = $1", l.requestID).Scan(&personID); err != nil {
 			return err
 		}
-		_, err = s.storeAttachment(ctx, tx, "person", "", "terms.paper_uploaded",
+		_, err = s.storeAttachment(ctx, tx, personActor, "", "terms.paper_uploaded",
 			newAttachment{l.requestID, personID, name, contentType, data})
 		return err
 	})

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -326,6 +327,11 @@ func (s *Service) history(ctx context.Context, requestID string) ([]EventView, e
 		subjects[i] = r.Actor
 	}
 	names := map[string]string{systemActor: "Behörig"}
+	var person string
+	if err := s.db.QueryRow(ctx, "SELECT person_given_name || ' ' || person_surname FROM requests WHERE id = $1",
+		uuidOrNull(requestID)).Scan(&person); err == nil && strings.TrimSpace(person) != "" {
+		names[personActor] = person
+	}
 	rows, err := s.db.Query(ctx, "SELECT subject, display_name FROM principals WHERE subject = ANY($1)", subjects)
 	if err != nil {
 		return nil, fmt.Errorf("names of the actors of request %s: %w", requestID, err)
@@ -375,7 +381,9 @@ type AccountView struct {
 type GrantView struct {
 	ID            string     `json:"id"`
 	System        string     `json:"system"`
+	SystemName    string     `json:"systemName"`
 	Role          string     `json:"role,omitempty"`
+	RoleName      string     `json:"roleName,omitempty"`
 	Unit          UnitRef    `json:"unit"`
 	Group         string     `json:"group"`
 	State         string     `json:"state"`
@@ -518,9 +526,11 @@ func (s *Service) accounts(ctx context.Context, personID string) ([]AccountView,
 }
 
 func (s *Service) grants(ctx context.Context, personID string) ([]GrantView, error) {
-	rows, err := s.db.Query(ctx, `SELECT g.id::text, g.system_id, coalesce(g.role_id, ''), u.id::text, u.name, u.ansvarskod,
-			g.group_name, g.state, g.valid_from, g.valid_to, g.starts_at, g.ends_at, r.id::text, r.number
+	rows, err := s.db.Query(ctx, `SELECT g.id::text, g.system_id, sy.name, coalesce(g.role_id, ''), coalesce(ro.name, ''),
+			u.id::text, u.name, u.ansvarskod, g.group_name, g.state, g.valid_from, g.valid_to, g.starts_at, g.ends_at, r.id::text, r.number
 		FROM grants g JOIN units u ON u.id = g.unit_id JOIN requests r ON r.id = g.request_id
+			JOIN systems sy ON sy.id = g.system_id
+			LEFT JOIN system_roles ro ON ro.system_id = g.system_id AND ro.id = g.role_id
 		WHERE g.person_id = $1 ORDER BY g.starts_at, g.system_id`, personID)
 	if err != nil {
 		return nil, fmt.Errorf("read grants of person %s: %w", personID, err)
@@ -528,7 +538,7 @@ func (s *Service) grants(ctx context.Context, personID string) ([]GrantView, err
 	grants, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (GrantView, error) {
 		var g GrantView
 		var from, to *time.Time
-		err := row.Scan(&g.ID, &g.System, &g.Role, &g.Unit.ID, &g.Unit.Name, &g.Unit.Ansvarskod, &g.Group, &g.State,
+		err := row.Scan(&g.ID, &g.System, &g.SystemName, &g.Role, &g.RoleName, &g.Unit.ID, &g.Unit.Name, &g.Unit.Ansvarskod, &g.Group, &g.State,
 			&from, &to, &g.StartsAt, &g.EndsAt, &g.RequestID, &g.RequestNumber)
 		g.ValidFrom, g.ValidTo = formatDate(from), formatDate(to)
 		return g, err

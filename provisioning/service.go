@@ -148,6 +148,10 @@ func (s *Service) OnPool(db *pgxpool.Pool) *Service {
 // systemActor is recorded for what jobs do on their own.
 const systemActor = "system"
 
+// personActor is the request's person acting on it (signing the terms, uploading a form);
+// the history names them.
+const personActor = "person"
+
 // Errors the adapters turn into answers.
 var (
 	ErrNotFound  = errors.New("not found")

@@ -275,7 +275,7 @@ func (s *Service) StartSigning(ctx context.Context, token, endUserIP string) (Si
 		if err := s.jobs.ScheduleSigningWatch(bctx, tx, order.OrderRef); err != nil {
 			return fmt.Errorf("watch signing order: %w", err)
 		}
-		return s.record(bctx, tx, "person", "terms.signing_started", l.requestID, l.personID, map[string]any{"orderRef": order.OrderRef})
+		return s.record(bctx, tx, personActor, "terms.signing_started", l.requestID, l.personID, map[string]any{"orderRef": order.OrderRef})
 	})
 	if err != nil {
 		s.log.ErrorContext(ctx, "record a signing order; cancelling it at BankID", "order", order.OrderRef, "err", err)
@@ -506,7 +506,7 @@ func (s *Service) completeSigning(ctx context.Context, l linkRow, orderRef strin
 	if perr != nil || got.String() != want {
 		s.RecordOrderState(ctx, orderRef, connectors.BankIDFailed, hintSignerMismatch)
 		if err := s.inTx(ctx, func(tx pgx.Tx) error {
-			return s.record(ctx, tx, "person", "terms.signer_mismatch", l.requestID, "", map[string]any{"orderRef": orderRef})
+			return s.record(ctx, tx, personActor, "terms.signer_mismatch", l.requestID, "", map[string]any{"orderRef": orderRef})
 		}); err != nil {
 			return err
 		}
@@ -554,15 +554,15 @@ func (s *Service) completeSigning(ctx context.Context, l linkRow, orderRef strin
 		if _, err := tx.Exec(ctx, "UPDATE signing_orders SET status = 'complete', hint = '' WHERE order_ref = $1", orderRef); err != nil {
 			return err
 		}
-		if err := s.record(ctx, tx, "person", "terms.signed", r.id, r.personID, map[string]any{"orderRef": orderRef,
+		if err := s.record(ctx, tx, personActor, "terms.signed", r.id, r.personID, map[string]any{"orderRef": orderRef,
 			"sha256": fmt.Sprintf("%x", sum), "versions": versions, "simulated": ev.Simulated}); err != nil {
 			return err
 		}
-		if err := s.setStatus(ctx, tx, "person", r, StatusAnsweredByUser, nil); err != nil {
+		if err := s.setStatus(ctx, tx, personActor, r, StatusAnsweredByUser, nil); err != nil {
 			return err
 		}
 		r.status = StatusAnsweredByUser
-		_, err = s.startGrants(ctx, tx, "person", r)
+		_, err = s.startGrants(ctx, tx, personActor, r)
 		return err
 	})
 }

@@ -205,6 +205,9 @@ func TestBrowserRequestFlow(t *testing.T) {
 				if hit := text(t, ctx, ".unit-hits button"); hit != "Särskilt boende Ekbacken (5210)" {
 					t.Fatalf("the unit search shows %q", hit)
 				}
+				if said := text(t, ctx, "[data-unit-search] [role=status]"); !strings.HasPrefix(said, "1 träff.") {
+					t.Fatalf("a screen reader hears %q for one hit", said)
+				}
 				do(t, ctx, "pick the unit", chromedp.Click(`.unit-hits button`))
 			} else {
 				enhanced, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll(".unit-hits").length`))

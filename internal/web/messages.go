@@ -140,6 +140,7 @@ var messages = map[string][2]string{
 	"waiting.it":                 {"Hanteras av IT inom två arbetsdagar.", "IT handles it within two working days."},
 	"waiting.third_party":        {"Väntar på svar från tredjepart, till exempel systemleverantören.", "Waiting for a third party, such as the system's supplier."},
 	"waiting.scheduled":          {"Behörigheten börjar gälla %s.", "The access starts on %s."},
+	"waiting.scheduled_end":      {"Behörigheten upphör %s.", "The access ends on %s."},
 	"decide.title":               {"Godkänn eller avslå", "Approve or reject"},
 	"decide.approve":             {"Godkänn", "Approve"},
 	"decide.reject":              {"Avslå", "Reject"},
@@ -296,11 +297,12 @@ var messages = map[string][2]string{
 	"field.validTo.hint":      {"Behörigheten avslutas automatiskt när datumet har passerats. Krävs för konsulter.", "The access ends by itself after this date. Required for consultants."},
 	"field.role":              {"Roll/Behörighet", "Role"},
 	"field.units":             {"Enhet/Enheter", "Unit(s)"},
-	"field.units.hint":        {"Ansvarskoder, åtskilda med komma.", "Cost centres, separated by commas."},
+	"field.units.hint":        {"Ange namn på enhet/enheter som behörigheten ska gälla för, åtskilda med komma. Ansvarskod går också bra.", "The names of the units the access is for, separated by commas. A cost centre works too."},
 	"field.approver.who":      {"Chef med attesträtt som godkänner", "Manager with attestation rights who approves"},
 	"field.approver.hint":     {"Namn, e-post eller användarid.", "Name, e-mail or user id."},
 	"field.selfApprove":       {"Jag är chef och har attesträtt för följande beställning", "I am a manager with attestation rights for this request"},
 	"unitsearch.hits":         {"%d träffar. Tryck Enter för att visa alla.", "%d hits. Press Enter to show all."},
+	"unitsearch.hit":          {"1 träff. Tryck Enter för att visa den.", "1 hit. Press Enter to show it."},
 
 	"v:must be assigned, in_progress or waiting_third_party": {"välj Tilldelad, Pågående eller Väntar på tredjepart", "choose Assigned, In progress or Waiting for third party"},
 
@@ -415,6 +417,13 @@ var messages = map[string][2]string{
 	"v:choose a file":                          {"välj en fil", "choose a file"},
 
 	// administration
+	"admin_units.title":             {"Enheter – administration", "Units – administration"},
+	"admin_unit.title":              {"Enhet – administration", "Unit – administration"},
+	"admin_catalog.title":           {"Systemkatalog – administration", "System catalog – administration"},
+	"admin_system.title":            {"System – administration", "System – administration"},
+	"request.title":                 {"Ärende", "Request"},
+	"person.title":                  {"Person", "Person"},
+	"problem.title":                 {"Något gick fel", "Something went wrong"},
 	"admin.units":                   {"Enheter", "Units"},
 	"admin.units.caption":           {"Enheter med ansvarskod, överordnad enhet och chefer med attesträtt", "Units with cost centre, parent and managers with attestation rights"},
 	"admin.unit.new":                {"Ny enhet", "New unit"},

@@ -93,7 +93,12 @@ func (s *Server) showNewRequest(w http.ResponseWriter, r *http.Request, actor pr
 	s.render(w, r, status, "new", data)
 }
 
-var unitSeparators = regexp.MustCompile(`[,;\s]+`)
+// unitSeparators split a system's units. Not spaces: unit names have them ("Särskilt boende
+// Ekbacken").
+var unitSeparators = regexp.MustCompile(`\s*[,;\n]\s*`)
+
+// pickedUnit is what the unit search puts in a field of several units: "Name (ansvarskod)".
+var pickedUnit = regexp.MustCompile(`\(([^()]+)\)$`)
 
 // submitRequest turns the form into a grant request. The domain validates; its errors come
 // back next to their fields in the user's language, with everything typed kept.
@@ -254,8 +259,15 @@ func (s *Server) anchorFor(l Localizer, field string, itemSystem []string, catal
 // matches exactly one of the units the actor may name becomes its ansvarskod; anything else
 // goes to the domain as typed, which names it in its error.
 func (s *Server) resolveUnit(r *http.Request, actor provisioning.Actor, typed string) string {
+	typed = strings.TrimSpace(typed)
 	if typed == "" {
 		return ""
+	}
+	if m := pickedUnit.FindStringSubmatch(typed); m != nil {
+		code := strings.TrimSpace(m[1])
+		if hits, err := s.service.SearchUnits(r.Context(), actor, code, 2); err == nil && len(hits) > 0 && hits[0].Ansvarskod == code {
+			return code
+		}
 	}
 	hits, err := s.service.SearchUnits(r.Context(), actor, typed, 2)
 	if err != nil || len(hits) == 0 {

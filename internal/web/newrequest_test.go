@@ -52,6 +52,31 @@ func TestNewRequestFormSubmits(t *testing.T) {
 	}
 }
 
+// A system's units are named as the guides ask ("Observera att det är enhetsnamn"): names
+// with spaces, as the unit search puts them in, or ansvarskoder, separated by commas.
+func TestNewRequestNamesSystemUnitsByName(t *testing.T) {
+	s := newSite(t, siteOptions{})
+	rolf := s.as(t, "rolf.bestallare")
+	form := validForm()
+	form.Set("sys.treserva.units", "Hemtjänst Norr , Särskilt boende Ekbacken (5210)")
+	resp := rolf.post(t, "/requests/new", form)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("submit: %d\n%s", resp.StatusCode, body(t, resp))
+	}
+	got := s.count(t, `SELECT count(*) FROM request_items i JOIN units u ON u.id = i.unit_id
+		WHERE i.system_id = 'treserva' AND u.ansvarskod IN ('5110', '5210')`)
+	if got != 2 {
+		t.Fatalf("%d Treserva items for Hemtjänst Norr and Ekbacken, want 2", got)
+	}
+
+	form.Set("sys.treserva.units", "Hemtjänst Nowhere")
+	form.Set("submitToken", "another")
+	resp = rolf.post(t, "/requests/new", form)
+	if page := body(t, resp); resp.StatusCode != http.StatusBadRequest || !strings.Contains(page, "Hemtjänst Nowhere") {
+		t.Fatalf("an unknown unit name: %d\n%s", resp.StatusCode, page)
+	}
+}
+
 func TestNewRequestSelfApproval(t *testing.T) {
 	s := newSite(t, siteOptions{})
 	maria := s.as(t, "maria.chef")

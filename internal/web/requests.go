@@ -153,6 +153,9 @@ func waitingFor(l Localizer, v provisioning.RequestView) string {
 	case provisioning.StatusWaitingThirdParty:
 		return l.T("waiting.third_party")
 	case provisioning.StatusScheduled:
+		if v.Kind == provisioning.KindTerminate {
+			return l.T("waiting.scheduled_end", l.Date(v.EffectiveDate))
+		}
 		return l.T("waiting.scheduled", l.Date(v.ValidFrom))
 	}
 	return ""

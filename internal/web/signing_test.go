@@ -164,6 +164,10 @@ func TestSigningTheTermsEndToEnd(t *testing.T) {
 	if m == nil || !strings.Contains(page, "simulerad – inget giltigt bevis") {
 		t.Fatalf("IT does not see the evidence:\n%s", page)
 	}
+	// The history names the person who signed, not a role.
+	if !strings.Contains(page, `<span class="actor">Anna `) || strings.Contains(page, `<span class="actor">person</span>`) {
+		t.Errorf("the history does not name the person who signed:\n%s", page)
+	}
 	xml := ingrid.get(t, "/signatures/"+m[1]+"/signature")
 	content, _ := io.ReadAll(xml.Body)
 	if !strings.HasPrefix(xml.Header.Get("Content-Disposition"), "attachment") || !bytes.Contains(content, []byte(bankid.SimulatedMarker)) ||
