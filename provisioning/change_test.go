@@ -1,6 +1,7 @@
 package provisioning_test
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -306,5 +307,55 @@ func TestChangeValidation(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The approver of a pending request sees the person's current access before deciding, with
+// the personnummer masked and nothing else of the person; the requester of a grant request
+// for someone they do not otherwise see does not, and neither does the approver once the
+// request is decided.
+func TestApproverSeesCurrentAccessWhilePending(t *testing.T) {
+	app := testapp.New(t, testapp.Options{})
+	in := grantInput("19850113-9995", "Karl", "Ek", provisioning.ItemInput{System: "meddix"})
+	in.Person.Email, in.Person.Mobile = "karl.ek@example.org", "0701234567"
+	first := submitApproved(t, app, in)
+	app.WaitStatus(t, first.ID, provisioning.StatusCompleted)
+	personID := personOf(t, app, first.ID).ID
+	sven, lena := app.Actors["manager-soder"], app.Actors["requester-manager"]
+	if _, err := app.Service.Person(ctx, sven, personID); !errors.Is(err, provisioning.ErrNotFound) {
+		t.Fatalf("another unit's manager sees the person before any request: %v", err)
+	}
+
+	second := grantInput("19850113-9995", "Karl", "Ek", provisioning.ItemInput{System: "panorama-ros"})
+	second.Unit, second.Approver = "5120", "manager-soder"
+	sub, err := app.Service.Submit(ctx, lena, second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := app.Service.Person(ctx, sven, personID)
+	if err != nil {
+		t.Fatalf("the approver cannot see the person of a pending request: %v", err)
+	}
+	if !p.Limited || p.Email != "" || p.Mobile != "" || p.Personnummer != "19850113-****" || len(p.Grants) != 1 ||
+		p.Grants[0].System != "meddix" || len(p.Accounts) != 1 || p.Accounts[0].DN != "" || p.Accounts[0].Username != "karl.ek" {
+		t.Fatalf("the approver's view of the person: %+v", p)
+	}
+	if found, err := app.Service.FindPersons(ctx, sven, "19850113-9995"); err != nil || len(found) != 0 {
+		t.Errorf("the approver finds the person by personnummer: %+v, %v", found, err)
+	}
+	if v, err := app.Service.Request(ctx, sven, sub.ID); err != nil || !v.Viewer.SeePerson {
+		t.Errorf("the approver's request view: seePerson %v, %v", v.Viewer.SeePerson, err)
+	}
+	if _, err := app.Service.Person(ctx, lena, personID); !errors.Is(err, provisioning.ErrNotFound) {
+		t.Errorf("the requester of a pending grant request sees the person: %v", err)
+	}
+	if v, err := app.Service.Request(ctx, lena, sub.ID); err != nil || v.Viewer.SeePerson {
+		t.Errorf("the requester's request view: seePerson %v, %v", v.Viewer.SeePerson, err)
+	}
+	if err := app.Service.Reject(ctx, sven, sub.ID, "fel enhet"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := app.Service.Person(ctx, sven, personID); !errors.Is(err, provisioning.ErrNotFound) {
+		t.Errorf("the approver still sees the person after rejecting: %v", err)
 	}
 }

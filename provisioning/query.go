@@ -88,6 +88,9 @@ type ViewerRights struct {
 	Attest           bool `json:"attest"`           // approve or reject
 	RecordPaperTerms bool `json:"recordPaperTerms"` // IT records a verified paper form
 	Handle           bool `json:"handle"`           // IT takes it and sets its status
+	// SeePerson tells whether the reader may open the person (Person): IT, whoever sees
+	// them through an approved request, and the approver while the request waits.
+	SeePerson bool `json:"seePerson"`
 }
 
 // PrincipalRef names a user of behorig.
@@ -187,6 +190,9 @@ func (s *Service) Request(ctx context.Context, actor Actor, id string) (RequestV
 		return v, err
 	}
 	if v.Attachments, err = s.attachments(ctx, v.ID); err != nil {
+		return v, err
+	}
+	if v.Viewer.SeePerson, err = s.mayOpenPerson(ctx, actor, personID); err != nil {
 		return v, err
 	}
 	v.Viewer.RecordPaperTerms = actor.IT() && v.Status == StatusAwaitingUser
@@ -364,6 +370,10 @@ type PersonView struct {
 	LinkRequired string        `json:"linkRequired,omitempty"`
 	Accounts     []AccountView `json:"accounts"`
 	Grants       []GrantView   `json:"grants"`
+
+	// Limited is the view of the approver of a pending request: the current access only
+	// (deciding.go).
+	Limited bool `json:"limited,omitempty"`
 }
 
 // AccountView is a person's account in a directory.
@@ -396,8 +406,14 @@ type GrantView struct {
 }
 
 // Person returns one person, if the actor may see them: IT sees everyone, others the
-// persons of requests they may see.
+// persons of requests they may see, and the approver of a pending request the person's
+// current access (deciding.go).
 func (s *Service) Person(ctx context.Context, actor Actor, id string) (PersonView, error) {
+	return s.person(ctx, actor, id, true)
+}
+
+// person is Person; withDecisions lets the approver of a pending request see the person.
+func (s *Service) person(ctx context.Context, actor Actor, id string, withDecisions bool) (PersonView, error) {
 	var v PersonView
 	var sealed []byte
 	var linkRequired string
@@ -414,7 +430,14 @@ func (s *Service) Person(ctx context.Context, actor Actor, id string) (PersonVie
 	if err != nil {
 		return v, err
 	}
-	if !ok {
+	// The approver of a pending request sees the person's current access before deciding.
+	deciding := false
+	if withDecisions && !actor.IT() {
+		if deciding, err = s.decidesForPerson(ctx, actor, v.ID); err != nil {
+			return v, err
+		}
+	}
+	if !ok && !deciding {
 		return PersonView{}, fmt.Errorf("person %s: %w", id, ErrNotFound)
 	}
 	if v.Personnummer, err = s.showPersonnummer(actor, sealed); err != nil {
@@ -426,6 +449,9 @@ func (s *Service) Person(ctx context.Context, actor Actor, id string) (PersonVie
 	if v.Accounts, err = s.accounts(ctx, v.ID); err != nil {
 		return v, err
 	}
+	if !ok {
+		onlyAccess(&v)
+	}
 	if v.Grants, err = s.grants(ctx, v.ID); err != nil || actor.IT() {
 		return v, err
 	}
@@ -436,7 +462,7 @@ func (s *Service) Person(ctx context.Context, actor Actor, id string) (PersonVie
 	}
 	mine := v.Grants[:0]
 	for _, g := range v.Grants {
-		if visible[g.RequestID] {
+		if visible[g.RequestID] || deciding && g.State != GrantRevoked {
 			mine = append(mine, g)
 		}
 	}
@@ -459,7 +485,9 @@ func (s *Service) FindPersons(ctx context.Context, actor Actor, pnr string) ([]P
 	if err != nil {
 		return nil, fmt.Errorf("find person: %w", err)
 	}
-	p, err := s.Person(ctx, actor, id)
+	// Found by personnummer only as someone the actor may see through an approved request:
+	// approving a request does not make its person someone to terminate or change.
+	p, err := s.person(ctx, actor, id, false)
 	if errors.Is(err, ErrNotFound) {
 		return []PersonView{}, nil
 	}

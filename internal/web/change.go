@@ -80,6 +80,11 @@ func (s *Server) findPersonFor(w http.ResponseWriter, r *http.Request, actor pro
 			s.domainError(w, r, err)
 			return false
 		}
+		if person.Limited {
+			// An approver sees a pending request's person, but may not end their access.
+			s.domainError(w, r, fmt.Errorf("person %s: %w", person.ID, provisioning.ErrNotFound))
+			return false
+		}
 		data.Person = &person
 	case q.Get("personnummer") != "":
 		data.Form["personnummer"] = q.Get("personnummer")
@@ -143,8 +148,11 @@ func (s *Server) showChange(w http.ResponseWriter, r *http.Request, actor provis
 			if g.State == provisioning.GrantRevoked {
 				continue
 			}
-			cg := changeGrant{GrantView: g, End: ends[g.ID],
-				Label: fmt.Sprintf("%s, %s (%s)", label(g.System, g.Role), g.Unit.Name, g.Unit.Ansvarskod)}
+			what := g.SystemName
+			if g.RoleName != "" {
+				what += " – " + g.RoleName
+			}
+			cg := changeGrant{GrantView: g, End: ends[g.ID], Label: fmt.Sprintf("%s, %s (%s)", what, g.Unit.Name, g.Unit.Ansvarskod)}
 			cv.Grants = append(cv.Grants, cg)
 			if cg.End {
 				cv.Removed = append(cv.Removed, cg)

@@ -380,6 +380,7 @@ var messages = map[string][2]string{
 	"change.back":         {"Ändra i formuläret", "Edit the form"},
 	"request.ends":        {"Behörigheter som avslutas", "Access that ends"},
 	"person.change":       {"Ändra behörigheter", "Change access"},
+	"person.limited":      {"Du ser personens nuvarande behörigheter eftersom ett ärende för personen väntar på ditt godkännande.", "You see the person's current access because a request for them waits for your approval."},
 	"v:a change names the person by id or personnummer only; it does not change their details": {"en ändring anger personen bara med personnummer; personens uppgifter ändras inte av den", "a change names the person by personnummer only; it does not change their details"},
 	"v:a change adds systems (items) or ends grants (end); name at least one":                  {"välj minst ett system att lägga till eller en behörighet att avsluta", "choose at least one system to add or one access to end"},
 	"v:is for the systems a change adds, and this one adds none":                               {"gäller de system som läggs till, och ändringen lägger inte till något", "is for the systems a change adds, and this one adds none"},
