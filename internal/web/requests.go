@@ -156,6 +156,14 @@ func waitingFor(l Localizer, v provisioning.RequestView) string {
 		if v.Kind == provisioning.KindTerminate {
 			return l.T("waiting.scheduled_end", l.Date(v.EffectiveDate))
 		}
+		if v.Kind == provisioning.KindChange && v.ValidFrom == "" && len(v.Ends) > 0 {
+			// A change that adds nothing before: its first end is what it waits for.
+			first := v.Ends[0].EffectiveDate
+			for _, e := range v.Ends {
+				first = min(first, e.EffectiveDate)
+			}
+			return l.T("waiting.scheduled_end", l.Date(first))
+		}
 		return l.T("waiting.scheduled", l.Date(v.ValidFrom))
 	}
 	return ""
