@@ -108,6 +108,9 @@ func (s *Server) Handler(api http.Handler) http.Handler {
 	mux.HandleFunc("POST /admin/categories", s.signedIn(s.saveCategories))
 	mux.HandleFunc("GET /terminate", s.signedIn(s.terminatePage))
 	mux.HandleFunc("POST /terminate", s.signedIn(s.submitTermination))
+	// change requests: add, change and end some of a person's access
+	mux.HandleFunc("GET /change", s.signedIn(s.changePage))
+	mux.HandleFunc("POST /change", s.signedIn(s.submitChange))
 	mux.HandleFunc("GET /requests/new", s.signedIn(s.newRequestPage))
 	mux.HandleFunc("POST /requests/new", s.signedIn(s.submitRequest))
 	mux.HandleFunc("GET /units/search", s.signedIn(s.unitSearch))
@@ -202,7 +205,7 @@ func (s *Server) CurrentActor(r *http.Request) (provisioning.Actor, error) {
 }
 
 // pageNames are the templates under templates/, each rendered inside layout.html.
-var pageNames = []string{"login", "start", "me", "request", "approvals", "new", "queue", "persons", "person", "terminate", "admin_units", "admin_unit", "admin_catalog", "admin_system", "admin_categories", "sign", "problem", "password"}
+var pageNames = []string{"login", "start", "me", "request", "approvals", "new", "queue", "persons", "person", "terminate", "change", "admin_units", "admin_unit", "admin_catalog", "admin_system", "admin_categories", "sign", "problem", "password"}
 
 type pageData struct {
 	Title   string
@@ -251,6 +254,7 @@ type pageData struct {
 	Approvers  []provisioning.Approver
 	// WaitingFor is the start page's notice of what waits for the user (notify.go).
 	WaitingFor []noticeLine
+	Change     *changeView // the change request form
 	// a refused form: the errors, each field's error, and what was typed
 	Errors      []formError
 	FieldErrors map[string]string
