@@ -76,6 +76,7 @@ func (s *Server) Handler(api http.Handler) http.Handler {
 	mux.HandleFunc("GET /{$}", s.signedIn(s.myRequests))
 	mux.HandleFunc("GET /me", s.signedIn(s.mePage))
 	mux.HandleFunc("GET /requests/{id}", s.signedIn(s.requestPage))
+	mux.HandleFunc("GET /requests/{id}/original", s.signedIn(s.originalRequest))
 	mux.HandleFunc("POST /requests/{id}/approve", s.signedIn(s.approve))
 	mux.HandleFunc("POST /requests/{id}/reject", s.signedIn(s.reject))
 	mux.HandleFunc("POST /requests/{id}/terms/paper", s.signedIn(s.paperTerms))
@@ -206,7 +207,7 @@ func (s *Server) CurrentActor(r *http.Request) (provisioning.Actor, error) {
 }
 
 // pageNames are the templates under templates/, each rendered inside layout.html.
-var pageNames = []string{"login", "start", "me", "request", "approvals", "new", "queue", "persons", "person", "terminate", "change", "admin_units", "admin_unit", "admin_catalog", "admin_system", "admin_categories", "sign", "sign_print", "problem", "password"}
+var pageNames = []string{"login", "start", "me", "request", "approvals", "new", "queue", "persons", "person", "terminate", "change", "admin_units", "admin_unit", "admin_catalog", "admin_system", "admin_categories", "sign", "sign_print", "request_original", "problem", "password"}
 
 type pageData struct {
 	Title   string
