@@ -299,9 +299,14 @@ func (s *Server) approverSearch(w http.ResponseWriter, r *http.Request, actor pr
 	if approvers == nil {
 		approvers = []provisioning.Approver{}
 	}
+	writeJSON(w, approvers)
+}
+
+// writeJSON answers a page's script; what it says is for this user now, never cached.
+func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
-	json.NewEncoder(w).Encode(approvers)
+	json.NewEncoder(w).Encode(v)
 }
 
 // unitSearch answers the unit search as you type: JSON for the script, at most 5 hits
@@ -319,7 +324,5 @@ func (s *Server) unitSearch(w http.ResponseWriter, r *http.Request, actor provis
 	if hits == nil {
 		hits = []provisioning.UnitRef{}
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	json.NewEncoder(w).Encode(hits)
+	writeJSON(w, hits)
 }
