@@ -99,15 +99,23 @@ type Approver struct {
 }
 
 // Approvers lists the managers with attestation rights the actor may name in the approver
-// field: for an actor of an external organisation, the managers of its units only.
-func (s *Service) Approvers(ctx context.Context, actor Actor) ([]Approver, error) {
+// field: for an actor of an external organisation, the managers of its units only. With a
+// unit (id or ansvarskod), only those who can attest it: its managers and those of the
+// units above it. An unknown unit leaves the list unfiltered, as the form cannot yet say
+// which unit is meant.
+func (s *Service) Approvers(ctx context.Context, actor Actor, unit string) ([]Approver, error) {
 	scope, err := organisationUnits(ctx, s.db, actor)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.db.Query(ctx, `SELECT DISTINCT p.subject, p.display_name, p.email FROM principals p
-		JOIN unit_managers m ON m.principal_id = p.id WHERE $1::uuid[] IS NULL OR m.unit_id = ANY($1)
-		ORDER BY p.display_name`, scope)
+	rows, err := s.db.Query(ctx, `WITH RECURSIVE up AS (
+			SELECT id, parent_id FROM units WHERE $2 <> '' AND (id = $3 OR ansvarskod = $2)
+			UNION ALL SELECT u.id, u.parent_id FROM units u JOIN up ON u.id = up.parent_id)
+		SELECT DISTINCT p.subject, p.display_name, p.email FROM principals p
+		JOIN unit_managers m ON m.principal_id = p.id
+		WHERE ($1::uuid[] IS NULL OR m.unit_id = ANY($1))
+			AND (NOT EXISTS (SELECT 1 FROM up) OR m.unit_id IN (SELECT id FROM up))
+		ORDER BY p.display_name`, scope, strings.TrimSpace(unit), uuidOrNull(strings.TrimSpace(unit)))
 	if err != nil {
 		return nil, fmt.Errorf("read approvers: %w", err)
 	}

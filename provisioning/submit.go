@@ -595,14 +595,41 @@ func (s *Service) validateApprover(ctx context.Context, actor Actor, ref string,
 		ve.add("approver", "is required: the manager with attestation rights who approves")
 		return nil
 	}
-	err := s.db.QueryRow(ctx, `SELECT id::text FROM principals
-		WHERE id = $2 OR subject = $1 OR (email <> '' AND lower(email) = lower($1))
-		ORDER BY (id IS NOT DISTINCT FROM $2) DESC, (subject = $1) DESC LIMIT 1`, ref, uuidOrNull(ref)).Scan(&v.approverID)
-	if errors.Is(err, pgx.ErrNoRows) {
+	// By id (the form's "Jag är chef"), user id, e-mail, or the name of a manager of the
+	// requester's organisation; a name two managers share names neither.
+	rows, err := s.db.Query(ctx, `SELECT p.id::text, p.display_name,
+			CASE WHEN p.id IS NOT DISTINCT FROM $2 THEN 0 WHEN p.subject = $1 THEN 1
+				WHEN p.email <> '' AND lower(p.email) = lower($1) THEN 2 ELSE 3 END AS how
+		FROM principals p
+		WHERE p.id = $2 OR p.subject = $1 OR (p.email <> '' AND lower(p.email) = lower($1))
+			OR (lower(p.display_name) = lower($1) AND EXISTS (SELECT 1 FROM unit_managers m
+				WHERE m.principal_id = p.id AND ($3::uuid[] IS NULL OR m.unit_id = ANY($3))))
+		ORDER BY how LIMIT 2`, ref, uuidOrNull(ref), v.scope)
+	if err != nil {
+		return fmt.Errorf("find approver %q: %w", ref, err)
+	}
+	type match struct {
+		id, name string
+		how      int
+	}
+	matches, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (match, error) {
+		var m match
+		return m, row.Scan(&m.id, &m.name, &m.how)
+	})
+	if err != nil {
+		return fmt.Errorf("find approver %q: %w", ref, err)
+	}
+	switch {
+	case len(matches) == 0:
 		ve.add("approver", "no user %q is known", ref)
 		return nil
-	} else if err != nil {
-		return fmt.Errorf("find approver %q: %w", ref, err)
+	case len(matches) == 2 && matches[0].how == 3 && matches[1].how == 3:
+		ve.add("approver", "several managers are called %q; give the e-mail or user id", ref)
+		return nil
+	}
+	v.approverID = matches[0].id
+	if matches[0].how == 0 {
+		ref = matches[0].name // messages name the manager, never an id
 	}
 	if v.scope != nil {
 		// Someone who manages no unit of the requester's organisation is as unknown as no

@@ -115,7 +115,7 @@ func (s *Server) showChange(w http.ResponseWriter, r *http.Request, actor provis
 		s.fail(w, r, err)
 		return
 	}
-	approvers, err := s.service.Approvers(r.Context(), actor)
+	approvers, err := s.service.Approvers(r.Context(), actor, data.Form["unit"])
 	if err != nil {
 		s.fail(w, r, err)
 		return

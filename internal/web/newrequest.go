@@ -81,7 +81,7 @@ func (s *Server) showNewRequest(w http.ResponseWriter, r *http.Request, actor pr
 		s.fail(w, r, err)
 		return
 	}
-	approvers, err := s.service.Approvers(r.Context(), actor)
+	approvers, err := s.service.Approvers(r.Context(), actor, data.Form["unit"])
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -277,6 +277,22 @@ func (s *Server) resolveUnit(r *http.Request, actor provisioning.Actor, typed st
 		return hits[0].Ansvarskod
 	}
 	return typed
+}
+
+// approverSearch lists the managers who can attest the unit, as JSON for the approver
+// picker, which offers them when the unit field changes.
+func (s *Server) approverSearch(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
+	approvers, err := s.service.Approvers(r.Context(), actor, s.resolveUnit(r, actor, r.URL.Query().Get("unit")))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if approvers == nil {
+		approvers = []provisioning.Approver{}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	json.NewEncoder(w).Encode(approvers)
 }
 
 // unitSearch answers the unit search as you type: JSON for the script, at most 5 hits

@@ -384,7 +384,7 @@ func (s *Server) terminatePage(w http.ResponseWriter, r *http.Request, actor pro
 }
 
 func (s *Server) showTerminate(w http.ResponseWriter, r *http.Request, actor provisioning.Actor, status int, data pageData) {
-	approvers, err := s.service.Approvers(r.Context(), actor)
+	approvers, err := s.service.Approvers(r.Context(), actor, data.Form["unit"])
 	if err != nil {
 		s.fail(w, r, err)
 		return

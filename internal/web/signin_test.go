@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -709,5 +710,18 @@ func TestContentSecurityPolicyNamesOnlyTheIdPs(t *testing.T) {
 	if !strings.Contains(csp, "form-action 'self' "+strings.TrimSuffix(s.idp.AD.URL(), "/ad")) || strings.Contains(csp, " http: ") ||
 		!strings.Contains(csp, "default-src 'self'") || !strings.Contains(csp, "frame-ancestors 'none'") {
 		t.Fatalf("Content-Security-Policy: %s", csp)
+	}
+}
+
+// The tab shows behorig's icon, also where the browser asks for /favicon.ico on its own.
+func TestFavicon(t *testing.T) {
+	s := newSite(t, siteOptions{})
+	if page := body(t, s.get(t, "/login")); !strings.Contains(page, `<link rel="icon" href="/static/favicon.svg"`) {
+		t.Fatal("the page names no icon")
+	}
+	resp := s.get(t, "/favicon.ico")
+	icon, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "image/svg+xml" || !bytes.HasPrefix(icon, []byte("<svg")) {
+		t.Fatalf("/favicon.ico: %d %s %q", resp.StatusCode, resp.Header.Get("Content-Type"), icon)
 	}
 }

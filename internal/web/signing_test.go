@@ -225,8 +225,13 @@ func TestUnknownAndExpiredLinks(t *testing.T) {
 	}
 	s.app.Clock.Advance(15 * 24 * time.Hour)
 	resp := anyone.get(t, link)
-	if page := body(t, resp); resp.StatusCode != http.StatusGone || !strings.Contains(page, "Länken har gått ut") {
+	page := body(t, resp)
+	if resp.StatusCode != http.StatusGone || !strings.Contains(page, "Länken har gått ut") {
 		t.Fatalf("an expired link: %d", resp.StatusCode)
+	}
+	// The person has no sign-in here: the page does not send them to one.
+	if strings.Contains(page, "Till inloggningen") {
+		t.Error("the person is offered a sign-in they do not have")
 	}
 }
 
@@ -313,11 +318,16 @@ func TestAutostartLinkFitsTheDevice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if page := body(t, resp); !strings.Contains(page, `href="https://app.bankid.com/?autostarttoken=`) {
-		t.Fatal("a phone is not given BankID's universal link")
+	// A phone cannot scan its own screen: the button comes first, the QR code after.
+	page := body(t, resp)
+	button, qr := strings.Index(page, `href="https://app.bankid.com/?autostarttoken=`), strings.Index(page, `<img class="qr"`)
+	if button < 0 || qr < 0 || button > qr {
+		t.Fatalf("a phone is not given BankID's universal link before the QR code (at %d and %d)", button, qr)
 	}
-	if page := body(t, anna.get(t, link)); !strings.Contains(page, `href="bankid:///?autostarttoken=`) {
-		t.Fatal("a computer is not given the bankid:/// link")
+	page = body(t, anna.get(t, link))
+	button, qr = strings.Index(page, `href="bankid:///?autostarttoken=`), strings.Index(page, `<img class="qr"`)
+	if button < 0 || qr < 0 || qr > button {
+		t.Fatalf("a computer is not given the QR code first and the bankid:/// link (at %d and %d)", qr, button)
 	}
 }
 

@@ -69,6 +69,10 @@ func (s *Server) Handler(api http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	static, _ := fs.Sub(staticFS, "static")
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	// Browsers and bookmarks ask for /favicon.ico whatever the page says.
+	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
+		http.ServeFileFS(w, r, static, "favicon.svg")
+	})
 	mux.HandleFunc("GET /{$}", s.signedIn(s.myRequests))
 	mux.HandleFunc("GET /me", s.signedIn(s.mePage))
 	mux.HandleFunc("GET /requests/{id}", s.signedIn(s.requestPage))
@@ -103,6 +107,7 @@ func (s *Server) Handler(api http.Handler) http.Handler {
 	mux.HandleFunc("GET /requests/new", s.signedIn(s.newRequestPage))
 	mux.HandleFunc("POST /requests/new", s.signedIn(s.submitRequest))
 	mux.HandleFunc("GET /units/search", s.signedIn(s.unitSearch))
+	mux.HandleFunc("GET /approvers/search", s.signedIn(s.approverSearch))
 	mux.HandleFunc("GET /approvals", s.signedIn(s.approvals))
 	mux.HandleFunc("POST /approvals", s.signedIn(s.decideMany))
 	mux.HandleFunc("GET /login", s.loginPage)
@@ -198,6 +203,9 @@ type pageData struct {
 	Me        provisioning.MeView
 	Message   string
 	Flash     string
+	// PersonFacing marks a page for the person the access is for, who reaches it by a link
+	// and has no sign-in to be sent to.
+	PersonFacing bool
 	// a list page: its rows, filters and paging
 	Requests    []provisioning.QueueEntry
 	Persons     []provisioning.PersonSummary
@@ -304,11 +312,18 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, page
 // key names the title in the catalog and key+"." the explanation.
 func (s *Server) problemPage(w http.ResponseWriter, r *http.Request, status int, key string) {
 	l := s.localizer(r)
-	data := pageData{Title: l.T(key), Message: l.T(key + ".")}
+	data := pageData{Title: l.T(key), Message: l.T(key + "."), PersonFacing: personFacing(r)}
 	if actor, err := s.CurrentActor(r); err == nil {
 		data.Actor = &actor
 	}
 	s.render(w, r, status, "problem", data)
+}
+
+// personFacing tells the routes the person reaches without signing in: the terms link and
+// the password page.
+func personFacing(r *http.Request) bool {
+	_, path, _ := strings.Cut(r.Pattern, " ")
+	return strings.HasPrefix(path, "/sign/") || strings.HasPrefix(path, "/password")
 }
 
 // switchLang remembers the chosen language for a year and goes back to the page.

@@ -44,6 +44,7 @@
               var picked = multiple ? u.name + " (" + u.ansvarskod + ")" : u.ansvarskod;
               input.value = done() + picked;
               last = picked;
+              input.dispatchEvent(new Event("change", { bubbles: true }));
               list.innerHTML = "";
               status.textContent = "";
               input.focus();
