@@ -620,6 +620,13 @@ func (s *Service) recordAccount(ctx context.Context, w stepWriter, st personStat
 	case before == AccountReserved:
 		action = "account.created"
 		data["disabled"] = e.disabled
+		// The person hears of an account behorig made, once; not of one IT linked, which
+		// they already sign in to.
+		if st.account.origin == "created" && !e.disabled {
+			if err := w.notify(ctx, s.loginNotice(st.person.id, st.account.username, requestID)); err != nil {
+				return err
+			}
+		}
 	case state == AccountActive && before != AccountActive:
 		action = "account.enabled"
 	case state == AccountDisabled && before != AccountDisabled:

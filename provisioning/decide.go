@@ -67,6 +67,11 @@ func (s *Service) setStatusVia(ctx context.Context, w stepWriter, actor string, 
 	if data == nil {
 		data = map[string]any{}
 	}
+	if n, ok := s.statusNotice(r, status, data); ok {
+		if err := w.notify(ctx, n); err != nil {
+			return err
+		}
+	}
 	data["from"], data["to"] = r.status, status
 	return w.record(ctx, actor, "request.status", r.id, r.personID, data)
 }
@@ -163,6 +168,11 @@ func (s *Service) approve(ctx context.Context, tx pgx.Tx, actor Actor, r request
 			return "", err
 		}
 	}
+	// Approved, the request reaches IT, and the due date is promised from now on, also while
+	// it waits for the person's terms or certificate.
+	if err := s.setDueDate(ctx, tx, r); err != nil {
+		return "", err
+	}
 	switch {
 	case r.kind == KindTerminate:
 		return s.startTermination(ctx, tx, actor.Subject, r)
@@ -172,7 +182,7 @@ func (s *Service) approve(ctx context.Context, tx pgx.Tx, actor Actor, r request
 		}
 		return StatusAwaitingUser, s.requestTerms(ctx, tx, actor.Subject, r)
 	default:
-		return s.startGrants(ctx, tx, actor.Subject, r)
+		return s.startUnlessCertificateMissing(ctx, tx, actor.Subject, r)
 	}
 }
 
@@ -191,7 +201,11 @@ func (s *Service) RecordPaperTerms(ctx context.Context, actor Actor, requestID, 
 		if err != nil {
 			return err
 		}
-		if r.status != StatusAwaitingUser {
+		asked, err := informationAsked(ctx, tx, r.id)
+		if err != nil {
+			return err
+		}
+		if r.status != StatusAwaitingUser || asked {
 			return fmt.Errorf("%s is %s, not waiting for the user's terms: %w", r.number, r.status, ErrConflict)
 		}
 		if err := s.record(ctx, tx, actor.Subject, "terms.paper_verified", r.id, r.personID,
@@ -202,7 +216,7 @@ func (s *Service) RecordPaperTerms(ctx context.Context, actor Actor, requestID, 
 			return err
 		}
 		r.status = StatusAnsweredByUser
-		status, err = s.startGrants(ctx, tx, actor.Subject, r)
+		status, err = s.startUnlessCertificateMissing(ctx, tx, actor.Subject, r)
 		return err
 	})
 	return status, err
@@ -280,11 +294,32 @@ func (s *Service) moveOn(ctx context.Context, tx pgx.Tx, actor string, r request
 	if startsAt.After(s.clock.Now()) {
 		status = StatusScheduled
 	}
-	if _, err := tx.Exec(ctx, "UPDATE requests SET due_date = $2 WHERE id = $1", r.id,
-		s.addWorkingDays(s.today(), handlingDays)); err != nil {
-		return "", fmt.Errorf("set due date of %s: %w", r.number, err)
+	if err := s.setDueDate(ctx, tx, r); err != nil {
+		return "", err
 	}
 	return status, s.setStatus(ctx, tx, actor, r, status, nil)
+}
+
+// setDueDate sets when IT will have handled the request: handlingDays working days from
+// today, or, for a request scheduled for later, from the day its work starts (valid-from,
+// or a termination's effective date), not from its approval. It is set again when a request
+// that waited for the person goes on, counting from then.
+func (s *Service) setDueDate(ctx context.Context, tx pgx.Tx, r requestRow) error {
+	if _, err := tx.Exec(ctx, "UPDATE requests SET due_date = $2 WHERE id = $1", r.id, s.dueDate(r)); err != nil {
+		return fmt.Errorf("set due date of %s: %w", r.number, err)
+	}
+	return nil
+}
+
+func (s *Service) dueDate(r requestRow) time.Time {
+	from, start := s.today(), r.validFrom
+	if r.kind == KindTerminate {
+		start = r.effective
+	}
+	if start != nil && start.After(from) {
+		from = *start
+	}
+	return s.addWorkingDays(from, handlingDays)
 }
 
 // groupKey is how group names are compared: lower-cased in Go, so that the database's

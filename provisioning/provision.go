@@ -334,6 +334,7 @@ const (
 	completeRequestsSQL = `WITH done AS (
 			SELECT r.id, r.status FROM requests r WHERE r.id = ANY($1) AND r.status = ANY($2) AND r.kind <> $6
 				AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.request_id = r.id AND g.state = $4)
+				AND (r.other_system = '' OR r.other_system_done_at IS NOT NULL)
 				AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.ended_by_request = r.id AND g.state <> $7)
 			ORDER BY r.id FOR UPDATE OF r)
 		UPDATE requests r SET status = $5, updated_at = $3 FROM done WHERE r.id = done.id
@@ -375,6 +376,9 @@ func (s *Service) recordClosed(ctx context.Context, w stepWriter, closed []close
 	for _, c := range closed {
 		if err := w.record(ctx, systemActor, "request.status", c.id, c.personID,
 			map[string]any{"from": c.from, "to": StatusCompleted}); err != nil {
+			return err
+		}
+		if err := w.notify(ctx, notice{key: "completed:" + c.id, kind: NoticeCompleted, requestID: c.id, personID: c.personID}); err != nil {
 			return err
 		}
 	}

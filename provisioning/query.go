@@ -45,6 +45,13 @@ type RequestView struct {
 	Viewer              ViewerRights     `json:"viewer"`
 	CreatedAt           time.Time        `json:"createdAt"`
 	UpdatedAt           time.Time        `json:"updatedAt"`
+	// Certificate is what the request needs of training certificates; nil for none.
+	Certificate *CertificateNeed `json:"certificate,omitempty"`
+	// OtherSystem is "Annat system": a system the catalog lacks, which IT handles by hand.
+	OtherSystem     string `json:"otherSystem,omitempty"`
+	OtherSystemDone bool   `json:"otherSystemDone,omitempty"` // IT has handled it
+	// InformationAsked: IT has asked the requester for more information, not yet answered.
+	InformationAsked bool `json:"informationAsked,omitempty"`
 
 	// Ends are the grants a change request ends; empty for other kinds.
 	Ends []EndView `json:"ends,omitempty"`
@@ -88,6 +95,14 @@ type ViewerRights struct {
 	Attest           bool `json:"attest"`           // approve or reject
 	RecordPaperTerms bool `json:"recordPaperTerms"` // IT records a verified paper form
 	Handle           bool `json:"handle"`           // IT takes it and sets its status
+	// SetStatus: IT may set a handling status now (not while the person's terms or a
+	// certificate are awaited); Ask: IT may ask the requester for more information;
+	// VerifyCertificate: IT may mark an attachment as the verified training certificate.
+	SetStatus         bool `json:"setStatus"`
+	Ask               bool `json:"ask"`
+	VerifyCertificate bool `json:"verifyCertificate"`
+	// CompleteOtherSystem: IT may mark the request's "Annat system" as handled.
+	CompleteOtherSystem bool `json:"completeOtherSystem"`
 	// SeePerson tells whether the reader may open the person (Person): IT, whoever sees
 	// them through an approved request, and the approver while the request waits.
 	SeePerson bool `json:"seePerson"`
@@ -197,6 +212,9 @@ func (s *Service) Request(ctx context.Context, actor Actor, id string) (RequestV
 	}
 	v.Viewer.RecordPaperTerms = actor.IT() && v.Status == StatusAwaitingUser
 	v.Viewer.Handle = actor.IT() && slices.Contains(QueueStatuses, v.Status)
+	if err := s.requestExtras(ctx, actor, &v); err != nil {
+		return v, err
+	}
 	var assignee PrincipalRef
 	err = s.db.QueryRow(ctx, `SELECT p.id::text, p.display_name FROM requests r JOIN principals p ON p.id = r.assignee_id
 		WHERE r.id = $1`, v.ID).Scan(&assignee.ID, &assignee.Name)

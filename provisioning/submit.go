@@ -50,6 +50,9 @@ type SubmitInput struct {
 	// EffectiveDate is when a termination takes effect (YYYY-MM-DD); empty or today = now.
 	EffectiveDate string
 	Items         []ItemInput
+	// OtherSystem is "Annat system": a system the catalog lacks, in the requester's words.
+	// IT handles it by hand; it never reaches the directory.
+	OtherSystem string
 	// End names the grants a change request ends (change.go).
 	End      []EndInput
 	Approver string // principal id, subject or e-mail
@@ -118,6 +121,7 @@ type validated struct {
 	endings             []validEnding // change: the grants to end
 	approverID          string
 	reason, description string
+	otherSystem         string
 	attachments         []checkedUpload
 	termsRequired       bool
 	// scope holds the units the requester may name, when confined to an external
@@ -447,7 +451,14 @@ func (s *Service) validateValidity(in SubmitInput, v *validated, ve *ValidationE
 }
 
 func (s *Service) validateItems(ctx context.Context, in SubmitInput, v *validated, ve *ValidationError) error {
-	if len(in.Items) == 0 {
+	v.otherSystem = strings.TrimSpace(in.OtherSystem)
+	switch {
+	case len(v.otherSystem) > maxReasonLen:
+		ve.add("otherSystem", "is longer than %d characters", maxReasonLen)
+	case textcheck.Text(v.otherSystem) != nil:
+		ve.add("otherSystem", "contains control characters")
+	}
+	if len(in.Items) == 0 && v.otherSystem == "" {
 		ve.add("items", "name at least one system")
 		return nil
 	}
@@ -753,14 +764,14 @@ func (s *Service) insertRequest(ctx context.Context, tx pgx.Tx, actor Actor, v *
 	err = tx.QueryRow(ctx, `INSERT INTO requests (number, kind, status, requester_id, approver_id, person_id, unit_id,
 		cost_centre, reason, valid_from, valid_to, effective_date, terms_required, approved_by_submitter, created_at, updated_at,
 		description, person_given_name, person_surname, person_email, person_mobile, person_username, person_job_title,
-		person_employee_type, username_check)
+		person_employee_type, username_check, other_system)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, true, $14, $14, $15,
 			COALESCE(NULLIF($16, ''), (SELECT given_name FROM persons WHERE id = $6)),
-			COALESCE(NULLIF($17, ''), (SELECT surname FROM persons WHERE id = $6)), $18, $19, $20, $21, $22, $23) RETURNING id::text`,
+			COALESCE(NULLIF($17, ''), (SELECT surname FROM persons WHERE id = $6)), $18, $19, $20, $21, $22, $23, $24) RETURNING id::text`,
 		"pending-"+rand.Text(), v.kind, r.Status, actor.ID, v.approverID, personID, v.unitID, v.costCentre, v.reason,
 		datePtr(v.validFrom), datePtr(v.validTo), datePtr(v.effective), v.termsRequired, now, v.description,
 		v.person.GivenName, v.person.Surname, v.person.Email, v.person.Mobile, v.person.Username, v.person.JobTitle,
-		v.person.EmployeeType, v.usernameCheck).Scan(&r.ID)
+		v.person.EmployeeType, v.usernameCheck, v.otherSystem).Scan(&r.ID)
 	if err != nil {
 		return Submitted{}, fmt.Errorf("insert request: %w", err)
 	}
@@ -778,6 +789,13 @@ func (s *Service) insertRequest(ctx context.Context, tx pgx.Tx, actor Actor, v *
 			newAttachment{r.ID, personID, a.name, a.contentType, a.data}); err != nil {
 			return Submitted{}, err
 		}
+	}
+	// Before the number: the counter's row is held from numberRequest to the commit.
+	if err := s.scheduleCertificateDeadline(ctx, tx, r.ID, now); err != nil {
+		return Submitted{}, err
+	}
+	if err := s.notify(ctx, tx, submittedNotices(r.ID, personID, actor.ID, v.approverID, v.requesterIsApprover)...); err != nil {
+		return Submitted{}, err
 	}
 	if r.Number, err = numberRequest(ctx, tx, r.ID, now.In(s.loc).Year()); err != nil {
 		return Submitted{}, err

@@ -85,6 +85,19 @@ func (s *Server) requestPage(w http.ResponseWriter, r *http.Request, actor provi
 }
 
 // showRequest renders the request page, with the errors and input of a refused form if any.
+// originalRequest is the request as it was sent ("Ursprunglig förfrågan"), to print: what
+// was asked for, by whom and for whom, without what happened since. The database keeps
+// those values from changing (migration 025).
+func (s *Server) originalRequest(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
+	view, err := s.service.Request(r.Context(), actor, r.PathValue("id"))
+	if err != nil {
+		s.domainError(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "request_original", pageData{Actor: &actor, Request: &view,
+		Title: s.localizer(r).T("request_original.title") + " " + view.Number})
+}
+
 func (s *Server) showRequest(w http.ResponseWriter, r *http.Request, actor provisioning.Actor, status int, data pageData) {
 	view, err := s.service.Request(r.Context(), actor, r.PathValue("id"))
 	if err != nil {
@@ -147,7 +160,14 @@ func waitingFor(l Localizer, v provisioning.RequestView) string {
 	case provisioning.StatusAwaitingApproval:
 		return l.T("waiting.approver", v.Approver.Name)
 	case provisioning.StatusAwaitingUser:
+		if v.InformationAsked {
+			return l.T("waiting.answer")
+		}
 		return l.T("waiting.user", v.Person.Name)
+	case provisioning.StatusAwaitingCertificate:
+		if v.Certificate != nil {
+			return l.T("waiting.certificate", l.Date(v.Certificate.Deadline.Format("2006-01-02")))
+		}
 	case provisioning.StatusAnsweredByUser, provisioning.StatusAssigned, provisioning.StatusInProgress:
 		return l.T("waiting.it")
 	case provisioning.StatusWaitingThirdParty:
