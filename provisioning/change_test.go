@@ -359,3 +359,44 @@ func TestApproverSeesCurrentAccessWhilePending(t *testing.T) {
 		t.Errorf("the approver still sees the person after rejecting: %v", err)
 	}
 }
+
+// A change that ends a grant of a system without a connector waits for IT to remove it by
+// hand, and is done when IT has.
+func TestChangeEndsAManualGrant(t *testing.T) {
+	app := testapp.New(t, testapp.Options{})
+	if _, err := app.Pool.Exec(ctx, "UPDATE systems SET manual = true WHERE id = 'panorama-ros'"); err != nil {
+		t.Fatal(err)
+	}
+	const pnr = "19850113-9995"
+	first := submitApproved(t, app, grantInput(pnr, "Ola", "Ek", provisioning.ItemInput{System: "meddix"},
+		provisioning.ItemInput{System: "panorama-ros"}))
+	manual := grantByWhat(t, personOf(t, app, first.ID), "panorama-ros", "", provisioning.GrantScheduled)
+	if err := app.Service.CompleteManualGrant(ctx, app.Actors["it-handler"], manual.ID, "upplagd"); err != nil {
+		t.Fatal(err)
+	}
+	app.WaitStatus(t, first.ID, provisioning.StatusCompleted)
+
+	sub := submitApproved(t, app, changeInput(pnr, nil, provisioning.EndInput{Grant: manual.ID}))
+	waitFor(t, "the manual grant to wait for IT", func() bool {
+		return grantByWhatState(t, app, manual.ID) == provisioning.GrantRemovalPending
+	})
+	if status := app.WaitStatus(t, sub.ID, provisioning.StatusInProgress).Status; status != provisioning.StatusInProgress {
+		t.Fatalf("the change is %s while IT has yet to remove the access", status)
+	}
+	if err := app.Service.CompleteManualRemoval(ctx, app.Actors["it-handler"], manual.ID, "borttagen"); err != nil {
+		t.Fatal(err)
+	}
+	app.WaitStatus(t, sub.ID, provisioning.StatusCompleted)
+	p := personOf(t, app, first.ID)
+	grantByWhat(t, p, "meddix", "", provisioning.GrantActive)
+	assertAgreement(t, app, p.ID)
+}
+
+func grantByWhatState(t *testing.T, app *testapp.App, grantID string) string {
+	t.Helper()
+	var state string
+	if err := app.Pool.QueryRow(ctx, "SELECT state FROM grants WHERE id = $1", grantID).Scan(&state); err != nil {
+		t.Fatal(err)
+	}
+	return state
+}

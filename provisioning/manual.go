@@ -53,6 +53,11 @@ func (s *Service) CompleteManualRemoval(ctx context.Context, actor Actor, grantI
 		if err := s.jobs.ScheduleConverge(ctx, tx, g.personID); err != nil {
 			return fmt.Errorf("schedule convergence of person %s: %w", g.personID, err)
 		}
+		// A change that ended this grant may have nothing else left; the converge job reads
+		// only grants not yet revoked and so would not see it.
+		if g.endedBy != "" {
+			return s.completeIfDone(ctx, tx, g.endedBy)
+		}
 		return nil
 	})
 }
