@@ -86,9 +86,17 @@ func (s *Service) AddComment(ctx context.Context, actor Actor, requestID, body s
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO comments (request_id, author_id, body, internal, created_at) VALUES ($1, $2, $3, $4, $5)`,
-			r.id, actor.ID, body, internal, s.clock.Now()); err != nil {
+		var commentID string
+		if err := tx.QueryRow(ctx, `INSERT INTO comments (request_id, author_id, body, internal, created_at) VALUES ($1, $2, $3, $4, $5)
+			RETURNING id::text`, r.id, actor.ID, body, internal, s.clock.Now()).Scan(&commentID); err != nil {
 			return fmt.Errorf("comment on %s: %w", r.number, err)
+		}
+		// The requester hears of an answer from someone else that they may read.
+		if !internal && actor.ID != r.requesterID {
+			if err := s.notify(ctx, tx, notice{key: "comment:" + commentID, kind: NoticeComment, requestID: r.id,
+				personID: r.personID, principalID: r.requesterID, data: map[string]any{"author": actor.Name}}); err != nil {
+				return err
+			}
 		}
 		if _, err := tx.Exec(ctx, "UPDATE requests SET updated_at = $2 WHERE id = $1", r.id, s.clock.Now()); err != nil {
 			return err

@@ -24,6 +24,8 @@ import (
 const (
 	KindGrant     = "grant"
 	KindTerminate = "terminate"
+	// KindChange adds to and ends some of the grants of a person who has access (change.go).
+	KindChange = "change"
 )
 
 // Employee types.
@@ -34,8 +36,8 @@ const (
 
 // SubmitInput is a new request as a requester fills it in.
 type SubmitInput struct {
-	Kind       string      // grant (default) or terminate
-	Person     PersonInput // for terminate: ID or Personnummer of a known person
+	Kind       string      // grant (default), terminate or change
+	Person     PersonInput // for terminate and change: ID or Personnummer of a known person
 	Unit       string      // unit id or ansvarskod
 	CostCentre string      // default: the unit's ansvarskod
 	Reason     string
@@ -51,7 +53,9 @@ type SubmitInput struct {
 	// OtherSystem is "Annat system": a system the catalog lacks, in the requester's words.
 	// IT handles it by hand; it never reaches the directory.
 	OtherSystem string
-	Approver    string // principal id, subject or e-mail
+	// End names the grants a change request ends (change.go).
+	End      []EndInput
+	Approver string // principal id, subject or e-mail
 	// SubmitToken names this submission (the form's hidden token, the API's Idempotency-Key):
 	// a second Submit by the same requester with the same token stores nothing and returns
 	// the first request. Empty: every Submit is new.
@@ -108,12 +112,13 @@ var (
 type validated struct {
 	kind                string
 	pnr                 personnummer.Number
-	personID            string // terminate: the known person
+	personID            string // terminate and change: the known person
 	person              PersonInput
 	unitID, costCentre  string
 	validFrom, validTo  time.Time
 	effective           time.Time
 	items               []validItem
+	endings             []validEnding // change: the grants to end
 	approverID          string
 	reason, description string
 	otherSystem         string
@@ -176,8 +181,8 @@ func (s *Service) validate(ctx context.Context, actor Actor, in SubmitInput) (*v
 	if v.scope, err = organisationUnits(ctx, s.db, actor); err != nil {
 		return nil, err
 	}
-	if v.kind != KindGrant && v.kind != KindTerminate {
-		ve.add("kind", "must be grant or terminate")
+	if v.kind != KindGrant && v.kind != KindTerminate && v.kind != KindChange {
+		ve.add("kind", "must be grant, terminate or change")
 	}
 	if err := s.validateUnit(ctx, in, v, ve); err != nil {
 		return nil, err
@@ -214,6 +219,8 @@ func (s *Service) validate(ctx context.Context, actor Actor, in SubmitInput) (*v
 		err = s.validateGrant(ctx, in, v, ve)
 	case KindTerminate:
 		err = s.validateTermination(ctx, actor, in, v, ve)
+	case KindChange:
+		err = s.validateChange(ctx, actor, in, v, ve)
 	}
 	if err != nil {
 		return nil, err
@@ -540,7 +547,13 @@ func (s *Service) validateTermination(ctx context.Context, actor Actor, in Submi
 		ve.add("effectiveDate", "%s is in the past", in.EffectiveDate)
 	}
 	v.effective = eff
-	id, err := s.findPerson(ctx, in.Person)
+	return s.validateKnownPerson(ctx, actor, in.Person, v, ve)
+}
+
+// validateKnownPerson finds the person a termination or a change is for: someone the actor
+// may see, by id or personnummer.
+func (s *Service) validateKnownPerson(ctx context.Context, actor Actor, p PersonInput, v *validated, ve *ValidationError) error {
+	id, err := s.findPerson(ctx, p)
 	if err == nil {
 		// A person the actor may not see is reported as unknown, so numbers cannot be probed.
 		if visible, verr := s.canSeePerson(ctx, actor, id); verr != nil {
@@ -659,6 +672,12 @@ func (s *Service) validateApprover(ctx context.Context, actor Actor, ref string,
 		}
 		units = append(units, granted...)
 	}
+	// A change ends grants too: the approver answers for their units as well.
+	for _, e := range v.endings {
+		if !slices.Contains(units, e.unitID) {
+			units = append(units, e.unitID)
+		}
+	}
 	ok, err := attestsAll(ctx, s.db, v.approverID, units)
 	if err != nil {
 		return err
@@ -762,21 +781,31 @@ func (s *Service) insertRequest(ctx context.Context, tx pgx.Tx, actor Actor, v *
 			return Submitted{}, fmt.Errorf("insert item %d of request %s: %w", i, r.ID, err)
 		}
 	}
+	if err := insertEndings(ctx, tx, r.ID, v.endings); err != nil {
+		return Submitted{}, err
+	}
 	for _, a := range v.attachments {
 		if _, err := s.storeAttachment(ctx, tx, actor.Subject, actor.ID, "attachment.added",
 			newAttachment{r.ID, personID, a.name, a.contentType, a.data}); err != nil {
 			return Submitted{}, err
 		}
 	}
+	// Before the number: the counter's row is held from numberRequest to the commit.
 	if err := s.scheduleCertificateDeadline(ctx, tx, r.ID, now); err != nil {
+		return Submitted{}, err
+	}
+	if err := s.notify(ctx, tx, submittedNotices(r.ID, personID, actor.ID, v.approverID, v.requesterIsApprover)...); err != nil {
 		return Submitted{}, err
 	}
 	if r.Number, err = numberRequest(ctx, tx, r.ID, now.In(s.loc).Year()); err != nil {
 		return Submitted{}, err
 	}
+	data := map[string]any{"number": r.Number, "kind": v.kind, "items": len(v.items)}
+	if v.kind == KindChange {
+		data["ends"] = len(v.endings)
+	}
 	if err := s.audit.AppendWithID(ctx, tx, auditID, audit.Event{At: s.clock.Now(), Actor: actor.Subject,
-		Action: "request.submitted", RequestID: r.ID, PersonID: personID,
-		Data: map[string]any{"number": r.Number, "kind": v.kind, "items": len(v.items)}}); err != nil {
+		Action: "request.submitted", RequestID: r.ID, PersonID: personID, Data: data}); err != nil {
 		return Submitted{}, err
 	}
 	if v.requesterIsApprover {

@@ -38,6 +38,10 @@ func TestITQueue(t *testing.T) {
 	if !strings.Contains(page, "Väntar på användare") || !strings.Contains(page, "Ta ärendet") {
 		t.Fatalf("the queue lacks the status or the take button:\n%s", page)
 	}
+	// Two people of the same name are told apart by birth date and systems.
+	if !strings.Contains(page, "född 18 januari 1950") || !strings.Contains(page, "<td>Treserva</td>") {
+		t.Errorf("the queue does not show the birth date and the systems:\n%s", page)
+	}
 	if page := body(t, ingrid.get(t, "/queue?status=waiting_third_party")); strings.Contains(page, waiting.Number) {
 		t.Fatal("the status filter lets another status through")
 	}

@@ -52,9 +52,9 @@ func linkFromMailFor(t *testing.T, s *site, smtp *testenv.SMTPServer, pnr, given
 	if code := s.app.Call(t, "requester", "POST", "/api/v1/requests", body, &sub); code != http.StatusCreated {
 		t.Fatalf("submit: %d", code)
 	}
-	before := len(smtp.Messages())
+	before := len(smtp.Kind("terms-"))
 	s.as(t, "maria.chef").post(t, "/requests/"+sub.ID+"/approve", nil)
-	msg := smtp.Wait(t, before+1, 15*time.Second)[before]
+	msg := smtp.WaitKind(t, "terms-", before+1, 15*time.Second)[before]
 	text, _ := io.ReadAll(quotedprintable.NewReader(msg.Msg.Body))
 	link := regexp.MustCompile(regexp.QuoteMeta(s.url) + `/sign/[A-Za-z0-9_-]+`).FindString(string(text))
 	if link == "" {
@@ -318,11 +318,16 @@ func TestAutostartLinkFitsTheDevice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if page := body(t, resp); !strings.Contains(page, `href="https://app.bankid.com/?autostarttoken=`) {
-		t.Fatal("a phone is not given BankID's universal link")
+	// A phone cannot scan its own screen: the button comes first, the QR code after.
+	page := body(t, resp)
+	button, qr := strings.Index(page, `href="https://app.bankid.com/?autostarttoken=`), strings.Index(page, `<img class="qr"`)
+	if button < 0 || qr < 0 || button > qr {
+		t.Fatalf("a phone is not given BankID's universal link before the QR code (at %d and %d)", button, qr)
 	}
-	if page := body(t, anna.get(t, link)); !strings.Contains(page, `href="bankid:///?autostarttoken=`) {
-		t.Fatal("a computer is not given the bankid:/// link")
+	page = body(t, anna.get(t, link))
+	button, qr = strings.Index(page, `href="bankid:///?autostarttoken=`), strings.Index(page, `<img class="qr"`)
+	if button < 0 || qr < 0 || qr > button {
+		t.Fatalf("a computer is not given the QR code first and the bankid:/// link (at %d and %d)", qr, button)
 	}
 }
 

@@ -69,6 +69,10 @@ func (s *Server) Handler(api http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	static, _ := fs.Sub(staticFS, "static")
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	// Browsers and bookmarks ask for /favicon.ico whatever the page says.
+	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
+		http.ServeFileFS(w, r, static, "favicon.svg")
+	})
 	mux.HandleFunc("GET /{$}", s.signedIn(s.myRequests))
 	mux.HandleFunc("GET /me", s.signedIn(s.mePage))
 	mux.HandleFunc("GET /requests/{id}", s.signedIn(s.requestPage))
@@ -104,6 +108,9 @@ func (s *Server) Handler(api http.Handler) http.Handler {
 	mux.HandleFunc("POST /admin/categories", s.signedIn(s.saveCategories))
 	mux.HandleFunc("GET /terminate", s.signedIn(s.terminatePage))
 	mux.HandleFunc("POST /terminate", s.signedIn(s.submitTermination))
+	// change requests: add, change and end some of a person's access
+	mux.HandleFunc("GET /change", s.signedIn(s.changePage))
+	mux.HandleFunc("POST /change", s.signedIn(s.submitChange))
 	mux.HandleFunc("GET /requests/new", s.signedIn(s.newRequestPage))
 	mux.HandleFunc("POST /requests/new", s.signedIn(s.submitRequest))
 	mux.HandleFunc("GET /units/search", s.signedIn(s.unitSearch))
@@ -124,6 +131,16 @@ func (s *Server) Handler(api http.Handler) http.Handler {
 	mux.HandleFunc("POST /sign/{token}/paper", s.limited(orders, s.signedForm))
 	mux.HandleFunc("GET /sign/{token}/qr.png", s.signQR)
 	mux.HandleFunc("GET /sign/{token}/status", s.signStatus)
+	// The password page (Lösenord via BankID): no sign-in. Per client address, as many
+	// identifications as signings, and a password posted every ten seconds (a burst of ten);
+	// the domain limits each person besides.
+	passwordOrders, passwordPosts := newLimiter(30*time.Second, 6), newLimiter(10*time.Second, 10)
+	mux.HandleFunc("GET /password", s.passwordPage)
+	mux.HandleFunc("POST /password", s.limited(passwordPosts, s.setPassword))
+	mux.HandleFunc("POST /password/start", s.limited(passwordOrders, s.startPassword))
+	mux.HandleFunc("POST /password/cancel", s.cancelPassword)
+	mux.HandleFunc("GET /password/qr.png", s.passwordQR)
+	mux.HandleFunc("GET /password/status", s.passwordStatus)
 	if api != nil {
 		mux.Handle("/api/", api)
 	}
@@ -188,7 +205,7 @@ func (s *Server) CurrentActor(r *http.Request) (provisioning.Actor, error) {
 }
 
 // pageNames are the templates under templates/, each rendered inside layout.html.
-var pageNames = []string{"login", "start", "me", "request", "approvals", "new", "queue", "persons", "person", "terminate", "admin_units", "admin_unit", "admin_catalog", "admin_system", "admin_categories", "sign", "problem"}
+var pageNames = []string{"login", "start", "me", "request", "approvals", "new", "queue", "persons", "person", "terminate", "change", "admin_units", "admin_unit", "admin_catalog", "admin_system", "admin_categories", "sign", "problem", "password"}
 
 type pageData struct {
 	Title   string
@@ -229,10 +246,15 @@ type pageData struct {
 	Terms            *provisioning.TermsView
 	Sign             *signState
 	Token            string
+	// Password is the password page's step.
+	Password *passwordView
 	// Signatures are the evidence of signed terms, for IT.
 	Signatures []provisioning.SignatureView
 	Statuses   []string
 	Approvers  []provisioning.Approver
+	// WaitingFor is the start page's notice of what waits for the user (notify.go).
+	WaitingFor []noticeLine
+	Change     *changeView // the change request form
 	// a refused form: the errors, each field's error, and what was typed
 	Errors      []formError
 	FieldErrors map[string]string
@@ -337,6 +359,9 @@ func (s *Server) switchLang(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, &http.Cookie{Name: langCookie, Value: string(to), Path: "/", MaxAge: 365 * 24 * 3600,
 		HttpOnly: true, Secure: strings.HasPrefix(s.baseURL, "https://"), SameSite: http.SameSiteLaxMode})
+	if actor, err := s.CurrentActor(r); err == nil {
+		s.rememberLang(r, actor.ID, to)
+	}
 	http.Redirect(w, r, session.SafeReturn(r.URL.Query().Get("return")), http.StatusSeeOther)
 }
 
