@@ -177,10 +177,7 @@ func (s *Service) CancelWithoutCertificate(ctx context.Context, requestID string
 			"reason": "no verified training certificate within 7 days of submission", "systems": missing}); err != nil {
 			return err
 		}
-		// NOTIFICATION HOOK: the requester must be told of the cancellation. The notifications
-		// of issue 17 (built in parallel, not on main when this was written) follow status
-		// changes made through setStatus; they need a notice for StatusCancelled carrying
-		// data["cause"] == "certificate_missing".
+		// The move to cancelled tells the requester why (notify.go's statusNotice, by the cause).
 		return s.setStatus(ctx, tx, systemActor, r, StatusCancelled, map[string]any{"cause": "certificate_missing"})
 	})
 	if errors.Is(err, ErrNotYet) {
