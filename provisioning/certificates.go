@@ -177,8 +177,7 @@ func (s *Service) CancelWithoutCertificate(ctx context.Context, requestID string
 			"reason": "no verified training certificate within 7 days of submission", "systems": missing}); err != nil {
 			return err
 		}
-		// The requester is told by the notifications (issue 17), which follow the status
-		// change this records.
+		// The move to cancelled tells the requester why (notify.go's statusNotice, by the cause).
 		return s.setStatus(ctx, tx, systemActor, r, StatusCancelled, map[string]any{"cause": "certificate_missing"})
 	})
 	if errors.Is(err, ErrNotYet) {

@@ -190,6 +190,16 @@ func (s *Service) composeNotification(ctx context.Context, n notificationRow) (c
 			{Text: fmt.Sprintf(t("Ditt ärende %s gällande %s är klart.", "Your request %s concerning %s is done."), n.number, who)},
 			{Text: done},
 			{Text: t("Se ärendet", "See the request"), Link: link}}
+	case NoticeCancelled:
+		l.Subject = t("Ärende ", "Request ") + n.number + t(" har makulerats", " was cancelled")
+		l.Blocks = []block{hello,
+			{Text: fmt.Sprintf(t("Ditt ärende %s gällande %s har makulerats.", "Your request %s concerning %s was cancelled."), n.number, who)}}
+		if cause, _ := n.data["cause"].(string); cause == "certificate_missing" {
+			l.Blocks = append(l.Blocks, block{Text: t(
+				"Inget intyg om genomförd utbildning har kommit in och kontrollerats inom 1 vecka från att ärendet skickades in. Skicka en ny ansökan med intyget bifogat.",
+				"No certificate of completed training was received and verified within 1 week of the request being sent. Send a new request with the certificate attached.")})
+		}
+		l.Blocks = append(l.Blocks, block{Text: t("Se ärendet", "See the request"), Link: link})
 	case NoticeDigest:
 		list, err := s.digestList(ctx, n.principalID)
 		if err != nil {

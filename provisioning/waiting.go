@@ -49,11 +49,13 @@ func (s *Service) AskForInformation(ctx context.Context, actor Actor, requestID,
 		if _, err := tx.Exec(ctx, "UPDATE requests SET information_asked_at = $2 WHERE id = $1", r.id, now); err != nil {
 			return fmt.Errorf("ask about %s: %w", r.number, err)
 		}
-		// The requester is told by the notifications (issue 17), which follow this event.
 		if err := s.record(ctx, tx, actor.Subject, "information.requested", r.id, r.personID, nil); err != nil {
 			return err
 		}
-		return s.setStatus(ctx, tx, actor.Subject, r, StatusAwaitingUser, nil)
+		// The question goes with the status change as its note, as IT's notes do: the
+		// timeline shows it, and the notifications (issue 17) that follow a move to
+		// awaiting_user carry it to the requester.
+		return s.setStatus(ctx, tx, actor.Subject, r, StatusAwaitingUser, map[string]any{"note": question})
 	})
 }
 
