@@ -14,6 +14,11 @@ type SystemView struct {
 	Name       string     `json:"name"`
 	NeedsTerms bool       `json:"needsTerms"`
 	Roles      []RoleView `json:"roles"` // empty for yes/no systems
+	// NeedsCertificate: a request waits for a verified training certificate, from the
+	// training at TrainingURL. Category groups the system on the form (empty: none).
+	NeedsCertificate bool   `json:"needsCertificate"`
+	TrainingURL      string `json:"trainingUrl,omitempty"`
+	Category         string `json:"category,omitempty"`
 }
 
 // RoleView is one role of a system.
@@ -26,7 +31,8 @@ type RoleView struct {
 func (s *Service) Catalog(ctx context.Context) ([]SystemView, error) {
 	rows, err := s.db.Query(ctx, `SELECT s.id, s.name, s.needs_terms,
 			COALESCE(array_agg(r.id ORDER BY r.id) FILTER (WHERE r.id IS NOT NULL), '{}'),
-			COALESCE(array_agg(r.name ORDER BY r.id) FILTER (WHERE r.id IS NOT NULL), '{}')
+			COALESCE(array_agg(r.name ORDER BY r.id) FILTER (WHERE r.id IS NOT NULL), '{}'),
+			s.needs_certificate, s.training_url, coalesce(s.category_id, '')
 		FROM systems s LEFT JOIN system_roles r ON r.system_id = s.id
 		GROUP BY s.id ORDER BY s.has_roles DESC, s.name`)
 	if err != nil {
@@ -35,7 +41,7 @@ func (s *Service) Catalog(ctx context.Context) ([]SystemView, error) {
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (SystemView, error) {
 		var v SystemView
 		var ids, names []string
-		if err := row.Scan(&v.ID, &v.Name, &v.NeedsTerms, &ids, &names); err != nil {
+		if err := row.Scan(&v.ID, &v.Name, &v.NeedsTerms, &ids, &names, &v.NeedsCertificate, &v.TrainingURL, &v.Category); err != nil {
 			return v, err
 		}
 		v.Roles = make([]RoleView, len(ids))

@@ -575,6 +575,10 @@ func (s *Service) recordPerson(ctx context.Context, w stepWriter, st personState
 		if changed && !slices.Contains(requests, g.requestID) {
 			requests = append(requests, g.requestID)
 		}
+		// A grant a change request ended may complete that request.
+		if changed && g.endedBy != "" && !slices.Contains(requests, g.endedBy) {
+			requests = append(requests, g.endedBy)
+		}
 	}
 	return requests, true, nil
 }

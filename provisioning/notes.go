@@ -102,7 +102,10 @@ func (s *Service) AddComment(ctx context.Context, actor Actor, requestID, body s
 			return err
 		}
 		// The audit log keeps that a comment was made, not its words, which may hold personal data.
-		return s.record(ctx, tx, actor.Subject, "comment.added", r.id, r.personID, map[string]any{"internal": internal})
+		if err := s.record(ctx, tx, actor.Subject, "comment.added", r.id, r.personID, map[string]any{"internal": internal}); err != nil {
+			return err
+		}
+		return s.answeredByUser(ctx, tx, actor, r.id)
 	})
 }
 
@@ -155,7 +158,10 @@ func (s *Service) AddAttachment(ctx context.Context, actor Actor, requestID, nam
 		}
 		id, err = s.storeAttachment(ctx, tx, actor.Subject, actor.ID, "attachment.added",
 			newAttachment{r.id, r.personID, name, contentType, data})
-		return err
+		if err != nil {
+			return err
+		}
+		return s.answeredByUser(ctx, tx, actor, r.id)
 	})
 	return id, err
 }

@@ -44,6 +44,9 @@ type Scheduler interface {
 	ScheduleConverge(ctx context.Context, tx pgx.Tx, personID string) error
 	// ScheduleNotifications mails the notifications (SendNotification), once each.
 	ScheduleNotifications(ctx context.Context, tx pgx.Tx, ids []string) error
+	// ScheduleCertificateDeadline cancels the request at the deadline unless a training
+	// certificate has been verified by then (CancelWithoutCertificate).
+	ScheduleCertificateDeadline(ctx context.Context, tx pgx.Tx, requestID string, at time.Time) error
 }
 
 // Config holds what a Service needs.

@@ -562,7 +562,7 @@ func (s *Service) completeSigning(ctx context.Context, l linkRow, orderRef strin
 			return err
 		}
 		r.status = StatusAnsweredByUser
-		_, err = s.startGrants(ctx, tx, personActor, r)
+		_, err = s.startUnlessCertificateMissing(ctx, tx, personActor, r)
 		return err
 	})
 }

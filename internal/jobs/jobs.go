@@ -492,6 +492,9 @@ func (r *Runner) Register(service *provisioning.Service) error {
 	if err := river.AddWorkerSafely(r.workers, &convergeWorker{service: service}); err != nil {
 		return fmt.Errorf("add converge worker: %w", err)
 	}
+	if err := r.registerCertificates(service); err != nil {
+		return err
+	}
 	// A reconciliation ends well before the rescuer would run it a second time beside itself.
 	timeout := r.cfg.RescueAfter - r.cfg.RescueAfter/5
 	if err := river.AddWorkerSafely(r.workers, &reconcileWorker{service: service, timeout: timeout}); err != nil {

@@ -177,7 +177,7 @@ func New(t testing.TB, opts Options) *App {
 	if rdn == "" {
 		rdn = "uid"
 	}
-	real, err := ldap.Config{URL: slapd.URL(), BindDN: slapd.AdminDN, BindPassword: slapd.AdminPassword,
+	real, err := ldap.Config{URL: slapd.URL(), BindDN: slapd.ServiceDN, BindPassword: slapd.ServicePassword,
 		BaseDN: slapd.BaseDN, PeopleDN: slapd.PeopleDN, GroupsDN: slapd.GroupsDN, RDNAttribute: rdn,
 		Timeout: 5 * time.Second, Flavour: "openldap", IdentityAttribute: opts.IdentityAttribute}.Open(logger)
 	if err != nil {

@@ -20,7 +20,7 @@ const maxForm = 64 << 10
 // formFields are the plain fields of the request form, kept when the form comes back.
 var formFields = []string{"givenName", "surname", "personnummer", "mobile", "email", "username", "jobTitle",
 	"employeeType", "unit", "costCentre", "reason", "description", "validFrom", "validTo", "approver", "selfApprove",
-	"submitToken"}
+	"submitToken", "otherSystem"}
 
 // fieldAnchors maps the domain's field names to the form's element ids and label keys.
 var fieldAnchors = map[string][2]string{
@@ -41,6 +41,7 @@ var fieldAnchors = map[string][2]string{
 	"items":               {"systems", "new.section.systems"},
 	"files":               {"files", "attachments.add"},
 	"approver":            {"approver", "field.approver"},
+	"otherSystem":         {"otherSystem", "new.other_system"},
 }
 
 // fieldData feeds the "field" template.
@@ -87,6 +88,13 @@ func (s *Server) showNewRequest(w http.ResponseWriter, r *http.Request, actor pr
 		return
 	}
 	data.Actor, data.Section, data.Catalog, data.Approvers = &actor, "new", catalog, approvers
+	if data.SystemGroups, err = s.systemGroups(r, catalog); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	for _, sys := range catalog {
+		data.NeedsCertificate = data.NeedsCertificate || sys.NeedsCertificate
+	}
 	if data.FieldErrors == nil {
 		data.FieldErrors = map[string]string{}
 	}
@@ -123,6 +131,7 @@ func (s *Server) submitRequest(w http.ResponseWriter, r *http.Request, actor pro
 			EmployeeType: form["employeeType"]},
 		Unit: s.resolveUnit(r, actor, form["unit"]), CostCentre: form["costCentre"], Reason: form["reason"], Description: form["description"],
 		ValidFrom: form["validFrom"], ValidTo: form["validTo"], Approver: form["approver"], SubmitToken: form["submitToken"],
+		OtherSystem: form["otherSystem"],
 	}
 	if form["selfApprove"] != "" {
 		in.Approver = actor.ID

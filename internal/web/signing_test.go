@@ -318,11 +318,16 @@ func TestAutostartLinkFitsTheDevice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if page := body(t, resp); !strings.Contains(page, `href="https://app.bankid.com/?autostarttoken=`) {
-		t.Fatal("a phone is not given BankID's universal link")
+	// A phone cannot scan its own screen: the button comes first, the QR code after.
+	page := body(t, resp)
+	button, qr := strings.Index(page, `href="https://app.bankid.com/?autostarttoken=`), strings.Index(page, `<img class="qr"`)
+	if button < 0 || qr < 0 || button > qr {
+		t.Fatalf("a phone is not given BankID's universal link before the QR code (at %d and %d)", button, qr)
 	}
-	if page := body(t, anna.get(t, link)); !strings.Contains(page, `href="bankid:///?autostarttoken=`) {
-		t.Fatal("a computer is not given the bankid:/// link")
+	page = body(t, anna.get(t, link))
+	button, qr = strings.Index(page, `href="bankid:///?autostarttoken=`), strings.Index(page, `<img class="qr"`)
+	if button < 0 || qr < 0 || qr > button {
+		t.Fatalf("a computer is not given the QR code first and the bankid:/// link (at %d and %d)", qr, button)
 	}
 }
 
