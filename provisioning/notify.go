@@ -26,6 +26,7 @@ const (
 	NoticeAwaitingUser = "request.awaiting_user" // IT or the terms wait for the user
 	NoticeComment      = "request.comment"       // someone else wrote a comment the requester may read
 	NoticeCompleted    = "request.completed"     // done
+	NoticeCancelled    = "request.cancelled"     // "Makulerad", e.g. no training certificate in time
 	// To the approver.
 	NoticeApproval = "approval.waiting" // one per request
 	NoticeDigest   = "approval.digest"  // the daily list, when the config asks for it
@@ -34,7 +35,7 @@ const (
 )
 
 // requesterNotices are the kinds whose recipient is the request's requester.
-var requesterNotices = []string{NoticeReceived, NoticeRejected, NoticeAwaitingUser, NoticeComment, NoticeCompleted}
+var requesterNotices = []string{NoticeReceived, NoticeRejected, NoticeAwaitingUser, NoticeComment, NoticeCompleted, NoticeCancelled}
 
 // notice is a notification to record: key makes it once per event.
 type notice struct {
@@ -97,6 +98,11 @@ func (s *Service) statusNotice(r requestRow, status string, data map[string]any)
 		n.kind, n.key = NoticeRejected, "rejected:"+r.id
 	case StatusCompleted:
 		n.kind, n.key = NoticeCompleted, "completed:"+r.id
+	case StatusCancelled:
+		n.kind, n.key = NoticeCancelled, "cancelled:"+r.id
+		if cause, ok := data["cause"].(string); ok {
+			n.data = map[string]any{"cause": cause}
+		}
 	case StatusAwaitingUser:
 		// A request may wait for the user more than once (IT asks again): each time is an event.
 		n.kind, n.key = NoticeAwaitingUser, "awaiting_user:"+r.id+":"+strconv.FormatInt(s.clock.Now().UnixNano(), 10)
