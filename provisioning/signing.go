@@ -33,6 +33,7 @@ type TermsView struct {
 	RequestID string
 	Number    string
 	GivenName string
+	Surname   string
 	Requester string
 	ExpiresAt time.Time
 	Items     []TermsItem
@@ -48,16 +49,16 @@ type TermsItem struct {
 }
 
 type linkRow struct {
-	id, requestID, personID, status string
-	number, givenName, requester    string
-	expires                         time.Time
-	used                            *time.Time
-	personnummerSealed              []byte
+	id, requestID, personID, status       string
+	number, givenName, surname, requester string
+	expires                               time.Time
+	used                                  *time.Time
+	personnummerSealed                    []byte
 }
 
 // linkQuery reads a link with what every use of it needs: its request, person and requester.
 const linkQuery = `SELECT l.id::text, l.request_id::text, r.person_id::text, r.status, l.expires_at, l.used_at,
-		r.number, r.person_given_name, rq.display_name, p.personnummer_enc
+		r.number, r.person_given_name, r.person_surname, rq.display_name, p.personnummer_enc
 	FROM terms_links l JOIN requests r ON r.id = l.request_id JOIN persons p ON p.id = r.person_id
 		JOIN principals rq ON rq.id = r.requester_id
 	WHERE `
@@ -72,7 +73,7 @@ func (s *Service) link(ctx context.Context, q querier, token string) (linkRow, e
 func (s *Service) readLink(ctx context.Context, q querier, where string, arg any) (linkRow, error) {
 	var l linkRow
 	err := q.QueryRow(ctx, linkQuery+where, arg).Scan(&l.id, &l.requestID, &l.personID, &l.status, &l.expires, &l.used,
-		&l.number, &l.givenName, &l.requester, &l.personnummerSealed)
+		&l.number, &l.givenName, &l.surname, &l.requester, &l.personnummerSealed)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return l, fmt.Errorf("terms link: %w", ErrNotFound)
@@ -104,7 +105,7 @@ func (s *Service) Terms(ctx context.Context, token string) (TermsView, error) {
 
 // termsOf reads the terms of a link's request: each system's newest version.
 func (s *Service) termsOf(ctx context.Context, l linkRow) (TermsView, error) {
-	v := TermsView{LinkID: l.id, RequestID: l.requestID, ExpiresAt: l.expires, Number: l.number, GivenName: l.givenName,
+	v := TermsView{LinkID: l.id, RequestID: l.requestID, ExpiresAt: l.expires, Number: l.number, GivenName: l.givenName, Surname: l.surname,
 		Requester: l.requester}
 	rows, err := s.db.Query(ctx, `SELECT sy.id, sy.name, coalesce(ro.name, ''), u.name, t.version, t.text
 		FROM request_items i JOIN systems sy ON sy.id = i.system_id JOIN units u ON u.id = i.unit_id

@@ -141,7 +141,8 @@ func TestMetricsAfterTraffic(t *testing.T) {
 	atLeast := func(n float64) func(float64) bool { return func(v float64) bool { return v >= n } }
 	s.want(t, "behorig_outside_call_duration_seconds_count", atLeast(1), ">= 1", "party", "directory", "op", "create_account")
 	s.want(t, "behorig_outside_call_duration_seconds_count", atLeast(2), ">= 2 (treserva and meddix)", "party", "directory", "op", "ensure_member")
-	// The two terms e-mails, and the notifications (receipts, approvals, ...) that went so far.
+	// Two terms e-mails, and the notifications (receipts, the approver's, the login details),
+	// which their own jobs send meanwhile.
 	s.want(t, "behorig_outside_call_duration_seconds_count", atLeast(2), ">= 2", "party", "smtp", "op", "send")
 	if v, found := s.get("behorig_outside_call_errors_total"); found && v != 0 {
 		t.Errorf("%v outside calls failed; none should", v)

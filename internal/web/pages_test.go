@@ -249,3 +249,37 @@ func TestApprovalOverviewDecidesSeveral(t *testing.T) {
 		t.Fatalf("approving another unit's request through the overview: %d", resp.StatusCode)
 	}
 }
+
+// "Ursprunglig förfrågan": the request as it was sent, printable, and kept so by the
+// database whatever happens to the request later.
+func TestOriginalRequestIsKeptAndPrintable(t *testing.T) {
+	s := newSite(t, siteOptions{})
+	sub := s.submit(t, "requester", "19500118-2046", "Anna", "Berg", "5110", map[string]any{"system": "treserva", "role": "utforare"})
+	rolf := s.as(t, "rolf.bestallare")
+	if page := body(t, rolf.get(t, "/requests/"+sub.ID)); !strings.Contains(page, `href="/requests/`+sub.ID+`/original"`) {
+		t.Fatal("the request page does not link the original request")
+	}
+	page := body(t, rolf.get(t, "/requests/"+sub.ID+"/original"))
+	for _, want := range []string{"Ursprunglig förfrågan " + sub.Number, "Anna Berg", "19500118-****", "Hemtjänst Norr (5110)",
+		"Treserva", "Utförare", "Rolf Beställare"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the original request lacks %q", want)
+		}
+	}
+	if resp := s.withSouthManager(t).get(t, "/requests/"+sub.ID+"/original"); resp.StatusCode == http.StatusOK {
+		t.Error("another unit's manager reads the original request")
+	}
+	for _, change := range []string{
+		"UPDATE requests SET person_surname = 'Falk' WHERE id = $1",
+		"UPDATE requests SET unit_id = (SELECT id FROM units WHERE ansvarskod = '5120') WHERE id = $1",
+		"UPDATE request_items SET role_id = 'las' WHERE request_id = $1",
+		"DELETE FROM request_items WHERE request_id = $1",
+	} {
+		if _, err := s.app.Pool.Exec(t.Context(), change, sub.ID); err == nil {
+			t.Errorf("the database let %q change the request as sent", change)
+		}
+	}
+	if _, err := s.app.Pool.Exec(t.Context(), "UPDATE requests SET status = 'in_progress' WHERE id = $1", sub.ID); err != nil {
+		t.Errorf("the status no longer changes: %v", err)
+	}
+}

@@ -85,6 +85,19 @@ func (s *Server) requestPage(w http.ResponseWriter, r *http.Request, actor provi
 }
 
 // showRequest renders the request page, with the errors and input of a refused form if any.
+// originalRequest is the request as it was sent ("Ursprunglig förfrågan"), to print: what
+// was asked for, by whom and for whom, without what happened since. The database keeps
+// those values from changing (migration 025).
+func (s *Server) originalRequest(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
+	view, err := s.service.Request(r.Context(), actor, r.PathValue("id"))
+	if err != nil {
+		s.domainError(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "request_original", pageData{Actor: &actor, Request: &view,
+		Title: s.localizer(r).T("request_original.title") + " " + view.Number})
+}
+
 func (s *Server) showRequest(w http.ResponseWriter, r *http.Request, actor provisioning.Actor, status int, data pageData) {
 	view, err := s.service.Request(r.Context(), actor, r.PathValue("id"))
 	if err != nil {

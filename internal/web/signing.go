@@ -35,6 +35,19 @@ type signState struct {
 	OnPhone bool `json:"-"`
 }
 
+// signPrint is the terms as a form to print, sign by hand and upload, for a person without
+// BankID. The personnummer is written in by hand: the link alone does not show it.
+func (s *Server) signPrint(w http.ResponseWriter, r *http.Request) {
+	token := r.PathValue("token")
+	noReferrer(w)
+	view, err := s.service.Terms(r.Context(), token)
+	if err != nil {
+		s.linkProblem(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "sign_print", pageData{Terms: &view, Token: token})
+}
+
 // signPage shows the terms and, once an order runs, the QR code and BankID's message. The
 // link is the only credential: it says nothing about the request in the URL.
 func (s *Server) signPage(w http.ResponseWriter, r *http.Request) {

@@ -240,6 +240,20 @@ func TestThePersonUploadsTheSignedForm(t *testing.T) {
 	s, _, smtp := signingSite(t)
 	sub, link := linkFromMail(t, s, smtp)
 	anna := s.newBrowser()
+	// She prints the form with her name and the terms, and signs it by hand.
+	if page := body(t, anna.get(t, link)); !strings.Contains(page, `href="/sign/`+token(link)+`/print"`) {
+		t.Fatal("the signing page offers no form to print")
+	}
+	printed := body(t, anna.get(t, link+"/print"))
+	for _, want := range []string{"Villkor för behörighet – blankett att skriva under", "Anna Berg", "informationssäkerhet",
+		"Underskrift", "Namnförtydligande", sub.Number} {
+		if !strings.Contains(printed, want) {
+			t.Errorf("the form to print lacks %q", want)
+		}
+	}
+	if strings.Contains(printed, "2046") || strings.Contains(printed, "Till inloggningen") {
+		t.Error("the form to print shows the personnummer or a sign-in")
+	}
 	if resp := anna.upload(t, "/sign/"+token(link)+"/paper", "blankett.html", []byte("<html>")); resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("an HTML file as the form: %d", resp.StatusCode)
 	}

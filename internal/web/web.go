@@ -76,6 +76,7 @@ func (s *Server) Handler(api http.Handler) http.Handler {
 	mux.HandleFunc("GET /{$}", s.signedIn(s.myRequests))
 	mux.HandleFunc("GET /me", s.signedIn(s.mePage))
 	mux.HandleFunc("GET /requests/{id}", s.signedIn(s.requestPage))
+	mux.HandleFunc("GET /requests/{id}/original", s.signedIn(s.originalRequest))
 	mux.HandleFunc("POST /requests/{id}/approve", s.signedIn(s.approve))
 	mux.HandleFunc("POST /requests/{id}/reject", s.signedIn(s.reject))
 	mux.HandleFunc("POST /requests/{id}/terms/paper", s.signedIn(s.paperTerms))
@@ -130,6 +131,7 @@ func (s *Server) Handler(api http.Handler) http.Handler {
 	mux.HandleFunc("POST /sign/{token}/cancel", s.cancelSigning)
 	mux.HandleFunc("POST /sign/{token}/paper", s.limited(orders, s.signedForm))
 	mux.HandleFunc("GET /sign/{token}/qr.png", s.signQR)
+	mux.HandleFunc("GET /sign/{token}/print", s.signPrint)
 	mux.HandleFunc("GET /sign/{token}/status", s.signStatus)
 	// The password page (Lösenord via BankID): no sign-in. Per client address, as many
 	// identifications as signings, and a password posted every ten seconds (a burst of ten);
@@ -205,7 +207,7 @@ func (s *Server) CurrentActor(r *http.Request) (provisioning.Actor, error) {
 }
 
 // pageNames are the templates under templates/, each rendered inside layout.html.
-var pageNames = []string{"login", "start", "me", "request", "approvals", "new", "queue", "persons", "person", "terminate", "change", "admin_units", "admin_unit", "admin_catalog", "admin_system", "admin_categories", "sign", "problem", "password"}
+var pageNames = []string{"login", "start", "me", "request", "approvals", "new", "queue", "persons", "person", "terminate", "change", "admin_units", "admin_unit", "admin_catalog", "admin_system", "admin_categories", "sign", "sign_print", "request_original", "problem", "password"}
 
 type pageData struct {
 	Title   string
