@@ -71,6 +71,7 @@ type notificationRow struct {
 	toName, toEmail, lang string
 	// the request
 	number, requestKind, status, reason, requester, approver string
+	informationAsked                                         bool
 	// the person
 	given, surname, personEmail string
 	pnrSealed                   []byte
@@ -82,7 +83,7 @@ func (s *Service) readNotification(ctx context.Context, id string) (notification
 			coalesce(n.principal_id::text, ''), n.data, n.sent_at IS NOT NULL OR n.skipped <> '',
 			coalesce(pr.display_name, ''), coalesce(pr.email, ''), coalesce(pr.lang, 'sv'),
 			coalesce(r.number, ''), coalesce(r.kind, ''), coalesce(r.status, ''), coalesce(r.decision_reason, ''),
-			coalesce(rq.display_name, ''), coalesce(ap.display_name, ''),
+			coalesce(rq.display_name, ''), coalesce(ap.display_name, ''), r.information_asked_at IS NOT NULL,
 			coalesce(p.given_name, ''), coalesce(p.surname, ''), coalesce(p.email, ''), p.personnummer_enc
 		FROM notifications n LEFT JOIN principals pr ON pr.id = n.principal_id
 			LEFT JOIN requests r ON r.id = n.request_id
@@ -90,7 +91,7 @@ func (s *Service) readNotification(ctx context.Context, id string) (notification
 			LEFT JOIN persons p ON p.id = coalesce(n.person_id, r.person_id)
 		WHERE n.id = $1`, uuidOrNull(id)).Scan(&n.kind, &n.requestID, &n.personID, &n.principalID, &n.data, &n.done,
 		&n.toName, &n.toEmail, &n.lang, &n.number, &n.requestKind, &n.status, &n.reason, &n.requester, &n.approver,
-		&n.given, &n.surname, &n.personEmail, &n.pnrSealed)
+		&n.informationAsked, &n.given, &n.surname, &n.personEmail, &n.pnrSealed)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return n, fmt.Errorf("notification %s: %w", id, ErrNotFound)
 	}
@@ -165,6 +166,10 @@ func (s *Service) composeNotification(ctx context.Context, n notificationRow) (c
 				n.number, who)}}
 		if note, _ := n.data["note"].(string); note != "" {
 			l.Blocks = append(l.Blocks, block{Text: t("IT skriver: ", "IT writes: ") + maskNumbers(note)})
+		} else if n.informationAsked {
+			// The question's words stay in behorig, as a comment's do.
+			l.Blocks = append(l.Blocks, block{Text: t("IT har ställt en fråga i ärendet. Svara med en kommentar eller en fil i ärendet.",
+				"IT has asked a question on the request. Answer with a comment or a file on the request.")})
 		} else if n.requestKind == KindGrant {
 			l.Blocks = append(l.Blocks, block{Text: t(
 				"Personen har fått ett mail med en länk för att godkänna villkoren med BankID. Saknar personen BankID kan villkoren skrivas under på en blankett som laddas upp i ärendet.",

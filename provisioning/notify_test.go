@@ -444,3 +444,22 @@ func TestNotificationRetriedAfterAFailureArrivesOnce(t *testing.T) {
 		t.Fatalf("%d e-mails after a failed first attempt, want 2", n)
 	}
 }
+
+// IT asking for more information tells the requester there is a question (not its words).
+func TestNotificationOfAQuestionFromIT(t *testing.T) {
+	app, smtp := notifyApp(t, testapp.Options{})
+	sub := submitApproved(t, app, grantInput("19500118-2046", "Åsa", "Lind"))
+	app.WaitStatus(t, sub.ID, provisioning.StatusCompleted)
+	before := settle(t, app, smtp)
+	in := grantInput("19850113-9995", "Bo", "Ek", provisioning.ItemInput{System: "meddix"})
+	in.ValidFrom = app.Clock.Now().AddDate(0, 0, 10).Format("2006-01-02")
+	later := submitApproved(t, app, in)
+	if err := app.Service.AskForInformation(ctx, app.Actors["it-handler"], later.ID, "Vilken enhet, 19850113-9995?"); err != nil {
+		t.Fatal(err)
+	}
+	got := waitNotices(t, smtp, before+3) // receipt, approval, question
+	q := find(t, got, "rolf.bestallare@example.org", "Komplettering behövs i ärende "+later.Number)
+	if !strings.Contains(q.text, "IT har ställt en fråga i ärendet") || strings.Contains(q.raw, "9995") {
+		t.Errorf("the question's e-mail:\n%s", q.text)
+	}
+}

@@ -470,6 +470,12 @@ func TestSMTPHangsOnlyMail(t *testing.T) {
 		ids = append(ids, sub.ID)
 	}
 	tr := newTraffic(t, s, 10000)
+	// The submissions' notifications (receipts, approvals) go before the stall, so that what
+	// arrives is counted from there.
+	waitUntil(t, time.Minute, "the submissions' notifications sent", func() bool {
+		return s.count(t, "SELECT count(*) FROM notifications WHERE sent_at IS NULL AND skipped = ''") == 0
+	})
+	before := len(server.Messages())
 
 	proxy.Stall()
 	stalled := time.Now()
@@ -494,7 +500,7 @@ func TestSMTPHangsOnlyMail(t *testing.T) {
 	wait()
 	ready := tr.lastReady()
 	// Counted before the release: the sessions the proxy held complete the moment it lets go.
-	if n := len(server.Messages()); n != 0 {
+	if n := len(server.Messages()) - before; n != 0 {
 		t.Fatalf("%d e-mails arrived through a server that never answered", n)
 	}
 	proxy.Release()

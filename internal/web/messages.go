@@ -117,14 +117,16 @@ var messages = map[string][2]string{
 	"thumb.manager.no":    {"Inte godkänd av ansvarig chef ännu", "Not yet approved by the manager"},
 
 	// notifications: what waits for the user, on the start page (issue 17)
-	"waiting.title":             {"Väntar på dig", "Waiting for you"},
-	"waiting.approvals.one":     {"1 ärende väntar på ditt godkännande", "1 request is waiting for your approval"},
-	"waiting.approvals":         {"%d ärenden väntar på ditt godkännande", "%d requests are waiting for your approval"},
-	"waiting.awaiting_user.one": {"1 av dina ärenden väntar på komplettering", "1 of your requests is waiting for more information"},
-	"waiting.awaiting_user":     {"%d av dina ärenden väntar på komplettering", "%d of your requests are waiting for more information"},
-	"waiting.untaken.one":       {"1 ärende i IT-kön har ingen handläggare", "1 request in the IT queue has no handler"},
-	"waiting.untaken":           {"%d ärenden i IT-kön har ingen handläggare", "%d requests in the IT queue have no handler"},
-	"waiting.mail":              {"Du får e-post när vi begär kompletteringar och när ärendet är klart.", "You get an e-mail when we ask for more information and when the request is done."},
+	"waiting.title":              {"Väntar på dig", "Waiting for you"},
+	"waiting.approvals.one":      {"1 ärende väntar på ditt godkännande", "1 request is waiting for your approval"},
+	"waiting.approvals":          {"%d ärenden väntar på ditt godkännande", "%d requests are waiting for your approval"},
+	"waiting.awaiting_user.one":  {"1 av dina ärenden väntar på komplettering", "1 of your requests is waiting for more information"},
+	"waiting.awaiting_user":      {"%d av dina ärenden väntar på komplettering", "%d of your requests are waiting for more information"},
+	"waiting.untaken.one":        {"1 ärende i IT-kön har ingen handläggare", "1 request in the IT queue has no handler"},
+	"waiting.untaken":            {"%d ärenden i IT-kön har ingen handläggare", "%d requests in the IT queue have no handler"},
+	"waiting.mail":               {"Du får e-post när vi begär kompletteringar och när ärendet är klart.", "You get an e-mail when we ask for more information and when the request is done."},
+	"event.notification.sent":    {"skickade e-post om ärendet", "e-mailed about the request"},
+	"event.notification.skipped": {"skickade ingen e-post (adress saknas, eller inget väntar längre)", "sent no e-mail (no address, or nothing waits any more)"},
 
 	// the request page
 	"request.thumbs":             {"De två tummarna visar godkännande av den som skickade in och av ansvarig chef.", "The two thumbs show approval by the submitter and by the manager."},
