@@ -11,6 +11,17 @@ var ErrNotFound = errors.New("not found")
 // ErrExists is returned (wrapped) when an entry the caller would add is already there.
 var ErrExists = errors.New("already exists")
 
+// PasswordRefusedError is the directory turning a new password down under its password
+// policy (too short, too simple, used before). Reason is the directory's own words, which
+// name the rule but never the password.
+type PasswordRefusedError struct {
+	Reason string
+}
+
+func (e *PasswordRefusedError) Error() string {
+	return "the directory refused the password: " + e.Reason
+}
+
 // Account is what the domain asks a directory to hold for one person.
 type Account struct {
 	Username     string // the login name: uid in OpenLDAP, sAMAccountName in AD
@@ -89,15 +100,21 @@ type Directory interface {
 	// GroupDN says where the named group lives, or why the name cannot be a group here; it
 	// lets the catalog check a group template without touching the directory.
 	GroupDN(group string) (string, error)
+	// SetPassword sets the account's password, which the directory checks against its own
+	// password policy: a refusal is a *PasswordRefusedError. The password is handed to the
+	// directory as it is and never logged or kept; the directory hashes it.
+	SetPassword(ctx context.Context, dn, password string) error
 }
 
-// Mail is one plain-text e-mail.
+// Mail is one e-mail: plain text, and optionally the same in HTML (sent as
+// multipart/alternative, the text first, so that a reader without HTML shows the text).
 type Mail struct {
 	// ID is unique per message and becomes its Message-ID, so a resent job is recognisable.
 	ID      string
 	To      string
 	Subject string
 	Text    string
+	HTML    string
 }
 
 // Mailer sends e-mail: SMTP in production, an outbox in dev.

@@ -14,6 +14,11 @@ type SystemView struct {
 	Name       string     `json:"name"`
 	NeedsTerms bool       `json:"needsTerms"`
 	Roles      []RoleView `json:"roles"` // empty for yes/no systems
+	// NeedsCertificate: a request waits for a verified training certificate, from the
+	// training at TrainingURL. Category groups the system on the form (empty: none).
+	NeedsCertificate bool   `json:"needsCertificate"`
+	TrainingURL      string `json:"trainingUrl,omitempty"`
+	Category         string `json:"category,omitempty"`
 }
 
 // RoleView is one role of a system.
@@ -26,7 +31,8 @@ type RoleView struct {
 func (s *Service) Catalog(ctx context.Context) ([]SystemView, error) {
 	rows, err := s.db.Query(ctx, `SELECT s.id, s.name, s.needs_terms,
 			COALESCE(array_agg(r.id ORDER BY r.id) FILTER (WHERE r.id IS NOT NULL), '{}'),
-			COALESCE(array_agg(r.name ORDER BY r.id) FILTER (WHERE r.id IS NOT NULL), '{}')
+			COALESCE(array_agg(r.name ORDER BY r.id) FILTER (WHERE r.id IS NOT NULL), '{}'),
+			s.needs_certificate, s.training_url, coalesce(s.category_id, '')
 		FROM systems s LEFT JOIN system_roles r ON r.system_id = s.id
 		GROUP BY s.id ORDER BY s.has_roles DESC, s.name`)
 	if err != nil {
@@ -35,7 +41,7 @@ func (s *Service) Catalog(ctx context.Context) ([]SystemView, error) {
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (SystemView, error) {
 		var v SystemView
 		var ids, names []string
-		if err := row.Scan(&v.ID, &v.Name, &v.NeedsTerms, &ids, &names); err != nil {
+		if err := row.Scan(&v.ID, &v.Name, &v.NeedsTerms, &ids, &names, &v.NeedsCertificate, &v.TrainingURL, &v.Category); err != nil {
 			return v, err
 		}
 		v.Roles = make([]RoleView, len(ids))
@@ -99,15 +105,23 @@ type Approver struct {
 }
 
 // Approvers lists the managers with attestation rights the actor may name in the approver
-// field: for an actor of an external organisation, the managers of its units only.
-func (s *Service) Approvers(ctx context.Context, actor Actor) ([]Approver, error) {
+// field: for an actor of an external organisation, the managers of its units only. With a
+// unit (id or ansvarskod), only those who can attest it: its managers and those of the
+// units above it. An unknown unit leaves the list unfiltered, as the form cannot yet say
+// which unit is meant.
+func (s *Service) Approvers(ctx context.Context, actor Actor, unit string) ([]Approver, error) {
 	scope, err := organisationUnits(ctx, s.db, actor)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.db.Query(ctx, `SELECT DISTINCT p.subject, p.display_name, p.email FROM principals p
-		JOIN unit_managers m ON m.principal_id = p.id WHERE $1::uuid[] IS NULL OR m.unit_id = ANY($1)
-		ORDER BY p.display_name`, scope)
+	rows, err := s.db.Query(ctx, `WITH RECURSIVE up AS (
+			SELECT id, parent_id FROM units WHERE $2 <> '' AND (id = $3 OR ansvarskod = $2)
+			UNION ALL SELECT u.id, u.parent_id FROM units u JOIN up ON u.id = up.parent_id)
+		SELECT DISTINCT p.subject, p.display_name, p.email FROM principals p
+		JOIN unit_managers m ON m.principal_id = p.id
+		WHERE ($1::uuid[] IS NULL OR m.unit_id = ANY($1))
+			AND (NOT EXISTS (SELECT 1 FROM up) OR m.unit_id IN (SELECT id FROM up))
+		ORDER BY p.display_name`, scope, strings.TrimSpace(unit), uuidOrNull(strings.TrimSpace(unit)))
 	if err != nil {
 		return nil, fmt.Errorf("read approvers: %w", err)
 	}

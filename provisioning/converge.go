@@ -575,6 +575,10 @@ func (s *Service) recordPerson(ctx context.Context, w stepWriter, st personState
 		if changed && !slices.Contains(requests, g.requestID) {
 			requests = append(requests, g.requestID)
 		}
+		// A grant a change request ended may complete that request.
+		if changed && g.endedBy != "" && !slices.Contains(requests, g.endedBy) {
+			requests = append(requests, g.endedBy)
+		}
 	}
 	return requests, true, nil
 }
@@ -616,6 +620,13 @@ func (s *Service) recordAccount(ctx context.Context, w stepWriter, st personStat
 	case before == AccountReserved:
 		action = "account.created"
 		data["disabled"] = e.disabled
+		// The person hears of an account behorig made, once; not of one IT linked, which
+		// they already sign in to.
+		if st.account.origin == "created" && !e.disabled {
+			if err := w.notify(ctx, s.loginNotice(st.person.id, st.account.username, requestID)); err != nil {
+				return err
+			}
+		}
 	case state == AccountActive && before != AccountActive:
 		action = "account.enabled"
 	case state == AccountDisabled && before != AccountDisabled:

@@ -67,6 +67,11 @@ func (s *Service) setStatusVia(ctx context.Context, w stepWriter, actor string, 
 	if data == nil {
 		data = map[string]any{}
 	}
+	if n, ok := s.statusNotice(r, status, data); ok {
+		if err := w.notify(ctx, n); err != nil {
+			return err
+		}
+	}
 	data["from"], data["to"] = r.status, status
 	return w.record(ctx, actor, "request.status", r.id, r.personID, data)
 }
@@ -119,8 +124,10 @@ func (s *Service) decidable(ctx context.Context, tx pgx.Tx, actor Actor, request
 	// The attesting manager answers for every unit the request reaches: its items' units, and
 	// for a termination, which ends all of the person's grants, the units of those.
 	units := []string{r.unitID}
+	// For a change, the units of the grants it ends.
 	rows, err := tx.Query(ctx, `SELECT unit_id::text FROM request_items WHERE request_id = $1
-		UNION SELECT unit_id::text FROM grants WHERE $3 AND person_id = $2 AND state <> 'revoked'`,
+		UNION SELECT unit_id::text FROM grants WHERE $3 AND person_id = $2 AND state <> 'revoked'
+		UNION SELECT g.unit_id::text FROM request_endings e JOIN grants g ON g.id = e.grant_id WHERE e.request_id = $1`,
 		r.id, r.personID, r.kind == KindTerminate)
 	if err != nil {
 		return r, fmt.Errorf("units of %s: %w", r.number, err)
@@ -161,6 +168,11 @@ func (s *Service) approve(ctx context.Context, tx pgx.Tx, actor Actor, r request
 			return "", err
 		}
 	}
+	// Approved, the request reaches IT, and the due date is promised from now on, also while
+	// it waits for the person's terms or certificate.
+	if err := s.setDueDate(ctx, tx, r); err != nil {
+		return "", err
+	}
 	switch {
 	case r.kind == KindTerminate:
 		return s.startTermination(ctx, tx, actor.Subject, r)
@@ -170,7 +182,7 @@ func (s *Service) approve(ctx context.Context, tx pgx.Tx, actor Actor, r request
 		}
 		return StatusAwaitingUser, s.requestTerms(ctx, tx, actor.Subject, r)
 	default:
-		return s.startGrants(ctx, tx, actor.Subject, r)
+		return s.startUnlessCertificateMissing(ctx, tx, actor.Subject, r)
 	}
 }
 
@@ -189,7 +201,11 @@ func (s *Service) RecordPaperTerms(ctx context.Context, actor Actor, requestID, 
 		if err != nil {
 			return err
 		}
-		if r.status != StatusAwaitingUser {
+		asked, err := informationAsked(ctx, tx, r.id)
+		if err != nil {
+			return err
+		}
+		if r.status != StatusAwaitingUser || asked {
 			return fmt.Errorf("%s is %s, not waiting for the user's terms: %w", r.number, r.status, ErrConflict)
 		}
 		if err := s.record(ctx, tx, actor.Subject, "terms.paper_verified", r.id, r.personID,
@@ -200,14 +216,15 @@ func (s *Service) RecordPaperTerms(ctx context.Context, actor Actor, requestID, 
 			return err
 		}
 		r.status = StatusAnsweredByUser
-		status, err = s.startGrants(ctx, tx, actor.Subject, r)
+		status, err = s.startUnlessCertificateMissing(ctx, tx, actor.Subject, r)
 		return err
 	})
 	return status, err
 }
 
 // startGrants makes a grant per item, schedules its provisioning at valid-from and its
-// revocation at the end of valid-to, and moves the request to in_progress or scheduled.
+// revocation at the end of valid-to, and moves the request to in_progress or scheduled; a
+// change also ends the grants it names (startChange).
 func (s *Service) startGrants(ctx context.Context, tx pgx.Tx, actor string, r requestRow) (string, error) {
 	now := s.clock.Now()
 	startsAt := now
@@ -264,6 +281,9 @@ func (s *Service) startGrants(ctx context.Context, tx pgx.Tx, actor string, r re
 			return "", err
 		}
 	}
+	if r.kind == KindChange {
+		return s.startChange(ctx, tx, actor, r, len(items) > 0, startsAt)
+	}
 	return s.moveOn(ctx, tx, actor, r, startsAt)
 }
 
@@ -274,11 +294,32 @@ func (s *Service) moveOn(ctx context.Context, tx pgx.Tx, actor string, r request
 	if startsAt.After(s.clock.Now()) {
 		status = StatusScheduled
 	}
-	if _, err := tx.Exec(ctx, "UPDATE requests SET due_date = $2 WHERE id = $1", r.id,
-		s.addWorkingDays(s.today(), handlingDays)); err != nil {
-		return "", fmt.Errorf("set due date of %s: %w", r.number, err)
+	if err := s.setDueDate(ctx, tx, r); err != nil {
+		return "", err
 	}
 	return status, s.setStatus(ctx, tx, actor, r, status, nil)
+}
+
+// setDueDate sets when IT will have handled the request: handlingDays working days from
+// today, or, for a request scheduled for later, from the day its work starts (valid-from,
+// or a termination's effective date), not from its approval. It is set again when a request
+// that waited for the person goes on, counting from then.
+func (s *Service) setDueDate(ctx context.Context, tx pgx.Tx, r requestRow) error {
+	if _, err := tx.Exec(ctx, "UPDATE requests SET due_date = $2 WHERE id = $1", r.id, s.dueDate(r)); err != nil {
+		return fmt.Errorf("set due date of %s: %w", r.number, err)
+	}
+	return nil
+}
+
+func (s *Service) dueDate(r requestRow) time.Time {
+	from, start := s.today(), r.validFrom
+	if r.kind == KindTerminate {
+		start = r.effective
+	}
+	if start != nil && start.After(from) {
+		from = *start
+	}
+	return s.addWorkingDays(from, handlingDays)
 }
 
 // groupKey is how group names are compared: lower-cased in Go, so that the database's
@@ -299,28 +340,20 @@ func (s *Service) startTermination(ctx context.Context, tx pgx.Tx, actor string,
 	if r.effective != nil && s.startOf(*r.effective).After(now) {
 		at = s.startOf(*r.effective)
 	}
-	rows, err := tx.Query(ctx, `UPDATE grants SET ends_at = LEAST(coalesce(ends_at, $3), $3),
-			ended_by_request = coalesce(ended_by_request, $2)
-		WHERE person_id = $1 AND state <> 'revoked' RETURNING id::text, group_name`, r.personID, r.id, at)
+	rows, err := tx.Query(ctx, "SELECT id::text FROM grants WHERE person_id = $1 AND state <> $2 ORDER BY starts_at, id", r.personID, GrantRevoked)
 	if err != nil {
-		return "", fmt.Errorf("end grants for %s: %w", r.number, err)
+		return "", fmt.Errorf("open grants for %s: %w", r.number, err)
 	}
-	type ending struct{ id, group string }
-	grants, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (ending, error) {
-		var g ending
-		return g, row.Scan(&g.id, &g.group)
+	open, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (grantEnd, error) {
+		e := grantEnd{at: at}
+		return e, row.Scan(&e.id)
 	})
 	if err != nil {
-		return "", fmt.Errorf("end grants for %s: %w", r.number, err)
+		return "", fmt.Errorf("open grants for %s: %w", r.number, err)
 	}
-	for _, g := range grants {
-		if err := s.jobs.ScheduleRevoke(ctx, tx, g.id, "request:"+r.id, s.due(at)); err != nil {
-			return "", fmt.Errorf("schedule revocation of %s: %w", g.group, err)
-		}
-		if err := s.record(ctx, tx, actor, "grant.ending", r.id, r.personID,
-			map[string]any{"grant": g.id, "group": g.group, "endsAt": at}); err != nil {
-			return "", err
-		}
+	grants, err := s.endGrants(ctx, tx, actor, r, open)
+	if err != nil {
+		return "", err
 	}
 	if len(grants) == 0 {
 		return StatusCompleted, s.setStatus(ctx, tx, actor, r, StatusCompleted, map[string]any{"note": "no open grants"})

@@ -60,8 +60,19 @@ func (s *Service) SetHandlingStatus(ctx context.Context, actor Actor, requestID,
 		if err != nil {
 			return err
 		}
-		if !slices.Contains(QueueStatuses, r.status) || r.status == StatusAwaitingUser {
+		// Waiting for the person's terms or a certificate, the request goes on only by them;
+		// waiting for the requester's answer to IT, IT may go on without it.
+		asked, err := informationAsked(ctx, tx, r.id)
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(QueueStatuses, r.status) || (r.status == StatusAwaitingUser && !asked) || r.status == StatusAwaitingCertificate {
 			return fmt.Errorf("%s is %s; IT cannot set its status now: %w", r.number, r.status, ErrConflict)
+		}
+		if asked {
+			if _, err := tx.Exec(ctx, "UPDATE requests SET information_asked_at = NULL WHERE id = $1", r.id); err != nil {
+				return fmt.Errorf("set status of %s: %w", r.number, err)
+			}
 		}
 		if r.status == status {
 			return nil

@@ -75,6 +75,24 @@ type RequestSummary struct {
 	DueDate             *string   `json:"dueDate,omitempty"`
 	CreatedAt           time.Time `json:"createdAt"`
 	UpdatedAt           time.Time `json:"updatedAt"`
+	// The person's birth date and the systems asked for tell apart two people of the same
+	// name in a list.
+	BirthDate string   `json:"birthDate,omitempty"`
+	Systems   []string `json:"systems"`
+}
+
+// birthDate reads a sealed personnummer's date of birth, which every reader of a request may
+// see (as in the masked personnummer).
+func (s *Service) birthDate(sealed []byte) (string, error) {
+	plain, err := s.box.Open(sealed, personnummerContext)
+	if err != nil {
+		return "", fmt.Errorf("open personnummer: %w", err)
+	}
+	n, err := personnummer.Parse(string(plain), s.clock.Now())
+	if err != nil {
+		return "", fmt.Errorf("stored personnummer: %w", err)
+	}
+	return n.BirthDate().Format(time.DateOnly), nil
 }
 
 // IsOpen tells whether a status still needs someone to act.
@@ -338,9 +356,11 @@ func (s *Service) ListRequests(ctx context.Context, actor Actor, q RequestQuery)
 		}
 		return with + `SELECT r.id::text, r.number, r.kind, r.status, r.person_given_name || ' ' || r.person_surname, u.name,
 				u.ansvarskod, rq.display_name, r.approved_by_submitter, r.approved_by_manager, to_char(r.due_date, 'YYYY-MM-DD'),
-				r.created_at, r.updated_at, coalesce(a.display_name, '')
+				r.created_at, r.updated_at, coalesce(a.display_name, ''), pe.personnummer_enc,
+				ARRAY(SELECT DISTINCT sy.name FROM request_items i JOIN systems sy ON sy.id = i.system_id
+					WHERE i.request_id = r.id ORDER BY sy.name)
 			FROM (` + page50 + `) r JOIN units u ON u.id = r.unit_id JOIN principals rq ON rq.id = r.requester_id
-				LEFT JOIN principals a ON a.id = r.assignee_id
+				JOIN persons pe ON pe.id = r.person_id LEFT JOIN principals a ON a.id = r.assignee_id
 			ORDER BY ` + order
 	}
 	var name *nameSearch
@@ -349,9 +369,13 @@ func (s *Service) ListRequests(ctx context.Context, actor Actor, q RequestQuery)
 	}
 	entries, err := readRows(ctx, s.db, name, build, args, func(row pgx.CollectableRow) (QueueEntry, error) {
 		var e QueueEntry
+		var sealed []byte
 		r := &e.RequestSummary
 		err := row.Scan(&r.ID, &r.Number, &r.Kind, &r.Status, &r.PersonName, &r.UnitName, &r.Ansvarskod, &r.RequesterName,
-			&r.ApprovedBySubmitter, &r.ApprovedByManager, &r.DueDate, &r.CreatedAt, &r.UpdatedAt, &e.AssigneeName)
+			&r.ApprovedBySubmitter, &r.ApprovedByManager, &r.DueDate, &r.CreatedAt, &r.UpdatedAt, &e.AssigneeName, &sealed, &r.Systems)
+		if err == nil {
+			r.BirthDate, err = s.birthDate(sealed)
+		}
 		return e, err
 	})
 	if err != nil {

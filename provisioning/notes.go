@@ -86,15 +86,26 @@ func (s *Service) AddComment(ctx context.Context, actor Actor, requestID, body s
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO comments (request_id, author_id, body, internal, created_at) VALUES ($1, $2, $3, $4, $5)`,
-			r.id, actor.ID, body, internal, s.clock.Now()); err != nil {
+		var commentID string
+		if err := tx.QueryRow(ctx, `INSERT INTO comments (request_id, author_id, body, internal, created_at) VALUES ($1, $2, $3, $4, $5)
+			RETURNING id::text`, r.id, actor.ID, body, internal, s.clock.Now()).Scan(&commentID); err != nil {
 			return fmt.Errorf("comment on %s: %w", r.number, err)
+		}
+		// The requester hears of an answer from someone else that they may read.
+		if !internal && actor.ID != r.requesterID {
+			if err := s.notify(ctx, tx, notice{key: "comment:" + commentID, kind: NoticeComment, requestID: r.id,
+				personID: r.personID, principalID: r.requesterID, data: map[string]any{"author": actor.Name}}); err != nil {
+				return err
+			}
 		}
 		if _, err := tx.Exec(ctx, "UPDATE requests SET updated_at = $2 WHERE id = $1", r.id, s.clock.Now()); err != nil {
 			return err
 		}
 		// The audit log keeps that a comment was made, not its words, which may hold personal data.
-		return s.record(ctx, tx, actor.Subject, "comment.added", r.id, r.personID, map[string]any{"internal": internal})
+		if err := s.record(ctx, tx, actor.Subject, "comment.added", r.id, r.personID, map[string]any{"internal": internal}); err != nil {
+			return err
+		}
+		return s.answeredByUser(ctx, tx, actor, r.id)
 	})
 }
 
@@ -147,7 +158,10 @@ func (s *Service) AddAttachment(ctx context.Context, actor Actor, requestID, nam
 		}
 		id, err = s.storeAttachment(ctx, tx, actor.Subject, actor.ID, "attachment.added",
 			newAttachment{r.id, r.personID, name, contentType, data})
-		return err
+		if err != nil {
+			return err
+		}
+		return s.answeredByUser(ctx, tx, actor, r.id)
 	})
 	return id, err
 }
@@ -248,7 +262,7 @@ func (s *Service) AttachSignedForm(ctx context.Context, token, name string, data
 		if err := tx.QueryRow(ctx, "SELECT person_id::text FROM requests WHERE id = $1", l.requestID).Scan(&personID); err != nil {
 			return err
 		}
-		_, err = s.storeAttachment(ctx, tx, "person", "", "terms.paper_uploaded",
+		_, err = s.storeAttachment(ctx, tx, personActor, "", "terms.paper_uploaded",
 			newAttachment{l.requestID, personID, name, contentType, data})
 		return err
 	})

@@ -3,6 +3,7 @@ package provisioning_test
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/behorig/behorig/internal/testapp"
@@ -44,10 +45,10 @@ func TestAnExternalProvidersManagerSeesOnlyTheirOrganisation(t *testing.T) {
 	if got, _ := s.SearchUnits(ctx, rolf, "", 0); len(got) != 7 || !slices.Contains(ansvarskoder(got), "9110") {
 		t.Errorf("Rolf's unit search = %v; want all seven units of both organisations", ansvarskoder(got))
 	}
-	if got, _ := s.Approvers(ctx, olle); !slices.Equal(subjects(got), []string{"omsorgsbolaget-chef"}) {
+	if got, _ := s.Approvers(ctx, olle, ""); !slices.Equal(subjects(got), []string{"omsorgsbolaget-chef"}) {
 		t.Errorf("Olle's approvers = %v; want only Omsorgsbolaget's manager", subjects(got))
 	}
-	if got, _ := s.Approvers(ctx, rolf); !slices.Contains(subjects(got), "manager") || !slices.Contains(subjects(got), "omsorgsbolaget-chef") {
+	if got, _ := s.Approvers(ctx, rolf, ""); !slices.Contains(subjects(got), "manager") || !slices.Contains(subjects(got), "omsorgsbolaget-chef") {
 		t.Errorf("Rolf's approvers = %v; want every manager", subjects(got))
 	}
 
@@ -111,5 +112,55 @@ func TestAnExternalProvidersManagerSeesOnlyTheirOrganisation(t *testing.T) {
 	// Rolf is not confined: he may name the provider's units and manager, as before.
 	if _, err := s.Submit(ctx, rolf, in); err != nil {
 		t.Fatalf("Rolf applying for a unit of the provider: %v", err)
+	}
+}
+
+// The approver field takes a manager by user id, e-mail or name, and the picker offers, for
+// a unit, the managers who can attest it. A name two managers share is refused, and no
+// message names a manager by an id.
+func TestApproverByNameEmailOrUserID(t *testing.T) {
+	app := testapp.New(t, testapp.Options{NoJobs: true})
+	s := app.Service
+	rolf := app.Actors["requester"]
+
+	if got, _ := s.Approvers(ctx, rolf, "5110"); !slices.Equal(subjects(got), []string{"manager"}) {
+		t.Errorf("the approvers of Hemtjänst Norr = %v; want Maria only", subjects(got))
+	}
+	if got, _ := s.Approvers(ctx, rolf, "5120"); !slices.Equal(subjects(got), []string{"manager-soder"}) {
+		t.Errorf("the approvers of Hemtjänst Söder = %v; want Sven only", subjects(got))
+	}
+
+	pnrs := testNumbers(4)
+	for i, ref := range []string{"manager", "MARIA.CHEF@example.org", "Maria Chef", "  maria chef "} {
+		in := grantInput(pnrs[i], "Anna", "Berg")
+		in.Approver = ref
+		sub, err := s.Submit(ctx, rolf, in)
+		if err != nil {
+			t.Errorf("approver %q: %v", ref, err)
+			continue
+		}
+		var approver string
+		app.Pool.QueryRow(ctx, "SELECT p.subject FROM requests r JOIN principals p ON p.id = r.approver_id WHERE r.id = $1", sub.ID).Scan(&approver)
+		if approver != "manager" {
+			t.Errorf("approver %q became %q", ref, approver)
+		}
+	}
+
+	// A second Maria Chef, manager of Söder: the name no longer says who.
+	if _, err := app.Pool.Exec(ctx, "UPDATE principals SET display_name = 'Maria Chef' WHERE subject = 'manager-soder'"); err != nil {
+		t.Fatal(err)
+	}
+	in := grantInput(testNumbers(5)[4], "Anna", "Berg")
+	in.Approver = "Maria Chef"
+	var ve *provisioning.ValidationError
+	if _, err := s.Submit(ctx, rolf, in); !errors.As(err, &ve) || !strings.Contains(ve.Error(), "several managers") {
+		t.Fatalf("a name two managers share: %v", err)
+	}
+
+	// Sven cannot attest Hemtjänst Norr: the refusal names him, not his id.
+	sven := app.Actors["manager-soder"]
+	in.Approver = sven.ID
+	if _, err := s.Submit(ctx, sven, in); !errors.As(err, &ve) || strings.Contains(ve.Error(), sven.ID) || !strings.Contains(ve.Error(), "Maria Chef") {
+		t.Fatalf("self-attestation without rights: %v", err)
 	}
 }

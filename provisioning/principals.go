@@ -38,6 +38,9 @@ type Actor struct {
 	Name    string
 	Email   string
 	Roles   []Role
+	// Attests tells whether the actor is a manager with attestation rights for some unit,
+	// as read with the actor (ActorByID); the rights for a unit are checked where they count.
+	Attests bool
 }
 
 // Has tells whether the actor holds the role.
@@ -226,8 +229,10 @@ func (s *Service) RecordSignOut(ctx context.Context, actor Actor) error {
 // ActorByID returns the principal as an Actor, for a session that names it.
 func (s *Service) ActorByID(ctx context.Context, id string) (Actor, error) {
 	a := Actor{ID: id}
-	err := s.db.QueryRow(ctx, "SELECT subject, display_name, email, roles FROM principals WHERE id = $1", uuidOrNull(id)).
-		Scan(&a.Subject, &a.Name, &a.Email, &a.Roles)
+	err := s.db.QueryRow(ctx, `SELECT subject, display_name, email, roles,
+			EXISTS (SELECT 1 FROM unit_managers m WHERE m.principal_id = p.id)
+		FROM principals p WHERE id = $1`, uuidOrNull(id)).
+		Scan(&a.Subject, &a.Name, &a.Email, &a.Roles, &a.Attests)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Actor{}, fmt.Errorf("principal %s: %w", id, ErrNotFound)
 	}

@@ -306,7 +306,8 @@ func claimUsernames(ctx context.Context, tx pgx.Tx, names, personIDs []string) (
 	return owners, nil
 }
 
-// completeIfDone closes a grant request once none of its grants waits for provisioning.
+// completeIfDone closes a grant or change request once none of its grants waits for
+// provisioning (and a change's ended grants have ended).
 func (s *Service) completeIfDone(ctx context.Context, tx pgx.Tx, requestID string) error {
 	sql, args := s.completeRequests([]string{requestID})
 	rows, err := tx.Query(ctx, sql, args...)
@@ -327,11 +328,14 @@ type closedRequest struct{ id, personID, from string }
 // behind its grant changes in the same round trip. FOR UPDATE re-checks the status of a row
 // another transaction changed meanwhile, so a request cancelled since is left alone.
 const (
-	// completeRequestsSQL closes those of the grant requests that are underway and have no
-	// grant waiting for provisioning any more.
+	// completeRequestsSQL closes those of the grant and change requests that are underway,
+	// have no grant waiting for provisioning any more and (a change) no grant they end that
+	// has not ended yet. Terminations are closed by completeTerminationsSQL.
 	completeRequestsSQL = `WITH done AS (
-			SELECT r.id, r.status FROM requests r WHERE r.id = ANY($1) AND r.status = ANY($2)
+			SELECT r.id, r.status FROM requests r WHERE r.id = ANY($1) AND r.status = ANY($2) AND r.kind <> $6
 				AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.request_id = r.id AND g.state = $4)
+				AND (r.other_system = '' OR r.other_system_done_at IS NOT NULL)
+				AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.ended_by_request = r.id AND g.state <> $7)
 			ORDER BY r.id FOR UPDATE OF r)
 		UPDATE requests r SET status = $5, updated_at = $3 FROM done WHERE r.id = done.id
 		RETURNING r.id::text, r.person_id::text, done.status`
@@ -350,7 +354,8 @@ const (
 // completeRequests is the statement that closes the grant requests that are done; it must
 // run after the grant changes it judges by.
 func (s *Service) completeRequests(requestIDs []string) (string, []any) {
-	return completeRequestsSQL, []any{uuidsOnly(requestIDs), underwayStatuses, s.clock.Now(), GrantScheduled, StatusCompleted}
+	return completeRequestsSQL, []any{uuidsOnly(requestIDs), underwayStatuses, s.clock.Now(), GrantScheduled, StatusCompleted,
+		KindTerminate, GrantRevoked}
 }
 
 // completeTerminations is the statement that closes the persons' terminations that are done.
@@ -371,6 +376,9 @@ func (s *Service) recordClosed(ctx context.Context, w stepWriter, closed []close
 	for _, c := range closed {
 		if err := w.record(ctx, systemActor, "request.status", c.id, c.personID,
 			map[string]any{"from": c.from, "to": StatusCompleted}); err != nil {
+			return err
+		}
+		if err := w.notify(ctx, notice{key: "completed:" + c.id, kind: NoticeCompleted, requestID: c.id, personID: c.personID}); err != nil {
 			return err
 		}
 	}

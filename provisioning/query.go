@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -44,6 +45,16 @@ type RequestView struct {
 	Viewer              ViewerRights     `json:"viewer"`
 	CreatedAt           time.Time        `json:"createdAt"`
 	UpdatedAt           time.Time        `json:"updatedAt"`
+	// Certificate is what the request needs of training certificates; nil for none.
+	Certificate *CertificateNeed `json:"certificate,omitempty"`
+	// OtherSystem is "Annat system": a system the catalog lacks, which IT handles by hand.
+	OtherSystem     string `json:"otherSystem,omitempty"`
+	OtherSystemDone bool   `json:"otherSystemDone,omitempty"` // IT has handled it
+	// InformationAsked: IT has asked the requester for more information, not yet answered.
+	InformationAsked bool `json:"informationAsked,omitempty"`
+
+	// Ends are the grants a change request ends; empty for other kinds.
+	Ends []EndView `json:"ends,omitempty"`
 }
 
 // RequestPerson is what a grant request says about its person: every value that will reach
@@ -84,6 +95,17 @@ type ViewerRights struct {
 	Attest           bool `json:"attest"`           // approve or reject
 	RecordPaperTerms bool `json:"recordPaperTerms"` // IT records a verified paper form
 	Handle           bool `json:"handle"`           // IT takes it and sets its status
+	// SetStatus: IT may set a handling status now (not while the person's terms or a
+	// certificate are awaited); Ask: IT may ask the requester for more information;
+	// VerifyCertificate: IT may mark an attachment as the verified training certificate.
+	SetStatus         bool `json:"setStatus"`
+	Ask               bool `json:"ask"`
+	VerifyCertificate bool `json:"verifyCertificate"`
+	// CompleteOtherSystem: IT may mark the request's "Annat system" as handled.
+	CompleteOtherSystem bool `json:"completeOtherSystem"`
+	// SeePerson tells whether the reader may open the person (Person): IT, whoever sees
+	// them through an approved request, and the approver while the request waits.
+	SeePerson bool `json:"seePerson"`
 }
 
 // PrincipalRef names a user of behorig.
@@ -168,6 +190,11 @@ func (s *Service) Request(ctx context.Context, actor Actor, id string) (RequestV
 	if v.Items, err = s.items(ctx, v.ID); err != nil {
 		return v, err
 	}
+	if v.Kind == KindChange {
+		if v.Ends, err = s.endings(ctx, v.ID); err != nil {
+			return v, err
+		}
+	}
 	if v.Events, err = s.history(ctx, v.ID); err != nil {
 		return v, err
 	}
@@ -180,8 +207,14 @@ func (s *Service) Request(ctx context.Context, actor Actor, id string) (RequestV
 	if v.Attachments, err = s.attachments(ctx, v.ID); err != nil {
 		return v, err
 	}
+	if v.Viewer.SeePerson, err = s.mayOpenPerson(ctx, actor, personID); err != nil {
+		return v, err
+	}
 	v.Viewer.RecordPaperTerms = actor.IT() && v.Status == StatusAwaitingUser
 	v.Viewer.Handle = actor.IT() && slices.Contains(QueueStatuses, v.Status)
+	if err := s.requestExtras(ctx, actor, &v); err != nil {
+		return v, err
+	}
 	var assignee PrincipalRef
 	err = s.db.QueryRow(ctx, `SELECT p.id::text, p.display_name FROM requests r JOIN principals p ON p.id = r.assignee_id
 		WHERE r.id = $1`, v.ID).Scan(&assignee.ID, &assignee.Name)
@@ -318,6 +351,11 @@ func (s *Service) history(ctx context.Context, requestID string) ([]EventView, e
 		subjects[i] = r.Actor
 	}
 	names := map[string]string{systemActor: "Behörig"}
+	var person string
+	if err := s.db.QueryRow(ctx, "SELECT person_given_name || ' ' || person_surname FROM requests WHERE id = $1",
+		uuidOrNull(requestID)).Scan(&person); err == nil && strings.TrimSpace(person) != "" {
+		names[personActor] = person
+	}
 	rows, err := s.db.Query(ctx, "SELECT subject, display_name FROM principals WHERE subject = ANY($1)", subjects)
 	if err != nil {
 		return nil, fmt.Errorf("names of the actors of request %s: %w", requestID, err)
@@ -350,6 +388,10 @@ type PersonView struct {
 	LinkRequired string        `json:"linkRequired,omitempty"`
 	Accounts     []AccountView `json:"accounts"`
 	Grants       []GrantView   `json:"grants"`
+
+	// Limited is the view of the approver of a pending request: the current access only
+	// (deciding.go).
+	Limited bool `json:"limited,omitempty"`
 }
 
 // AccountView is a person's account in a directory.
@@ -367,7 +409,9 @@ type AccountView struct {
 type GrantView struct {
 	ID            string     `json:"id"`
 	System        string     `json:"system"`
+	SystemName    string     `json:"systemName"`
 	Role          string     `json:"role,omitempty"`
+	RoleName      string     `json:"roleName,omitempty"`
 	Unit          UnitRef    `json:"unit"`
 	Group         string     `json:"group"`
 	State         string     `json:"state"`
@@ -380,8 +424,14 @@ type GrantView struct {
 }
 
 // Person returns one person, if the actor may see them: IT sees everyone, others the
-// persons of requests they may see.
+// persons of requests they may see, and the approver of a pending request the person's
+// current access (deciding.go).
 func (s *Service) Person(ctx context.Context, actor Actor, id string) (PersonView, error) {
+	return s.person(ctx, actor, id, true)
+}
+
+// person is Person; withDecisions lets the approver of a pending request see the person.
+func (s *Service) person(ctx context.Context, actor Actor, id string, withDecisions bool) (PersonView, error) {
 	var v PersonView
 	var sealed []byte
 	var linkRequired string
@@ -398,7 +448,14 @@ func (s *Service) Person(ctx context.Context, actor Actor, id string) (PersonVie
 	if err != nil {
 		return v, err
 	}
-	if !ok {
+	// The approver of a pending request sees the person's current access before deciding.
+	deciding := false
+	if withDecisions && !actor.IT() {
+		if deciding, err = s.decidesForPerson(ctx, actor, v.ID); err != nil {
+			return v, err
+		}
+	}
+	if !ok && !deciding {
 		return PersonView{}, fmt.Errorf("person %s: %w", id, ErrNotFound)
 	}
 	if v.Personnummer, err = s.showPersonnummer(actor, sealed); err != nil {
@@ -410,6 +467,9 @@ func (s *Service) Person(ctx context.Context, actor Actor, id string) (PersonVie
 	if v.Accounts, err = s.accounts(ctx, v.ID); err != nil {
 		return v, err
 	}
+	if !ok {
+		onlyAccess(&v)
+	}
 	if v.Grants, err = s.grants(ctx, v.ID); err != nil || actor.IT() {
 		return v, err
 	}
@@ -420,7 +480,7 @@ func (s *Service) Person(ctx context.Context, actor Actor, id string) (PersonVie
 	}
 	mine := v.Grants[:0]
 	for _, g := range v.Grants {
-		if visible[g.RequestID] {
+		if visible[g.RequestID] || deciding && g.State != GrantRevoked {
 			mine = append(mine, g)
 		}
 	}
@@ -443,7 +503,9 @@ func (s *Service) FindPersons(ctx context.Context, actor Actor, pnr string) ([]P
 	if err != nil {
 		return nil, fmt.Errorf("find person: %w", err)
 	}
-	p, err := s.Person(ctx, actor, id)
+	// Found by personnummer only as someone the actor may see through an approved request:
+	// approving a request does not make its person someone to terminate or change.
+	p, err := s.person(ctx, actor, id, false)
 	if errors.Is(err, ErrNotFound) {
 		return []PersonView{}, nil
 	}
@@ -510,9 +572,11 @@ func (s *Service) accounts(ctx context.Context, personID string) ([]AccountView,
 }
 
 func (s *Service) grants(ctx context.Context, personID string) ([]GrantView, error) {
-	rows, err := s.db.Query(ctx, `SELECT g.id::text, g.system_id, coalesce(g.role_id, ''), u.id::text, u.name, u.ansvarskod,
-			g.group_name, g.state, g.valid_from, g.valid_to, g.starts_at, g.ends_at, r.id::text, r.number
+	rows, err := s.db.Query(ctx, `SELECT g.id::text, g.system_id, sy.name, coalesce(g.role_id, ''), coalesce(ro.name, ''),
+			u.id::text, u.name, u.ansvarskod, g.group_name, g.state, g.valid_from, g.valid_to, g.starts_at, g.ends_at, r.id::text, r.number
 		FROM grants g JOIN units u ON u.id = g.unit_id JOIN requests r ON r.id = g.request_id
+			JOIN systems sy ON sy.id = g.system_id
+			LEFT JOIN system_roles ro ON ro.system_id = g.system_id AND ro.id = g.role_id
 		WHERE g.person_id = $1 ORDER BY g.starts_at, g.system_id`, personID)
 	if err != nil {
 		return nil, fmt.Errorf("read grants of person %s: %w", personID, err)
@@ -520,7 +584,7 @@ func (s *Service) grants(ctx context.Context, personID string) ([]GrantView, err
 	grants, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (GrantView, error) {
 		var g GrantView
 		var from, to *time.Time
-		err := row.Scan(&g.ID, &g.System, &g.Role, &g.Unit.ID, &g.Unit.Name, &g.Unit.Ansvarskod, &g.Group, &g.State,
+		err := row.Scan(&g.ID, &g.System, &g.SystemName, &g.Role, &g.RoleName, &g.Unit.ID, &g.Unit.Name, &g.Unit.Ansvarskod, &g.Group, &g.State,
 			&from, &to, &g.StartsAt, &g.EndsAt, &g.RequestID, &g.RequestNumber)
 		g.ValidFrom, g.ValidTo = formatDate(from), formatDate(to)
 		return g, err

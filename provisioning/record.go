@@ -15,6 +15,8 @@ import (
 type stepWriter interface {
 	exec(ctx context.Context, sql string, args ...any) error
 	record(ctx context.Context, actor, action, requestID, personID string, data any) error
+	// notify records a notification and its job (notify.go).
+	notify(ctx context.Context, n notice) error
 }
 
 type direct struct {
@@ -31,17 +33,26 @@ func (w direct) record(ctx context.Context, actor, action, requestID, personID s
 	return w.s.record(ctx, w.tx, actor, action, requestID, personID, data)
 }
 
+func (w direct) notify(ctx context.Context, n notice) error { return w.s.notify(ctx, w.tx, n) }
+
 // queued holds changes until flush. A read that must see them comes after flush.
 type queued struct {
-	s      *Service
-	tx     pgx.Tx
-	batch  pgx.Batch
-	events []audit.Event
-	closed []closedRequest
+	s       *Service
+	tx      pgx.Tx
+	batch   pgx.Batch
+	events  []audit.Event
+	closed  []closedRequest
+	notices []notice
 }
 
 func (w *queued) exec(_ context.Context, sql string, args ...any) error {
 	w.batch.Queue(sql, args...)
+	return nil
+}
+
+// notify keeps the notice until flush, which records them all in two round trips.
+func (w *queued) notify(_ context.Context, n notice) error {
+	w.notices = append(w.notices, n)
 	return nil
 }
 
@@ -77,6 +88,12 @@ func (w *queued) flush(ctx context.Context) error {
 		return err
 	}
 	w.closed = nil
+	if len(w.notices) > 0 {
+		if err := w.s.notify(ctx, w.tx, w.notices...); err != nil {
+			return err
+		}
+		w.notices = nil
+	}
 	events := w.events
 	w.events = nil
 	return w.s.audit.AppendAll(ctx, w.tx, events)

@@ -42,6 +42,11 @@ type Scheduler interface {
 	// ScheduleConverge brings the person's directory state to what their grants say, as
 	// soon as possible (Converge).
 	ScheduleConverge(ctx context.Context, tx pgx.Tx, personID string) error
+	// ScheduleNotifications mails the notifications (SendNotification), once each.
+	ScheduleNotifications(ctx context.Context, tx pgx.Tx, ids []string) error
+	// ScheduleCertificateDeadline cancels the request at the deadline unless a training
+	// certificate has been verified by then (CancelWithoutCertificate).
+	ScheduleCertificateDeadline(ctx context.Context, tx pgx.Tx, requestID string, at time.Time) error
 }
 
 // Config holds what a Service needs.
@@ -63,6 +68,10 @@ type Config struct {
 	BaseURL string
 	// TermsLinkTTL is how long a link to sign works. Default 14 days.
 	TermsLinkTTL time.Duration
+	// ApprovalDigest sends each approver a daily list of the requests waiting for them, at
+	// ApprovalDigestAt after midnight (default 07:00), beside the e-mail per request.
+	ApprovalDigest   bool
+	ApprovalDigestAt time.Duration
 	// Location decides when a date begins. Default Europe/Stockholm.
 	Location *time.Location
 	Clock    Clock
@@ -86,6 +95,8 @@ type Service struct {
 	bankid       connectors.BankID
 	baseURL      string
 	linkTTL      time.Duration
+	digest       bool
+	digestAt     time.Duration
 	log          *slog.Logger
 }
 
@@ -112,7 +123,11 @@ func New(c Config) (*Service, error) {
 	}
 	s := &Service{db: c.DB, box: c.Box, audit: c.Audit, dir: c.Directory, dirName: c.DirectoryName, jobs: c.Scheduler,
 		loc: c.Location, clock: c.Clock, workdays: swedishWorkdays(), log: c.Logger,
-		mailer: c.Mailer, bankid: c.BankID, baseURL: strings.TrimRight(c.BaseURL, "/"), linkTTL: c.TermsLinkTTL}
+		mailer: c.Mailer, bankid: c.BankID, baseURL: strings.TrimRight(c.BaseURL, "/"), linkTTL: c.TermsLinkTTL,
+		digest: c.ApprovalDigest, digestAt: c.ApprovalDigestAt}
+	if s.digestAt == 0 {
+		s.digestAt = defaultDigestAt
+	}
 	s.workdayCount = newWorkdayTable(s.workdays)
 	if s.linkTTL == 0 {
 		s.linkTTL = defaultLinkTTL
@@ -147,6 +162,10 @@ func (s *Service) OnPool(db *pgxpool.Pool) *Service {
 
 // systemActor is recorded for what jobs do on their own.
 const systemActor = "system"
+
+// personActor is the request's person acting on it (signing the terms, uploading a form);
+// the history names them.
+const personActor = "person"
 
 // Errors the adapters turn into answers.
 var (

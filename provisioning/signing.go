@@ -33,6 +33,7 @@ type TermsView struct {
 	RequestID string
 	Number    string
 	GivenName string
+	Surname   string
 	Requester string
 	ExpiresAt time.Time
 	Items     []TermsItem
@@ -48,16 +49,16 @@ type TermsItem struct {
 }
 
 type linkRow struct {
-	id, requestID, personID, status string
-	number, givenName, requester    string
-	expires                         time.Time
-	used                            *time.Time
-	personnummerSealed              []byte
+	id, requestID, personID, status       string
+	number, givenName, surname, requester string
+	expires                               time.Time
+	used                                  *time.Time
+	personnummerSealed                    []byte
 }
 
 // linkQuery reads a link with what every use of it needs: its request, person and requester.
 const linkQuery = `SELECT l.id::text, l.request_id::text, r.person_id::text, r.status, l.expires_at, l.used_at,
-		r.number, r.person_given_name, rq.display_name, p.personnummer_enc
+		r.number, r.person_given_name, r.person_surname, rq.display_name, p.personnummer_enc
 	FROM terms_links l JOIN requests r ON r.id = l.request_id JOIN persons p ON p.id = r.person_id
 		JOIN principals rq ON rq.id = r.requester_id
 	WHERE `
@@ -72,7 +73,7 @@ func (s *Service) link(ctx context.Context, q querier, token string) (linkRow, e
 func (s *Service) readLink(ctx context.Context, q querier, where string, arg any) (linkRow, error) {
 	var l linkRow
 	err := q.QueryRow(ctx, linkQuery+where, arg).Scan(&l.id, &l.requestID, &l.personID, &l.status, &l.expires, &l.used,
-		&l.number, &l.givenName, &l.requester, &l.personnummerSealed)
+		&l.number, &l.givenName, &l.surname, &l.requester, &l.personnummerSealed)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return l, fmt.Errorf("terms link: %w", ErrNotFound)
@@ -104,7 +105,7 @@ func (s *Service) Terms(ctx context.Context, token string) (TermsView, error) {
 
 // termsOf reads the terms of a link's request: each system's newest version.
 func (s *Service) termsOf(ctx context.Context, l linkRow) (TermsView, error) {
-	v := TermsView{LinkID: l.id, RequestID: l.requestID, ExpiresAt: l.expires, Number: l.number, GivenName: l.givenName,
+	v := TermsView{LinkID: l.id, RequestID: l.requestID, ExpiresAt: l.expires, Number: l.number, GivenName: l.givenName, Surname: l.surname,
 		Requester: l.requester}
 	rows, err := s.db.Query(ctx, `SELECT sy.id, sy.name, coalesce(ro.name, ''), u.name, t.version, t.text
 		FROM request_items i JOIN systems sy ON sy.id = i.system_id JOIN units u ON u.id = i.unit_id
@@ -275,7 +276,7 @@ func (s *Service) StartSigning(ctx context.Context, token, endUserIP string) (Si
 		if err := s.jobs.ScheduleSigningWatch(bctx, tx, order.OrderRef); err != nil {
 			return fmt.Errorf("watch signing order: %w", err)
 		}
-		return s.record(bctx, tx, "person", "terms.signing_started", l.requestID, l.personID, map[string]any{"orderRef": order.OrderRef})
+		return s.record(bctx, tx, personActor, "terms.signing_started", l.requestID, l.personID, map[string]any{"orderRef": order.OrderRef})
 	})
 	if err != nil {
 		s.log.ErrorContext(ctx, "record a signing order; cancelling it at BankID", "order", order.OrderRef, "err", err)
@@ -506,7 +507,7 @@ func (s *Service) completeSigning(ctx context.Context, l linkRow, orderRef strin
 	if perr != nil || got.String() != want {
 		s.RecordOrderState(ctx, orderRef, connectors.BankIDFailed, hintSignerMismatch)
 		if err := s.inTx(ctx, func(tx pgx.Tx) error {
-			return s.record(ctx, tx, "person", "terms.signer_mismatch", l.requestID, "", map[string]any{"orderRef": orderRef})
+			return s.record(ctx, tx, personActor, "terms.signer_mismatch", l.requestID, "", map[string]any{"orderRef": orderRef})
 		}); err != nil {
 			return err
 		}
@@ -554,15 +555,15 @@ func (s *Service) completeSigning(ctx context.Context, l linkRow, orderRef strin
 		if _, err := tx.Exec(ctx, "UPDATE signing_orders SET status = 'complete', hint = '' WHERE order_ref = $1", orderRef); err != nil {
 			return err
 		}
-		if err := s.record(ctx, tx, "person", "terms.signed", r.id, r.personID, map[string]any{"orderRef": orderRef,
+		if err := s.record(ctx, tx, personActor, "terms.signed", r.id, r.personID, map[string]any{"orderRef": orderRef,
 			"sha256": fmt.Sprintf("%x", sum), "versions": versions, "simulated": ev.Simulated}); err != nil {
 			return err
 		}
-		if err := s.setStatus(ctx, tx, "person", r, StatusAnsweredByUser, nil); err != nil {
+		if err := s.setStatus(ctx, tx, personActor, r, StatusAnsweredByUser, nil); err != nil {
 			return err
 		}
 		r.status = StatusAnsweredByUser
-		_, err = s.startGrants(ctx, tx, "person", r)
+		_, err = s.startUnlessCertificateMissing(ctx, tx, personActor, r)
 		return err
 	})
 }

@@ -38,7 +38,7 @@ func awaitingTerms(t *testing.T, app *testapp.App) (provisioning.Submitted, stri
 	}
 	var body string
 	for deadline := time.Now().Add(10 * time.Second); body == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		app.Pool.QueryRow(ctx, "SELECT body FROM mail_outbox").Scan(&body)
+		app.Pool.QueryRow(ctx, "SELECT body FROM mail_outbox WHERE message_id LIKE 'terms-%'").Scan(&body)
 	}
 	m := signLink.FindStringSubmatch(body)
 	if m == nil {

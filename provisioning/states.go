@@ -7,23 +7,26 @@ package provisioning
 
 // Request statuses, as DESIGN.md §3 lists them.
 const (
-	StatusSubmitted         = "submitted"
-	StatusAwaitingApproval  = "awaiting_approval"
-	StatusRejected          = "rejected"
-	StatusAwaitingUser      = "awaiting_user"
-	StatusAnsweredByUser    = "answered_by_user"
-	StatusAssigned          = "assigned"
-	StatusInProgress        = "in_progress"
-	StatusWaitingThirdParty = "waiting_third_party"
-	StatusScheduled         = "scheduled"
-	StatusCompleted         = "completed"
-	StatusCancelled         = "cancelled"
+	StatusSubmitted        = "submitted"
+	StatusAwaitingApproval = "awaiting_approval"
+	StatusRejected         = "rejected"
+	StatusAwaitingUser     = "awaiting_user"
+	StatusAnsweredByUser   = "answered_by_user"
+	// StatusAwaitingCertificate is an approved request for a system that needs a training
+	// certificate, waiting until IT has verified the person's certificate (certificates.go).
+	StatusAwaitingCertificate = "awaiting_certificate"
+	StatusAssigned            = "assigned"
+	StatusInProgress          = "in_progress"
+	StatusWaitingThirdParty   = "waiting_third_party"
+	StatusScheduled           = "scheduled"
+	StatusCompleted           = "completed"
+	StatusCancelled           = "cancelled"
 )
 
 // RequestStatuses lists every request status in the order a request passes them, for
 // filters and their validation.
 var RequestStatuses = []string{StatusSubmitted, StatusAwaitingApproval, StatusRejected, StatusAwaitingUser,
-	StatusAnsweredByUser, StatusAssigned, StatusInProgress, StatusWaitingThirdParty, StatusScheduled,
+	StatusAwaitingCertificate, StatusAnsweredByUser, StatusAssigned, StatusInProgress, StatusWaitingThirdParty, StatusScheduled,
 	StatusCompleted, StatusCancelled}
 
 // closedStatuses end a request; every other status is open.
@@ -33,7 +36,7 @@ var closedStatuses = []string{StatusRejected, StatusCompleted, StatusCancelled}
 var HandlingStatuses = []string{StatusAssigned, StatusInProgress, StatusWaitingThirdParty}
 
 // QueueStatuses are the statuses of requests in IT's queue: past the manager, not closed.
-var QueueStatuses = []string{StatusAwaitingUser, StatusAnsweredByUser, StatusAssigned, StatusInProgress,
+var QueueStatuses = []string{StatusAwaitingUser, StatusAwaitingCertificate, StatusAnsweredByUser, StatusAssigned, StatusInProgress,
 	StatusWaitingThirdParty, StatusScheduled}
 
 // underwayStatuses are those of an approved request whose work has begun or waits only for

@@ -24,6 +24,8 @@ import (
 const (
 	KindGrant     = "grant"
 	KindTerminate = "terminate"
+	// KindChange adds to and ends some of the grants of a person who has access (change.go).
+	KindChange = "change"
 )
 
 // Employee types.
@@ -34,8 +36,8 @@ const (
 
 // SubmitInput is a new request as a requester fills it in.
 type SubmitInput struct {
-	Kind       string      // grant (default) or terminate
-	Person     PersonInput // for terminate: ID or Personnummer of a known person
+	Kind       string      // grant (default), terminate or change
+	Person     PersonInput // for terminate and change: ID or Personnummer of a known person
 	Unit       string      // unit id or ansvarskod
 	CostCentre string      // default: the unit's ansvarskod
 	Reason     string
@@ -48,7 +50,12 @@ type SubmitInput struct {
 	// EffectiveDate is when a termination takes effect (YYYY-MM-DD); empty or today = now.
 	EffectiveDate string
 	Items         []ItemInput
-	Approver      string // principal id, subject or e-mail
+	// OtherSystem is "Annat system": a system the catalog lacks, in the requester's words.
+	// IT handles it by hand; it never reaches the directory.
+	OtherSystem string
+	// End names the grants a change request ends (change.go).
+	End      []EndInput
+	Approver string // principal id, subject or e-mail
 	// SubmitToken names this submission (the form's hidden token, the API's Idempotency-Key):
 	// a second Submit by the same requester with the same token stores nothing and returns
 	// the first request. Empty: every Submit is new.
@@ -105,14 +112,16 @@ var (
 type validated struct {
 	kind                string
 	pnr                 personnummer.Number
-	personID            string // terminate: the known person
+	personID            string // terminate and change: the known person
 	person              PersonInput
 	unitID, costCentre  string
 	validFrom, validTo  time.Time
 	effective           time.Time
 	items               []validItem
+	endings             []validEnding // change: the grants to end
 	approverID          string
 	reason, description string
+	otherSystem         string
 	attachments         []checkedUpload
 	termsRequired       bool
 	// scope holds the units the requester may name, when confined to an external
@@ -172,8 +181,8 @@ func (s *Service) validate(ctx context.Context, actor Actor, in SubmitInput) (*v
 	if v.scope, err = organisationUnits(ctx, s.db, actor); err != nil {
 		return nil, err
 	}
-	if v.kind != KindGrant && v.kind != KindTerminate {
-		ve.add("kind", "must be grant or terminate")
+	if v.kind != KindGrant && v.kind != KindTerminate && v.kind != KindChange {
+		ve.add("kind", "must be grant, terminate or change")
 	}
 	if err := s.validateUnit(ctx, in, v, ve); err != nil {
 		return nil, err
@@ -210,6 +219,8 @@ func (s *Service) validate(ctx context.Context, actor Actor, in SubmitInput) (*v
 		err = s.validateGrant(ctx, in, v, ve)
 	case KindTerminate:
 		err = s.validateTermination(ctx, actor, in, v, ve)
+	case KindChange:
+		err = s.validateChange(ctx, actor, in, v, ve)
 	}
 	if err != nil {
 		return nil, err
@@ -440,7 +451,14 @@ func (s *Service) validateValidity(in SubmitInput, v *validated, ve *ValidationE
 }
 
 func (s *Service) validateItems(ctx context.Context, in SubmitInput, v *validated, ve *ValidationError) error {
-	if len(in.Items) == 0 {
+	v.otherSystem = strings.TrimSpace(in.OtherSystem)
+	switch {
+	case len(v.otherSystem) > maxReasonLen:
+		ve.add("otherSystem", "is longer than %d characters", maxReasonLen)
+	case textcheck.Text(v.otherSystem) != nil:
+		ve.add("otherSystem", "contains control characters")
+	}
+	if len(in.Items) == 0 && v.otherSystem == "" {
 		ve.add("items", "name at least one system")
 		return nil
 	}
@@ -529,7 +547,13 @@ func (s *Service) validateTermination(ctx context.Context, actor Actor, in Submi
 		ve.add("effectiveDate", "%s is in the past", in.EffectiveDate)
 	}
 	v.effective = eff
-	id, err := s.findPerson(ctx, in.Person)
+	return s.validateKnownPerson(ctx, actor, in.Person, v, ve)
+}
+
+// validateKnownPerson finds the person a termination or a change is for: someone the actor
+// may see, by id or personnummer.
+func (s *Service) validateKnownPerson(ctx context.Context, actor Actor, p PersonInput, v *validated, ve *ValidationError) error {
+	id, err := s.findPerson(ctx, p)
 	if err == nil {
 		// A person the actor may not see is reported as unknown, so numbers cannot be probed.
 		if visible, verr := s.canSeePerson(ctx, actor, id); verr != nil {
@@ -582,14 +606,41 @@ func (s *Service) validateApprover(ctx context.Context, actor Actor, ref string,
 		ve.add("approver", "is required: the manager with attestation rights who approves")
 		return nil
 	}
-	err := s.db.QueryRow(ctx, `SELECT id::text FROM principals
-		WHERE id = $2 OR subject = $1 OR (email <> '' AND lower(email) = lower($1))
-		ORDER BY (id IS NOT DISTINCT FROM $2) DESC, (subject = $1) DESC LIMIT 1`, ref, uuidOrNull(ref)).Scan(&v.approverID)
-	if errors.Is(err, pgx.ErrNoRows) {
+	// By id (the form's "Jag är chef"), user id, e-mail, or the name of a manager of the
+	// requester's organisation; a name two managers share names neither.
+	rows, err := s.db.Query(ctx, `SELECT p.id::text, p.display_name,
+			CASE WHEN p.id IS NOT DISTINCT FROM $2 THEN 0 WHEN p.subject = $1 THEN 1
+				WHEN p.email <> '' AND lower(p.email) = lower($1) THEN 2 ELSE 3 END AS how
+		FROM principals p
+		WHERE p.id = $2 OR p.subject = $1 OR (p.email <> '' AND lower(p.email) = lower($1))
+			OR (lower(p.display_name) = lower($1) AND EXISTS (SELECT 1 FROM unit_managers m
+				WHERE m.principal_id = p.id AND ($3::uuid[] IS NULL OR m.unit_id = ANY($3))))
+		ORDER BY how LIMIT 2`, ref, uuidOrNull(ref), v.scope)
+	if err != nil {
+		return fmt.Errorf("find approver %q: %w", ref, err)
+	}
+	type match struct {
+		id, name string
+		how      int
+	}
+	matches, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (match, error) {
+		var m match
+		return m, row.Scan(&m.id, &m.name, &m.how)
+	})
+	if err != nil {
+		return fmt.Errorf("find approver %q: %w", ref, err)
+	}
+	switch {
+	case len(matches) == 0:
 		ve.add("approver", "no user %q is known", ref)
 		return nil
-	} else if err != nil {
-		return fmt.Errorf("find approver %q: %w", ref, err)
+	case len(matches) == 2 && matches[0].how == 3 && matches[1].how == 3:
+		ve.add("approver", "several managers are called %q; give the e-mail or user id", ref)
+		return nil
+	}
+	v.approverID = matches[0].id
+	if matches[0].how == 0 {
+		ref = matches[0].name // messages name the manager, never an id
 	}
 	if v.scope != nil {
 		// Someone who manages no unit of the requester's organisation is as unknown as no
@@ -620,6 +671,12 @@ func (s *Service) validateApprover(ctx context.Context, actor Actor, ref string,
 			return fmt.Errorf("units of the grants of the person: %w", err)
 		}
 		units = append(units, granted...)
+	}
+	// A change ends grants too: the approver answers for their units as well.
+	for _, e := range v.endings {
+		if !slices.Contains(units, e.unitID) {
+			units = append(units, e.unitID)
+		}
 	}
 	ok, err := attestsAll(ctx, s.db, v.approverID, units)
 	if err != nil {
@@ -707,14 +764,14 @@ func (s *Service) insertRequest(ctx context.Context, tx pgx.Tx, actor Actor, v *
 	err = tx.QueryRow(ctx, `INSERT INTO requests (number, kind, status, requester_id, approver_id, person_id, unit_id,
 		cost_centre, reason, valid_from, valid_to, effective_date, terms_required, approved_by_submitter, created_at, updated_at,
 		description, person_given_name, person_surname, person_email, person_mobile, person_username, person_job_title,
-		person_employee_type, username_check)
+		person_employee_type, username_check, other_system)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, true, $14, $14, $15,
 			COALESCE(NULLIF($16, ''), (SELECT given_name FROM persons WHERE id = $6)),
-			COALESCE(NULLIF($17, ''), (SELECT surname FROM persons WHERE id = $6)), $18, $19, $20, $21, $22, $23) RETURNING id::text`,
+			COALESCE(NULLIF($17, ''), (SELECT surname FROM persons WHERE id = $6)), $18, $19, $20, $21, $22, $23, $24) RETURNING id::text`,
 		"pending-"+rand.Text(), v.kind, r.Status, actor.ID, v.approverID, personID, v.unitID, v.costCentre, v.reason,
 		datePtr(v.validFrom), datePtr(v.validTo), datePtr(v.effective), v.termsRequired, now, v.description,
 		v.person.GivenName, v.person.Surname, v.person.Email, v.person.Mobile, v.person.Username, v.person.JobTitle,
-		v.person.EmployeeType, v.usernameCheck).Scan(&r.ID)
+		v.person.EmployeeType, v.usernameCheck, v.otherSystem).Scan(&r.ID)
 	if err != nil {
 		return Submitted{}, fmt.Errorf("insert request: %w", err)
 	}
@@ -724,18 +781,31 @@ func (s *Service) insertRequest(ctx context.Context, tx pgx.Tx, actor Actor, v *
 			return Submitted{}, fmt.Errorf("insert item %d of request %s: %w", i, r.ID, err)
 		}
 	}
+	if err := insertEndings(ctx, tx, r.ID, v.endings); err != nil {
+		return Submitted{}, err
+	}
 	for _, a := range v.attachments {
 		if _, err := s.storeAttachment(ctx, tx, actor.Subject, actor.ID, "attachment.added",
 			newAttachment{r.ID, personID, a.name, a.contentType, a.data}); err != nil {
 			return Submitted{}, err
 		}
 	}
+	// Before the number: the counter's row is held from numberRequest to the commit.
+	if err := s.scheduleCertificateDeadline(ctx, tx, r.ID, now); err != nil {
+		return Submitted{}, err
+	}
+	if err := s.notify(ctx, tx, submittedNotices(r.ID, personID, actor.ID, v.approverID, v.requesterIsApprover)...); err != nil {
+		return Submitted{}, err
+	}
 	if r.Number, err = numberRequest(ctx, tx, r.ID, now.In(s.loc).Year()); err != nil {
 		return Submitted{}, err
 	}
+	data := map[string]any{"number": r.Number, "kind": v.kind, "items": len(v.items)}
+	if v.kind == KindChange {
+		data["ends"] = len(v.endings)
+	}
 	if err := s.audit.AppendWithID(ctx, tx, auditID, audit.Event{At: s.clock.Now(), Actor: actor.Subject,
-		Action: "request.submitted", RequestID: r.ID, PersonID: personID,
-		Data: map[string]any{"number": r.Number, "kind": v.kind, "items": len(v.items)}}); err != nil {
+		Action: "request.submitted", RequestID: r.ID, PersonID: personID, Data: data}); err != nil {
 		return Submitted{}, err
 	}
 	if v.requesterIsApprover {

@@ -34,7 +34,7 @@ func TestApprovalMailsTheLinkToSign(t *testing.T) {
 	if _, err := app.Service.Approve(ctx, app.Actors["manager"], sub.ID); err != nil {
 		t.Fatal(err)
 	}
-	got := smtp.Wait(t, 1, 10*time.Second)[0]
+	got := smtp.WaitKind(t, "terms-", 1, 10*time.Second)[0]
 	subject, _ := new(mime.WordDecoder).DecodeHeader(got.Msg.Header.Get("Subject"))
 	body, _ := io.ReadAll(quotedprintable.NewReader(got.Msg.Body))
 	if got.To[0] != "asa.lind@example.org" || subject != "Godkännande av villkor – "+sub.Number ||
@@ -67,7 +67,7 @@ func TestApprovalMailsTheLinkToSign(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(200 * time.Millisecond)
-	if n := len(smtp.Messages()); n != 1 {
+	if n := len(smtp.Kind("terms-")); n != 1 {
 		t.Fatalf("%d e-mails after the job ran twice", n)
 	}
 }

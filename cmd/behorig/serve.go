@@ -127,9 +127,11 @@ func openStack(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ 
 		signer = metrics.BankID{Inner: bankIDClient, Metrics: st.metrics}
 		st.probes = append(st.probes, ops.Probe{Name: "bankid", Check: bankIDClient.Probe})
 	}
+	digestAt, _ := cfg.Mail.DigestAt() // checked with the config
 	st.service, err = provisioning.New(provisioning.Config{DB: st.pool, Box: st.box, Audit: auditLog, Directory: dir,
 		Scheduler: st.runner.Scheduler(), Location: cfg.Location(), Logger: logger, Mailer: sender,
-		BaseURL: cfg.BaseURL, TermsLinkTTL: cfg.Mail.TermsLinkTTL, BankID: signer})
+		BaseURL: cfg.BaseURL, TermsLinkTTL: cfg.Mail.TermsLinkTTL, BankID: signer,
+		ApprovalDigest: cfg.Mail.ApprovalDigest, ApprovalDigestAt: digestAt})
 	if err != nil {
 		return nil, err
 	}
@@ -251,7 +253,7 @@ func ldapConfig(d config.Directory) ldap.Config {
 
 func jobsConfig(cfg *config.Config, logger *slog.Logger) jobs.Config {
 	return jobs.Config{Queues: cfg.Jobs.Queues, Logger: logger, JobTimeout: cfg.Jobs.Timeout, RescueAfter: cfg.Jobs.RescueAfter,
-		ReconcileInterval: cfg.Jobs.ReconcileInterval}
+		ReconcileInterval: cfg.Jobs.ReconcileInterval, ApprovalDigest: cfg.Mail.ApprovalDigest}
 }
 
 // sweepSessions removes expired sessions every quarter of an hour until ctx ends. Several

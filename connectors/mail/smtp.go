@@ -7,11 +7,14 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"mime"
+	"mime/multipart"
 	"mime/quotedprintable"
 	"net"
 	"net/mail"
 	"net/smtp"
+	"net/textproto"
 	"strings"
 	"time"
 
@@ -148,13 +151,35 @@ func Compose(from string, m connectors.Mail, now time.Time) ([]byte, string, err
 		header("Message-ID", "<"+m.ID+"@"+domain+">")
 	}
 	header("MIME-Version", "1.0")
-	header("Content-Type", "text/plain; charset=utf-8")
-	header("Content-Transfer-Encoding", "quoted-printable")
+	if m.HTML == "" {
+		header("Content-Type", "text/plain; charset=utf-8")
+		header("Content-Transfer-Encoding", "quoted-printable")
+		b.WriteString("\r\n")
+		writeQP(&b, m.Text)
+		return b.Bytes(), to.Address, nil
+	}
+	// multipart/alternative: the parts from the plainest to the richest (RFC 2046 5.1.4).
+	mw := multipart.NewWriter(&b)
+	header("Content-Type", mime.FormatMediaType("multipart/alternative", map[string]string{"boundary": mw.Boundary()}))
 	b.WriteString("\r\n")
-	qp := quotedprintable.NewWriter(&b)
-	qp.Write([]byte(strings.ReplaceAll(m.Text, "\n", "\r\n")))
-	qp.Close()
+	for _, part := range []struct{ contentType, body string }{{"text/plain; charset=utf-8", m.Text}, {"text/html; charset=utf-8", m.HTML}} {
+		w, err := mw.CreatePart(textproto.MIMEHeader{"Content-Type": {part.contentType}, "Content-Transfer-Encoding": {"quoted-printable"}})
+		if err != nil {
+			return nil, "", fmt.Errorf("mail: %w", err)
+		}
+		writeQP(w, part.body)
+	}
+	if err := mw.Close(); err != nil {
+		return nil, "", fmt.Errorf("mail: %w", err)
+	}
 	return b.Bytes(), to.Address, nil
+}
+
+// writeQP writes text quoted-printable with CRLF line ends.
+func writeQP(w io.Writer, text string) {
+	qp := quotedprintable.NewWriter(w)
+	qp.Write([]byte(strings.ReplaceAll(strings.ReplaceAll(text, "\r\n", "\n"), "\n", "\r\n")))
+	qp.Close()
 }
 
 // Probe tells whether the server answers: it connects, waits for the greeting and says QUIT,

@@ -5,8 +5,10 @@ import (
 	"crypto/tls"
 	"io"
 	"mime"
+	"mime/multipart"
 	"mime/quotedprintable"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -36,6 +38,39 @@ func TestSendThroughARealSMTPServer(t *testing.T) {
 		subject != m.Subject || got.Msg.Header.Get("Message-ID") != "<terms-42@kommun.example>" ||
 		strings.ReplaceAll(string(body), "\r\n", "\n") != m.Text {
 		t.Fatalf("received from %s to %v: subject %q, id %q, body %q", got.From, got.To, subject, got.Msg.Header.Get("Message-ID"), body)
+	}
+}
+
+// A message with an HTML part goes as multipart/alternative: the text first, then the HTML,
+// each quoted-printable, as a reader without HTML expects.
+func TestSendTextAndHTML(t *testing.T) {
+	server := testenv.SMTP(t)
+	m := connectors.Mail{ID: "notice-1", To: "rolf@example.org", Subject: "Ärende BEH-2026-000001 är klart",
+		Text: "Hej Rolf!\n\nDitt ärende är klart.\n", HTML: `<!DOCTYPE html><html lang="sv"><body><p>Hej Rolf!</p><p>Ditt ärende är klart.</p></body></html>`}
+	if err := smtpFor(server).Send(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	got := server.Wait(t, 1, 5*time.Second)[0]
+	mediaType, params, err := mime.ParseMediaType(got.Msg.Header.Get("Content-Type"))
+	if err != nil || mediaType != "multipart/alternative" {
+		t.Fatalf("Content-Type %q: %v", got.Msg.Header.Get("Content-Type"), err)
+	}
+	r := multipart.NewReader(got.Msg.Body, params["boundary"])
+	var parts []string
+	for {
+		p, err := r.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(p)
+		parts = append(parts, p.Header.Get("Content-Type")+"|"+strings.ReplaceAll(string(body), "\r\n", "\n"))
+	}
+	want := []string{"text/plain; charset=utf-8|" + m.Text, "text/html; charset=utf-8|" + m.HTML}
+	if !slices.Equal(parts, want) {
+		t.Fatalf("parts %q, want %q", parts, want)
 	}
 }
 

@@ -23,6 +23,19 @@ type submitBody struct {
 	EffectiveDate string     `json:"effectiveDate"`
 	Items         []itemBody `json:"items"`
 	Approver      string     `json:"approver"`
+
+	// End lists the grants a change request ends.
+	End []endBody `json:"end"`
+}
+
+// endBody names a grant a change ends: by its id (from GET /api/v1/persons/{id}), or as
+// system, role and unit (every grant of the person that matches).
+type endBody struct {
+	ID            string `json:"id"`
+	System        string `json:"system"`
+	Role          string `json:"role"`
+	Unit          string `json:"unit"`
+	EffectiveDate string `json:"effectiveDate"`
 }
 
 type personBody struct {
@@ -48,9 +61,13 @@ func (b submitBody) input() provisioning.SubmitInput {
 	for i, it := range b.Items {
 		items[i] = provisioning.ItemInput(it)
 	}
+	var end []provisioning.EndInput
+	for _, e := range b.End {
+		end = append(end, provisioning.EndInput{Grant: e.ID, System: e.System, Role: e.Role, Unit: e.Unit, EffectiveDate: e.EffectiveDate})
+	}
 	return provisioning.SubmitInput{Kind: b.Kind, Person: provisioning.PersonInput(b.Person), Unit: b.Unit,
 		CostCentre: b.CostCentre, Reason: b.Reason, Description: b.Description, ValidFrom: b.ValidFrom, ValidTo: b.ValidTo,
-		EffectiveDate: b.EffectiveDate, Items: items, Approver: b.Approver}
+		EffectiveDate: b.EffectiveDate, Items: items, End: end, Approver: b.Approver}
 }
 
 // submit stores a request. With an Idempotency-Key a repeated call (a retry after a lost

@@ -171,6 +171,22 @@ type Mail struct {
 	Outbox bool `yaml:"outbox"`
 	// TermsLinkTTL is how long a link to sign the terms works. Default 14 days.
 	TermsLinkTTL time.Duration `yaml:"terms_link_ttl"`
+	// ApprovalDigest also sends each approver, once a day at ApprovalDigestAt ("HH:MM" in
+	// the service's time zone, default 07:00), the list of the requests waiting for them.
+	ApprovalDigest   bool   `yaml:"approval_digest"`
+	ApprovalDigestAt string `yaml:"approval_digest_at"`
+}
+
+// DigestAt is the time of day of the approvers' digest, as an offset from midnight.
+func (m Mail) DigestAt() (time.Duration, error) {
+	if m.ApprovalDigestAt == "" {
+		return 7 * time.Hour, nil
+	}
+	t, err := time.Parse("15:04", m.ApprovalDigestAt)
+	if err != nil {
+		return 0, fmt.Errorf("mail.approval_digest_at: %q is not a time of day such as 07:00", m.ApprovalDigestAt)
+	}
+	return time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute, nil
 }
 
 // BankID configures the RP API v6.0 client: the environment's URL, the RP certificate (PEM
@@ -528,6 +544,9 @@ func (c *Config) validateService() []error {
 	}
 	if !c.Mail.Outbox && (c.Mail.SMTPAddr == "" || c.Mail.From == "") {
 		fail("mail: smtp_addr and from are required, so that the links to sign the terms reach people")
+	}
+	if _, err := c.Mail.DigestAt(); err != nil {
+		fail("%v", err)
 	}
 	if c.Mail.Outbox && (c.Mail.SMTPAddr != "") {
 		fail("mail: outbox keeps e-mail instead of sending it; choose it or smtp_addr, not both")

@@ -112,8 +112,10 @@ func LoadPrincipals(ctx context.Context, service *provisioning.Service, principa
 }
 
 func loadSystem(ctx context.Context, tx pgx.Tx, s DemoSystem) error {
-	if _, err := tx.Exec(ctx, `INSERT INTO systems (id, name, has_roles, needs_terms, group_template)
-		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING`, s.ID, s.Name, len(s.Roles) > 0, s.NeedsTerms, s.GroupTemplate); err != nil {
+	// The care systems are the guides' "Vård och omsorg" (a category migration 024 makes).
+	if _, err := tx.Exec(ctx, `INSERT INTO systems (id, name, has_roles, needs_terms, group_template, category_id)
+		VALUES ($1, $2, $3, $4, $5, (SELECT id FROM system_categories WHERE id = 'vard-och-omsorg')) ON CONFLICT (id) DO NOTHING`,
+		s.ID, s.Name, len(s.Roles) > 0, s.NeedsTerms, s.GroupTemplate); err != nil {
 		return fmt.Errorf("load system %s: %w", s.ID, err)
 	}
 	if s.NeedsTerms {

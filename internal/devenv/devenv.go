@@ -256,7 +256,7 @@ func (e *Env) config(listen, key string) *config.Config {
 		Audit: config.Audit{CheckpointFile: filepath.Join(e.Dir, "audit-checkpoints.jsonl"),
 			CheckpointInterval: 5 * time.Minute},
 		TrustedProxies: []string{"127.0.0.0/8", "::1/128"},
-		Directory: config.Directory{URL: e.slapd.URL(), BindDN: e.slapd.AdminDN, BindPassword: e.slapd.AdminPassword,
+		Directory: config.Directory{URL: e.slapd.URL(), BindDN: e.slapd.ServiceDN, BindPassword: e.slapd.ServicePassword,
 			BaseDN: e.slapd.BaseDN, PeopleDN: e.slapd.PeopleDN, GroupsDN: e.slapd.GroupsDN, RDNAttribute: "uid",
 			Flavour: "openldap"},
 	}

@@ -81,12 +81,68 @@ func (w *termsMailWorker) NextRetry(job *river.Job[TermsMailArgs]) time.Time {
 	return outsideRetry(job.Attempt)
 }
 
+// NotifyArgs mails one notification (provisioning.SendNotification): a receipt, a decision,
+// a request for more information, a comment, a request done, an approval waiting, the
+// approvers' digest, a person's login details.
+type NotifyArgs struct {
+	ID string `json:"id"`
+}
+
+// Kind is the job kind stored in river_job.
+func (NotifyArgs) Kind() string { return "notify" }
+
+// InsertOpts sends notifications as the terms e-mail: on the mail queue, once per
+// notification, retried for a day.
+func (NotifyArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: MailQueue, MaxAttempts: outsideDayAttempts, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+}
+
+type notifyWorker struct {
+	river.WorkerDefaults[NotifyArgs]
+	service *provisioning.Service
+}
+
+func (w *notifyWorker) Work(ctx context.Context, job *river.Job[NotifyArgs]) error {
+	return w.service.SendNotification(ctx, job.Args.ID)
+}
+
+func (w *notifyWorker) Timeout(*river.Job[NotifyArgs]) time.Duration { return time.Minute }
+
+func (w *notifyWorker) NextRetry(job *river.Job[NotifyArgs]) time.Time {
+	return outsideRetry(job.Attempt)
+}
+
+// ApprovalDigestArgs records the day's digest for the approvers once its time has passed
+// (provisioning.QueueApprovalDigests). A periodic job, when the config asks for digests.
+type ApprovalDigestArgs struct{}
+
+// Kind is the job kind stored in river_job.
+func (ApprovalDigestArgs) Kind() string { return "approval_digest" }
+
+// InsertOpts gives up soon: the next period tries again, and a day's digest is recorded once
+// however often it runs.
+func (ApprovalDigestArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: 3} }
+
+type approvalDigestWorker struct {
+	river.WorkerDefaults[ApprovalDigestArgs]
+	service *provisioning.Service
+}
+
+func (w *approvalDigestWorker) Work(ctx context.Context, _ *river.Job[ApprovalDigestArgs]) error {
+	_, err := w.service.QueueApprovalDigests(ctx)
+	return err
+}
+
+// digestInterval is how often the digest job looks whether the day's digest is due: the
+// digest goes out within this long of its time.
+const digestInterval = 10 * time.Minute
+
 // The queues. Each outside party has its own, so that one that hangs holds only its own
 // workers: a hung directory leaves e-mail and signing going, and the reverse.
 const (
 	// DirectoryQueue runs what writes to the directory: provision, revoke, converge.
 	DirectoryQueue = "directory"
-	// MailQueue sends the terms e-mails.
+	// MailQueue sends the terms e-mails and the notifications.
 	MailQueue = "mail"
 	// signingQueue collects BankID orders.
 	signingQueue = "signing"
@@ -326,6 +382,9 @@ type Config struct {
 	Audit              *audit.Log
 	CheckpointSink     audit.CheckpointSink
 	CheckpointInterval time.Duration
+	// ApprovalDigest runs the job that records the approvers' daily digest every
+	// digestInterval (the service decides whether the day's is due).
+	ApprovalDigest bool
 }
 
 // New creates the River client. Jobs are not worked until Start.
@@ -364,6 +423,10 @@ func New(pool *pgxpool.Pool, c Config) (*Runner, error) {
 	if c.ReconcileInterval > 0 {
 		cfg.PeriodicJobs = []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(c.ReconcileInterval),
 			func() (river.JobArgs, *river.InsertOpts) { return ReconcileArgs{}, nil }, nil)}
+	}
+	if c.ApprovalDigest {
+		cfg.PeriodicJobs = append(cfg.PeriodicJobs, river.NewPeriodicJob(river.PeriodicInterval(digestInterval),
+			func() (river.JobArgs, *river.InsertOpts) { return ApprovalDigestArgs{}, nil }, &river.PeriodicJobOpts{RunOnStart: true}))
 	}
 	if c.Audit != nil {
 		if err := addAuditCheckpoints(cfg, pool, c); err != nil {
@@ -417,11 +480,20 @@ func (r *Runner) Register(service *provisioning.Service) error {
 	if err := river.AddWorkerSafely(r.workers, &termsMailWorker{service: service}); err != nil {
 		return fmt.Errorf("add terms mail worker: %w", err)
 	}
+	if err := river.AddWorkerSafely(r.workers, &notifyWorker{service: service}); err != nil {
+		return fmt.Errorf("add notify worker: %w", err)
+	}
+	if err := river.AddWorkerSafely(r.workers, &approvalDigestWorker{service: service}); err != nil {
+		return fmt.Errorf("add approval digest worker: %w", err)
+	}
 	if err := river.AddWorkerSafely(r.workers, &signingWatchWorker{service: service}); err != nil {
 		return fmt.Errorf("add signing watch worker: %w", err)
 	}
 	if err := river.AddWorkerSafely(r.workers, &convergeWorker{service: service}); err != nil {
 		return fmt.Errorf("add converge worker: %w", err)
+	}
+	if err := r.registerCertificates(service); err != nil {
+		return err
 	}
 	// A reconciliation ends well before the rescuer would run it a second time beside itself.
 	timeout := r.cfg.RescueAfter - r.cfg.RescueAfter/5
@@ -471,5 +543,14 @@ func (s scheduler) ScheduleConverge(ctx context.Context, tx pgx.Tx, personID str
 
 func (s scheduler) ScheduleSigningWatch(ctx context.Context, tx pgx.Tx, orderRef string) error {
 	_, err := s.client.InsertTx(ctx, tx, SigningWatchArgs{OrderRef: orderRef}, nil)
+	return err
+}
+
+func (s scheduler) ScheduleNotifications(ctx context.Context, tx pgx.Tx, ids []string) error {
+	params := make([]river.InsertManyParams, len(ids))
+	for i, id := range ids {
+		params[i] = river.InsertManyParams{Args: NotifyArgs{ID: id}}
+	}
+	_, err := s.client.InsertManyTx(ctx, tx, params)
 	return err
 }

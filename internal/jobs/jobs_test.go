@@ -144,7 +144,8 @@ func TestDirectoryRetryIsCappedAtAMinute(t *testing.T) {
 // e-mail or an account waits for the party instead of being given up after an hour.
 func TestOutsideWorkOutlastsANightsOutage(t *testing.T) {
 	for kind, opts := range map[string]river.InsertOpts{"terms_mail": jobs.TermsMailArgs{}.InsertOpts(),
-		"provision": jobs.ProvisionArgs{}.InsertOpts(), "revoke": jobs.RevokeArgs{}.InsertOpts(), "converge": jobs.ConvergeArgs{}.InsertOpts()} {
+		"provision": jobs.ProvisionArgs{}.InsertOpts(), "revoke": jobs.RevokeArgs{}.InsertOpts(), "converge": jobs.ConvergeArgs{}.InsertOpts(),
+		"notify": jobs.NotifyArgs{}.InsertOpts()} {
 		var span time.Duration
 		for attempt := 1; attempt < opts.MaxAttempts; attempt++ {
 			span += time.Until(jobs.OutsideRetry(attempt))
@@ -152,5 +153,40 @@ func TestOutsideWorkOutlastsANightsOutage(t *testing.T) {
 		if span < 20*time.Hour {
 			t.Errorf("%s gives up after %s of failures", kind, span.Round(time.Minute))
 		}
+	}
+}
+
+// The digest job, run by River once the morning's time has passed on the injected clock,
+// records one digest for the approver with requests waiting (Maria) and the notify job mails
+// it; run again the same day it records nothing more.
+func TestApprovalDigestJob(t *testing.T) {
+	ctx := context.Background()
+	app := testapp.New(t, testapp.Options{ApprovalDigest: true, Jobs: jobs.Config{ApprovalDigest: true}})
+	if _, err := app.Service.Submit(ctx, app.Actors["requester"], provisioning.SubmitInput{
+		Person: provisioning.PersonInput{Personnummer: "19850113-9995", GivenName: "Rut", Surname: "Rask", EmployeeType: "employee"},
+		Unit:   "5110", Items: []provisioning.ItemInput{{System: "meddix"}}, Approver: "manager"}); err != nil {
+		t.Fatal(err)
+	}
+	stockholm, _ := time.LoadLocation("Europe/Stockholm")
+	now := app.Clock.Now().In(stockholm)
+	app.Clock.Advance(time.Date(now.Year(), now.Month(), now.Day()+1, 7, 5, 0, 0, stockholm).Sub(app.Clock.Now()))
+	for range 2 {
+		if _, err := app.Runner.Client().Insert(ctx, jobs.ApprovalDigestArgs{}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var digests, sent int
+	for deadline := time.Now().Add(20 * time.Second); sent == 0 && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if err := app.Pool.QueryRow(ctx, `SELECT count(*), count(sent_at) FROM notifications WHERE kind = $1`,
+			provisioning.NoticeDigest).Scan(&digests, &sent); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(500 * time.Millisecond) // the second job's turn
+	app.Pool.QueryRow(ctx, `SELECT count(*), count(sent_at) FROM notifications WHERE kind = $1`, provisioning.NoticeDigest).Scan(&digests, &sent)
+	var to string
+	app.Pool.QueryRow(ctx, `SELECT recipient FROM mail_outbox WHERE subject = '1 ärende väntar på ditt godkännande'`).Scan(&to)
+	if digests != 1 || sent != 1 || to != "maria.chef@example.org" {
+		t.Fatalf("%d digests, %d sent, the last approval e-mail to %q; want 1 to Maria", digests, sent, to)
 	}
 }

@@ -23,9 +23,14 @@ type Slapd struct {
 	BaseDN        string
 	AdminDN       string
 	AdminPassword string
-	PeopleDN      string
-	GroupsDN      string
-	proc          *process
+	// ServiceDN and ServicePassword are behorig's own bind, an ordinary entry with write
+	// access everywhere: unlike the rootdn, it is held to the password policy when it sets
+	// a password, as a production service account is.
+	ServiceDN       string
+	ServicePassword string
+	PeopleDN        string
+	GroupsDN        string
+	proc            *process
 }
 
 // SlapdOptions name the directory tree. Defaults: dc=example,dc=org and password "secret".
@@ -36,7 +41,10 @@ type SlapdOptions struct {
 }
 
 // slapdConfig loads memberof (so accounts show memberOf, as AD does) and ppolicy (so that
-// pwdAccountLockedTime disables an account, which is how behorig disables in OpenLDAP).
+// pwdAccountLockedTime disables an account, which is how behorig disables in OpenLDAP, and
+// so that a password set on the password page is checked against the policy's quality
+// rules). Passwords are readable by nobody and writable by behorig's service account and
+// their owner; everything else is writable by the service account and readable by all.
 const slapdConfig = `include /etc/ldap/schema/core.schema
 include /etc/ldap/schema/cosine.schema
 include /etc/ldap/schema/inetorgperson.schema
@@ -56,6 +64,14 @@ directory {{dir}}/db
 dbnosync
 index objectClass eq
 index uid,cn,member,entryUUID eq
+access to attrs=userPassword
+	by dn.exact="{{service}}" write
+	by self write
+	by anonymous auth
+	by * none
+access to *
+	by dn.exact="{{service}}" write
+	by * read
 overlay memberof
 memberof-group-oc groupOfNames
 memberof-member-ad member
@@ -77,6 +93,8 @@ func StartSlapd(ctx context.Context, dir string, port int, opts SlapdOptions) (*
 		s.AdminPassword = "secret"
 	}
 	s.AdminDN = "cn=admin," + s.BaseDN
+	s.ServiceDN = "cn=behorig,ou=services," + s.BaseDN
+	s.ServicePassword = "behorig-" + s.AdminPassword
 	s.PeopleDN = "ou=people," + s.BaseDN
 	s.GroupsDN = "ou=groups," + s.BaseDN
 	if err := os.MkdirAll(filepath.Join(dir, "db"), 0o700); err != nil {
@@ -85,7 +103,7 @@ func StartSlapd(ctx context.Context, dir string, port int, opts SlapdOptions) (*
 	_, statErr := os.Stat(filepath.Join(dir, "db", "data.mdb"))
 	fresh := errors.Is(statErr, os.ErrNotExist)
 	conf := strings.NewReplacer("{{dir}}", dir, "{{base}}", s.BaseDN, "{{admin}}", s.AdminDN,
-		"{{password}}", s.AdminPassword).Replace(slapdConfig)
+		"{{password}}", s.AdminPassword, "{{service}}", s.ServiceDN).Replace(slapdConfig)
 	confPath := filepath.Join(dir, "slapd.conf")
 	before, _ := os.ReadFile(confPath)
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
@@ -119,6 +137,12 @@ func StartSlapd(ctx context.Context, dir string, port int, opts SlapdOptions) (*
 			s.Stop()
 			return nil, err
 		}
+	}
+	// A tree seeded before the service account and the quality rules existed (a kept dev
+	// directory) gets them too.
+	if err := s.ensureServiceAndPolicy(); err != nil {
+		s.Stop()
+		return nil, err
 	}
 	log.Info("slapd running", "url", s.URL(), "base", s.BaseDN, "dir", dir)
 	return s, nil
@@ -173,6 +197,39 @@ func (s *Slapd) seed() error {
 		if err := conn.Add(r); err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultEntryAlreadyExists) {
 			return fmt.Errorf("seed %s: %w", r.DN, err)
 		}
+	}
+	return nil
+}
+
+// PasswordMinLength is the shortest password the seeded policy lets through.
+const PasswordMinLength = 10
+
+// ensureServiceAndPolicy adds behorig's service account and makes the default password
+// policy check a new password's quality: at least PasswordMinLength characters, and a
+// password the directory cannot check (sent hashed) is refused (pwdCheckQuality 2).
+func (s *Slapd) ensureServiceAndPolicy() error {
+	conn, err := s.Dial()
+	if err != nil {
+		return fmt.Errorf("seed the service account: %w", err)
+	}
+	defer conn.Close()
+	ou := ldap.NewAddRequest("ou=services,"+s.BaseDN, nil)
+	ou.Attribute("objectClass", []string{"organizationalUnit"})
+	ou.Attribute("ou", []string{"services"})
+	svc := ldap.NewAddRequest(s.ServiceDN, nil)
+	svc.Attribute("objectClass", []string{"organizationalRole", "simpleSecurityObject"})
+	svc.Attribute("cn", []string{"behorig"})
+	svc.Attribute("userPassword", []string{s.ServicePassword})
+	for _, r := range []*ldap.AddRequest{ou, svc} {
+		if err := conn.Add(r); err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultEntryAlreadyExists) {
+			return fmt.Errorf("seed %s: %w", r.DN, err)
+		}
+	}
+	policy := ldap.NewModifyRequest("cn=default,ou=policies,"+s.BaseDN, nil)
+	policy.Replace("pwdMinLength", []string{strconv.Itoa(PasswordMinLength)})
+	policy.Replace("pwdCheckQuality", []string{"2"})
+	if err := conn.Modify(policy); err != nil {
+		return fmt.Errorf("seed the password policy: %w", err)
 	}
 	return nil
 }

@@ -140,3 +140,17 @@ func (b BankID) Cancel(ctx context.Context, orderRef string) (err error) {
 	defer func(start time.Time) { b.observe("cancel", start, err) }(time.Now())
 	return b.Inner.Cancel(ctx, orderRef)
 }
+
+// SetPassword is timed like every call; a password the policy refuses is the directory
+// answering, not failing.
+func (d Directory) SetPassword(ctx context.Context, dn, password string) (err error) {
+	defer func(start time.Time) {
+		var refused *connectors.PasswordRefusedError
+		if errors.As(err, &refused) {
+			d.observe("set_password", start, nil)
+			return
+		}
+		d.observe("set_password", start, err)
+	}(time.Now())
+	return d.Inner.SetPassword(ctx, dn, password)
+}

@@ -124,6 +124,9 @@ type Options struct {
 	Probes []ops.Probe
 	// Logger replaces the test's logger, e.g. to read what a request logged.
 	Logger *slog.Logger
+	// ApprovalDigest turns the approvers' daily digest on (at 07:00); the periodic job runs
+	// when Jobs.ApprovalDigest is set too.
+	ApprovalDigest bool
 }
 
 // extraPrincipals complete the demo users with a manager of another unit and a requester
@@ -174,7 +177,7 @@ func New(t testing.TB, opts Options) *App {
 	if rdn == "" {
 		rdn = "uid"
 	}
-	real, err := ldap.Config{URL: slapd.URL(), BindDN: slapd.AdminDN, BindPassword: slapd.AdminPassword,
+	real, err := ldap.Config{URL: slapd.URL(), BindDN: slapd.ServiceDN, BindPassword: slapd.ServicePassword,
 		BaseDN: slapd.BaseDN, PeopleDN: slapd.PeopleDN, GroupsDN: slapd.GroupsDN, RDNAttribute: rdn,
 		Timeout: 5 * time.Second, Flavour: "openldap", IdentityAttribute: opts.IdentityAttribute}.Open(logger)
 	if err != nil {
@@ -220,7 +223,7 @@ func New(t testing.TB, opts Options) *App {
 	}
 	service, err := provisioning.New(provisioning.Config{DB: pool, Box: box, Audit: auditLog, Directory: dir, Scheduler: runner.Scheduler(),
 		Clock: clock, Logger: logger, Mailer: mailer, BaseURL: cmp.Or(opts.BaseURL, "http://localhost"),
-		BankID: bankID})
+		BankID: bankID, ApprovalDigest: opts.ApprovalDigest})
 	if err != nil {
 		t.Fatal(err)
 	}

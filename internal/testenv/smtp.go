@@ -13,6 +13,7 @@ import (
 	"math/big"
 	"net"
 	"net/mail"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -80,6 +81,35 @@ func (s *SMTPServer) Wait(t testing.TB, n int, timeout time.Duration) []Received
 		case <-s.notify:
 		case <-deadline:
 			t.Fatalf("%d e-mails arrived, want %d", len(s.Messages()), n)
+		}
+	}
+}
+
+// Kind returns the messages received whose Message-ID starts with <prefix, such as "terms-"
+// for the terms e-mails or "notice-" for the notifications: a test of one counts only its own.
+func (s *SMTPServer) Kind(prefix string) []Received {
+	var out []Received
+	for _, m := range s.Messages() {
+		if strings.HasPrefix(m.Msg.Header.Get("Message-ID"), "<"+prefix) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// WaitKind returns the first n messages of a kind (see Kind), waiting up to the timeout.
+func (s *SMTPServer) WaitKind(t testing.TB, prefix string, n int, timeout time.Duration) []Received {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		if m := s.Kind(prefix); len(m) >= n {
+			return m
+		}
+		select {
+		case <-s.notify:
+		case <-time.After(50 * time.Millisecond):
+		case <-deadline:
+			t.Fatalf("%d e-mails of kind %s arrived, want %d", len(s.Kind(prefix)), prefix, n)
 		}
 	}
 }

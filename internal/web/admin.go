@@ -62,7 +62,8 @@ var (
 	unitLabels = map[string]string{"name": "admin.unit.name", "ansvarskod": "field.costCentre", "parent": "admin.unit.parent",
 		"managers": "admin.unit.managers", "external": "admin.unit.external"}
 	systemLabels = map[string]string{"id": "admin.system.id", "name": "admin.system.name", "groupTemplate": "admin.system.template",
-		"monthlyPriceSek": "admin.system.price", "roles": "admin.system.roles", "role": "admin.system.roles", "terms": "admin.system.terms"}
+		"monthlyPriceSek": "admin.system.price", "roles": "admin.system.roles", "role": "admin.system.roles", "terms": "admin.system.terms",
+		"trainingUrl": "admin.system.trainingUrl", "category": "admin.system.category"}
 )
 
 func (s *Server) saveUnit(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
@@ -152,14 +153,19 @@ func (s *Server) adminSystem(w http.ResponseWriter, r *http.Request, actor provi
 		form = map[string]string{"existing": "1", "id": found.ID, "name": found.Name, "groupTemplate": found.GroupTemplate,
 			"monthlyPriceSek": strconv.Itoa(found.MonthlyPriceSEK), "needsTerms": flag(found.NeedsTerms),
 			"needsCertificate": flag(found.NeedsCertificate), "manual": flag(found.Manual), "terms": found.Terms,
-			"termsVersion": strconv.Itoa(found.TermsVersion)}
+			"termsVersion": strconv.Itoa(found.TermsVersion), "trainingUrl": found.TrainingURL, "category": found.Category}
 		for i, role := range found.Roles {
 			form[fmt.Sprintf("role.%d.id", i)], form[fmt.Sprintf("role.%d.name", i)] = role.ID, role.Name
 		}
 		roles = len(found.Roles)
 	}
+	categories, err := s.service.Categories(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	s.render(w, r, http.StatusOK, "admin_system", pageData{Actor: &actor, Section: "admin-catalog", Form: form,
-		FieldErrors: map[string]string{}, RoleRows: rows(roles + roleRowsSpare)})
+		FieldErrors: map[string]string{}, RoleRows: rows(roles + roleRowsSpare), Categories: categories})
 }
 
 func flag(b bool) string {
@@ -187,12 +193,13 @@ func (s *Server) saveSystem(w http.ResponseWriter, r *http.Request, actor provis
 		return
 	}
 	form := map[string]string{}
-	for _, k := range []string{"existing", "id", "name", "groupTemplate", "monthlyPriceSek", "needsTerms", "needsCertificate", "manual", "terms"} {
+	for _, k := range []string{"existing", "id", "name", "groupTemplate", "monthlyPriceSek", "needsTerms", "needsCertificate", "manual", "terms",
+		"trainingUrl", "category"} {
 		form[k] = strings.TrimSpace(r.PostForm.Get(k))
 	}
 	in := provisioning.SystemAdmin{ID: form["id"], Name: form["name"], GroupTemplate: form["groupTemplate"],
 		NeedsTerms: form["needsTerms"] != "", NeedsCertificate: form["needsCertificate"] != "", Manual: form["manual"] != "",
-		Terms: form["terms"]}
+		Terms: form["terms"], TrainingURL: form["trainingUrl"], Category: form["category"]}
 	price, priceErr := strconv.Atoi(strings.ReplaceAll(form["monthlyPriceSek"], " ", ""))
 	if form["monthlyPriceSek"] == "" {
 		price, priceErr = 0, nil
@@ -218,6 +225,10 @@ func (s *Server) saveSystem(w http.ResponseWriter, r *http.Request, actor provis
 	}
 	if data, refused := s.refusal(r, err, systemLabels); refused {
 		data.Actor, data.Section, data.Form, data.RoleRows = &actor, "admin-catalog", form, rows(n+roleRowsSpare)
+		if data.Categories, err = s.service.Categories(r.Context()); err != nil {
+			s.fail(w, r, err)
+			return
+		}
 		s.render(w, r, http.StatusBadRequest, "admin_system", data)
 		return
 	}

@@ -89,6 +89,12 @@ func (l Localizer) Date(v any) string {
 			return ""
 		}
 		t = *d
+	case *string:
+		// The lists' due dates are nullable strings: without this case they were blank.
+		if d == nil {
+			return ""
+		}
+		return l.Date(*d)
 	case string:
 		if d == "" {
 			return ""

@@ -117,6 +117,12 @@ func (s *Server) myRequests(w http.ResponseWriter, r *http.Request, actor provis
 		status = ""
 	}
 	data := pageData{Actor: &actor, Section: "start", List: &v, Flash: flash(l, r)}
+	waiting, err := s.service.WaitingFor(r.Context(), actor)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	data.WaitingFor = waitingNotice(l, waiting)
 	if s.readRequests(w, r, actor, "start", &data, provisioning.RequestQuery{List: provisioning.ListMine, Status: status}) {
 		s.render(w, r, http.StatusOK, "start", data)
 	}

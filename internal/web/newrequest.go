@@ -20,7 +20,7 @@ const maxForm = 64 << 10
 // formFields are the plain fields of the request form, kept when the form comes back.
 var formFields = []string{"givenName", "surname", "personnummer", "mobile", "email", "username", "jobTitle",
 	"employeeType", "unit", "costCentre", "reason", "description", "validFrom", "validTo", "approver", "selfApprove",
-	"submitToken"}
+	"submitToken", "otherSystem"}
 
 // fieldAnchors maps the domain's field names to the form's element ids and label keys.
 var fieldAnchors = map[string][2]string{
@@ -41,6 +41,7 @@ var fieldAnchors = map[string][2]string{
 	"items":               {"systems", "new.section.systems"},
 	"files":               {"files", "attachments.add"},
 	"approver":            {"approver", "field.approver"},
+	"otherSystem":         {"otherSystem", "new.other_system"},
 }
 
 // fieldData feeds the "field" template.
@@ -81,19 +82,31 @@ func (s *Server) showNewRequest(w http.ResponseWriter, r *http.Request, actor pr
 		s.fail(w, r, err)
 		return
 	}
-	approvers, err := s.service.Approvers(r.Context(), actor)
+	approvers, err := s.service.Approvers(r.Context(), actor, data.Form["unit"])
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	data.Actor, data.Section, data.Catalog, data.Approvers = &actor, "new", catalog, approvers
+	if data.SystemGroups, err = s.systemGroups(r, catalog); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	for _, sys := range catalog {
+		data.NeedsCertificate = data.NeedsCertificate || sys.NeedsCertificate
+	}
 	if data.FieldErrors == nil {
 		data.FieldErrors = map[string]string{}
 	}
 	s.render(w, r, status, "new", data)
 }
 
-var unitSeparators = regexp.MustCompile(`[,;\s]+`)
+// unitSeparators split a system's units. Not spaces: unit names have them ("Särskilt boende
+// Ekbacken").
+var unitSeparators = regexp.MustCompile(`\s*[,;\n]\s*`)
+
+// pickedUnit is what the unit search puts in a field of several units: "Name (ansvarskod)".
+var pickedUnit = regexp.MustCompile(`\(([^()]+)\)$`)
 
 // submitRequest turns the form into a grant request. The domain validates; its errors come
 // back next to their fields in the user's language, with everything typed kept.
@@ -118,6 +131,7 @@ func (s *Server) submitRequest(w http.ResponseWriter, r *http.Request, actor pro
 			EmployeeType: form["employeeType"]},
 		Unit: s.resolveUnit(r, actor, form["unit"]), CostCentre: form["costCentre"], Reason: form["reason"], Description: form["description"],
 		ValidFrom: form["validFrom"], ValidTo: form["validTo"], Approver: form["approver"], SubmitToken: form["submitToken"],
+		OtherSystem: form["otherSystem"],
 	}
 	if form["selfApprove"] != "" {
 		in.Approver = actor.ID
@@ -254,8 +268,15 @@ func (s *Server) anchorFor(l Localizer, field string, itemSystem []string, catal
 // matches exactly one of the units the actor may name becomes its ansvarskod; anything else
 // goes to the domain as typed, which names it in its error.
 func (s *Server) resolveUnit(r *http.Request, actor provisioning.Actor, typed string) string {
+	typed = strings.TrimSpace(typed)
 	if typed == "" {
 		return ""
+	}
+	if m := pickedUnit.FindStringSubmatch(typed); m != nil {
+		code := strings.TrimSpace(m[1])
+		if hits, err := s.service.SearchUnits(r.Context(), actor, code, 2); err == nil && len(hits) > 0 && hits[0].Ansvarskod == code {
+			return code
+		}
 	}
 	hits, err := s.service.SearchUnits(r.Context(), actor, typed, 2)
 	if err != nil || len(hits) == 0 {
@@ -265,6 +286,22 @@ func (s *Server) resolveUnit(r *http.Request, actor provisioning.Actor, typed st
 		return hits[0].Ansvarskod
 	}
 	return typed
+}
+
+// approverSearch lists the managers who can attest the unit, as JSON for the approver
+// picker, which offers them when the unit field changes.
+func (s *Server) approverSearch(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
+	approvers, err := s.service.Approvers(r.Context(), actor, s.resolveUnit(r, actor, r.URL.Query().Get("unit")))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if approvers == nil {
+		approvers = []provisioning.Approver{}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	json.NewEncoder(w).Encode(approvers)
 }
 
 // unitSearch answers the unit search as you type: JSON for the script, at most 5 hits

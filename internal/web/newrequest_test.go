@@ -28,10 +28,26 @@ func TestNewRequestFormSubmits(t *testing.T) {
 	rolf := s.as(t, "rolf.bestallare")
 	page := body(t, rolf.get(t, "/requests/new"))
 	for _, want := range []string{"<h1>Behörighetsansökan</h1>", `name="unit" value="5110"`, "Treserva", "Utförare", "Meddix",
-		"Jag är chef och har attesträtt för följande beställning", `<label for="personnummer">Personnummer`} {
+		`<label for="personnummer">Personnummer`, `<option value="maria.chef@example.org">Maria Chef</option>`} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the form lacks %q", want)
 		}
+	}
+	// Rolf attests nothing: he is not offered to attest, nor the approval overview, and the
+	// picker offers the managers of his unit only.
+	for _, unwanted := range []string{"Jag är chef och har attesträtt", `href="/approvals"`, "Sven Söderchef"} {
+		if strings.Contains(page, unwanted) {
+			t.Errorf("Rolf's form offers %q", unwanted)
+		}
+	}
+	if page := body(t, s.as(t, "maria.chef").get(t, "/requests/new")); !strings.Contains(page, "Jag är chef och har attesträtt för följande beställning") ||
+		!strings.Contains(page, `href="/approvals"`) {
+		t.Error("Maria, who attests, is not offered to attest or the approval overview")
+	}
+	var soder []provisioning.Approver
+	if err := json.NewDecoder(rolf.get(t, "/approvers/search?unit=Hemtj%C3%A4nst+S%C3%B6der").Body).Decode(&soder); err != nil ||
+		len(soder) != 1 || soder[0].Name != "Sven Söderchef" {
+		t.Errorf("the picker for Hemtjänst Söder offers %+v, %v; want Sven", soder, err)
 	}
 	resp := rolf.post(t, "/requests/new", validForm())
 	if resp.StatusCode != http.StatusSeeOther {
@@ -49,6 +65,31 @@ func TestNewRequestFormSubmits(t *testing.T) {
 	}
 	if n := s.count(t, "SELECT count(*) FROM requests WHERE person_job_title = 'Undersköterska'"); n != 1 {
 		t.Fatal("the job title was not kept")
+	}
+}
+
+// A system's units are named as the guides ask ("Observera att det är enhetsnamn"): names
+// with spaces, as the unit search puts them in, or ansvarskoder, separated by commas.
+func TestNewRequestNamesSystemUnitsByName(t *testing.T) {
+	s := newSite(t, siteOptions{})
+	rolf := s.as(t, "rolf.bestallare")
+	form := validForm()
+	form.Set("sys.treserva.units", "Hemtjänst Norr , Särskilt boende Ekbacken (5210)")
+	resp := rolf.post(t, "/requests/new", form)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("submit: %d\n%s", resp.StatusCode, body(t, resp))
+	}
+	got := s.count(t, `SELECT count(*) FROM request_items i JOIN units u ON u.id = i.unit_id
+		WHERE i.system_id = 'treserva' AND u.ansvarskod IN ('5110', '5210')`)
+	if got != 2 {
+		t.Fatalf("%d Treserva items for Hemtjänst Norr and Ekbacken, want 2", got)
+	}
+
+	form.Set("sys.treserva.units", "Hemtjänst Nowhere")
+	form.Set("submitToken", "another")
+	resp = rolf.post(t, "/requests/new", form)
+	if page := body(t, resp); resp.StatusCode != http.StatusBadRequest || !strings.Contains(page, "Hemtjänst Nowhere") {
+		t.Fatalf("an unknown unit name: %d\n%s", resp.StatusCode, page)
 	}
 }
 

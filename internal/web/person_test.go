@@ -32,10 +32,14 @@ func TestPersonPageAndTermination(t *testing.T) {
 	s.app.Pool.QueryRow(t.Context(), "SELECT person_id::text FROM requests WHERE id = $1", sub.ID).Scan(&personID)
 
 	page := body(t, maria.get(t, "/persons/"+personID))
-	for _, want := range []string{"<h1>Anna Berg</h1>", "19500118-****", "anna.berg", "Aktivt", "meddix", "Aktiv", sub.Number} {
+	for _, want := range []string{"<h1>Anna Berg</h1>", "19500118-****", "anna.berg", "Aktivt", "<td>Meddix</td>", "Aktiv", sub.Number,
+		`<th scope="col">Användarnamn</th>`} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the manager's person page lacks %q", want)
 		}
+	}
+	if strings.Contains(page, "<td>meddix</td>") {
+		t.Error("the person page shows the system's id instead of its name")
 	}
 	if strings.Contains(page, "uid=anna.berg") {
 		t.Error("a manager sees the DN")
@@ -56,12 +60,24 @@ func TestPersonPageAndTermination(t *testing.T) {
 		t.Error("an unknown person is not explained")
 	}
 	page = body(t, maria.get(t, "/terminate?personnummer=19500118-2046"))
-	if !strings.Contains(page, "Anna Berg") || !strings.Contains(page, "<code>meddix</code>") {
+	if !strings.Contains(page, "Anna Berg") || !strings.Contains(page, "<li>Meddix, ") || !strings.Contains(page, "<code>meddix</code>") {
 		t.Fatalf("the termination page does not show what will be removed:\n%s", page)
 	}
 	resp := maria.post(t, "/terminate", url.Values{"person": {personID}, "unit": {"5110"}, "effectiveDate": {"2001-01-01"}, "selfApprove": {"ja"}})
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body(t, resp), `<a href="#effectiveDate">`) {
 		t.Fatalf("a termination in the past: %d", resp.StatusCode)
+	}
+	// A termination later on says when the access ends, not when it starts.
+	later := time.Now().AddDate(0, 1, 0).Format(time.DateOnly)
+	resp = maria.post(t, "/terminate", url.Values{"person": {personID}, "unit": {"5110"}, "effectiveDate": {later}, "reason": {"Slutar"}, "selfApprove": {"ja"}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("termination later: %d %s", resp.StatusCode, body(t, resp))
+	}
+	scheduled := strings.TrimSuffix(strings.TrimPrefix(resp.Header.Get("Location"), "/requests/"), "?done=submitted")
+	s.waitStatus(t, scheduled, provisioning.StatusScheduled)
+	page = body(t, maria.get(t, "/requests/"+scheduled))
+	if !strings.Contains(page, "Behörigheten upphör") || strings.Contains(page, "gälla .") {
+		t.Errorf("a scheduled termination does not say when the access ends:\n%s", page)
 	}
 	resp = maria.post(t, "/terminate", url.Values{"person": {personID}, "unit": {"5110"}, "reason": {"Slutar"}, "selfApprove": {"ja"}})
 	if resp.StatusCode != http.StatusSeeOther {

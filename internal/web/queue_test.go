@@ -3,6 +3,7 @@ package web_test
 import (
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -37,6 +38,10 @@ func TestITQueue(t *testing.T) {
 	if !strings.Contains(page, "Väntar på användare") || !strings.Contains(page, "Ta ärendet") {
 		t.Fatalf("the queue lacks the status or the take button:\n%s", page)
 	}
+	// Two people of the same name are told apart by birth date and systems.
+	if !strings.Contains(page, "född 18 januari 1950") || !strings.Contains(page, "<td>Treserva</td>") {
+		t.Errorf("the queue does not show the birth date and the systems:\n%s", page)
+	}
 	if page := body(t, ingrid.get(t, "/queue?status=waiting_third_party")); strings.Contains(page, waiting.Number) {
 		t.Fatal("the status filter lets another status through")
 	}
@@ -52,6 +57,24 @@ func TestITQueue(t *testing.T) {
 
 	// Terms on paper, then IT sets the status by hand and explains.
 	ingrid.post(t, "/requests/"+waiting.ID+"/terms/paper", url.Values{"note": {"ok"}})
+	// The status list does not pretend the request has a status it lacks: in a status IT
+	// cannot choose (here scheduled: it waits for its start date), nothing is chosen.
+	statusList := func() string {
+		page := body(t, ingrid.get(t, "/requests/"+waiting.ID))
+		sel := regexp.MustCompile(`(?s)<select id="new-status".*?</select>`).FindString(page)
+		if !strings.HasPrefix(sel, `<select id="new-status" name="status"><option value="">Välj status</option>`) {
+			t.Fatalf("the status list does not start with a choice to make: %q", sel)
+		}
+		return sel
+	}
+	if sel := statusList(); !strings.Contains(sel, `value="in_progress" selected`) {
+		t.Errorf("in progress, the list does not show it: %s", sel)
+	}
+	s.app.Pool.Exec(t.Context(), "UPDATE requests SET status = 'scheduled' WHERE id = $1", waiting.ID)
+	if sel := statusList(); strings.Contains(sel, " selected") {
+		t.Errorf("scheduled, the list preselects a status: %s", sel)
+	}
+	s.app.Pool.Exec(t.Context(), "UPDATE requests SET status = 'in_progress' WHERE id = $1", waiting.ID)
 	if resp := ingrid.post(t, "/requests/"+waiting.ID+"/status", url.Values{"status": {"completed"}}); resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("setting a status IT may not set: %d", resp.StatusCode)
 	}

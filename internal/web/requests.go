@@ -147,12 +147,30 @@ func waitingFor(l Localizer, v provisioning.RequestView) string {
 	case provisioning.StatusAwaitingApproval:
 		return l.T("waiting.approver", v.Approver.Name)
 	case provisioning.StatusAwaitingUser:
+		if v.InformationAsked {
+			return l.T("waiting.answer")
+		}
 		return l.T("waiting.user", v.Person.Name)
+	case provisioning.StatusAwaitingCertificate:
+		if v.Certificate != nil {
+			return l.T("waiting.certificate", l.Date(v.Certificate.Deadline.Format("2006-01-02")))
+		}
 	case provisioning.StatusAnsweredByUser, provisioning.StatusAssigned, provisioning.StatusInProgress:
 		return l.T("waiting.it")
 	case provisioning.StatusWaitingThirdParty:
 		return l.T("waiting.third_party")
 	case provisioning.StatusScheduled:
+		if v.Kind == provisioning.KindTerminate {
+			return l.T("waiting.scheduled_end", l.Date(v.EffectiveDate))
+		}
+		if v.Kind == provisioning.KindChange && v.ValidFrom == "" && len(v.Ends) > 0 {
+			// A change that adds nothing before: its first end is what it waits for.
+			first := v.Ends[0].EffectiveDate
+			for _, e := range v.Ends {
+				first = min(first, e.EffectiveDate)
+			}
+			return l.T("waiting.scheduled_end", l.Date(first))
+		}
 		return l.T("waiting.scheduled", l.Date(v.ValidFrom))
 	}
 	return ""
@@ -360,35 +378,9 @@ func (s *Server) useNewAccount(w http.ResponseWriter, r *http.Request, actor pro
 // terminatePage finds the person (by id or personnummer) and shows what a termination
 // removes, with the form to send it.
 func (s *Server) terminatePage(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
-	l := s.localizer(r)
 	data := pageData{Section: "terminate", Form: map[string]string{}, FieldErrors: map[string]string{}}
-	q := r.URL.Query()
-	switch {
-	case q.Get("person") != "":
-		person, err := s.service.Person(r.Context(), actor, q.Get("person"))
-		if err != nil {
-			s.domainError(w, r, err)
-			return
-		}
-		data.Person = &person
-	case q.Get("personnummer") != "":
-		data.Form["personnummer"] = q.Get("personnummer")
-		found, err := s.service.FindPersons(r.Context(), actor, q.Get("personnummer"))
-		var ve *provisioning.ValidationError
-		switch {
-		case errors.As(err, &ve):
-			msg := l.FieldMessage(ve.Errors[0])
-			data.FieldErrors["personnummer"] = msg
-			data.Errors = []formError{{Anchor: "personnummer", Label: l.T("field.personnummer"), Message: msg}}
-		case err != nil:
-			s.fail(w, r, err)
-			return
-		case len(found) == 0:
-			data.FieldErrors["personnummer"] = l.T("terminate.not_found")
-			data.Errors = []formError{{Anchor: "personnummer", Label: l.T("field.personnummer"), Message: l.T("terminate.not_found")}}
-		default:
-			data.Person = &found[0]
-		}
+	if !s.findPersonFor(w, r, actor, &data) {
+		return
 	}
 	if data.Person != nil {
 		if me, err := s.service.Me(r.Context(), actor); err == nil && me.Unit != nil {
@@ -399,7 +391,7 @@ func (s *Server) terminatePage(w http.ResponseWriter, r *http.Request, actor pro
 }
 
 func (s *Server) showTerminate(w http.ResponseWriter, r *http.Request, actor provisioning.Actor, status int, data pageData) {
-	approvers, err := s.service.Approvers(r.Context(), actor)
+	approvers, err := s.service.Approvers(r.Context(), actor, data.Form["unit"])
 	if err != nil {
 		s.fail(w, r, err)
 		return

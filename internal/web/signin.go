@@ -92,6 +92,7 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	s.rememberLang(r, actor.ID, requestLang(r))
 	http.Redirect(w, r, session.SafeReturn(returnTo), http.StatusSeeOther)
 }
 

@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -55,6 +56,8 @@ type siteOptions struct {
 	jobs bool
 	// extraIdPs are configured beside the dev IdP's two, e.g. one that is down.
 	extraIdPs []config.IdentityProvider
+	// logger, when set, receives what the whole site logs (the domain, jobs and web).
+	logger *slog.Logger
 }
 
 func newSite(t testing.TB, opts siteOptions) *site {
@@ -66,7 +69,8 @@ func newSite(t testing.TB, opts siteOptions) *site {
 		t.Fatal(err)
 	}
 	base := "http://localhost:" + strings.TrimPrefix(ln.Addr().String(), "127.0.0.1:")
-	app := testapp.New(t, testapp.Options{NoJobs: !opts.jobs, BaseURL: base, Mailer: opts.mailer, BankID: opts.bankID})
+	app := testapp.New(t, testapp.Options{NoJobs: !opts.jobs, BaseURL: base, Mailer: opts.mailer, BankID: opts.bankID,
+		Logger: opts.logger})
 	idp, err := devenv.StartIdP("127.0.0.1", 0, base)
 	if err != nil {
 		t.Fatal(err)
@@ -75,6 +79,9 @@ func newSite(t testing.TB, opts siteOptions) *site {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	}
+	if opts.logger != nil {
+		logger = opts.logger
 	}
 	rp := oidc.New(ctx, base, append(idp.Providers, opts.extraIdPs...), idp.APIClients, oidc.Options{Logger: logger})
 	sessions, err := session.New(app.Pool, session.Config{Idle: idle, Absolute: 10 * time.Hour, Now: app.Clock.Now, Box: app.Box})
@@ -742,5 +749,18 @@ func TestContentSecurityPolicyNamesOnlyTheIdPs(t *testing.T) {
 	if !strings.Contains(csp, "form-action 'self' "+strings.TrimSuffix(s.idp.AD.URL(), "/ad")) || strings.Contains(csp, " http: ") ||
 		!strings.Contains(csp, "default-src 'self'") || !strings.Contains(csp, "frame-ancestors 'none'") {
 		t.Fatalf("Content-Security-Policy: %s", csp)
+	}
+}
+
+// The tab shows behorig's icon, also where the browser asks for /favicon.ico on its own.
+func TestFavicon(t *testing.T) {
+	s := newSite(t, siteOptions{})
+	if page := body(t, s.get(t, "/login")); !strings.Contains(page, `<link rel="icon" href="/static/favicon.svg"`) {
+		t.Fatal("the page names no icon")
+	}
+	resp := s.get(t, "/favicon.ico")
+	icon, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "image/svg+xml" || !bytes.HasPrefix(icon, []byte("<svg")) {
+		t.Fatalf("/favicon.ico: %d %s %q", resp.StatusCode, resp.Header.Get("Content-Type"), icon)
 	}
 }

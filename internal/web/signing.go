@@ -30,6 +30,22 @@ type signState struct {
 	// AutoStart opens the BankID app on this device; html/template would refuse its scheme,
 	// and it is made here from BankID's token only.
 	AutoStart template.URL `json:"autoStart,omitempty"`
+	// OnPhone puts the button that opens BankID on this device first: a phone cannot scan
+	// its own screen.
+	OnPhone bool `json:"-"`
+}
+
+// signPrint is the terms as a form to print, sign by hand and upload, for a person without
+// BankID. The personnummer is written in by hand: the link alone does not show it.
+func (s *Server) signPrint(w http.ResponseWriter, r *http.Request) {
+	token := r.PathValue("token")
+	noReferrer(w)
+	view, err := s.service.Terms(r.Context(), token)
+	if err != nil {
+		s.linkProblem(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "sign_print", pageData{Terms: &view, Token: token})
 }
 
 // signPage shows the terms and, once an order runs, the QR code and BankID's message. The
@@ -83,7 +99,7 @@ func (s *Server) signingState(r *http.Request, token string) signState {
 	if err != nil {
 		return signState{State: "none"}
 	}
-	state := signState{State: order.Status, AutoStart: autoStartLink(r, order.AutoStartToken)}
+	state := signState{State: order.Status, AutoStart: autoStartLink(r, order.AutoStartToken), OnPhone: mobile.MatchString(r.UserAgent())}
 	switch order.Status {
 	case connectors.BankIDPending:
 		state.QR = fmt.Sprintf("/sign/%s/qr.png?t=%d", token, time.Now().UnixMilli())

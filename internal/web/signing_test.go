@@ -52,9 +52,9 @@ func linkFromMailFor(t *testing.T, s *site, smtp *testenv.SMTPServer, pnr, given
 	if code := s.app.Call(t, "requester", "POST", "/api/v1/requests", body, &sub); code != http.StatusCreated {
 		t.Fatalf("submit: %d", code)
 	}
-	before := len(smtp.Messages())
+	before := len(smtp.Kind("terms-"))
 	s.as(t, "maria.chef").post(t, "/requests/"+sub.ID+"/approve", nil)
-	msg := smtp.Wait(t, before+1, 15*time.Second)[before]
+	msg := smtp.WaitKind(t, "terms-", before+1, 15*time.Second)[before]
 	text, _ := io.ReadAll(quotedprintable.NewReader(msg.Msg.Body))
 	link := regexp.MustCompile(regexp.QuoteMeta(s.url) + `/sign/[A-Za-z0-9_-]+`).FindString(string(text))
 	if link == "" {
@@ -164,6 +164,10 @@ func TestSigningTheTermsEndToEnd(t *testing.T) {
 	if m == nil || !strings.Contains(page, "simulerad – inget giltigt bevis") {
 		t.Fatalf("IT does not see the evidence:\n%s", page)
 	}
+	// The history names the person who signed, not a role.
+	if !strings.Contains(page, `<span class="actor">Anna `) || strings.Contains(page, `<span class="actor">person</span>`) {
+		t.Errorf("the history does not name the person who signed:\n%s", page)
+	}
 	xml := ingrid.get(t, "/signatures/"+m[1]+"/signature")
 	content, _ := io.ReadAll(xml.Body)
 	if !strings.HasPrefix(xml.Header.Get("Content-Disposition"), "attachment") || !bytes.Contains(content, []byte(bankid.SimulatedMarker)) ||
@@ -221,8 +225,13 @@ func TestUnknownAndExpiredLinks(t *testing.T) {
 	}
 	s.app.Clock.Advance(15 * 24 * time.Hour)
 	resp := anyone.get(t, link)
-	if page := body(t, resp); resp.StatusCode != http.StatusGone || !strings.Contains(page, "Länken har gått ut") {
+	page := body(t, resp)
+	if resp.StatusCode != http.StatusGone || !strings.Contains(page, "Länken har gått ut") {
 		t.Fatalf("an expired link: %d", resp.StatusCode)
+	}
+	// The person has no sign-in here: the page does not send them to one.
+	if strings.Contains(page, "Till inloggningen") {
+		t.Error("the person is offered a sign-in they do not have")
 	}
 }
 
@@ -231,6 +240,20 @@ func TestThePersonUploadsTheSignedForm(t *testing.T) {
 	s, _, smtp := signingSite(t)
 	sub, link := linkFromMail(t, s, smtp)
 	anna := s.newBrowser()
+	// She prints the form with her name and the terms, and signs it by hand.
+	if page := body(t, anna.get(t, link)); !strings.Contains(page, `href="/sign/`+token(link)+`/print"`) {
+		t.Fatal("the signing page offers no form to print")
+	}
+	printed := body(t, anna.get(t, link+"/print"))
+	for _, want := range []string{"Villkor för behörighet – blankett att skriva under", "Anna Berg", "informationssäkerhet",
+		"Underskrift", "Namnförtydligande", sub.Number} {
+		if !strings.Contains(printed, want) {
+			t.Errorf("the form to print lacks %q", want)
+		}
+	}
+	if strings.Contains(printed, "2046") || strings.Contains(printed, "Till inloggningen") {
+		t.Error("the form to print shows the personnummer or a sign-in")
+	}
 	if resp := anna.upload(t, "/sign/"+token(link)+"/paper", "blankett.html", []byte("<html>")); resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("an HTML file as the form: %d", resp.StatusCode)
 	}
@@ -309,11 +332,16 @@ func TestAutostartLinkFitsTheDevice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if page := body(t, resp); !strings.Contains(page, `href="https://app.bankid.com/?autostarttoken=`) {
-		t.Fatal("a phone is not given BankID's universal link")
+	// A phone cannot scan its own screen: the button comes first, the QR code after.
+	page := body(t, resp)
+	button, qr := strings.Index(page, `href="https://app.bankid.com/?autostarttoken=`), strings.Index(page, `<img class="qr"`)
+	if button < 0 || qr < 0 || button > qr {
+		t.Fatalf("a phone is not given BankID's universal link before the QR code (at %d and %d)", button, qr)
 	}
-	if page := body(t, anna.get(t, link)); !strings.Contains(page, `href="bankid:///?autostarttoken=`) {
-		t.Fatal("a computer is not given the bankid:/// link")
+	page = body(t, anna.get(t, link))
+	button, qr = strings.Index(page, `href="bankid:///?autostarttoken=`), strings.Index(page, `<img class="qr"`)
+	if button < 0 || qr < 0 || qr > button {
+		t.Fatalf("a computer is not given the QR code first and the bankid:/// link (at %d and %d)", qr, button)
 	}
 }
 

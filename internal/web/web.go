@@ -69,6 +69,10 @@ func (s *Server) Handler(api http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	static, _ := fs.Sub(staticFS, "static")
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	// Browsers and bookmarks ask for /favicon.ico whatever the page says.
+	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
+		http.ServeFileFS(w, r, static, "favicon.svg")
+	})
 	mux.HandleFunc("GET /{$}", s.signedIn(s.myRequests))
 	mux.HandleFunc("GET /me", s.signedIn(s.mePage))
 	mux.HandleFunc("GET /requests/{id}", s.signedIn(s.requestPage))
@@ -81,6 +85,10 @@ func (s *Server) Handler(api http.Handler) http.Handler {
 	mux.HandleFunc("GET /attachments/{id}", s.signedIn(s.download))
 	mux.HandleFunc("GET /signatures/{id}/{which}", s.signedIn(s.downloadEvidence))
 	mux.HandleFunc("POST /requests/{id}/status", s.signedIn(s.setStatus))
+	// issue 17: IT asks the requester for more information, and verifies a training certificate
+	mux.HandleFunc("POST /requests/{id}/ask", s.signedIn(s.askForInformation))
+	mux.HandleFunc("POST /requests/{id}/certificate", s.signedIn(s.verifyCertificate))
+	mux.HandleFunc("POST /requests/{id}/other-system", s.signedIn(s.completeOtherSystem))
 	mux.HandleFunc("GET /queue", s.signedIn(s.queue))
 	mux.HandleFunc("POST /grants/{id}/done", s.signedIn(s.manualDone))
 	mux.HandleFunc("POST /grants/{id}/removed", s.signedIn(s.manualRemoved))
@@ -95,11 +103,18 @@ func (s *Server) Handler(api http.Handler) http.Handler {
 	mux.HandleFunc("GET /admin/catalog", s.signedIn(s.adminCatalog))
 	mux.HandleFunc("GET /admin/catalog/{id}", s.signedIn(s.adminSystem))
 	mux.HandleFunc("POST /admin/catalog", s.signedIn(s.saveSystem))
+	// issue 17: the categories that group the systems on the request form
+	mux.HandleFunc("GET /admin/categories", s.signedIn(s.adminCategories))
+	mux.HandleFunc("POST /admin/categories", s.signedIn(s.saveCategories))
 	mux.HandleFunc("GET /terminate", s.signedIn(s.terminatePage))
 	mux.HandleFunc("POST /terminate", s.signedIn(s.submitTermination))
+	// change requests: add, change and end some of a person's access
+	mux.HandleFunc("GET /change", s.signedIn(s.changePage))
+	mux.HandleFunc("POST /change", s.signedIn(s.submitChange))
 	mux.HandleFunc("GET /requests/new", s.signedIn(s.newRequestPage))
 	mux.HandleFunc("POST /requests/new", s.signedIn(s.submitRequest))
 	mux.HandleFunc("GET /units/search", s.signedIn(s.unitSearch))
+	mux.HandleFunc("GET /approvers/search", s.signedIn(s.approverSearch))
 	mux.HandleFunc("GET /approvals", s.signedIn(s.approvals))
 	mux.HandleFunc("POST /approvals", s.signedIn(s.decideMany))
 	mux.HandleFunc("GET /login", s.loginPage)
@@ -115,7 +130,18 @@ func (s *Server) Handler(api http.Handler) http.Handler {
 	mux.HandleFunc("POST /sign/{token}/cancel", s.cancelSigning)
 	mux.HandleFunc("POST /sign/{token}/paper", s.limited(orders, s.signedForm))
 	mux.HandleFunc("GET /sign/{token}/qr.png", s.signQR)
+	mux.HandleFunc("GET /sign/{token}/print", s.signPrint)
 	mux.HandleFunc("GET /sign/{token}/status", s.signStatus)
+	// The password page (Lösenord via BankID): no sign-in. Per client address, as many
+	// identifications as signings, and a password posted every ten seconds (a burst of ten);
+	// the domain limits each person besides.
+	passwordOrders, passwordPosts := newLimiter(30*time.Second, 6), newLimiter(10*time.Second, 10)
+	mux.HandleFunc("GET /password", s.passwordPage)
+	mux.HandleFunc("POST /password", s.limited(passwordPosts, s.setPassword))
+	mux.HandleFunc("POST /password/start", s.limited(passwordOrders, s.startPassword))
+	mux.HandleFunc("POST /password/cancel", s.cancelPassword)
+	mux.HandleFunc("GET /password/qr.png", s.passwordQR)
+	mux.HandleFunc("GET /password/status", s.passwordStatus)
 	if api != nil {
 		mux.Handle("/api/", api)
 	}
@@ -181,7 +207,7 @@ func (s *Server) CurrentActor(r *http.Request) (provisioning.Actor, error) {
 }
 
 // pageNames are the templates under templates/, each rendered inside layout.html.
-var pageNames = []string{"login", "start", "me", "request", "approvals", "new", "queue", "persons", "person", "terminate", "admin_units", "admin_unit", "admin_catalog", "admin_system", "sign", "problem"}
+var pageNames = []string{"login", "start", "me", "request", "approvals", "new", "queue", "persons", "person", "terminate", "change", "admin_units", "admin_unit", "admin_catalog", "admin_system", "admin_categories", "sign", "sign_print", "problem", "password"}
 
 type pageData struct {
 	Title   string
@@ -196,6 +222,9 @@ type pageData struct {
 	Me        provisioning.MeView
 	Message   string
 	Flash     string
+	// PersonFacing marks a page for the person the access is for, who reaches it by a link
+	// and has no sign-in to be sent to.
+	PersonFacing bool
 	// a list page: its rows, filters and paging
 	Requests    []provisioning.QueueEntry
 	Persons     []provisioning.PersonSummary
@@ -206,19 +235,28 @@ type pageData struct {
 	Timeline    []timelineEntry
 	Picked      map[string]bool
 	Catalog     []provisioning.SystemView
-	Removals    []provisioning.ManualRemoval
-	Reconcile   *provisioning.ReconcileReport
-	Person      *provisioning.PersonView
-	Units       []provisioning.UnitAdmin
-	Systems     []provisioning.SystemAdmin
-	RoleRows    []int
-	Terms       *provisioning.TermsView
-	Sign        *signState
-	Token       string
+	// the request form's systems by category, and whether any needs a training certificate
+	SystemGroups     []systemGroup
+	NeedsCertificate bool
+	Categories       []provisioning.Category
+	Removals         []provisioning.ManualRemoval
+	Reconcile        *provisioning.ReconcileReport
+	Person           *provisioning.PersonView
+	Units            []provisioning.UnitAdmin
+	Systems          []provisioning.SystemAdmin
+	RoleRows         []int
+	Terms            *provisioning.TermsView
+	Sign             *signState
+	Token            string
+	// Password is the password page's step.
+	Password *passwordView
 	// Signatures are the evidence of signed terms, for IT.
 	Signatures []provisioning.SignatureView
 	Statuses   []string
 	Approvers  []provisioning.Approver
+	// WaitingFor is the start page's notice of what waits for the user (notify.go).
+	WaitingFor []noticeLine
+	Change     *changeView // the change request form
 	// a refused form: the errors, each field's error, and what was typed
 	Errors      []formError
 	FieldErrors map[string]string
@@ -306,11 +344,18 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, page
 // key names the title in the catalog and key+"." the explanation.
 func (s *Server) problemPage(w http.ResponseWriter, r *http.Request, status int, key string) {
 	l := s.localizer(r)
-	data := pageData{Title: l.T(key), Message: l.T(key + ".")}
+	data := pageData{Title: l.T(key), Message: l.T(key + "."), PersonFacing: personFacing(r)}
 	if actor, err := s.CurrentActor(r); err == nil {
 		data.Actor = &actor
 	}
 	s.render(w, r, status, "problem", data)
+}
+
+// personFacing tells the routes the person reaches without signing in: the terms link and
+// the password page.
+func personFacing(r *http.Request) bool {
+	_, path, _ := strings.Cut(r.Pattern, " ")
+	return strings.HasPrefix(path, "/sign/") || strings.HasPrefix(path, "/password")
 }
 
 // switchLang remembers the chosen language for a year and goes back to the page.
@@ -321,6 +366,9 @@ func (s *Server) switchLang(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, &http.Cookie{Name: langCookie, Value: string(to), Path: "/", MaxAge: 365 * 24 * 3600,
 		HttpOnly: true, Secure: strings.HasPrefix(s.baseURL, "https://"), SameSite: http.SameSiteLaxMode})
+	if actor, err := s.CurrentActor(r); err == nil {
+		s.rememberLang(r, actor.ID, to)
+	}
 	http.Redirect(w, r, session.SafeReturn(r.URL.Query().Get("return")), http.StatusSeeOther)
 }
 
