@@ -184,10 +184,14 @@ func (rp *RP) provider(id string) (*provider, *gooidc.Provider, error) {
 	return p, p.oidc, nil
 }
 
-// IdP is a configured provider as the sign-in page lists it.
+// IdP is a configured provider as the sign-in page lists it. Issuer and Error are for the
+// operator: an IdP whose discovery fails (a typo in the issuer) is shown on /readyz and in
+// the admin pages with why, not only logged.
 type IdP struct {
 	ID, Label string
 	Ready     bool
+	Issuer    string
+	Error     string // the last discovery error while not Ready; empty before the first answer
 }
 
 // IdPs lists the providers in config order.
@@ -196,10 +200,34 @@ func (rp *RP) IdPs() []IdP {
 	for _, id := range rp.order {
 		p := rp.providers[id]
 		p.mu.RLock()
-		out = append(out, IdP{ID: id, Label: p.cfg.Label, Ready: p.oidc != nil})
+		idp := IdP{ID: id, Label: p.cfg.Label, Ready: p.oidc != nil, Issuer: p.cfg.Issuer}
+		if !idp.Ready && p.lastErr != nil {
+			idp.Error = p.lastErr.Error()
+		}
 		p.mu.RUnlock()
+		out = append(out, idp)
 	}
 	return out
+}
+
+// DiscoveryError tells why the IdP cannot sign anyone in yet: nil once discovery has
+// answered. It is a readiness probe's check (one per IdP, never deciding: the other IdPs and
+// the API still serve).
+func (rp *RP) DiscoveryError(id string) error {
+	p, ok := rp.providers[id]
+	if !ok {
+		return fmt.Errorf("%q: %w", id, ErrUnknownIdP)
+	}
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	switch {
+	case p.oidc != nil:
+		return nil
+	case p.lastErr != nil:
+		return fmt.Errorf("discovery of %s failed, retrying: %w", p.cfg.Issuer, p.lastErr)
+	default:
+		return fmt.Errorf("discovery of %s has not answered yet: %w", p.cfg.Issuer, ErrNotReady)
+	}
 }
 
 // Ready waits until every provider has answered discovery or ctx ends; for tests and start-up

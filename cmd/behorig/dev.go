@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/behorig/behorig/internal/audit"
+	"github.com/behorig/behorig/internal/config"
 	"github.com/behorig/behorig/internal/devenv"
 	"github.com/behorig/behorig/internal/store"
 	"github.com/behorig/behorig/provisioning"
@@ -21,14 +23,30 @@ func dev(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logg
 	dir := fs.String("dir", ".dev", "where PostgreSQL and slapd keep their data")
 	listen := fs.String("listen", "127.0.0.1:8080", "address of the API")
 	load := fs.Int("load", 0, "fill the database with this many requests (and a fifth as many persons, twice as many grants, ten times as many audit events) once, for scale tests")
+	// An external BankID test server instead of the simulator, e.g. BankID's own test
+	// environment with its test RP certificate, to sign with the real BankID app for test.
+	var external config.BankID
+	fs.StringVar(&external.URL, "bankid-url", "", "an external BankID RP API v6.0 (e.g. https://appapi2.test.bankid.com/rp/v6.0) instead of the simulator")
+	fs.StringVar(&external.P12File, "bankid-p12", "", "the RP certificate for -bankid-url as PKCS#12; its password in BEHORIG_BANKID_P12_PASSWORD")
+	fs.StringVar(&external.CAFile, "bankid-ca", "", "the CA certificate of -bankid-url's environment (PEM), pinned")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if external.URL != "" && (external.P12File == "" || external.CAFile == "") {
+		return errors.New("dev: -bankid-url needs -bankid-p12 and -bankid-ca")
 	}
 	env, err := devenv.Up(ctx, *dir, *listen, logger)
 	if err != nil {
 		return err
 	}
 	defer env.Stop()
+	if external.URL != "" {
+		// The simulator keeps running for the dev app page's outbox; the service signs
+		// through the external server.
+		external.P12Password, external.Timeout = os.Getenv("BEHORIG_BANKID_P12_PASSWORD"), 10*time.Second
+		env.Config.BankID = external
+		logger.Info("BankID through an external server", "url", external.URL)
+	}
 	if err := seedDemo(ctx, env, logger); err != nil {
 		return err
 	}

@@ -157,11 +157,12 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, h hooks
 			return err
 		}
 	}
-	handler, err := httpHandler(ctx, cfg, st.pool, st.box, st.service, logger)
+	rp := oidc.New(ctx, cfg.BaseURL, cfg.IdentityProviders, cfg.APIClients, oidc.Options{Logger: logger})
+	handler, err := httpHandler(ctx, cfg, rp, st.pool, st.box, st.service, logger)
 	if err != nil {
 		return err
 	}
-	ready := ops.NewReadiness(st.probes, ops.ReadinessOptions{Observe: st.metrics.ObserveProbe})
+	ready := ops.NewReadiness(append(st.probes, idpProbes(rp)...), ops.ReadinessOptions{Observe: st.metrics.ObserveProbe})
 	ready.Run(ctx)
 	st.metrics.RegisterPools(map[string]*pgxpool.Pool{"web": st.pool, "jobs": st.jobsPool})
 	st.metrics.RegisterQueues(st.pool, logger)
@@ -182,9 +183,8 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, h hooks
 }
 
 // httpHandler joins the web pages, sign-in and the API behind one cross-origin guard.
-func httpHandler(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, box *secret.Box, service *provisioning.Service,
+func httpHandler(ctx context.Context, cfg *config.Config, rp *oidc.RP, pool *pgxpool.Pool, box *secret.Box, service *provisioning.Service,
 	logger *slog.Logger) (http.Handler, error) {
-	rp := oidc.New(ctx, cfg.BaseURL, cfg.IdentityProviders, cfg.APIClients, oidc.Options{Logger: logger})
 	sessions, err := session.New(pool, session.Config{Idle: cfg.Sessions.IdleTimeout, Absolute: cfg.Sessions.AbsoluteTimeout,
 		Secure: strings.HasPrefix(cfg.BaseURL, "https://"), Box: box})
 	if err != nil {
@@ -201,6 +201,17 @@ func httpHandler(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, bo
 		return nil, err
 	}
 	return webServer.Handler(apiServer.Handler()), nil
+}
+
+// idpProbes report each IdP's discovery on /readyz as "idp:<id>", never deciding: an IdP
+// with a typo in its issuer must be seen, but the other IdPs, the API and the jobs serve.
+func idpProbes(rp *oidc.RP) []ops.Probe {
+	var probes []ops.Probe
+	for _, idp := range rp.IdPs() {
+		id := idp.ID
+		probes = append(probes, ops.Probe{Name: "idp:" + id, Check: func(context.Context) error { return rp.DiscoveryError(id) }})
+	}
+	return probes
 }
 
 // newBankID makes the RP API client, or nil when BankID is not configured.

@@ -98,20 +98,49 @@ func register(ctx context.Context, service *provisioning.Service, subject, name,
 	return service.RegisterPrincipal(ctx, provisioning.Principal{Subject: subject, Name: name, Email: email, Roles: []provisioning.Role{r}})
 }
 
+// route is one operation of the API: a ServeMux pattern and its handler.
+type route struct {
+	pattern string
+	serve   http.HandlerFunc
+}
+
+// routes are the API's operations. The OpenAPI document (openapi.json) describes exactly
+// these; a test holds the two together.
+func (s *Server) routes() []route {
+	return []route{
+		{"POST /api/v1/requests", s.authed(s.submit)},
+		{"GET /api/v1/requests", s.authed(s.listRequests)},
+		{"GET /api/v1/requests/{id}", s.authed(s.getRequest)},
+		{"POST /api/v1/requests/{id}/approve", s.authed(s.approve)},
+		{"POST /api/v1/requests/{id}/reject", s.authed(s.reject)},
+		{"POST /api/v1/requests/{id}/terms/paper", s.authed(s.paperTerms)},
+		// Working on a request as the request page does: comments, attachments, IT's
+		// handling and manual steps (handling.go).
+		{"POST /api/v1/requests/{id}/comments", s.authed(s.comment)},
+		{"POST /api/v1/requests/{id}/attachments", s.authed(s.attach)},
+		{"GET /api/v1/attachments/{id}", s.authed(s.download)},
+		{"POST /api/v1/requests/{id}/take", s.authed(s.take)},
+		{"POST /api/v1/requests/{id}/status", s.authed(s.setStatus)},
+		{"POST /api/v1/grants/{id}/done", s.authed(s.manualDone)},
+		{"POST /api/v1/grants/{id}/removed", s.authed(s.manualRemoved)},
+		// What a request form offers: the catalog, and the units with their managers (catalog.go).
+		{"GET /api/v1/catalog", s.authed(s.catalog)},
+		{"GET /api/v1/units", s.authed(s.units)},
+		{"GET /api/v1/persons/{id}", s.authed(s.getPerson)},
+		{"GET /api/v1/persons", s.authed(s.findPersons)},
+		{"POST /api/v1/persons/{id}/link", s.authed(s.linkAccount)},
+		{"POST /api/v1/persons/{id}/new-account", s.authed(s.useNewAccount)},
+		{"GET /api/v1/me", s.authed(s.me)},
+		{"GET /api/v1/openapi.json", s.openAPI}, // public: what the API is, not what it holds
+	}
+}
+
 // Handler returns the API's routes.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /api/v1/requests", s.authed(s.submit))
-	mux.HandleFunc("GET /api/v1/requests", s.authed(s.listRequests))
-	mux.HandleFunc("GET /api/v1/requests/{id}", s.authed(s.getRequest))
-	mux.HandleFunc("POST /api/v1/requests/{id}/approve", s.authed(s.approve))
-	mux.HandleFunc("POST /api/v1/requests/{id}/reject", s.authed(s.reject))
-	mux.HandleFunc("POST /api/v1/requests/{id}/terms/paper", s.authed(s.paperTerms))
-	mux.HandleFunc("GET /api/v1/persons/{id}", s.authed(s.getPerson))
-	mux.HandleFunc("GET /api/v1/persons", s.authed(s.findPersons))
-	mux.HandleFunc("POST /api/v1/persons/{id}/link", s.authed(s.linkAccount))
-	mux.HandleFunc("POST /api/v1/persons/{id}/new-account", s.authed(s.useNewAccount))
-	mux.HandleFunc("GET /api/v1/me", s.authed(s.me))
+	for _, r := range s.routes() {
+		mux.HandleFunc(r.pattern, r.serve)
+	}
 	mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, http.StatusNotFound, "No such API endpoint", nil)
 	})

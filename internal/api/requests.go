@@ -233,6 +233,8 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request, names ...string) 
 	out := map[string]string{}
 	for name, vs := range values {
 		switch {
+		case !slices.Contains(names, name) && len(names) == 0:
+			errs = append(errs, provisioning.FieldError{Field: name, Message: "is not a parameter here; this takes none"})
 		case !slices.Contains(names, name):
 			errs = append(errs, provisioning.FieldError{Field: name, Message: "is not a parameter here; use " + strings.Join(names, ", ")})
 		case len(vs) > 1:

@@ -283,7 +283,7 @@ func (a *App) startAPI(t testing.TB, ctx context.Context, logger *slog.Logger) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(ops.Routes(server.Handler(), a.RoutesOptions()))
+	srv := httptest.NewServer(ops.Routes(checkedByOpenAPI(t, server.Handler()), a.RoutesOptions()))
 	t.Cleanup(srv.Close)
 	a.URL = srv.URL
 }

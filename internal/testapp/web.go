@@ -55,7 +55,7 @@ func (a *App) ServeWeb(t testing.TB, ln net.Listener, base string) *devenv.IdP {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: ops.Routes(webServer.Handler(apiServer.Handler()), a.RoutesOptions())}}
+	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: ops.Routes(webServer.Handler(checkedByOpenAPI(t, apiServer.Handler())), a.RoutesOptions())}}
 	srv.Start()
 	t.Cleanup(srv.Close)
 	readyCtx, stop := context.WithTimeout(ctx, 5*time.Second)

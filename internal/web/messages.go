@@ -709,6 +709,9 @@ var messages = map[string][2]string{
 	"admin.system.terms.version": {"Nu version %s.", "Now version %s."},
 	"v:is required when the terms are signed: write the terms of access": {"krävs när villkoren godkänns med BankID: skriv villkoren", "is required when the terms are signed: write the terms of access"},
 
+	// an IdP whose discovery fails, on every admin page (operator's view)
+	"admin.idp.down": {"Inloggningstjänsten %s (%s) svarar inte, så ingen kan logga in med den. Kontrollera issuer i konfigurationen; behorig försöker igen. Fel: %s", "The sign-in service %s (%s) does not answer, so no one can sign in with it. Check its issuer in the config; behorig keeps trying. Error: %s"},
+
 	// text the forms refuse before anything else looks at them
 	"form.unreadable":      {"Formuläret gick inte att läsa", "The form could not be read"},
 	"form.unreadable.":     {"Formuläret kom fram trasigt. Gå tillbaka och försök igen.", "The form arrived broken. Go back and try again."},

@@ -10,6 +10,10 @@ import (
 )
 
 func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
+	if reason := r.URL.Query().Get("refused"); signInRefusals[reason] != 0 {
+		s.refuseSignIn(w, r, reason)
+		return
+	}
 	ret := r.URL.Query().Get("return")
 	if session.SafeReturn(ret) != ret {
 		ret = ""
@@ -46,7 +50,7 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 	attempt, returnTo, err := s.sessions.TakeAttempt(ctx, w, r, idp)
 	if errors.Is(err, session.ErrBadState) {
 		s.auditFailure(ctx, idp, "", "bad_state", err)
-		s.problemPage(w, r, http.StatusBadRequest, "signin.bad_state")
+		s.refuseSignIn(w, r, "bad_state")
 		return
 	}
 	if err != nil {
@@ -55,7 +59,7 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	if e := r.URL.Query().Get("error"); e != "" {
 		s.auditFailure(ctx, idp, "", "idp_error:"+e, nil)
-		s.problemPage(w, r, http.StatusForbidden, "signin.cancelled")
+		s.refuseSignIn(w, r, "cancelled")
 		return
 	}
 	signedIn, err := s.rp.Finish(ctx, attempt, r.URL.Query().Get("code"), r.URL.Query().Get("iss"))
@@ -63,22 +67,22 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.As(err, &claimErr):
 		s.auditFailure(ctx, idp, "", "bad_claim:"+claimErr.Claim, err)
-		s.problemPage(w, r, http.StatusForbidden, "signin.bad_claim")
+		s.refuseSignIn(w, r, "bad_claim")
 		return
 	case err != nil:
 		s.auditFailure(ctx, idp, "", "token_rejected", err)
-		s.problemPage(w, r, http.StatusForbidden, "signin.rejected")
+		s.refuseSignIn(w, r, "rejected")
 		return
 	}
 	actor, err := s.service.SignIn(ctx, signedIn.Identity)
 	switch {
 	case errors.Is(err, provisioning.ErrUnknownUser):
 		s.auditFailure(ctx, idp, idp+":"+signedIn.Identity.Subject, "unknown_user", err)
-		s.problemPage(w, r, http.StatusForbidden, "signin.unknown_user")
+		s.refuseSignIn(w, r, "unknown_user")
 		return
 	case errors.Is(err, provisioning.ErrConflict):
 		s.auditFailure(ctx, idp, idp+":"+signedIn.Identity.Subject, "conflict", err)
-		s.problemPage(w, r, http.StatusConflict, "signin.conflict")
+		s.refuseSignIn(w, r, "conflict")
 		return
 	case err != nil:
 		s.fail(w, r, err)
@@ -116,4 +120,22 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, "/login?signed_out=1", http.StatusSeeOther)
+}
+
+// signInRefusals are the reasons a sign-in is refused, with the status of the page that says so.
+var signInRefusals = map[string]int{"bad_state": http.StatusBadRequest, "cancelled": http.StatusForbidden,
+	"bad_claim": http.StatusForbidden, "rejected": http.StatusForbidden, "unknown_user": http.StatusForbidden,
+	"conflict": http.StatusConflict}
+
+// refuseSignIn shows why a sign-in was refused. Its own address is /login?refused=<reason>,
+// not the callback's: the callback's code and state are spent, so the language link would
+// otherwise lead to "unknown sign-in" instead of the reason, and it would carry the code.
+func (s *Server) refuseSignIn(w http.ResponseWriter, r *http.Request, reason string) {
+	l := s.localizer(r)
+	key := "signin." + reason
+	data := pageData{Title: l.T(key), Message: l.T(key + "."), Path: "/login?refused=" + reason}
+	if actor, err := s.CurrentActor(r); err == nil {
+		data.Actor = &actor
+	}
+	s.render(w, r, signInRefusals[reason], "problem", data)
 }

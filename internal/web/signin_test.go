@@ -7,6 +7,7 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
+	"html"
 	"io"
 	"log/slog"
 	"net"
@@ -16,6 +17,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -327,10 +329,30 @@ func TestKnownUsersOnlyRefusesAnUnknownPerson(t *testing.T) {
 	s := newSite(t, siteOptions{})
 	principals := s.count(t, "SELECT count(*) FROM principals")
 	resp := s.signIn(t, "bankid", "bid-2c81e0")
-	if page := body(t, resp); resp.StatusCode != http.StatusForbidden || !strings.Contains(page, "inte registrerad") {
+	page := body(t, resp)
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(page, "inte registrerad") {
 		t.Fatalf("unknown user: %d %s", resp.StatusCode, page)
 	}
 	s.assertNothingCreated(t, principals, "unknown_user")
+	// "In English" keeps the reason: the link leads back to the refusal, not to the spent
+	// callback (which would say "unknown sign-in") and not with the callback's code.
+	m := regexp.MustCompile(`href="(/lang\?to=en[^"]*)"`).FindStringSubmatch(page)
+	if m == nil || strings.Contains(m[1], "code") || strings.Contains(m[1], "state") {
+		t.Fatalf("the language link of the refusal page: %v", m)
+	}
+	resp = s.get(t, html.UnescapeString(m[1]))
+	resp.Body.Close()
+	back := resp.Header.Get("Location")
+	if back != "/login?refused=unknown_user" {
+		t.Fatalf("the language link leads to %q", back)
+	}
+	resp = s.get(t, back)
+	if page := body(t, resp); resp.StatusCode != http.StatusForbidden || !strings.Contains(page, "You are not registered in Behörig") {
+		t.Fatalf("the refusal in English: %d %s", resp.StatusCode, page)
+	}
+	if page := body(t, s.get(t, "/login?refused=nonsense")); !strings.Contains(page, `href="/login/ad"`) {
+		t.Errorf("an unknown refusal reason does not show the sign-in page:\n%s", page)
+	}
 }
 
 // assertNothingCreated checks that a refused sign-in left no principal and no session, and
@@ -649,6 +671,17 @@ func TestAnIdPThatIsDownDoesNotStopTheOthers(t *testing.T) {
 	}
 	if resp := s.signIn(t, "ad", "maria.chef"); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("sign-in through the AD IdP: %d", resp.StatusCode)
+	}
+	// The admin pages tell the operator which IdP does not answer, and why.
+	ivar := s.as(t, "ivar.admin")
+	for _, path := range []string{"/admin/units", "/admin/catalog"} {
+		page := body(t, ivar.get(t, path))
+		if !strings.Contains(page, "Inloggningstjänsten Logga in med nere-IdP ("+down+") svarar inte") || !strings.Contains(page, "connection refused") {
+			t.Errorf("%s does not show the IdP that is down:\n%s", path, page)
+		}
+	}
+	if page := body(t, ivar.get(t, "/admin/units")); strings.Contains(page, "Inloggningstjänsten Logga in med AD") {
+		t.Error("the admin page shows the AD IdP, which answers, as down")
 	}
 }
 

@@ -174,6 +174,7 @@ func filesLimit(path string) int64 {
 	case path == "/requests/new":
 		return maxForm + maxFormFiles
 	case strings.HasPrefix(path, "/requests/") && strings.HasSuffix(path, "/attachments"),
+		strings.HasPrefix(path, "/api/v1/requests/") && strings.HasSuffix(path, "/attachments"),
 		strings.HasPrefix(path, "/sign/") && strings.HasSuffix(path, "/paper"):
 		return provisioning.MaxAttachment + maxForm
 	}
@@ -313,7 +314,12 @@ func (s *Server) localizer(r *http.Request) Localizer {
 
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, page string, data pageData) {
 	data.L = s.localizer(r)
-	data.Path = r.URL.RequestURI()
+	if data.Path == "" {
+		data.Path = r.URL.RequestURI()
+	}
+	if strings.HasPrefix(data.Section, "admin") && data.IdPs == nil && s.rp != nil {
+		data.IdPs = s.rp.IdPs() // the admin pages show an IdP that does not answer
+	}
 	if data.Title == "" {
 		data.Title = data.L.T(page + ".title")
 	}
