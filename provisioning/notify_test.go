@@ -445,21 +445,24 @@ func TestNotificationRetriedAfterAFailureArrivesOnce(t *testing.T) {
 	}
 }
 
-// IT asking for more information tells the requester there is a question (not its words).
+// IT asking for more information tells the requester what IT asks (the question is the
+// status change's note), with any personnummer in it masked.
 func TestNotificationOfAQuestionFromIT(t *testing.T) {
 	app, smtp := notifyApp(t, testapp.Options{})
 	sub := submitApproved(t, app, grantInput("19500118-2046", "Åsa", "Lind"))
 	app.WaitStatus(t, sub.ID, provisioning.StatusCompleted)
-	before := settle(t, app, smtp)
+	settle(t, app, smtp)
 	in := grantInput("19850113-9995", "Bo", "Ek", provisioning.ItemInput{System: "meddix"})
 	in.ValidFrom = app.Clock.Now().AddDate(0, 0, 10).Format("2006-01-02")
 	later := submitApproved(t, app, in)
 	if err := app.Service.AskForInformation(ctx, app.Actors["it-handler"], later.ID, "Vilken enhet, 19850113-9995?"); err != nil {
 		t.Fatal(err)
 	}
-	got := waitNotices(t, smtp, before+3) // receipt, approval, question
+	// The approver's e-mail may be skipped (approved before it went): wait for all, not a count.
+	settle(t, app, smtp)
+	got := notices(t, smtp)
 	q := find(t, got, "rolf.bestallare@example.org", "Komplettering behövs i ärende "+later.Number)
-	if !strings.Contains(q.text, "IT har ställt en fråga i ärendet") || strings.Contains(q.raw, "9995") {
+	if !strings.Contains(q.text, "IT skriver: Vilken enhet, 19850113-****?") || strings.Contains(q.raw, "9995") {
 		t.Errorf("the question's e-mail:\n%s", q.text)
 	}
 }

@@ -121,6 +121,9 @@ func (s *Server) routes() []route {
 		{"GET /api/v1/attachments/{id}", s.authed(s.download)},
 		{"POST /api/v1/requests/{id}/take", s.authed(s.take)},
 		{"POST /api/v1/requests/{id}/status", s.authed(s.setStatus)},
+		{"POST /api/v1/requests/{id}/ask", s.authed(s.ask)},
+		{"POST /api/v1/requests/{id}/certificate", s.authed(s.verifyCertificate)},
+		{"POST /api/v1/requests/{id}/other-system", s.authed(s.otherSystemDone)},
 		{"POST /api/v1/grants/{id}/done", s.authed(s.manualDone)},
 		{"POST /api/v1/grants/{id}/removed", s.authed(s.manualRemoved)},
 		// What a request form offers: the catalog, and the units with their managers (catalog.go).

@@ -128,6 +128,50 @@ func (s *Server) setStatus(w http.ResponseWriter, r *http.Request, actor provisi
 	s.requestAfter(w, r, actor, http.StatusOK)
 }
 
+// verifyCertificate is IT marking an attachment of the request as the person's verified
+// training certificate: {"attachment": "<id>"}.
+func (s *Server) verifyCertificate(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
+	var body struct {
+		Attachment string `json:"attachment"`
+	}
+	if !s.decode(w, r, &body) {
+		return
+	}
+	if _, err := s.service.VerifyCertificate(r.Context(), actor, r.PathValue("id"), body.Attachment); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.requestAfter(w, r, actor, http.StatusOK)
+}
+
+// ask is IT asking the requester for more information: {"question": "..."}. The request
+// waits for the requester's answer (a comment or a file).
+func (s *Server) ask(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
+	var body struct {
+		Question string `json:"question" text:"multiline"`
+	}
+	if !s.decode(w, r, &body) {
+		return
+	}
+	if err := s.service.AskForInformation(r.Context(), actor, r.PathValue("id"), body.Question); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.requestAfter(w, r, actor, http.StatusOK)
+}
+
+// otherSystemDone is IT saying that the request's "Annat system" is handled by hand.
+func (s *Server) otherSystemDone(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
+	if r.ContentLength != 0 && !s.decode(w, r, &struct{}{}) {
+		return
+	}
+	if err := s.service.CompleteOtherSystem(r.Context(), actor, r.PathValue("id")); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.requestAfter(w, r, actor, http.StatusOK)
+}
+
 func (s *Server) manualDone(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
 	s.manualStep(w, r, actor, s.service.CompleteManualGrant, provisioning.GrantActive)
 }

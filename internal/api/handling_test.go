@@ -198,6 +198,48 @@ func TestEveryRouteAnswersAsDocumented(t *testing.T) {
 	app.Call(t, "it-handler", "GET", "/api/v1/requests/"+four.ID, nil, &view)
 	call("POST /api/v1/persons/{id}/link", "it-handler", "POST", "/api/v1/persons/"+view.Person.ID+"/link", map[string]string{"username": "tolvan.b"}, nil, http.StatusOK)
 
+	// A system that needs a training certificate, and "Annat system": the certificate is
+	// verified, IT asks a question and the requester answers, and IT handles the other system.
+	if _, err := app.Pool.Exec(ctx, "UPDATE systems SET needs_certificate = true, training_url = 'https://utbildning.example/' WHERE id = 'axsor'"); err != nil {
+		t.Fatal(err)
+	}
+	course := annaRequest()
+	course["person"] = map[string]any{"personnummer": "19700101-0003", "givenName": "Kim", "surname": "Kurs", "employeeType": "employee"}
+	course["items"] = []map[string]any{{"system": "axsor", "role": "admin"}}
+	course["otherSystem"] = "Lönesystemet Heroma, läsbehörighet"
+	var five submitted
+	call("POST /api/v1/requests", "requester", "POST", "/api/v1/requests", course, &five, http.StatusCreated)
+	if code, _ := upload(t, app, "requester", five.ID, "file", "intyg.pdf", pdf, &view); code != http.StatusCreated {
+		t.Fatalf("upload the certificate: %d", code)
+	}
+	call("POST /api/v1/requests/{id}/approve", "manager", "POST", "/api/v1/requests/"+five.ID+"/approve", nil, nil, http.StatusOK)
+	view = app.WaitStatus(t, five.ID, provisioning.StatusAwaitingCertificate)
+	if view.OtherSystem != "Lönesystemet Heroma, läsbehörighet" || len(view.Attachments) != 1 {
+		t.Fatalf("the request with a certificate and another system: %+v", view)
+	}
+	call("POST /api/v1/requests/{id}/certificate", "it-handler", "POST", "/api/v1/requests/"+five.ID+"/certificate",
+		map[string]string{"attachment": view.Attachments[0].ID}, &view, http.StatusOK)
+	if view.Certificate == nil || view.Certificate.Missing() {
+		t.Fatalf("the certificate after verifying it: %+v", view.Certificate)
+	}
+	waitFor(t, func() bool {
+		app.Call(t, "it-handler", "GET", "/api/v1/requests/"+five.ID, nil, &view)
+		return view.Status == provisioning.StatusInProgress
+	})
+	call("POST /api/v1/requests/{id}/ask", "it-handler", "POST", "/api/v1/requests/"+five.ID+"/ask",
+		map[string]string{"question": "Vilken behörighet i Heroma?"}, &view, http.StatusOK)
+	if view.Status != provisioning.StatusAwaitingUser || !view.InformationAsked {
+		t.Fatalf("after IT's question: %s, asked %v", view.Status, view.InformationAsked)
+	}
+	app.Call(t, "requester", "POST", "/api/v1/requests/"+five.ID+"/comments", map[string]any{"comment": "Läsbehörighet räcker"}, &view)
+	if view.Status != provisioning.StatusAnsweredByUser {
+		t.Fatalf("after the answer: %s", view.Status)
+	}
+	call("POST /api/v1/requests/{id}/other-system", "it-handler", "POST", "/api/v1/requests/"+five.ID+"/other-system", nil, &view, http.StatusOK)
+	if !view.OtherSystemDone {
+		t.Fatal("the other system is not recorded as handled")
+	}
+
 	resp = get(t, app, "", "/api/v1/openapi.json")
 	if resp.code != http.StatusOK {
 		t.Fatalf("openapi.json: %d", resp.code)

@@ -22,6 +22,7 @@ type submitBody struct {
 	ValidTo       string     `json:"validTo"`
 	EffectiveDate string     `json:"effectiveDate"`
 	Items         []itemBody `json:"items"`
+	OtherSystem   string     `json:"otherSystem" text:"multiline"`
 	Approver      string     `json:"approver"`
 
 	// End lists the grants a change request ends.
@@ -66,7 +67,7 @@ func (b submitBody) input() provisioning.SubmitInput {
 		end = append(end, provisioning.EndInput{Grant: e.ID, System: e.System, Role: e.Role, Unit: e.Unit, EffectiveDate: e.EffectiveDate})
 	}
 	return provisioning.SubmitInput{Kind: b.Kind, Person: provisioning.PersonInput(b.Person), Unit: b.Unit,
-		CostCentre: b.CostCentre, Reason: b.Reason, Description: b.Description, ValidFrom: b.ValidFrom, ValidTo: b.ValidTo,
+		CostCentre: b.CostCentre, Reason: b.Reason, Description: b.Description, OtherSystem: b.OtherSystem, ValidFrom: b.ValidFrom, ValidTo: b.ValidTo,
 		EffectiveDate: b.EffectiveDate, Items: items, End: end, Approver: b.Approver}
 }
 
