@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -451,5 +452,32 @@ func TestBrowserLists(t *testing.T) {
 				t.Fatalf("the persons search for %s shows %q", surname, rows)
 			}
 		})
+	}
+}
+
+// The approver picker offers the managers who can attest the unit chosen: Maria for Rolf's
+// own unit, Sven once the unit is Hemtjänst Söder.
+func TestBrowserApproverPicker(t *testing.T) {
+	s := newSite(t, siteOptions{})
+	ctx := browser(t)
+	do(t, ctx, "start the browser", chromedp.Navigate(s.url+"/login"))
+	signInAs(t, ctx, "rolf.bestallare")
+	do(t, ctx, "open the form", chromedp.Navigate(s.url+"/requests/new"))
+	visit(t, ctx, "approver-picker", `#approver`)
+	offered := func() []string {
+		names, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#approvers option")].map(o => o.textContent)`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return names
+	}
+	if got := offered(); !slices.Equal(got, []string{"Maria Chef"}) {
+		t.Fatalf("for Hemtjänst Norr the picker offers %v", got)
+	}
+	do(t, ctx, "choose Hemtjänst Söder", setValue(`#unit`, "5120")) // setValue fires change, as leaving the field does
+	for deadline := time.Now().Add(10 * time.Second); !slices.Equal(offered(), []string{"Sven Söderchef"}); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("for Hemtjänst Söder the picker offers %v", offered())
+		}
 	}
 }
