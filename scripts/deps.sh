@@ -10,6 +10,9 @@ needs=(
   "ldap-utils:/usr/bin/ldapsearch"
   "chromium:/usr/bin/chromium"
   "npm:/usr/bin/npm"
+  "freeradius-utils:/usr/bin/radclient"
+  "oathtool:/usr/bin/oathtool"
+  "freeradius:/usr/sbin/freeradius"
 )
 
 # axe-core, which the browser tests run on every page, from npm into .cache (not committed).

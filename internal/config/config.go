@@ -67,6 +67,10 @@ type Config struct {
 	APIClients []APIClient `yaml:"api_clients"`
 	// Audit says where checkpoints of the audit log go, and how often.
 	Audit Audit `yaml:"audit"`
+	// RemoteAccess is the RADIUS server for VPN and Citrix gateways and its factors' limits.
+	RemoteAccess RemoteAccess `yaml:"remote_access"`
+	// SMS sends one-time codes: gateways in order, or the dev outbox.
+	SMS SMS `yaml:"sms"`
 }
 
 // Database sizes the two connection pools. The web (pages, sign-in, the API, /readyz) and the
@@ -337,6 +341,10 @@ func (c *Config) applyEnv(getenv func(string) string) {
 	set(&c.Mail.Password, "BEHORIG_SMTP_PASSWORD")
 	set(&c.BankID.P12Password, "BEHORIG_BANKID_P12_PASSWORD")
 	set(&c.Audit.CheckpointFile, "BEHORIG_AUDIT_CHECKPOINT_FILE")
+	set(&c.RemoteAccess.RADIUS.Listen, "BEHORIG_RADIUS_ADDR")
+	if cl := c.RemoteAccess.RADIUS.Clients; len(cl) == 1 && cl[0].Secret == "" && cl[0].SecretFile == "" {
+		set(&cl[0].Secret, "BEHORIG_RADIUS_SECRET")
+	}
 	for i := range c.IdentityProviders {
 		idp := &c.IdentityProviders[i]
 		set(&idp.ClientSecret, "BEHORIG_IDP_"+strings.ToUpper(strings.ReplaceAll(idp.ID, "-", "_"))+"_CLIENT_SECRET")
@@ -408,6 +416,7 @@ func (c *Config) applyDefaults() {
 	if c.Audit.CheckpointInterval == 0 {
 		c.Audit.CheckpointInterval = 5 * time.Minute
 	}
+	c.applyRemoteDefaults()
 }
 
 func defaultTo(dst *string, value string) {
@@ -436,6 +445,7 @@ func (c *Config) resolveFiles(scope Scope) error {
 		read(&c.Mail.Password, c.Mail.PasswordFile, "mail.password_file"),
 		read(&c.BankID.P12Password, c.BankID.P12PasswordFile, "bankid.p12_password_file"),
 	}
+	errs = append(errs, c.remoteSecretFiles(read)...)
 	for i := range c.IdentityProviders {
 		idp := &c.IdentityProviders[i]
 		errs = append(errs, read(&idp.ClientSecret, idp.ClientSecretFile, fmt.Sprintf("identity_providers[%d].client_secret_file", i)))
@@ -453,6 +463,7 @@ func (c *Config) ValidateFor(scope Scope) error {
 	errs := c.validateAuditScope()
 	if scope == ScopeServe {
 		errs = append(errs, c.validateService()...)
+		errs = append(errs, c.validateRemote()...)
 	}
 	return errors.Join(errs...)
 }

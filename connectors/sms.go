@@ -1,0 +1,35 @@
+package connectors
+
+import (
+	"context"
+	"errors"
+)
+
+// ErrSMSUnavailable is returned (wrapped) when no gateway took the message: every gateway
+// configured failed or timed out. The caller tells the person and leaves no code valid.
+var ErrSMSUnavailable = errors.New("no SMS gateway took the message")
+
+// SMS is one text message to one mobile.
+type SMS struct {
+	// ID is unique per message, so that a gateway or an outbox can tell a retry.
+	ID string
+	// To is the recipient in E.164 (+46701740605).
+	To string
+	// Text is the message; a one-time code fits one part (160 GSM-7 characters). It is never
+	// logged: it may hold a code.
+	Text string
+}
+
+// SMSReceipt says which gateway took a message and its id there (46elks' s…, Twilio's SM…),
+// for the log and for delivery reports.
+type SMSReceipt struct {
+	Provider  string
+	MessageID string
+}
+
+// SMSSender sends text messages: 46elks, Twilio or a generic HTTP gateway in production
+// (connectors/sms, tried in the configured order), an outbox in dev. Taken by a gateway is
+// success: delivery reports are for monitoring, never for gating a login.
+type SMSSender interface {
+	Send(ctx context.Context, m SMS) (SMSReceipt, error)
+}
