@@ -4,12 +4,14 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/md5"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +19,7 @@ import (
 	"layeh.com/radius/rfc2865"
 
 	"github.com/behorig/behorig/auth/yubiotp"
+	"github.com/behorig/behorig/connectors"
 	"github.com/behorig/behorig/connectors/sms"
 	"github.com/behorig/behorig/internal/config"
 	"github.com/behorig/behorig/internal/radiusserver"
@@ -58,12 +61,17 @@ func (l errorLog) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func newEnv(t *testing.T) *env {
+// newEnv starts the env; tune, when given, changes remote access's config.
+func newEnv(t *testing.T, tune ...func(*remoteaccess.Config)) *env {
 	t.Helper()
 	app := testapp.New(t, testapp.Options{})
 	e := &env{app: app, outbox: sms.Outbox{DB: app.Pool}}
-	svc, err := remoteaccess.New(remoteaccess.Config{DB: app.Pool, Box: app.Box, Audit: app.Audit, Directory: app.Directory,
-		SMS: e.outbox, Clock: app.Clock, MaxFailures: maxFailures, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	cfg := remoteaccess.Config{DB: app.Pool, Box: app.Box, Audit: app.Audit, Directory: app.Directory,
+		SMS: e.outbox, Clock: app.Clock, MaxFailures: maxFailures, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	for _, f := range tune {
+		f(&cfg)
+	}
+	svc, err := remoteaccess.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -487,4 +495,115 @@ func exchangeTwice(t *testing.T, addr string, req []byte) (first, again *radius.
 		}
 	}
 	return read(), read()
+}
+
+// flakyDirectory is the real directory whose password checks fail while down.
+type flakyDirectory struct {
+	connectors.Directory
+	down atomic.Bool
+}
+
+func (f *flakyDirectory) CheckPassword(ctx context.Context, dn, pw string) (bool, error) {
+	if f.down.Load() {
+		return false, errors.New("ldap: connection refused")
+	}
+	return f.Directory.CheckPassword(ctx, dn, pw)
+}
+
+// flakySMS is the outbox, with every gateway failing while down.
+type flakySMS struct {
+	connectors.SMSSender
+	down atomic.Bool
+}
+
+func (f *flakySMS) Send(ctx context.Context, m connectors.SMS) (connectors.SMSReceipt, error) {
+	if f.down.Load() {
+		return connectors.SMSReceipt{}, fmt.Errorf("46elks: 503: %w", connectors.ErrSMSUnavailable)
+	}
+	return f.SMSSender.Send(ctx, m)
+}
+
+// failures is the count on the person's live sms factor.
+func (e *env) failures(t *testing.T, personID string) int {
+	t.Helper()
+	var n int
+	if err := e.app.Pool.QueryRow(t.Context(), `SELECT failures FROM authenticators WHERE person_id = $1 AND kind = 'sms'
+		AND revoked_at IS NULL`, personID).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func (e *env) lastLogin(t *testing.T, personID string) map[string]any {
+	t.Helper()
+	var data map[string]any
+	if err := e.app.Pool.QueryRow(t.Context(), `SELECT data FROM audit_events WHERE action = 'remote_access.login' AND person_id = $1
+		ORDER BY id DESC LIMIT 1`, personID).Scan(&data); err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// When the directory or every SMS gateway is down the login is refused like any other, the
+// cause is audited, and no failure is counted against the person; wrong passwords count
+// until a login succeeds; a State is worth nothing to another person; the SMS limit per
+// hour holds.
+func TestRadclientWhenOthersFail(t *testing.T) {
+	dir := &flakyDirectory{}
+	sender := &flakySMS{}
+	e := newEnv(t, func(c *remoteaccess.Config) {
+		dir.Directory, c.Directory = c.Directory, dir
+		sender.SMSSender, c.SMS = c.SMS, sender
+		c.SMSPerHour, c.MaxFailures = 3, 10
+	})
+	asa := e.order(t, "19500118-2046", "Åsa", "Lind", provisioning.RemoteFactorSMS)
+	bo := e.order(t, "20010101-2383", "Bo", "Berg", provisioning.RemoteFactorSMS)
+
+	dir.down.Store(true)
+	expect(t, "directory down", e.login(t, asa.username, password), "Access-Reject")
+	dir.down.Store(false)
+	if got := e.lastLogin(t, asa.id); got["reason"] != "directory_unavailable" || got["client"] != "vpn" || got["nas"] != "citrix-1" ||
+		got["factor"] != "sms" || got["username"] != asa.username {
+		t.Errorf("audited %v", got)
+	}
+
+	sender.down.Store(true)
+	expect(t, "every SMS gateway down", e.login(t, asa.username, password), "Access-Reject")
+	sender.down.Store(false)
+	if got := e.lastLogin(t, asa.id); got["reason"] != "sms_unavailable" {
+		t.Errorf("audited %v", got)
+	}
+	if n := e.smsCount(t); n != 0 {
+		t.Errorf("%d SMS in the outbox while the gateways were down", n)
+	}
+	if n := e.failures(t, asa.id); n != 0 {
+		t.Errorf("%d failures counted for others' outages", n)
+	}
+
+	for range 2 {
+		expect(t, "wrong password", e.login(t, asa.username, "Vinter-Sol-888"), "Access-Reject")
+	}
+	if n := e.failures(t, asa.id); n != 2 {
+		t.Errorf("%d failures after two wrong passwords", n)
+	}
+	// The username as the person may type it at the gateway.
+	state := e.challenge(t, person{username: strings.ToUpper(asa.username)})
+	expect(t, "the code", e.login(t, asa.username, e.phone(t, asa.mobile), state), "Access-Accept")
+	if n := e.failures(t, asa.id); n != 0 {
+		t.Errorf("%d failures after a login succeeded", n)
+	}
+
+	state = e.challenge(t, asa)
+	reply := e.login(t, bo.username, e.phone(t, asa.mobile), state)
+	expect(t, "Åsa's State and code under Bo's username", reply, "Access-Reject")
+	if got := e.lastLogin(t, bo.id); got["reason"] != "challenge_of_another_person" {
+		t.Errorf("audited %v", got)
+	}
+
+	e.challenge(t, asa) // the third code this hour
+	sent := e.smsCount(t)
+	expect(t, "a fourth code within the hour", e.login(t, asa.username, password), "Access-Reject")
+	if got := e.lastLogin(t, asa.id); got["reason"] != "too_many_codes" || e.smsCount(t) != sent {
+		t.Errorf("audited %v, %d SMS sent", got, e.smsCount(t)-sent)
+	}
 }
