@@ -71,8 +71,7 @@ func newKeyEnv(t *testing.T) *keyEnv {
 		Roles: []provisioning.Role{provisioning.RoleITHandler}}
 	e.manager = provisioning.Actor{ID: e.principal(t, "manager", "Maria Chef"), Subject: "manager",
 		Roles: []provisioning.Role{provisioning.RoleRequester}, Attests: true}
-	e.exec(t, `INSERT INTO systems (id, name, has_roles, group_template, monthly_price_sek, remote_access)
-		VALUES ('fjarratkomst', 'Fjärråtkomst', false, 'vpn-users', 130, true)`)
+	// The demo catalog has the remote-access system, Fjärråtkomst (devenv.DemoRemoteAccess).
 	return e
 }
 
