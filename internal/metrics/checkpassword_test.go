@@ -17,7 +17,9 @@ type passwordChecker struct {
 	err error
 }
 
-func (p passwordChecker) CheckPassword(context.Context, string, string) (bool, error) { return p.ok, p.err }
+func (p passwordChecker) CheckPassword(context.Context, string, string) (bool, error) {
+	return p.ok, p.err
+}
 
 // A password check is timed under party "directory"; a wrong password is the directory
 // answering, a directory that does not answer is a failure.

@@ -48,6 +48,8 @@ type env struct {
 	svc    *remoteaccess.Service
 	outbox sms.Outbox
 	addr   string
+	// typed is every User-Password sent, to be sure none reached the audit log.
+	typed []string
 }
 
 // errorLog fails the test when the server logs an error: an error is answered with the same
@@ -189,7 +191,16 @@ func (e *env) login(t *testing.T, username, pw string, state ...string) testenv.
 	for _, s := range state {
 		attrs = append(attrs, "State = "+s)
 	}
+	e.typed = append(e.typed, pw)
 	return testenv.Radclient(t, e.addr, secret, replyWait, attrs...)
+}
+
+// nothingTypedAudited fails when a password, OTP or code sent is anywhere in the audit log.
+func (e *env) nothingTypedAudited(t *testing.T) {
+	t.Helper()
+	if found := e.app.InClear(t, "audit_events", e.typed...); len(found) > 0 {
+		t.Errorf("what the person typed is in the audit log: %v", found)
+	}
 }
 
 func expect(t *testing.T, what string, reply testenv.RadiusReply, code string) {
@@ -433,10 +444,7 @@ func TestRadclient(t *testing.T) {
 		expect(t, "password and a fresh OTP after the end", e.login(t, karin.username, password+karin.key.press(t)), "Access-Reject")
 	})
 
-	// Nothing a person typed is in the audit log or anywhere else in clear.
-	if found := e.app.InClear(t, "audit_events", password); len(found) > 0 {
-		t.Errorf("the password is in the audit log: %v", found)
-	}
+	e.nothingTypedAudited(t)
 }
 
 func atoi(s string) int {
@@ -600,10 +608,18 @@ func TestRadclientWhenOthersFail(t *testing.T) {
 		t.Errorf("audited %v", got)
 	}
 
+	expect(t, "an unknown user", e.login(t, "nobody", password), "Access-Reject")
+	var unknown string
+	if err := e.app.Pool.QueryRow(t.Context(), `SELECT data->>'reason' FROM audit_events WHERE action = 'remote_access.login'
+		AND data->>'username' = 'nobody' AND person_id IS NULL`).Scan(&unknown); err != nil || unknown != "unknown_user" {
+		t.Errorf("the unknown user's login is audited as %q (%v)", unknown, err)
+	}
+
 	e.challenge(t, asa) // the third code this hour
 	sent := e.smsCount(t)
 	expect(t, "a fourth code within the hour", e.login(t, asa.username, password), "Access-Reject")
 	if got := e.lastLogin(t, asa.id); got["reason"] != "too_many_codes" || e.smsCount(t) != sent {
 		t.Errorf("audited %v, %d SMS sent", got, e.smsCount(t)-sent)
 	}
+	e.nothingTypedAudited(t)
 }
