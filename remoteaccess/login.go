@@ -15,8 +15,9 @@ import (
 
 // A login relayed by a gateway, in one or two steps:
 //
-//   - YubiKey: the password and the key's OTP typed together in one field. The password is
-//     checked with a bind as the person, then the OTP (CheckYubiKeyOTP): Accept or Reject.
+//   - YubiKey: the password and the key's OTP typed together in one field. The OTP is
+//     checked (CheckYubiKeyOTP), then the password with a bind as the person: Accept or
+//     Reject.
 //   - SMS: the password alone. Once it is right, a code goes to the factor's mobile and the
 //     answer is a Challenge with a State; the gateway's second request carries the code and
 //     that State: Accept or Reject.
@@ -152,6 +153,20 @@ func (s *Service) Login(ctx context.Context, a LoginAttempt) (LoginResult, error
 	if at.factor.locked {
 		return s.finish(ctx, at, LoginRejected, ReasonFactorLocked)
 	}
+	if at.kind == FactorYubiKey {
+		// The OTP first: it is checked here, without the directory, so that someone without
+		// the key never reaches a bind, nor the directory's own count of bad passwords
+		// (which would lock the person out of everything). An OTP used with a wrong password
+		// is spent; the key makes another.
+		ok, reason, err := s.CheckYubiKeyOTP(ctx, subject.personID, otp)
+		if err != nil {
+			return LoginResult{}, fmt.Errorf("login of %s: %w", a.Username, err)
+		}
+		if !ok {
+			at.count = reason != ReasonFactorLocked
+			return s.finish(ctx, at, LoginRejected, reason)
+		}
+	}
 	bindCtx, cancel := context.WithTimeout(ctx, s.pwTimeout)
 	right, err := s.dir.CheckPassword(bindCtx, subject.dn, password)
 	cancel()
@@ -164,14 +179,6 @@ func (s *Service) Login(ctx context.Context, a LoginAttempt) (LoginResult, error
 		return s.finish(ctx, at, LoginRejected, ReasonWrongPassword)
 	}
 	if at.kind == FactorYubiKey {
-		ok, reason, err := s.CheckYubiKeyOTP(ctx, subject.personID, otp)
-		if err != nil {
-			return LoginResult{}, fmt.Errorf("login of %s: %w", a.Username, err)
-		}
-		if !ok {
-			at.count = reason != ReasonFactorLocked
-			return s.finish(ctx, at, LoginRejected, reason)
-		}
 		return s.finish(ctx, at, LoginAccepted, "")
 	}
 	state, err := s.SendCode(ctx, subject.personID, subject.sms.mobile, PurposeRADIUS, a.Client)

@@ -50,6 +50,18 @@ type env struct {
 	addr   string
 	// typed is every User-Password sent, to be sure none reached the audit log.
 	typed []string
+	// binds counts the password checks that reached the directory.
+	binds *countingDirectory
+}
+
+type countingDirectory struct {
+	connectors.Directory
+	checks atomic.Int64
+}
+
+func (c *countingDirectory) CheckPassword(ctx context.Context, dn, pw string) (bool, error) {
+	c.checks.Add(1)
+	return c.Directory.CheckPassword(ctx, dn, pw)
 }
 
 // errorLog fails the test when the server logs an error: an error is answered with the same
@@ -73,6 +85,8 @@ func newEnv(t *testing.T, tune ...func(*remoteaccess.Config)) *env {
 	for _, f := range tune {
 		f(&cfg)
 	}
+	e.binds = &countingDirectory{Directory: cfg.Directory}
+	cfg.Directory = e.binds
 	svc, err := remoteaccess.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -298,8 +312,16 @@ func TestRadclient(t *testing.T) {
 		expect(t, "the next OTP", e.login(t, karin.username, password+karin.key.press(t)), "Access-Accept")
 		expect(t, "a wrong password with a fresh OTP", e.login(t, karin.username, "Vinter-Sol-888"+karin.key.press(t)), "Access-Reject")
 		expect(t, "the password alone", e.login(t, karin.username, password), "Access-Reject")
+		// An OTP that is not the key's never gets as far as the directory.
+		binds := e.binds.checks.Load()
+		forged := []byte(karin.key.press(t))
+		forged[len(forged)-1] = "cbdefghijklnrtuv"[(strings.IndexByte("cbdefghijklnrtuv", forged[len(forged)-1])+1)%16]
+		expect(t, "the password with a forged OTP", e.login(t, karin.username, password+string(forged)), "Access-Reject")
+		if n := e.binds.checks.Load() - binds; n != 0 {
+			t.Errorf("%d password checks for a forged OTP", n)
+		}
 		got := strings.Join(e.logins(t, karin.id), " ")
-		if got != "accept/ reject/otp_replayed accept/ reject/wrong_password reject/otp_missing" {
+		if got != "accept/ reject/otp_replayed accept/ reject/wrong_password reject/otp_missing reject/otp_invalid" {
 			t.Errorf("audited logins: %s", got)
 		}
 	})
