@@ -458,7 +458,7 @@ func (s *Service) HandOut(ctx context.Context, actor provisioning.Actor, personI
 			return err
 		}
 		if state != KeyInStock {
-			return fieldError("yubikey", "is not in stock (%s)", state)
+			return fieldError("yubikey", "is not in stock: record its return first")
 		}
 		now := s.clock.Now()
 		var grantID string

@@ -32,6 +32,7 @@ import (
 	"github.com/behorig/behorig/internal/testapp"
 	"github.com/behorig/behorig/internal/testenv"
 	"github.com/behorig/behorig/internal/web"
+	"github.com/behorig/behorig/remoteaccess"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -42,6 +43,7 @@ const idle = 30 * time.Minute
 // dev OpenID Provider, all over real HTTP.
 type site struct {
 	app    *testapp.App
+	remote *remoteaccess.Service
 	idp    *devenv.IdP
 	url    string
 	client *http.Client // keeps cookies, does not follow redirects
@@ -93,6 +95,12 @@ func newSite(t testing.TB, opts siteOptions) *site {
 	if err != nil {
 		t.Fatal(err)
 	}
+	remote, err := remoteaccess.New(remoteaccess.Config{DB: app.Pool, Box: app.Box, Audit: app.Audit, Directory: app.Directory,
+		Clock: app.Clock, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	webServer.UseRemoteAccess(remote)
 	apiServer, err := api.New(ctx, app.Service, api.Config{APIClients: idp.APIClients, AccessTokens: rp, Sessions: webServer, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
@@ -107,7 +115,7 @@ func newSite(t testing.TB, opts siteOptions) *site {
 			t.Fatalf("dev IdP discovery: %v", err)
 		}
 	}
-	return &site{app: app, idp: idp, url: base, client: newClient()}
+	return &site{app: app, remote: remote, idp: idp, url: base, client: newClient()}
 }
 
 func newClient() *http.Client {
