@@ -29,6 +29,7 @@ import (
 	"github.com/behorig/behorig/internal/store"
 	"github.com/behorig/behorig/internal/web"
 	"github.com/behorig/behorig/provisioning"
+	"github.com/behorig/behorig/remoteaccess"
 )
 
 // hooks let `behorig dev` seed demo data and print its summary; both are optional.
@@ -49,6 +50,7 @@ type stack struct {
 	dir      *ldap.Directory
 	runner   *jobs.Runner
 	service  *provisioning.Service
+	remote   *remoteaccess.Service
 }
 
 func (st *stack) close() {
@@ -133,6 +135,9 @@ func openStack(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ 
 		BaseURL: cfg.BaseURL, TermsLinkTTL: cfg.Mail.TermsLinkTTL, BankID: signer,
 		ApprovalDigest: cfg.Mail.ApprovalDigest, ApprovalDigestAt: digestAt})
 	if err != nil {
+		return nil, err
+	}
+	if st.remote, err = openRemoteAccess(cfg, st, auditLog, dir, logger); err != nil {
 		return nil, err
 	}
 	if err := st.runner.Register(st.service.OnPool(st.jobsPool)); err != nil {
