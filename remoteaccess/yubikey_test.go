@@ -513,7 +513,17 @@ func TestLockedFactorRejects(t *testing.T) {
 	e := newKeyEnv(t)
 	k := newTestKey(1)
 	person := e.handOut(t, k)
-	e.exec(t, `UPDATE authenticators SET locked_at = now() WHERE person_id = $1`, person)
+	// Locked before the key's first use, and after it (its secrets then known to the
+	// service): refused alike.
+	another := newTestKey(2)
+	other := e.handOut(t, another)
+	if ok, reason := check(t, e, other, another.press(t)); !ok {
+		t.Fatal(reason)
+	}
+	e.exec(t, `UPDATE authenticators SET locked_at = now() WHERE person_id IN ($1, $2)`, person, other)
+	if ok, reason := check(t, e, other, another.press(t)); ok || reason != remoteaccess.ReasonFactorLocked {
+		t.Fatalf("locked after use: ok=%v reason=%s", ok, reason)
+	}
 	otp := k.press(t)
 	if ok, reason := check(t, e, person, otp); ok || reason != remoteaccess.ReasonFactorLocked {
 		t.Fatalf("locked: ok=%v reason=%s", ok, reason)
