@@ -239,3 +239,7 @@ func codeText(purpose, code string, ttl time.Duration) string {
 	}
 	return fmt.Sprintf("%s är din kod för %s. Den gäller i %s. Lämna aldrig ut koden till någon.", code, what, validity)
 }
+
+// SMSEnabled tells whether codes can be sent at all (a gateway or the dev outbox is
+// configured), so that pages offer SMS only where it works.
+func (s *Service) SMSEnabled() bool { return s.sms != nil }

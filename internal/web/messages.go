@@ -721,4 +721,21 @@ var messages = map[string][2]string{
 	"v:is not valid UTF-8": {"innehåller tecken som inte går att läsa (inte UTF-8)", "holds characters that cannot be read (not UTF-8)"},
 	"v:contains %U, an invisible or control character that is not allowed here": {"innehåller %U, ett osynligt tecken eller styrtecken som inte är tillåtet här", "contains %U, an invisible or control character that is not allowed here"},
 	"v:must be at most %d characters without control characters":                {"får vara högst %d tecken, utan otillåtna tecken", "must be at most %d characters without control characters"},
+
+	// remote access: sms (the password page's SMS code, for people without BankID)
+	"password.sms.title":             {"Inget BankID? Få en kod med SMS", "No BankID? Get a code by SMS"},
+	"password.sms.intro":             {"Skriv ditt användarnamn, så skickar vi en engångskod till det mobilnummer som är registrerat för dig.", "Type your username, and we send a one-time code to the mobile number registered for you."},
+	"password.sms.send":              {"Skicka kod med SMS", "Send a code by SMS"},
+	"password.sms.resend":            {"Skicka en ny kod", "Send a new code"},
+	"password.sms.code":              {"Koden i SMS:et", "The code in the text message"},
+	"password.sms.code.hint":         {"Sex siffror. Koden gäller i några minuter och kan bara användas en gång.", "Six digits. The code works for a few minutes and only once."},
+	"password.sms.check":             {"Fortsätt", "Continue"},
+	"password.sms.again":             {"Fick du ingen kod? Kontrollera användarnamnet och skicka en ny.", "No code? Check the username and send a new one."},
+	"password.sms.username_required": {"Fyll i ditt användarnamn.", "Fill in your username."},
+	"password.sms.wrong":             {"Koden stämmer inte eller gäller inte längre. Skriv den igen eller skicka en ny kod.", "The code is wrong or no longer works. Type it again or send a new code."},
+	"password.sms_sent":              {"Om användarnamnet hör till ett aktivt konto med ett registrerat mobilnummer har vi skickat en kod dit med SMS.", "If the username belongs to an active account with a registered mobile number, we have sent a code there by SMS."},
+	"password.sms_too_many":          {"Du har fått många koder den senaste timmen. Vänta en stund och försök igen.", "You have been sent many codes in the last hour. Wait a while and try again."},
+	"password.sms_unavailable":       {"Det går inte att skicka SMS just nu. Ingen kod skickades. Försök igen om en stund, eller legitimera dig med BankID.", "Text messages cannot be sent right now. No code was sent. Try again in a while, or identify with BankID."},
+	"password.sms_number":            {"Ditt registrerade mobilnummer kan inte ta emot SMS. Kontakta IT-servicedesk för att rätta numret.", "Your registered mobile number cannot receive text messages. Contact the IT service desk to correct the number."},
+	"event.password.identified_sms":  {"legitimerade sig med en SMS-kod för att välja lösenord", "identified with an SMS code to choose a password"},
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/behorig/behorig/auth/oidc"
 	"github.com/behorig/behorig/auth/session"
 	"github.com/behorig/behorig/provisioning"
+	"github.com/behorig/behorig/remoteaccess"
 )
 
 //go:embed templates/*.html
@@ -40,6 +41,8 @@ type Server struct {
 	loc            *time.Location
 	pages          map[string]*template.Template
 	log            *slog.Logger
+	// remote is remote access (UseRemoteAccess): the password page's SMS codes; nil without.
+	remote *remoteaccess.Service
 }
 
 // New parses the templates and returns the web server.
@@ -143,6 +146,10 @@ func (s *Server) Handler(api http.Handler) http.Handler {
 	mux.HandleFunc("POST /password/cancel", s.cancelPassword)
 	mux.HandleFunc("GET /password/qr.png", s.passwordQR)
 	mux.HandleFunc("GET /password/status", s.passwordStatus)
+	// remote access: sms. A code sent is limited as an identification started; a code
+	// checked as a password posted (and by its tries).
+	mux.HandleFunc("POST /password/sms", s.limited(passwordOrders, s.sendPasswordSMS))
+	mux.HandleFunc("POST /password/sms/code", s.limited(passwordPosts, s.checkPasswordSMS))
 	if api != nil {
 		mux.Handle("/api/", api)
 	}
