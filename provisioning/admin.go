@@ -194,6 +194,9 @@ type SystemAdmin struct {
 	// of the system's category, empty for none.
 	TrainingURL string `json:"trainingUrl"`
 	Category    string `json:"category"`
+	// RemoteAccess marks the system a remote-access order grants (remoteaccess.go): it is
+	// left out of the request form and ordered with its second factor.
+	RemoteAccess bool `json:"remoteAccess"`
 }
 
 var systemIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,39}$`)
@@ -206,7 +209,7 @@ func (s *Service) Systems(ctx context.Context, actor Actor) ([]SystemAdmin, erro
 	rows, err := s.db.Query(ctx, `SELECT s.id, s.name, s.group_template, s.needs_terms, s.needs_certificate, s.manual, s.monthly_price_sek,
 			COALESCE(array_agg(r.id ORDER BY r.id) FILTER (WHERE r.id IS NOT NULL), '{}'),
 			COALESCE(array_agg(r.name ORDER BY r.id) FILTER (WHERE r.id IS NOT NULL), '{}'),
-			coalesce(t.text, ''), coalesce(t.version, 0), s.training_url, coalesce(s.category_id, '')
+			coalesce(t.text, ''), coalesce(t.version, 0), s.training_url, coalesce(s.category_id, ''), s.remote_access
 		FROM systems s LEFT JOIN system_roles r ON r.system_id = s.id
 			LEFT JOIN LATERAL (SELECT version, text FROM system_terms WHERE system_id = s.id ORDER BY version DESC LIMIT 1) t ON true
 		GROUP BY s.id, t.text, t.version ORDER BY s.name`)
@@ -219,7 +222,7 @@ func (s *Service) Systems(ctx context.Context, actor Actor) ([]SystemAdmin, erro
 		var v SystemAdmin
 		var ids, names []string
 		if err := row.Scan(&v.ID, &v.Name, &v.GroupTemplate, &v.NeedsTerms, &v.NeedsCertificate, &v.Manual, &v.MonthlyPriceSEK, &ids, &names,
-			&v.Terms, &v.TermsVersion, &v.TrainingURL, &v.Category); err != nil {
+			&v.Terms, &v.TermsVersion, &v.TrainingURL, &v.Category, &v.RemoteAccess); err != nil {
 			return v, err
 		}
 		for i := range ids {
@@ -282,6 +285,9 @@ func (s *Service) checkSystem(ctx context.Context, q querier, in *SystemAdmin, c
 		}
 		seen[r.ID] = true
 	}
+	if in.RemoteAccess && len(in.Roles) > 0 {
+		ve.add("remoteAccess", "a remote-access system has no roles: the order grants it as a whole")
+	}
 	s.validateTemplate(ctx, q, *in, ve)
 	if err := checkTrainingAndCategory(ctx, q, in, ve); err != nil {
 		return err
@@ -309,13 +315,14 @@ func (s *Service) checkSystem(ctx context.Context, q querier, in *SystemAdmin, c
 // writeSystem stores a checked system, its roles and a new version of its terms.
 func (s *Service) writeSystem(ctx context.Context, tx pgx.Tx, actor Actor, in SystemAdmin) error {
 	if _, err := tx.Exec(ctx, `INSERT INTO systems (id, name, has_roles, needs_terms, needs_certificate, manual, group_template, monthly_price_sek,
-			training_url, category_id)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULLIF($10, ''))
+			training_url, category_id, remote_access)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULLIF($10, ''), $11)
 		ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, has_roles = EXCLUDED.has_roles, needs_terms = EXCLUDED.needs_terms,
 			needs_certificate = EXCLUDED.needs_certificate, manual = EXCLUDED.manual, group_template = EXCLUDED.group_template,
-			monthly_price_sek = EXCLUDED.monthly_price_sek, training_url = EXCLUDED.training_url, category_id = EXCLUDED.category_id`,
+			monthly_price_sek = EXCLUDED.monthly_price_sek, training_url = EXCLUDED.training_url, category_id = EXCLUDED.category_id,
+			remote_access = EXCLUDED.remote_access`,
 		in.ID, in.Name, len(in.Roles) > 0, in.NeedsTerms, in.NeedsCertificate, in.Manual, in.GroupTemplate, in.MonthlyPriceSEK,
-		in.TrainingURL, in.Category); err != nil {
+		in.TrainingURL, in.Category, in.RemoteAccess); err != nil {
 		return fmt.Errorf("save system %s: %w", in.ID, err)
 	}
 	keep := make([]string, len(in.Roles))
@@ -339,7 +346,7 @@ func (s *Service) writeSystem(ctx context.Context, tx pgx.Tx, actor Actor, in Sy
 	return s.record(ctx, tx, actor.Subject, "catalog.saved", "", "", map[string]any{"system": in.ID, "template": in.GroupTemplate,
 		"termsVersion": version,
 		"roles":        keep, "needsTerms": in.NeedsTerms, "needsCertificate": in.NeedsCertificate, "manual": in.Manual,
-		"trainingUrl": in.TrainingURL, "category": in.Category})
+		"trainingUrl": in.TrainingURL, "category": in.Category, "remoteAccess": in.RemoteAccess})
 }
 
 var placeholder = regexp.MustCompile(`\{[^}]*\}`)

@@ -19,6 +19,10 @@ type SystemView struct {
 	NeedsCertificate bool   `json:"needsCertificate"`
 	TrainingURL      string `json:"trainingUrl,omitempty"`
 	Category         string `json:"category,omitempty"`
+	// RemoteAccess is a system of the remote-access order (RemoteAccessSystems), with the
+	// price per month the orderer is shown ("130 kr/månad"); Catalog lists none of them.
+	RemoteAccess    bool `json:"remoteAccess,omitempty"`
+	MonthlyPriceSEK int  `json:"monthlyPriceSek,omitempty"`
 }
 
 // RoleView is one role of a system.
@@ -27,13 +31,15 @@ type RoleView struct {
 	Name string `json:"name"`
 }
 
-// Catalog lists the systems one may apply for, with their roles, in name order.
+// Catalog lists the systems one may apply for, with their roles, in name order. Remote
+// access is not among them: it is ordered with its second factor (RemoteAccessSystems).
 func (s *Service) Catalog(ctx context.Context) ([]SystemView, error) {
 	rows, err := s.db.Query(ctx, `SELECT s.id, s.name, s.needs_terms,
 			COALESCE(array_agg(r.id ORDER BY r.id) FILTER (WHERE r.id IS NOT NULL), '{}'),
 			COALESCE(array_agg(r.name ORDER BY r.id) FILTER (WHERE r.id IS NOT NULL), '{}'),
 			s.needs_certificate, s.training_url, coalesce(s.category_id, '')
 		FROM systems s LEFT JOIN system_roles r ON r.system_id = s.id
+		WHERE NOT s.remote_access
 		GROUP BY s.id ORDER BY s.has_roles DESC, s.name`)
 	if err != nil {
 		return nil, fmt.Errorf("read catalog: %w", err)

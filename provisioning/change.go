@@ -321,7 +321,7 @@ func (s *Service) endGrants(ctx context.Context, tx pgx.Tx, actor string, r requ
 		}
 		out = append(out, grantEnd{g.id, g.at})
 	}
-	return out, nil
+	return out, s.revokeFactorsNow(ctx, tx, actor, r, out)
 }
 
 // startChange ends the grants an approved change names, once its new grants are made

@@ -642,10 +642,17 @@ func (s *Service) recordAccount(ctx context.Context, w stepWriter, st personStat
 func (s *Service) recordGrant(ctx context.Context, w stepWriter, g grantRow, dn string, now time.Time) (bool, error) {
 	switch {
 	case g.manual && g.state == GrantActive && g.ended(now):
+		// Whatever IT still has to remove by hand, the grant has ended: its factors end now.
+		if err := s.revokeFactorsOf(ctx, w, g.id, s.clock.Now()); err != nil {
+			return false, err
+		}
 		return true, s.awaitManualRemoval(ctx, w, g)
 	case g.ended(now) && (g.state == GrantScheduled || g.state == GrantActive):
 		if err := w.exec(ctx, "UPDATE grants SET state = $3, revoked_at = $2 WHERE id = $1", g.id, s.clock.Now(), GrantRevoked); err != nil {
 			return false, fmt.Errorf("record revocation of grant %s: %w", g.id, err)
+		}
+		if err := s.revokeFactorsOf(ctx, w, g.id, s.clock.Now()); err != nil {
+			return false, err
 		}
 		return true, w.record(ctx, systemActor, "grant.revoked", g.requestID, g.personID,
 			map[string]any{"grant": g.id, "group": g.group, "member": dn, "trigger": g.trigger()})

@@ -163,7 +163,7 @@ func (s *Service) approve(ctx context.Context, tx pgx.Tx, actor Actor, r request
 		map[string]any{"bySubmitter": oneStep}); err != nil {
 		return "", err
 	}
-	if r.kind == KindGrant {
+	if r.kind == KindGrant || r.kind == KindRemoteAccess {
 		if err := s.applyPersonData(ctx, tx, actor.Subject, r); err != nil {
 			return "", err
 		}
@@ -283,6 +283,11 @@ func (s *Service) startGrants(ctx context.Context, tx pgx.Tx, actor string, r re
 	}
 	if r.kind == KindChange {
 		return s.startChange(ctx, tx, actor, r, len(items) > 0, startsAt)
+	}
+	if r.kind == KindRemoteAccess {
+		if err := s.createRemoteFactors(ctx, tx, actor, r); err != nil {
+			return "", err
+		}
 	}
 	return s.moveOn(ctx, tx, actor, r, startsAt)
 }

@@ -55,6 +55,8 @@ type RequestView struct {
 
 	// Ends are the grants a change request ends; empty for other kinds.
 	Ends []EndView `json:"ends,omitempty"`
+	// RemoteFactor is a remote-access order's second factor: sms or yubikey.
+	RemoteFactor string `json:"remoteFactor,omitempty"`
 }
 
 // RequestPerson is what a grant request says about its person: every value that will reach
@@ -162,13 +164,13 @@ func (s *Service) Request(ctx context.Context, actor Actor, id string) (RequestV
 			CASE WHEN $2 THEN p.given_name || ' ' || p.surname ELSE r.person_given_name || ' ' || r.person_surname END, p.personnummer_enc,
 			u.id::text, u.name, u.ansvarskod, r.cost_centre, r.reason, r.valid_from, r.valid_to, r.effective_date,
 			r.terms_required, r.approved_by_submitter, r.approved_by_manager, r.decision_reason, r.due_date,
-			r.created_at, r.updated_at, r.description
+			r.created_at, r.updated_at, r.description, coalesce(r.remote_factor, '')
 		FROM requests r JOIN principals rq ON rq.id = r.requester_id JOIN principals ap ON ap.id = r.approver_id
 			JOIN persons p ON p.id = r.person_id JOIN units u ON u.id = r.unit_id
 		WHERE r.id = $1`, uuidOrNull(id), actor.IT()).Scan(&v.ID, &v.Number, &v.Kind, &v.Status, &v.Requester.ID, &v.Requester.Name,
 		&v.Approver.ID, &v.Approver.Name, &personID, &v.Person.Name, &pnrEnc, &v.Unit.ID, &v.Unit.Name, &v.Unit.Ansvarskod,
 		&v.CostCentre, &v.Reason, &validFrom, &validTo, &effective, &v.TermsRequired, &v.ApprovedBySubmitter,
-		&v.ApprovedByManager, &v.DecisionReason, &due, &v.CreatedAt, &v.UpdatedAt, &v.Description)
+		&v.ApprovedByManager, &v.DecisionReason, &due, &v.CreatedAt, &v.UpdatedAt, &v.Description, &v.RemoteFactor)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return v, fmt.Errorf("request %s: %w", id, ErrNotFound)
 	}
@@ -228,7 +230,7 @@ func (s *Service) Request(ctx context.Context, actor Actor, id string) (RequestV
 			return v, err
 		}
 	}
-	if v.Kind == KindGrant {
+	if v.Kind == KindGrant || v.Kind == KindRemoteAccess {
 		if v.PersonDetails, err = s.requestPerson(ctx, actor, v); err != nil {
 			return v, err
 		}

@@ -26,6 +26,7 @@ const (
 	KindTerminate = "terminate"
 	// KindChange adds to and ends some of the grants of a person who has access (change.go).
 	KindChange = "change"
+	// KindRemoteAccess (remoteaccess.go) is declared with the order it names.
 )
 
 // Employee types.
@@ -56,6 +57,8 @@ type SubmitInput struct {
 	// End names the grants a change request ends (change.go).
 	End      []EndInput
 	Approver string // principal id, subject or e-mail
+	// RemoteFactor is a remote-access order's second factor: sms or yubikey (remoteaccess.go).
+	RemoteFactor string
 	// SubmitToken names this submission (the form's hidden token, the API's Idempotency-Key):
 	// a second Submit by the same requester with the same token stores nothing and returns
 	// the first request. Empty: every Submit is new.
@@ -129,6 +132,7 @@ type validated struct {
 	scope               []string
 	requesterIsApprover bool   // and so attests in the same step
 	usernameCheck       string // what the directory said of person.Username (see requests.username_check)
+	remoteFactor        string // a remote-access order's second factor
 }
 
 type checkedUpload struct {
@@ -181,8 +185,11 @@ func (s *Service) validate(ctx context.Context, actor Actor, in SubmitInput) (*v
 	if v.scope, err = organisationUnits(ctx, s.db, actor); err != nil {
 		return nil, err
 	}
-	if v.kind != KindGrant && v.kind != KindTerminate && v.kind != KindChange {
-		ve.add("kind", "must be grant, terminate or change")
+	if v.kind != KindGrant && v.kind != KindTerminate && v.kind != KindChange && v.kind != KindRemoteAccess {
+		ve.add("kind", "must be grant, terminate, change or remote_access")
+	}
+	if in.RemoteFactor != "" && v.kind != KindRemoteAccess {
+		ve.add("remoteFactor", "is only for remote_access orders")
 	}
 	if err := s.validateUnit(ctx, in, v, ve); err != nil {
 		return nil, err
@@ -221,6 +228,8 @@ func (s *Service) validate(ctx context.Context, actor Actor, in SubmitInput) (*v
 		err = s.validateTermination(ctx, actor, in, v, ve)
 	case KindChange:
 		err = s.validateChange(ctx, actor, in, v, ve)
+	case KindRemoteAccess:
+		err = s.validateRemoteAccess(ctx, in, v, ve)
 	}
 	if err != nil {
 		return nil, err
@@ -489,13 +498,19 @@ func (s *Service) validateItems(ctx context.Context, in SubmitInput, v *validate
 
 func (s *Service) validateItem(ctx context.Context, at string, item ItemInput, defaultUnit string, scope []string, ve *ValidationError) (validItem, bool, bool, error) {
 	vi := validItem{systemID: strings.TrimSpace(item.System), roleID: strings.TrimSpace(item.Role), unitID: defaultUnit}
-	var hasRoles, needsTerms bool
-	err := s.db.QueryRow(ctx, "SELECT has_roles, needs_terms FROM systems WHERE id = $1", vi.systemID).Scan(&hasRoles, &needsTerms)
+	var hasRoles, needsTerms, remoteAccess bool
+	err := s.db.QueryRow(ctx, "SELECT has_roles, needs_terms, remote_access FROM systems WHERE id = $1", vi.systemID).
+		Scan(&hasRoles, &needsTerms, &remoteAccess)
 	if errors.Is(err, pgx.ErrNoRows) {
 		ve.add(at+".system", "%q is not a system in the catalog", item.System)
 		return vi, false, false, nil
 	} else if err != nil {
 		return vi, false, false, fmt.Errorf("look up system %q: %w", item.System, err)
+	}
+	// Remote access needs its second factor, which only the remote-access order asks for.
+	if remoteAccess {
+		ve.add(at+".system", "%s is ordered with the remote-access order (kind remote_access)", vi.systemID)
+		return vi, false, false, nil
 	}
 	ok := true
 	switch {
@@ -745,7 +760,7 @@ func (s *Service) pnrIndex(n personnummer.Number) []byte {
 
 func (s *Service) insertRequest(ctx context.Context, tx pgx.Tx, actor Actor, v *validated) (Submitted, error) {
 	personID := v.personID
-	if v.kind == KindGrant {
+	if v.kind == KindGrant || v.kind == KindRemoteAccess {
 		var err error
 		if personID, err = s.upsertPerson(ctx, tx, v); err != nil {
 			return Submitted{}, err
@@ -764,14 +779,15 @@ func (s *Service) insertRequest(ctx context.Context, tx pgx.Tx, actor Actor, v *
 	err = tx.QueryRow(ctx, `INSERT INTO requests (number, kind, status, requester_id, approver_id, person_id, unit_id,
 		cost_centre, reason, valid_from, valid_to, effective_date, terms_required, approved_by_submitter, created_at, updated_at,
 		description, person_given_name, person_surname, person_email, person_mobile, person_username, person_job_title,
-		person_employee_type, username_check, other_system)
+		person_employee_type, username_check, other_system, remote_factor)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, true, $14, $14, $15,
 			COALESCE(NULLIF($16, ''), (SELECT given_name FROM persons WHERE id = $6)),
-			COALESCE(NULLIF($17, ''), (SELECT surname FROM persons WHERE id = $6)), $18, $19, $20, $21, $22, $23, $24) RETURNING id::text`,
+			COALESCE(NULLIF($17, ''), (SELECT surname FROM persons WHERE id = $6)), $18, $19, $20, $21, $22, $23, $24,
+			NULLIF($25, '')) RETURNING id::text`,
 		"pending-"+rand.Text(), v.kind, r.Status, actor.ID, v.approverID, personID, v.unitID, v.costCentre, v.reason,
 		datePtr(v.validFrom), datePtr(v.validTo), datePtr(v.effective), v.termsRequired, now, v.description,
 		v.person.GivenName, v.person.Surname, v.person.Email, v.person.Mobile, v.person.Username, v.person.JobTitle,
-		v.person.EmployeeType, v.usernameCheck, v.otherSystem).Scan(&r.ID)
+		v.person.EmployeeType, v.usernameCheck, v.otherSystem, v.remoteFactor).Scan(&r.ID)
 	if err != nil {
 		return Submitted{}, fmt.Errorf("insert request: %w", err)
 	}

@@ -97,7 +97,7 @@ func LoadDemo(ctx context.Context, pool *pgxpool.Pool) error {
 				return err
 			}
 		}
-		return nil
+		return loadRemoteAccessSystem(ctx, tx)
 	})
 }
 
