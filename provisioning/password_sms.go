@@ -55,7 +55,7 @@ func (s *Service) PasswordSMSTarget(ctx context.Context, username string) (perso
 		return "", "", fmt.Errorf("password by SMS: find %s: %w", username, err)
 	}
 	for _, number := range []string{factor, approved} {
-		if e164, ok := swedishMobile(number); ok {
+		if e164, err := NormalizeMobile(number); err == nil {
 			return personID, e164, nil
 		}
 	}
@@ -107,29 +107,4 @@ func (s *Service) IdentifiedBySMS(ctx context.Context, browser, personID string)
 		return PasswordOrder{}, fmt.Errorf("record identification by SMS: %w", err)
 	}
 	return s.PasswordOrder(ctx, browser)
-}
-
-// swedishMobile normalises a Swedish mobile number to E.164 (+467 and 8 digits) from the forms
-// people write it in: 070-174 06 05, +46 70 174 06 05, 0046701740605, 46701740605.
-func swedishMobile(number string) (string, bool) {
-	digits := strings.Map(func(r rune) rune {
-		switch {
-		case r >= '0' && r <= '9', r == '+':
-			return r
-		case r == ' ' || r == '-' || r == '(' || r == ')':
-			return -1
-		default:
-			return 'x'
-		}
-	}, number)
-	for _, prefix := range []string{"+46", "0046", "46", "0"} {
-		if rest, ok := strings.CutPrefix(digits, prefix); ok {
-			digits = rest
-			break
-		}
-	}
-	if len(digits) != 9 || digits[0] != '7' || strings.ContainsAny(digits, "+x") {
-		return "", false
-	}
-	return "+46" + digits, true
 }
