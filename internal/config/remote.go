@@ -116,7 +116,6 @@ func gatewayURL(raw string) error {
 	return fmt.Errorf("%q: the codes go over HTTPS only (HTTP only to localhost)", raw)
 }
 
-
 const (
 	maxCodeTTL     = 10 * time.Minute
 	maxMaxFailures = 100
