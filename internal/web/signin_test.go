@@ -25,6 +25,7 @@ import (
 	"github.com/behorig/behorig/auth/oidc"
 	"github.com/behorig/behorig/auth/session"
 	"github.com/behorig/behorig/connectors"
+	"github.com/behorig/behorig/connectors/sms"
 	"github.com/behorig/behorig/internal/api"
 	"github.com/behorig/behorig/internal/config"
 	"github.com/behorig/behorig/internal/devenv"
@@ -95,8 +96,9 @@ func newSite(t testing.TB, opts siteOptions) *site {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Remote access as in behorig dev: the password page's SMS codes go to the outbox.
 	remote, err := remoteaccess.New(remoteaccess.Config{DB: app.Pool, Box: app.Box, Audit: app.Audit, Directory: app.Directory,
-		Clock: app.Clock, Logger: logger})
+		SMS: sms.Outbox{DB: app.Pool}, Clock: app.Clock, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}

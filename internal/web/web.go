@@ -33,7 +33,8 @@ var staticFS embed.FS
 // Server serves the pages.
 type Server struct {
 	service *provisioning.Service
-	// remote is remote access (UseRemoteAccess); nil where it is not set up.
+	// remote is remote access (UseRemoteAccess): the YubiKey pages, the person page's
+	// keys and the password page's SMS codes; nil where it is not set up.
 	remote   *remoteaccess.Service
 	rp       *oidc.RP
 	sessions *session.Store
@@ -151,6 +152,10 @@ func (s *Server) Handler(api http.Handler) http.Handler {
 	mux.HandleFunc("POST /yubikeys/return", s.signedIn(s.returnYubiKey))
 	mux.HandleFunc("GET /yubikeys/handouts/{id}", s.signedIn(s.yubikeyReceipt))
 	mux.HandleFunc("POST /persons/{id}/yubikey", s.signedIn(s.handOutYubiKey))
+	// remote access: sms. A code sent is limited as an identification started; a code
+	// checked as a password posted (and by its tries).
+	mux.HandleFunc("POST /password/sms", s.limited(passwordOrders, s.sendPasswordSMS))
+	mux.HandleFunc("POST /password/sms/code", s.limited(passwordPosts, s.checkPasswordSMS))
 	if api != nil {
 		mux.Handle("/api/", api)
 	}
