@@ -170,7 +170,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, h hooks
 		}
 	}
 	rp := oidc.New(ctx, cfg.BaseURL, cfg.IdentityProviders, cfg.APIClients, oidc.Options{Logger: logger})
-	handler, err := httpHandler(ctx, cfg, rp, st.pool, st.box, st.service, logger)
+	handler, err := httpHandler(ctx, cfg, rp, st.pool, st.box, st.service, st.remote, logger)
 	if err != nil {
 		return err
 	}
@@ -206,7 +206,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, h hooks
 
 // httpHandler joins the web pages, sign-in and the API behind one cross-origin guard.
 func httpHandler(ctx context.Context, cfg *config.Config, rp *oidc.RP, pool *pgxpool.Pool, box *secret.Box, service *provisioning.Service,
-	logger *slog.Logger) (http.Handler, error) {
+	remote *remoteaccess.Service, logger *slog.Logger) (http.Handler, error) {
 	sessions, err := session.New(pool, session.Config{Idle: cfg.Sessions.IdleTimeout, Absolute: cfg.Sessions.AbsoluteTimeout,
 		Secure: strings.HasPrefix(cfg.BaseURL, "https://"), Box: box})
 	if err != nil {
@@ -217,6 +217,7 @@ func httpHandler(ctx context.Context, cfg *config.Config, rp *oidc.RP, pool *pgx
 	if err != nil {
 		return nil, err
 	}
+	webServer.UseRemoteAccess(remote)
 	apiServer, err := api.New(ctx, service, api.Config{Tokens: cfg.Tokens, APIClients: cfg.APIClients, AccessTokens: rp,
 		Sessions: webServer, Logger: logger})
 	if err != nil {

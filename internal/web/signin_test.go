@@ -25,6 +25,7 @@ import (
 	"github.com/behorig/behorig/auth/oidc"
 	"github.com/behorig/behorig/auth/session"
 	"github.com/behorig/behorig/connectors"
+	"github.com/behorig/behorig/connectors/sms"
 	"github.com/behorig/behorig/internal/api"
 	"github.com/behorig/behorig/internal/config"
 	"github.com/behorig/behorig/internal/devenv"
@@ -32,6 +33,7 @@ import (
 	"github.com/behorig/behorig/internal/testapp"
 	"github.com/behorig/behorig/internal/testenv"
 	"github.com/behorig/behorig/internal/web"
+	"github.com/behorig/behorig/remoteaccess"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -42,6 +44,7 @@ const idle = 30 * time.Minute
 // dev OpenID Provider, all over real HTTP.
 type site struct {
 	app    *testapp.App
+	remote *remoteaccess.Service
 	idp    *devenv.IdP
 	url    string
 	client *http.Client // keeps cookies, does not follow redirects
@@ -93,6 +96,13 @@ func newSite(t testing.TB, opts siteOptions) *site {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Remote access as in behorig dev: the password page's SMS codes go to the outbox.
+	remote, err := remoteaccess.New(remoteaccess.Config{DB: app.Pool, Box: app.Box, Audit: app.Audit, Directory: app.Directory,
+		SMS: sms.Outbox{DB: app.Pool}, Clock: app.Clock, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	webServer.UseRemoteAccess(remote)
 	apiServer, err := api.New(ctx, app.Service, api.Config{APIClients: idp.APIClients, AccessTokens: rp, Sessions: webServer, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
@@ -107,7 +117,7 @@ func newSite(t testing.TB, opts siteOptions) *site {
 			t.Fatalf("dev IdP discovery: %v", err)
 		}
 	}
-	return &site{app: app, idp: idp, url: base, client: newClient()}
+	return &site{app: app, remote: remote, idp: idp, url: base, client: newClient()}
 }
 
 func newClient() *http.Client {
