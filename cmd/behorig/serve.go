@@ -29,6 +29,7 @@ import (
 	"github.com/behorig/behorig/internal/store"
 	"github.com/behorig/behorig/internal/web"
 	"github.com/behorig/behorig/provisioning"
+	"github.com/behorig/behorig/remoteaccess"
 )
 
 // hooks let `behorig dev` seed demo data and print its summary; both are optional.
@@ -49,6 +50,7 @@ type stack struct {
 	dir      *ldap.Directory
 	runner   *jobs.Runner
 	service  *provisioning.Service
+	remote   *remoteaccess.Service
 }
 
 func (st *stack) close() {
@@ -135,6 +137,9 @@ func openStack(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ 
 	if err != nil {
 		return nil, err
 	}
+	if st.remote, err = openRemoteAccess(cfg, st, auditLog, dir, logger); err != nil {
+		return nil, err
+	}
 	if err := st.runner.Register(st.service.OnPool(st.jobsPool)); err != nil {
 		return nil, err
 	}
@@ -158,7 +163,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, h hooks
 		}
 	}
 	rp := oidc.New(ctx, cfg.BaseURL, cfg.IdentityProviders, cfg.APIClients, oidc.Options{Logger: logger})
-	handler, err := httpHandler(ctx, cfg, rp, st.pool, st.box, st.service, logger)
+	handler, err := httpHandler(ctx, cfg, rp, st.pool, st.box, st.service, st.remote, logger)
 	if err != nil {
 		return err
 	}
@@ -184,7 +189,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, h hooks
 
 // httpHandler joins the web pages, sign-in and the API behind one cross-origin guard.
 func httpHandler(ctx context.Context, cfg *config.Config, rp *oidc.RP, pool *pgxpool.Pool, box *secret.Box, service *provisioning.Service,
-	logger *slog.Logger) (http.Handler, error) {
+	remote *remoteaccess.Service, logger *slog.Logger) (http.Handler, error) {
 	sessions, err := session.New(pool, session.Config{Idle: cfg.Sessions.IdleTimeout, Absolute: cfg.Sessions.AbsoluteTimeout,
 		Secure: strings.HasPrefix(cfg.BaseURL, "https://"), Box: box})
 	if err != nil {
@@ -195,6 +200,7 @@ func httpHandler(ctx context.Context, cfg *config.Config, rp *oidc.RP, pool *pgx
 	if err != nil {
 		return nil, err
 	}
+	webServer.UseRemoteAccess(remote)
 	apiServer, err := api.New(ctx, service, api.Config{Tokens: cfg.Tokens, APIClients: cfg.APIClients, AccessTokens: rp,
 		Sessions: webServer, Logger: logger})
 	if err != nil {

@@ -51,6 +51,7 @@ func (a *App) ServeWeb(t testing.TB, ln net.Listener, base string) *devenv.IdP {
 	if err != nil {
 		t.Fatal(err)
 	}
+	webServer.UseRemoteAccess(a.Remote)
 	apiServer, err := api.New(ctx, a.Service, api.Config{APIClients: idp.APIClients, AccessTokens: rp, Sessions: webServer, Logger: a.Logger})
 	if err != nil {
 		t.Fatal(err)

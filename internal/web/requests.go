@@ -343,8 +343,13 @@ func (s *Server) personPage(w http.ResponseWriter, r *http.Request, actor provis
 		s.domainError(w, r, err)
 		return
 	}
+	factors, err := s.personFactors(r, actor, person.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	s.render(w, r, http.StatusOK, "person", pageData{Actor: &actor, Person: &person, Title: person.GivenName + " " + person.Surname,
-		Flash: flash(s.localizer(r), r)})
+		Flash: flash(s.localizer(r), r), Factors: factors})
 }
 
 // linkAccount is IT confirming that an existing directory account is the person's.

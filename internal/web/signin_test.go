@@ -93,6 +93,7 @@ func newSite(t testing.TB, opts siteOptions) *site {
 	if err != nil {
 		t.Fatal(err)
 	}
+	webServer.UseRemoteAccess(app.Remote)
 	apiServer, err := api.New(ctx, app.Service, api.Config{APIClients: idp.APIClients, AccessTokens: rp, Sessions: webServer, Logger: logger})
 	if err != nil {
 		t.Fatal(err)

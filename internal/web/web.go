@@ -21,6 +21,7 @@ import (
 	"github.com/behorig/behorig/auth/oidc"
 	"github.com/behorig/behorig/auth/session"
 	"github.com/behorig/behorig/provisioning"
+	"github.com/behorig/behorig/remoteaccess"
 )
 
 //go:embed templates/*.html
@@ -40,6 +41,8 @@ type Server struct {
 	loc            *time.Location
 	pages          map[string]*template.Template
 	log            *slog.Logger
+	// remote is remote access's domain (UseRemoteAccess); nil without it.
+	remote *remoteaccess.Service
 }
 
 // New parses the templates and returns the web server.
@@ -116,6 +119,10 @@ func (s *Server) Handler(api http.Handler) http.Handler {
 	mux.HandleFunc("POST /requests/new", s.signedIn(s.submitRequest))
 	mux.HandleFunc("GET /units/search", s.signedIn(s.unitSearch))
 	mux.HandleFunc("GET /approvers/search", s.signedIn(s.approverSearch))
+	// remote access: the order "Beställning fjärråtkomst" and IT's unlock of a locked factor
+	mux.HandleFunc("GET /remote-access/new", s.signedIn(s.remoteAccessPage))
+	mux.HandleFunc("POST /remote-access/new", s.signedIn(s.submitRemoteAccess))
+	mux.HandleFunc("POST /factors/{id}/unlock", s.signedIn(s.unlockFactor))
 	mux.HandleFunc("GET /approvals", s.signedIn(s.approvals))
 	mux.HandleFunc("POST /approvals", s.signedIn(s.decideMany))
 	mux.HandleFunc("GET /login", s.loginPage)
@@ -171,7 +178,7 @@ func boundedBodies(next http.Handler) http.Handler {
 // one attachment with its form. It is 0 for the routes that take no files.
 func filesLimit(path string) int64 {
 	switch {
-	case path == "/requests/new":
+	case path == "/requests/new", path == "/remote-access/new":
 		return maxForm + maxFormFiles
 	case strings.HasPrefix(path, "/requests/") && strings.HasSuffix(path, "/attachments"),
 		strings.HasPrefix(path, "/api/v1/requests/") && strings.HasSuffix(path, "/attachments"),
@@ -208,7 +215,8 @@ func (s *Server) CurrentActor(r *http.Request) (provisioning.Actor, error) {
 }
 
 // pageNames are the templates under templates/, each rendered inside layout.html.
-var pageNames = []string{"login", "start", "me", "request", "approvals", "new", "queue", "persons", "person", "terminate", "change", "admin_units", "admin_unit", "admin_catalog", "admin_system", "admin_categories", "sign", "sign_print", "request_original", "problem", "password"}
+var pageNames = []string{"login", "start", "me", "request", "approvals", "new", "queue", "persons", "person", "terminate", "change", "admin_units", "admin_unit", "admin_catalog", "admin_system", "admin_categories", "sign", "sign_print", "request_original", "problem", "password",
+	"remote_access"}
 
 type pageData struct {
 	Title   string
@@ -258,6 +266,9 @@ type pageData struct {
 	// WaitingFor is the start page's notice of what waits for the user (notify.go).
 	WaitingFor []noticeLine
 	Change     *changeView // the change request form
+	// remote access: the order form's systems (with their price), the person page's factors
+	RemoteSystems []provisioning.SystemView
+	Factors       []remoteaccess.Factor
 	// a refused form: the errors, each field's error, and what was typed
 	Errors      []formError
 	FieldErrors map[string]string
