@@ -286,7 +286,7 @@ func (a *App) startAPI(t testing.TB, ctx context.Context, logger *slog.Logger) {
 			SHA256: hex.EncodeToString(sum[:])})
 		a.Tokens[p.Subject] = token
 	}
-	server, err := api.New(ctx, a.Service, api.Config{Tokens: tokens, Logger: logger})
+	server, err := api.New(ctx, a.Service, api.Config{Tokens: tokens, Logger: logger, RemoteAccess: a.Remote})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -150,16 +150,9 @@ func (s *Server) unlockFactor(w http.ResponseWriter, r *http.Request, actor prov
 		return
 	}
 	personID, err := s.remote.Unlock(r.Context(), actor, r.PathValue("id"))
-	switch {
-	case errors.Is(err, remoteaccess.ErrNotFound):
-		s.problemPage(w, r, http.StatusNotFound, "notfound")
-	case errors.Is(err, remoteaccess.ErrForbidden):
-		s.problemPage(w, r, http.StatusForbidden, "forbidden")
-	case errors.Is(err, remoteaccess.ErrConflict):
-		s.problemPage(w, r, http.StatusConflict, "conflict")
-	case err != nil:
-		s.fail(w, r, err)
-	default:
-		http.Redirect(w, r, "/persons/"+url.PathEscape(personID)+"?done=unlocked#factors", http.StatusSeeOther)
+	if err != nil {
+		s.domainError(w, r, err)
+		return
 	}
+	http.Redirect(w, r, "/persons/"+url.PathEscape(personID)+"?done=unlocked#factors", http.StatusSeeOther)
 }

@@ -94,7 +94,8 @@ func newSite(t testing.TB, opts siteOptions) *site {
 		t.Fatal(err)
 	}
 	webServer.UseRemoteAccess(app.Remote)
-	apiServer, err := api.New(ctx, app.Service, api.Config{APIClients: idp.APIClients, AccessTokens: rp, Sessions: webServer, Logger: logger})
+	apiServer, err := api.New(ctx, app.Service, api.Config{APIClients: idp.APIClients, AccessTokens: rp, Sessions: webServer, Logger: logger,
+		RemoteAccess: app.Remote})
 	if err != nil {
 		t.Fatal(err)
 	}
