@@ -104,6 +104,12 @@ type Directory interface {
 	// password policy: a refusal is a *PasswordRefusedError. The password is handed to the
 	// directory as it is and never logged or kept; the directory hashes it.
 	SetPassword(ctx context.Context, dn, password string) error
+	// CheckPassword tells whether password is the account's: a bind as the account on a
+	// connection of its own, never on the one the other methods share, bounded by ctx and
+	// the connector's timeout. A wrong password (also an empty one, a locked or disabled
+	// account) is false with no error; an error is the directory not answering. The
+	// password is never logged or kept.
+	CheckPassword(ctx context.Context, dn, password string) (bool, error)
 }
 
 // Mail is one e-mail: plain text, and optionally the same in HTML (sent as

@@ -33,3 +33,20 @@ type SMSReceipt struct {
 type SMSSender interface {
 	Send(ctx context.Context, m SMS) (SMSReceipt, error)
 }
+
+// ErrSMSRecipient is returned (wrapped) when a gateway says the number itself cannot get the
+// message (not a valid mobile, cannot receive SMS). Another gateway would say the same, so it
+// is not tried; the caller tells the person to have the number corrected.
+var ErrSMSRecipient = errors.New("the number cannot receive SMS")
+
+// MaskMobile shows an E.164 mobile for logs and pages without giving it away:
+// +46701740605 → +46 70-*** ** 05. Anything else keeps only its last two characters.
+func MaskMobile(e164 string) string {
+	if len(e164) == 12 && e164[:3] == "+46" {
+		return "+46 " + e164[3:5] + "-*** ** " + e164[10:]
+	}
+	if len(e164) <= 2 {
+		return "**"
+	}
+	return "***" + e164[len(e164)-2:]
+}

@@ -33,6 +33,9 @@ Usage:
                                        write a checkpoint of the audit log now
   behorig reconcile [-dry-run] [-config FILE]
                                        compare the directory with the grants and repair it
+  behorig yubikey import [-config FILE] FILE.csv
+                                       put YubiKeys programmed for Yubico OTP in stock (the
+                                       personalization tool's log or ykman's CSV)
   behorig keygen                       print a new secret key for secret_key
   behorig version                      print the version
 
@@ -75,6 +78,8 @@ func run(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logg
 		return auditCommand(ctx, rest, stdout, logger)
 	case "reconcile":
 		return reconcile(ctx, rest, stdout, logger)
+	case "yubikey":
+		return yubikeyCommand(ctx, rest, stdout, logger)
 	case "keygen":
 		fmt.Fprintln(stdout, secret.NewKey())
 		return nil

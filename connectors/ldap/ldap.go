@@ -46,6 +46,10 @@ type Directory struct {
 
 	mu   sync.Mutex // guards conn; one operation at a time on it
 	conn *ldap.Conn
+
+	// binds are idle connections for CheckPassword's binds as users, kept apart from conn,
+	// which is bound as the service account.
+	binds chan *ldap.Conn
 }
 
 var _ connectors.Directory = (*Directory)(nil)
@@ -74,7 +78,7 @@ func (c Config) Open(logger *slog.Logger) (*Directory, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Directory{cfg: c, log: logger}, nil
+	return &Directory{cfg: c, log: logger, binds: make(chan *ldap.Conn, idleBindConns)}, nil
 }
 
 func (c Config) validate() error {
@@ -107,8 +111,9 @@ func (c Config) validate() error {
 	return errors.Join(errs...)
 }
 
-// Close closes the connection.
+// Close closes the connections.
 func (d *Directory) Close() error {
+	d.closeBindConns()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.conn != nil {
@@ -142,7 +147,23 @@ func (d *Directory) do(ctx context.Context, op func(*ldap.Conn) error) error {
 	return err
 }
 
+// dial connects and binds as the service account.
 func (d *Directory) dial(ctx context.Context) (*ldap.Conn, error) {
+	conn, err := d.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if d.cfg.BindDN != "" {
+		if err := conn.Bind(d.cfg.BindDN, d.cfg.BindPassword); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("bind to %s as %s: %w", d.cfg.URL, d.cfg.BindDN, err)
+		}
+	}
+	return conn, nil
+}
+
+// connect opens a connection, bound as nobody yet, within the timeout and ctx's deadline.
+func (d *Directory) connect(ctx context.Context) (*ldap.Conn, error) {
 	dialer := &net.Dialer{Timeout: d.cfg.Timeout}
 	if deadline, ok := ctx.Deadline(); ok {
 		dialer.Deadline = deadline
@@ -156,12 +177,6 @@ func (d *Directory) dial(ctx context.Context) (*ldap.Conn, error) {
 		return nil, fmt.Errorf("connect to %s: %w", d.cfg.URL, err)
 	}
 	conn.SetTimeout(d.cfg.Timeout)
-	if d.cfg.BindDN != "" {
-		if err := conn.Bind(d.cfg.BindDN, d.cfg.BindPassword); err != nil {
-			conn.Close()
-			return nil, fmt.Errorf("bind to %s as %s: %w", d.cfg.URL, d.cfg.BindDN, err)
-		}
-	}
 	return conn, nil
 }
 

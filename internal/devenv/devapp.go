@@ -12,6 +12,7 @@ import (
 
 	"github.com/behorig/behorig/auth/bankid"
 	"github.com/behorig/behorig/connectors/mail"
+	"github.com/behorig/behorig/connectors/sms"
 )
 
 // DevApp is the page of `behorig dev` that plays the BankID app on the simulator and shows
@@ -23,7 +24,7 @@ type DevApp struct {
 
 var devAppPage = template.Must(template.New("app").Parse(`<!doctype html>
 <html lang="sv"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>BankID-appen och e-post (dev) – Behörig</title>
+<title>BankID-appen, telefonen och e-post (dev) – Behörig</title>
 <style>body{font-family:system-ui,sans-serif;max-width:48rem;margin:1rem auto;padding:0 1rem;color:#1b1b1b}
 section{border:1px solid #999;border-radius:.4rem;padding:.5rem 1rem;margin:1rem 0}pre{white-space:pre-wrap;background:#f3f4f6;padding:.5rem}
 button{font:inherit;margin:.25rem .5rem .25rem 0}label{display:block;margin:.5rem 0}</style></head>
@@ -41,12 +42,13 @@ button{font:inherit;margin:.25rem .5rem .25rem 0}label{display:block;margin:.5re
 <label for="p-{{.OrderRef}}">Testperson</label><select id="p-{{.OrderRef}}" name="pnr">{{range $.Persons}}<option value="{{.PersonalNumber}}">{{.GivenName}} {{.Surname}} ({{.PersonalNumber}})</option>{{end}}</select>
 <p><button name="do" value="sign">Skanna QR-koden och signera</button><button name="do" value="cancel">Avbryt i appen</button></p></form></section>
 {{else}}<p>Inga ordrar väntar.</p>{{end}}
+{{template "phone" .}}
 <h2>E-post (utkorg)</h2>
 {{range .Mail}}<section><h3>{{.Subject}}</h3><p>Till {{.To}}, {{.At.Format "2006-01-02 15:04"}}</p><pre>{{.Text}}</pre></section>{{else}}<p>Ingen e-post har skickats.</p>{{end}}
 </main></body></html>`))
 
 // StartDevApp serves the page on addr.
-func StartDevApp(addr string, sim *bankid.Simulator, outbox mail.Outbox, logger *slog.Logger) (*DevApp, error) {
+func StartDevApp(addr string, sim *bankid.Simulator, outbox mail.Outbox, phone sms.Outbox, logger *slog.Logger) (*DevApp, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("dev app: listen on %s: %w", addr, err)
@@ -57,8 +59,13 @@ func StartDevApp(addr string, sim *bankid.Simulator, outbox mail.Outbox, logger 
 		if err != nil {
 			logger.Warn("dev app: read outbox", "err", err)
 		}
+		texts, err := phone.List(r.Context(), 20)
+		if err != nil {
+			logger.Warn("dev app: read the SMS outbox", "err", err)
+		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		devAppPage.Execute(w, map[string]any{"Orders": sim.Pending(), "Persons": bankid.TestPersons, "Mail": mails, "Message": message})
+		devAppPage.Execute(w, map[string]any{"Orders": sim.Pending(), "Persons": bankid.TestPersons, "Mail": mails, "SMS": texts,
+			"Message": message})
 	}
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { show(w, r, r.URL.Query().Get("msg")) })
 	mux.HandleFunc("POST /app", func(w http.ResponseWriter, r *http.Request) {

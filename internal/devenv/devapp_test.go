@@ -13,6 +13,7 @@ import (
 	"github.com/behorig/behorig/auth/bankid"
 	"github.com/behorig/behorig/connectors"
 	"github.com/behorig/behorig/connectors/mail"
+	"github.com/behorig/behorig/connectors/sms"
 	"github.com/behorig/behorig/internal/store"
 	"github.com/behorig/behorig/internal/testenv"
 )
@@ -20,7 +21,7 @@ import (
 func TestMain(m *testing.M) { testenv.Main(m) }
 
 // The dev page signs an order from a pasted autostart link and from the order list, and
-// shows the outbox.
+// shows the e-mail outbox and the phone's SMS.
 func TestDevAppPlaysTheBankIDApp(t *testing.T) {
 	ctx := context.Background()
 	pool, err := store.Open(ctx, testenv.PostgreSQL(t))
@@ -34,12 +35,14 @@ func TestDevAppPlaysTheBankIDApp(t *testing.T) {
 	}
 	outbox := mail.Outbox{DB: pool}
 	outbox.Send(ctx, connectors.Mail{ID: "m1", To: "anna@example.org", Subject: "Godkännande av villkor", Text: "https://x/sign/abc"})
+	phone := sms.Outbox{DB: pool}
+	phone.Send(ctx, connectors.SMS{ID: "s1", To: "+46701740605", Text: "123456 är din kod för fjärråtkomst."})
 	sim, err := bankid.StartSimulator("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sim.Close()
-	app, err := StartDevApp("127.0.0.1:0", sim, outbox, logger)
+	app, err := StartDevApp("127.0.0.1:0", sim, outbox, phone, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,6 +61,9 @@ func TestDevAppPlaysTheBankIDApp(t *testing.T) {
 	resp.Body.Close()
 	if !strings.Contains(string(page), order.OrderRef) || !strings.Contains(string(page), "Godkännande av villkor") {
 		t.Fatalf("the page does not list the order and the e-mail:\n%s", page)
+	}
+	if !strings.Contains(string(page), "46701740605") || !strings.Contains(string(page), "123456 är din kod för fjärråtkomst.") {
+		t.Fatalf("the page's phone does not show the SMS:\n%s", page)
 	}
 	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }, Timeout: 5 * time.Second}
 	resp, err = noRedirect.PostForm(app.URL+"/app", url.Values{"code": {"bankid:///?autostarttoken=" + order.AutoStartToken + "&redirect=null"},

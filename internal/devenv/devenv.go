@@ -27,6 +27,7 @@ import (
 
 	"github.com/behorig/behorig/auth/bankid"
 	"github.com/behorig/behorig/connectors/mail"
+	"github.com/behorig/behorig/connectors/sms"
 	"github.com/behorig/behorig/internal/config"
 	"github.com/behorig/behorig/internal/localserver"
 	"github.com/behorig/behorig/internal/secret"
@@ -179,7 +180,7 @@ func (e *Env) startBankID(ctx context.Context, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	e.App, err = StartDevApp(net.JoinHostPort("127.0.0.1", strconv.Itoa(appPort)), e.BankID, mail.Outbox{DB: e.pool}, logger)
+	e.App, err = StartDevApp(net.JoinHostPort("127.0.0.1", strconv.Itoa(appPort)), e.BankID, mail.Outbox{DB: e.pool}, sms.Outbox{DB: e.pool}, logger)
 	return err
 }
 
@@ -253,6 +254,7 @@ func (e *Env) config(listen, key string) *config.Config {
 		TimeZone:    "Europe/Stockholm",
 		Sessions:    config.Sessions{IdleTimeout: 30 * time.Minute, AbsoluteTimeout: 10 * time.Hour},
 		Mail:        config.Mail{Outbox: true},
+		SMS:         config.SMS{Outbox: true},
 		Audit: config.Audit{CheckpointFile: filepath.Join(e.Dir, "audit-checkpoints.jsonl"),
 			CheckpointInterval: 5 * time.Minute},
 		TrustedProxies: []string{"127.0.0.0/8", "::1/128"},

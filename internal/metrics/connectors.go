@@ -154,3 +154,9 @@ func (d Directory) SetPassword(ctx context.Context, dn, password string) (err er
 	}(time.Now())
 	return d.Inner.SetPassword(ctx, dn, password)
 }
+
+// CheckPassword is timed like every call; a wrong password is the directory answering.
+func (d Directory) CheckPassword(ctx context.Context, dn, password string) (ok bool, err error) {
+	defer func(start time.Time) { d.observe("check_password", start, err) }(time.Now())
+	return d.Inner.CheckPassword(ctx, dn, password)
+}

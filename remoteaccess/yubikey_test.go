@@ -1,0 +1,527 @@
+package remoteaccess_test
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/behorig/behorig/auth/yubiotp"
+	"github.com/behorig/behorig/connectors"
+	"github.com/behorig/behorig/internal/audit"
+	"github.com/behorig/behorig/internal/devenv"
+	"github.com/behorig/behorig/internal/secret"
+	"github.com/behorig/behorig/internal/store"
+	"github.com/behorig/behorig/internal/testenv"
+	"github.com/behorig/behorig/provisioning"
+	"github.com/behorig/behorig/remoteaccess"
+)
+
+// keyEnv is a database with the demo catalog, a remote-access system, an IT handler and a
+// service over them, for the YubiKey tests.
+type keyEnv struct {
+	pool    *pgxpool.Pool
+	box     *secret.Box
+	service *remoteaccess.Service
+	it      provisioning.Actor
+	manager provisioning.Actor
+}
+
+// noDirectory stands in for the directory: the YubiKey code never calls it, and a call
+// would panic on the nil interface.
+type noDirectory struct{ connectors.Directory }
+
+func newKeyEnv(t *testing.T) *keyEnv {
+	t.Helper()
+	ctx := context.Background()
+	pool, err := store.Open(ctx, testenv.PostgreSQL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if err := store.Migrate(ctx, pool, logger); err != nil {
+		t.Fatal(err)
+	}
+	if err := devenv.LoadDemo(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	box, err := secret.NewBox(must(secret.ParseKey(secret.NewKey())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, err := audit.NewLog(box.AuditKeys())
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := remoteaccess.New(remoteaccess.Config{DB: pool, Box: box, Audit: log, Directory: noDirectory{}, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &keyEnv{pool: pool, box: box, service: svc}
+	e.it = provisioning.Actor{ID: e.principal(t, "it-handler", "Ingrid IT"), Subject: "it-handler",
+		Roles: []provisioning.Role{provisioning.RoleITHandler}}
+	e.manager = provisioning.Actor{ID: e.principal(t, "manager", "Maria Chef"), Subject: "manager",
+		Roles: []provisioning.Role{provisioning.RoleRequester}, Attests: true}
+	// The demo catalog has the remote-access system, Fjärråtkomst (devenv.DemoRemoteAccess).
+	return e
+}
+
+func (e *keyEnv) exec(t *testing.T, sql string, args ...any) {
+	t.Helper()
+	if _, err := e.pool.Exec(context.Background(), sql, args...); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+}
+
+func (e *keyEnv) principal(t *testing.T, subject, name string) string {
+	t.Helper()
+	var id string
+	if err := e.pool.QueryRow(context.Background(), `INSERT INTO principals (subject, display_name) VALUES ($1, $2) RETURNING id`,
+		subject, name).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+var personSeq int
+
+// personWithRemoteAccess makes a person whose approved remote-access order asked for factor
+// ("yubikey" or "sms"), with its active grant; it returns the person's id and the grant's.
+func (e *keyEnv) personWithRemoteAccess(t *testing.T, factor string) (personID, grantID string) {
+	t.Helper()
+	ctx := context.Background()
+	personSeq++
+	pnr := fmt.Sprintf("1980010%d-0000", personSeq)
+	err := e.pool.QueryRow(ctx, `INSERT INTO persons (personnummer_enc, personnummer_index, birth_date, given_name, surname, employee_type)
+		VALUES ($1, $2, '1980-01-01', 'Anna', $3, 'employee') RETURNING id`,
+		e.box.Seal([]byte(pnr), "persons.personnummer"), e.box.Index([]byte(pnr), "persons.personnummer"),
+		fmt.Sprintf("Andersson%d", personSeq)).Scan(&personID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var requestID, itemID, unitID string
+	if err := e.pool.QueryRow(ctx, `SELECT id FROM units ORDER BY ansvarskod LIMIT 1`).Scan(&unitID); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	if err := e.pool.QueryRow(ctx, `INSERT INTO requests (number, kind, status, requester_id, approver_id, person_id, unit_id,
+			cost_centre, created_at, updated_at, remote_factor)
+		VALUES ($1, 'remote_access', 'completed', $2, $2, $3, $4, '5110', $5, $5, $6) RETURNING id`,
+		fmt.Sprintf("F-%d", personSeq), e.manager.ID, personID, unitID, now, factor).Scan(&requestID); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.pool.QueryRow(ctx, `INSERT INTO request_items (request_id, position, system_id, unit_id)
+		VALUES ($1, 1, 'fjarratkomst', $2) RETURNING id`, requestID, unitID).Scan(&itemID); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.pool.QueryRow(ctx, `INSERT INTO grants (person_id, request_id, item_id, system_id, unit_id, group_name, group_key, starts_at, state)
+		VALUES ($1, $2, $3, 'fjarratkomst', $4, 'vpn-users', 'vpn-users', $5, 'active') RETURNING id`,
+		personID, requestID, itemID, unitID, now.Add(-time.Hour)).Scan(&grantID); err != nil {
+		t.Fatal(err)
+	}
+	return personID, grantID
+}
+
+// testKey is a key as the personalization tool programmed it, able to type OTPs.
+type testKey struct {
+	serial    int64
+	publicID  string
+	privateID [6]byte
+	aesKey    []byte
+	counter   uint16
+	use       uint8
+}
+
+func newTestKey(n int) *testKey {
+	k := &testKey{serial: int64(4000000 + n), publicID: yubiotp.EncodeModhex([]byte{0xff, 0, 0, 0, 0, byte(n)}),
+		privateID: [6]byte{0xa0, 0x9a, 0xa8, 0xbf, 0x3d, byte(n)}, aesKey: make([]byte, 16), counter: 1}
+	for i := range k.aesKey {
+		k.aesKey[i] = byte(n*16 + i)
+	}
+	return k
+}
+
+// csvLine is the key's line in ykman's (Yubico) format.
+func (k *testKey) csvLine() string {
+	return fmt.Sprintf("%d,%s,%s,%s,,2026-12-01T08:00:00,\n", k.serial, k.publicID, hex.EncodeToString(k.privateID[:]), hex.EncodeToString(k.aesKey))
+}
+
+// press types the next OTP, as pressing the key's button does.
+func (k *testKey) press(t testing.TB) string {
+	t.Helper()
+	k.use++
+	otp, err := yubiotp.Encode(k.publicID, k.aesKey, yubiotp.Token{PrivateID: k.privateID, Counter: k.counter, Use: k.use, Timestamp: 0x1234, Random: 0xbeef})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return otp
+}
+
+// replug starts a new session, as taking the key out and putting it back does.
+func (k *testKey) replug() { k.counter++; k.use = 0 }
+
+func (e *keyEnv) importKeys(t *testing.T, keys ...*testKey) {
+	t.Helper()
+	var b strings.Builder
+	for _, k := range keys {
+		b.WriteString(k.csvLine())
+	}
+	res, err := e.service.Importer().Import(context.Background(), "cli", strings.NewReader(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Imported != len(keys) {
+		t.Fatalf("imported %d, want %d", res.Imported, len(keys))
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+func TestImportBothFormats(t *testing.T) {
+	e := newKeyEnv(t)
+	ctx := context.Background()
+	// The personalization tool's log (traditional format, no serial) with the other event
+	// types it writes, and ykman's Yubico format with serial and a trailing comma.
+	file := `LOGGING START,01/04/17 00:00
+Yubico OTP,2017-04-01 00:00,1,vvrginnubkjj,a09aa8bf3dd1,e2a2e4c88067a1e2efe238f8d2d3f76c,,,0,0,0,0,0,0,0,0,0,0
+OATH-HOTP,2017-04-01 00:01,2,,,3132333435363738393031323334353637383930,,,0,0,0,6,0,0,0,0,0,0
+4711042,vvccccdfhlbd,a0 9a a8 bf 3d d2,E2A2E4C88067A1E2EFE238F8D2D3F76D,000000000000,2017-04-01T00:02:00,
+`
+	res, err := e.service.Importer().Import(ctx, "cli", strings.NewReader(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Imported != 2 || res.Skipped != 2 {
+		t.Fatalf("result %+v, want 2 imported, 2 skipped", res)
+	}
+	keys, err := e.service.YubiKeys(ctx, e.it)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	for _, k := range keys {
+		got[k.PublicID] = k.Serial
+		if k.State != remoteaccess.KeyInStock {
+			t.Errorf("key %s is %s, want in stock", k.PublicID, k.State)
+		}
+	}
+	if len(got) != 2 || got["vvrginnubkjj"] != 0 || got["vvccccdfhlbd"] != 4711042 {
+		t.Fatalf("keys %v", got)
+	}
+	// At rest the secrets are sealed: neither the private id nor the AES key is in the row.
+	var row string
+	if err := e.pool.QueryRow(ctx, `SELECT string_agg(encode(private_id_enc, 'hex') || encode(aes_key_enc, 'hex'), ',') FROM yubikeys`).Scan(&row); err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{"a09aa8bf3dd1", "e2a2e4c88067a1e2efe238f8d2d3f76c", "a09aa8bf3dd2"} {
+		if strings.Contains(row, secret) {
+			t.Errorf("%s stored in clear", secret)
+		}
+	}
+	// The audit event names the keys, never their secrets.
+	var data string
+	if err := e.pool.QueryRow(ctx, `SELECT data::text FROM audit_events WHERE action = 'yubikey.imported'`).Scan(&data); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(data, "vvrginnubkjj") || strings.Contains(data, "a09aa8bf3dd1") || strings.Contains(data, "e2a2e4c8") {
+		t.Errorf("audit data %s", data)
+	}
+}
+
+func TestImportRefusesBadLinesAndDuplicates(t *testing.T) {
+	e := newKeyEnv(t)
+	ctx := context.Background()
+	k1, k2 := newTestKey(1), newTestKey(2)
+	e.importKeys(t, k1)
+	file := k2.csvLine() + // good, but the file is refused as a whole
+		k1.csvLine() + // already imported
+		"4000009,vvcccccccccc,a09aa8bf3d,e2a2e4c88067a1e2efe238f8d2d3f76c,,,\n" + // short private id
+		"Yubico OTP,x,1,vv0123,a09aa8bf3dd1,e2a2e4c88067a1e2efe238f8d2d3f76c\n" + // hex public id
+		"4000010,vvcccccccccd,a09aa8bf3dd1,not-a-key-at-all-not-a-key-at-al,,,\n" + // bad key
+		k2.csvLine() // twice in the file
+	_, err := e.service.Importer().Import(ctx, "cli", strings.NewReader(file))
+	var ie *remoteaccess.ImportError
+	if !errors.As(err, &ie) {
+		t.Fatalf("err = %v, want an ImportError", err)
+	}
+	msg := err.Error()
+	for _, want := range []string{"line 3: private id", "line 4: public id", "line 5: AES key", "line 6: public id: " + k2.publicID + " is also on line 1"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error lacks %q:\n%s", want, msg)
+		}
+	}
+	if strings.Contains(msg, "e2a2e4c8") || strings.Contains(msg, "a09aa8bf3d") {
+		t.Errorf("the error quotes a secret:\n%s", msg)
+	}
+	// Only the duplicate left: refused because k1 is in the database already, nothing imported.
+	_, err = e.service.Importer().Import(ctx, "cli", strings.NewReader(k2.csvLine()+k1.csvLine()))
+	if err == nil || !strings.Contains(err.Error(), "line 2: public id: a key with public id "+k1.publicID) {
+		t.Fatalf("err = %v, want line 2 refused as already imported", err)
+	}
+	var n int
+	e.pool.QueryRow(ctx, `SELECT count(*) FROM yubikeys`).Scan(&n)
+	if n != 1 {
+		t.Fatalf("%d keys stored, want only the first import's 1", n)
+	}
+}
+
+// handOut imports the key, hands it out to a new person with a YubiKey order and returns
+// the person's id.
+func (e *keyEnv) handOut(t *testing.T, k *testKey) string {
+	t.Helper()
+	e.importKeys(t, k)
+	person, _ := e.personWithRemoteAccess(t, "yubikey")
+	if _, err := e.service.HandOut(context.Background(), e.it, person, fmt.Sprint(k.serial), ""); err != nil {
+		t.Fatal(err)
+	}
+	return person
+}
+
+func check(t *testing.T, e *keyEnv, person, otp string) (bool, string) {
+	t.Helper()
+	ok, reason, err := e.service.CheckYubiKeyOTP(context.Background(), person, otp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ok, reason
+}
+
+func TestCheckYubiKeyOTP(t *testing.T) {
+	e := newKeyEnv(t)
+	k := newTestKey(1)
+	person := e.handOut(t, k)
+
+	first := k.press(t)
+	if ok, reason := check(t, e, person, first); !ok {
+		t.Fatalf("first OTP rejected: %s", reason)
+	}
+	// The same OTP again is a replay, whoever sends it.
+	if ok, reason := check(t, e, person, first); ok || reason != remoteaccess.ReasonReplayed {
+		t.Fatalf("replayed OTP: ok=%v reason=%s", ok, reason)
+	}
+	second := k.press(t)
+	third := k.press(t)
+	if ok, reason := check(t, e, person, third); !ok {
+		t.Fatalf("third OTP rejected: %s", reason)
+	}
+	// An older OTP of the same session that was never used is too late now.
+	if ok, reason := check(t, e, person, second); ok || reason != remoteaccess.ReasonReplayed {
+		t.Fatalf("older OTP: ok=%v reason=%s", ok, reason)
+	}
+	// A new session (the key replugged) starts use again at 1, above by the counter.
+	k.replug()
+	if ok, reason := check(t, e, person, k.press(t)); !ok {
+		t.Fatalf("OTP of a new session rejected: %s", reason)
+	}
+
+	// Typed by the wrong hands: a key with another private id under the same public id (a
+	// forged or reprogrammed key), another AES key, another person, garbage.
+	forged := *k
+	forged.privateID[0] ^= 1
+	if ok, reason := check(t, e, person, forged.press(t)); ok || reason != remoteaccess.ReasonOTPInvalid {
+		t.Errorf("wrong private id: ok=%v reason=%s", ok, reason)
+	}
+	wrongKey := *k
+	wrongKey.aesKey = make([]byte, 16)
+	if ok, reason := check(t, e, person, wrongKey.press(t)); ok || reason != remoteaccess.ReasonOTPInvalid {
+		t.Errorf("wrong AES key: ok=%v reason=%s", ok, reason)
+	}
+	other, _ := e.personWithRemoteAccess(t, "yubikey")
+	if ok, reason := check(t, e, other, k.press(t)); ok || reason != remoteaccess.ReasonUnknownKey {
+		t.Errorf("someone else's key: ok=%v reason=%s", ok, reason)
+	}
+	if ok, reason := check(t, e, person, "password123"); ok || reason != remoteaccess.ReasonOTPFormat {
+		t.Errorf("garbage: ok=%v reason=%s", ok, reason)
+	}
+	// The key still works for its holder after all that.
+	if ok, reason := check(t, e, person, k.press(t)); !ok {
+		t.Fatalf("next good OTP rejected: %s", reason)
+	}
+}
+
+// Many requests with one OTP at the same time, as two replicas or a gateway's retries would
+// send: exactly one is accepted.
+func TestCheckYubiKeyOTPConcurrentReplay(t *testing.T) {
+	e := newKeyEnv(t)
+	k := newTestKey(1)
+	person := e.handOut(t, k)
+	for round := range 5 {
+		otp := k.press(t)
+		const callers = 8
+		var (
+			wg       sync.WaitGroup
+			mu       sync.Mutex
+			accepted int
+			reasons  []string
+			start    = make(chan struct{})
+		)
+		for range callers {
+			wg.Go(func() {
+				<-start
+				ok, reason, err := e.service.CheckYubiKeyOTP(context.Background(), person, otp)
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					t.Error(err)
+				}
+				if ok {
+					accepted++
+				} else {
+					reasons = append(reasons, reason)
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		if accepted != 1 {
+			t.Fatalf("round %d: %d of %d calls accepted one OTP (rejections %v)", round, accepted, callers, reasons)
+		}
+		for _, r := range reasons {
+			if r != remoteaccess.ReasonReplayed {
+				t.Fatalf("round %d: rejected as %s, want %s", round, r, remoteaccess.ReasonReplayed)
+			}
+		}
+	}
+}
+
+func TestHandOutNeedsITAndAYubiKeyOrder(t *testing.T) {
+	e := newKeyEnv(t)
+	ctx := context.Background()
+	k := newTestKey(1)
+	e.importKeys(t, k)
+	withYubiKey, _ := e.personWithRemoteAccess(t, "yubikey")
+	withSMS, _ := e.personWithRemoteAccess(t, "sms")
+
+	if _, err := e.service.HandOut(ctx, e.manager, withYubiKey, k.publicID, ""); !errors.Is(err, remoteaccess.ErrForbidden) {
+		t.Errorf("a manager handed out a key: %v", err)
+	}
+	var ve *provisioning.ValidationError
+	if _, err := e.service.HandOut(ctx, e.it, withSMS, k.publicID, ""); !errors.As(err, &ve) || ve.Errors[0].Field != "person" {
+		t.Errorf("a key for an SMS order: %v", err)
+	}
+	if _, err := e.service.HandOut(ctx, e.it, withYubiKey, "4999999", ""); !errors.As(err, &ve) || ve.Errors[0].Field != "yubikey" {
+		t.Errorf("an unknown serial: %v", err)
+	}
+	handout, err := e.service.HandOut(ctx, e.it, withYubiKey, k.publicID, "Kvitterad på plats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A key cannot be handed out twice.
+	other, _ := e.personWithRemoteAccess(t, "yubikey")
+	if _, err := e.service.HandOut(ctx, e.it, other, fmt.Sprint(k.serial), ""); !errors.As(err, &ve) {
+		t.Errorf("the same key twice: %v", err)
+	}
+	r, err := e.service.Receipt(ctx, e.it, handout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.PersonID != withYubiKey || r.Key.Serial != k.serial || r.HandedOutBy != "Ingrid IT" || r.Note != "Kvitterad på plats" || r.ReturnedAt != nil {
+		t.Errorf("receipt %+v", r)
+	}
+	if _, err := e.service.Receipt(ctx, e.manager, handout); !errors.Is(err, remoteaccess.ErrForbidden) {
+		t.Errorf("a manager read a receipt: %v", err)
+	}
+	var kind, grant string
+	if err := e.pool.QueryRow(ctx, `SELECT kind, grant_id FROM authenticators WHERE person_id = $1 AND revoked_at IS NULL`, withYubiKey).Scan(&kind, &grant); err != nil || kind != "yubikey" {
+		t.Errorf("factor %q, %v", kind, err)
+	}
+}
+
+func TestReturnRevokesTheFactor(t *testing.T) {
+	e := newKeyEnv(t)
+	ctx := context.Background()
+	k := newTestKey(1)
+	person := e.handOut(t, k)
+	if ok, reason := check(t, e, person, k.press(t)); !ok {
+		t.Fatal(reason)
+	}
+	// The grant ended (as H4's revocation does it): the factor revoked, the key to be
+	// returned. The key stops working at once and shows in IT's list.
+	e.exec(t, `UPDATE authenticators SET revoked_at = now() WHERE person_id = $1`, person)
+	e.exec(t, `UPDATE yubikeys SET state = 'to_be_returned' WHERE person_id = $1`, person)
+	if ok, reason := check(t, e, person, k.press(t)); ok || reason != remoteaccess.ReasonUnknownKey {
+		t.Fatalf("revoked factor: ok=%v reason=%s", ok, reason)
+	}
+	list, err := e.service.YubiKeysToBeReturned(ctx, e.it)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 1 || list[0].Serial != k.serial || list[0].PersonID != person || list[0].PersonName == "" {
+		t.Fatalf("to be returned: %+v", list)
+	}
+	if _, err := e.service.YubiKeysToBeReturned(ctx, e.manager); !errors.Is(err, remoteaccess.ErrForbidden) {
+		t.Errorf("a manager read IT's list: %v", err)
+	}
+	if err := e.service.Return(ctx, e.it, fmt.Sprint(k.serial), "Återlämnad"); err != nil {
+		t.Fatal(err)
+	}
+	if list, _ := e.service.YubiKeysToBeReturned(ctx, e.it); len(list) != 0 {
+		t.Fatalf("still to be returned: %+v", list)
+	}
+	// Back in stock, the key can go to the next person, with its counters where they were:
+	// the old holder's unused OTPs stay useless.
+	old := k.press(t)
+	next, _ := e.personWithRemoteAccess(t, "yubikey")
+	if _, err := e.service.HandOut(ctx, e.it, next, k.publicID, ""); err != nil {
+		t.Fatal(err)
+	}
+	k.replug()
+	if ok, reason := check(t, e, next, k.press(t)); !ok {
+		t.Fatalf("the next holder's OTP: %s", reason)
+	}
+	if ok, _ := check(t, e, next, old); ok {
+		t.Fatal("an OTP typed before the return was accepted")
+	}
+}
+
+func TestReturnWhileHandedOut(t *testing.T) {
+	e := newKeyEnv(t)
+	ctx := context.Background()
+	k := newTestKey(1)
+	person := e.handOut(t, k)
+	if err := e.service.Return(ctx, e.it, k.publicID, ""); err != nil {
+		t.Fatal(err)
+	}
+	if ok, reason := check(t, e, person, k.press(t)); ok || reason != remoteaccess.ReasonUnknownKey {
+		t.Fatalf("returned key: ok=%v reason=%s", ok, reason)
+	}
+	var revoked bool
+	e.pool.QueryRow(ctx, `SELECT revoked_at IS NOT NULL FROM authenticators WHERE person_id = $1`, person).Scan(&revoked)
+	if !revoked {
+		t.Error("the factor is live after the return")
+	}
+	var ve *provisioning.ValidationError
+	if err := e.service.Return(ctx, e.it, k.publicID, ""); !errors.As(err, &ve) {
+		t.Errorf("returned twice: %v", err)
+	}
+}
+
+func TestLockedFactorRejects(t *testing.T) {
+	e := newKeyEnv(t)
+	k := newTestKey(1)
+	person := e.handOut(t, k)
+	e.exec(t, `UPDATE authenticators SET locked_at = now() WHERE person_id = $1`, person)
+	otp := k.press(t)
+	if ok, reason := check(t, e, person, otp); ok || reason != remoteaccess.ReasonFactorLocked {
+		t.Fatalf("locked: ok=%v reason=%s", ok, reason)
+	}
+	// A rejected OTP was not spent: after IT's unlock it works.
+	e.exec(t, `UPDATE authenticators SET locked_at = NULL WHERE person_id = $1`, person)
+	if ok, reason := check(t, e, person, otp); !ok {
+		t.Fatalf("after unlock: %s", reason)
+	}
+}
