@@ -219,7 +219,7 @@ func httpHandler(ctx context.Context, cfg *config.Config, rp *oidc.RP, pool *pgx
 	}
 	webServer.UseRemoteAccess(remote)
 	apiServer, err := api.New(ctx, service, api.Config{Tokens: cfg.Tokens, APIClients: cfg.APIClients, AccessTokens: rp,
-		Sessions: webServer, Logger: logger})
+		Sessions: webServer, Logger: logger, RemoteAccess: remote})
 	if err != nil {
 		return nil, err
 	}
