@@ -10,10 +10,6 @@ import (
 	"github.com/behorig/behorig/remoteaccess"
 )
 
-// UseRemoteAccess gives the pages the remote-access service: the YubiKey pages and the person
-// page's keys need it. Without it those pages answer 404, as a site without remote access.
-func (s *Server) UseRemoteAccess(ra *remoteaccess.Service) { s.remote = ra }
-
 // keyReceiptView is a hand-out's receipt with the person's name and personnummer.
 type keyReceiptView struct {
 	remoteaccess.Receipt
