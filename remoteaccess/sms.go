@@ -73,7 +73,7 @@ var e164 = regexp.MustCompile(`^\+[1-9][0-9]{7,14}$`)
 // it is the browser's token and client identifies the browser.
 //
 // The SMS is sent with no transaction open. When no gateway takes it the error wraps
-// connectors.ErrSMSUnavailable (or connectors.ErrSMSRecipient when the number itself was
+// connectors.ErrSMSUnavailable (and connectors.ErrSMSRecipient too when the number itself was
 // refused) and no code is valid. When the person had SMSPerHour codes in the last hour, the
 // error is ErrTooManyCodes and nothing is sent.
 func (s *Service) SendCode(ctx context.Context, personID, mobile, purpose, client string) (state []byte, err error) {
