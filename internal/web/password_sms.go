@@ -23,9 +23,6 @@ import (
 // is "sent" either way (a random challenge the browser holds, which no code matches), so
 // that the form cannot be used to learn who has an account or a number.
 
-// UseRemoteAccess gives the pages remote access: the password page's SMS codes.
-func (s *Server) UseRemoteAccess(r *remoteaccess.Service) { s.remote = r }
-
 // smsEnabled tells whether the password page can send codes.
 func (s *Server) smsEnabled() bool { return s.remote != nil && s.remote.SMSEnabled() }
 

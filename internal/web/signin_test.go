@@ -44,6 +44,7 @@ const idle = 30 * time.Minute
 // dev OpenID Provider, all over real HTTP.
 type site struct {
 	app    *testapp.App
+	remote *remoteaccess.Service
 	idp    *devenv.IdP
 	url    string
 	client *http.Client // keeps cookies, does not follow redirects
@@ -116,7 +117,7 @@ func newSite(t testing.TB, opts siteOptions) *site {
 			t.Fatalf("dev IdP discovery: %v", err)
 		}
 	}
-	return &site{app: app, idp: idp, url: base, client: newClient()}
+	return &site{app: app, remote: remote, idp: idp, url: base, client: newClient()}
 }
 
 func newClient() *http.Client {
