@@ -131,8 +131,8 @@ func (s *Service) SendCode(ctx context.Context, personID, mobile, purpose, clien
 		}
 		return nil, fmt.Errorf("send code to %s: %w", connectors.MaskMobile(mobile), err)
 	}
-	// The SMS is out: record it even if the caller gave up meanwhile, so that the rate limit
-	// sees it.
+	// The SMS is out: the receipt makes its code valid, recorded even if the caller gave up
+	// meanwhile (a gateway's retransmission of the login finds the code on the phone).
 	if _, err := s.db.Exec(context.WithoutCancel(ctx), "UPDATE sms_challenges SET provider = $2, provider_id = $3 WHERE id = $1",
 		id, cmp.Or(receipt.Provider, "unknown"), receipt.MessageID); err != nil {
 		return nil, fmt.Errorf("send code: record the gateway's receipt: %w", err)

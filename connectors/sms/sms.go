@@ -285,11 +285,11 @@ func (f Failover) Send(ctx context.Context, m connectors.SMS) (connectors.SMSRec
 	for i, g := range f.Gateways {
 		receipt, err := g.Sender.Send(ctx, m)
 		if err == nil {
-			log.Info("sms sent", "gateway", g.Name, "provider", receipt.Provider, "provider_id", receipt.MessageID,
+			log.InfoContext(ctx, "sms sent", "gateway", g.Name, "provider", receipt.Provider, "provider_id", receipt.MessageID,
 				"to", connectors.MaskMobile(m.To), "sms_id", m.ID, "attempt", i+1)
 			return receipt, nil
 		}
-		log.Warn("sms gateway failed", "gateway", g.Name, "to", connectors.MaskMobile(m.To), "sms_id", m.ID, "err", err)
+		log.WarnContext(ctx, "sms gateway failed", "gateway", g.Name, "to", connectors.MaskMobile(m.To), "sms_id", m.ID, "err", err)
 		errs = append(errs, fmt.Errorf("%s: %w", g.Name, err))
 		if errors.Is(err, connectors.ErrSMSRecipient) || ctx.Err() != nil {
 			// The number's fault, which every gateway would share; or the caller gave up,
