@@ -37,6 +37,24 @@ const (
 // numbers that are not mobile numbers (08…, 031…) are refused: a code sent there never
 // arrives.
 func NormalizeMobile(s string) (string, error) {
+	e164, problem := normalizeMobile(s)
+	if problem != "" {
+		return "", fmt.Errorf(problem, s)
+	}
+	return e164, nil
+}
+
+// What is wrong with a mobile number, as validation messages (with the number typed).
+const (
+	mobileNotANumber  = "%q is not a phone number"
+	mobileNotMobile   = "%q is not a Swedish mobile number (07x xxx xx xx)"
+	mobileNoCountry   = "%q: give a Swedish mobile number (07…) or the country code (+…)"
+	mobileBadInternat = "%q is not a phone number with its country code"
+)
+
+// normalizeMobile returns the number in E.164, or the validation message that says what is
+// wrong with it.
+func normalizeMobile(s string) (string, string) {
 	digits := strings.Map(func(r rune) rune {
 		switch r {
 		case ' ', '-', '.', '(', ')', '\u00a0':
@@ -44,15 +62,10 @@ func NormalizeMobile(s string) (string, error) {
 		}
 		return r
 	}, strings.TrimSpace(s))
-	if digits == "" {
-		return "", fmt.Errorf("is required")
-	}
 	plus := strings.HasPrefix(digits, "+")
 	digits = strings.TrimPrefix(digits, "+")
-	for _, r := range digits {
-		if r < '0' || r > '9' {
-			return "", fmt.Errorf("%q is not a phone number", s)
-		}
+	if digits == "" || strings.ContainsFunc(digits, func(r rune) bool { return r < '0' || r > '9' }) {
+		return "", mobileNotANumber
 	}
 	var e164 string
 	switch {
@@ -65,19 +78,19 @@ func NormalizeMobile(s string) (string, error) {
 	case strings.HasPrefix(digits, "46"):
 		e164 = digits
 	default:
-		return "", fmt.Errorf("%q: give a Swedish mobile number (07…) or the country code (+…)", s)
+		return "", mobileNoCountry
 	}
 	if strings.HasPrefix(e164, "46") {
 		national := strings.TrimPrefix(strings.TrimPrefix(e164, "46"), "0") // +46 (0)70…
 		if len(national) != 9 || national[0] != '7' {
-			return "", fmt.Errorf("%q is not a Swedish mobile number (07x xxx xx xx)", s)
+			return "", mobileNotMobile
 		}
-		return "+46" + national, nil
+		return "+46" + national, ""
 	}
 	if len(e164) < 8 || len(e164) > 15 || e164[0] == '0' {
-		return "", fmt.Errorf("%q is not a phone number with its country code", s)
+		return "", mobileBadInternat
 	}
-	return "+" + e164, nil
+	return "+" + e164, ""
 }
 
 // MaskMobile shows a number so that its owner recognises it and nobody else learns it:
@@ -107,9 +120,12 @@ func (s *Service) validateRemoteAccess(ctx context.Context, in SubmitInput, v *v
 	if v.description == "" {
 		ve.add("description", "is required: describe the work done through remote access")
 	}
-	if mobile, err := NormalizeMobile(in.Person.Mobile); err != nil {
-		ve.add("person.mobile", "%v", err)
-	} else {
+	switch mobile, problem := normalizeMobile(in.Person.Mobile); {
+	case strings.TrimSpace(in.Person.Mobile) == "":
+		ve.add("person.mobile", "is required: the codes for remote access are sent to it")
+	case problem != "":
+		ve.add("person.mobile", problem, in.Person.Mobile)
+	default:
 		v.person.Mobile = mobile
 	}
 	switch in.RemoteFactor {

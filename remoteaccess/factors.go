@@ -74,17 +74,18 @@ func (s *Service) Factors(ctx context.Context, actor provisioning.Actor, personI
 // Unlock is IT clearing the lock of a factor that too many failed logins locked: the
 // failures start again from zero. It is audited with who unlocked and how many failures
 // the factor had. A factor that is not locked, or was revoked, is a conflict: there is
-// nothing to unlock, and a revoked factor stays revoked.
-func (s *Service) Unlock(ctx context.Context, actor provisioning.Actor, factorID string) error {
+// nothing to unlock, and a revoked factor stays revoked. It returns the factor's person.
+func (s *Service) Unlock(ctx context.Context, actor provisioning.Actor, factorID string) (string, error) {
 	if !actor.IT() {
-		return fmt.Errorf("only IT unlocks a second factor: %w", ErrForbidden)
+		return "", fmt.Errorf("only IT unlocks a second factor: %w", ErrForbidden)
 	}
 	id, ok := parseID(factorID)
 	if !ok {
-		return fmt.Errorf("factor %q: %w", factorID, ErrNotFound)
+		return "", fmt.Errorf("factor %q: %w", factorID, ErrNotFound)
 	}
-	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		var personID, kind string
+	var personID string
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		var kind string
 		var failures int
 		var locked, revoked bool
 		err := tx.QueryRow(ctx, `SELECT person_id::text, kind, failures, locked_at IS NOT NULL, revoked_at IS NOT NULL
@@ -107,6 +108,7 @@ func (s *Service) Unlock(ctx context.Context, actor provisioning.Actor, factorID
 		return s.audit.Append(ctx, tx, audit.Event{At: s.clock.Now(), Actor: actor.Subject, Action: "remote_access.factor_unlocked",
 			PersonID: personID, Data: map[string]any{"factor": factorID, "kind": kind, "failures": failures}})
 	})
+	return personID, err
 }
 
 // parseID reads an id from a URL; anything that is not a uuid names no row.

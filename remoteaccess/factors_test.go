@@ -34,22 +34,12 @@ func withRemoteAccess(t *testing.T, app *testapp.App, pnr, mobile string) string
 	return v.Person.ID
 }
 
-func newService(t *testing.T, app *testapp.App) *remoteaccess.Service {
-	t.Helper()
-	s, err := remoteaccess.New(remoteaccess.Config{DB: app.Pool, Box: app.Box, Audit: app.Audit, Directory: app.Directory,
-		Clock: app.Clock, Logger: app.Logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
 // IT sees a person's factors with the number masked and the lockout state, and unlocks a
 // locked factor: audited, the failures start from zero. Nobody else may do either, and a
 // factor that is not locked cannot be "unlocked" again.
 func TestFactorsAndUnlock(t *testing.T) {
 	app := testapp.New(t, testapp.Options{})
-	ra := newService(t, app)
+	ra := app.Remote
 	ctx := context.Background()
 	personID := withRemoteAccess(t, app, "19850113-9995", "070-123 45 67")
 
@@ -72,14 +62,14 @@ func TestFactorsAndUnlock(t *testing.T) {
 		t.Fatalf("factor %+v", f)
 	}
 
-	if err := ra.Unlock(ctx, app.Actors["requester"], f.ID); !errors.Is(err, remoteaccess.ErrForbidden) {
+	if _, err := ra.Unlock(ctx, app.Actors["requester"], f.ID); !errors.Is(err, remoteaccess.ErrForbidden) {
 		t.Errorf("the requester unlocked: %v", err)
 	}
-	if err := ra.Unlock(ctx, app.Actors["it-handler"], "not-an-id"); !errors.Is(err, remoteaccess.ErrNotFound) {
+	if _, err := ra.Unlock(ctx, app.Actors["it-handler"], "not-an-id"); !errors.Is(err, remoteaccess.ErrNotFound) {
 		t.Errorf("unlock of a malformed id: %v", err)
 	}
-	if err := ra.Unlock(ctx, app.Actors["it-handler"], f.ID); err != nil {
-		t.Fatal(err)
+	if who, err := ra.Unlock(ctx, app.Actors["it-handler"], f.ID); err != nil || who != personID {
+		t.Fatalf("unlock: %s, %v", who, err)
 	}
 	factors, err = ra.Factors(ctx, app.Actors["it-handler"], personID)
 	if err != nil {
@@ -88,7 +78,7 @@ func TestFactorsAndUnlock(t *testing.T) {
 	if factors[0].Locked || factors[0].Failures != 0 {
 		t.Fatalf("after unlock: %+v", factors[0])
 	}
-	if err := ra.Unlock(ctx, app.Actors["it-handler"], f.ID); !errors.Is(err, remoteaccess.ErrConflict) {
+	if _, err := ra.Unlock(ctx, app.Actors["it-handler"], f.ID); !errors.Is(err, remoteaccess.ErrConflict) {
 		t.Errorf("unlocking an unlocked factor: %v", err)
 	}
 	var actor, data string
@@ -104,7 +94,7 @@ func TestFactorsAndUnlock(t *testing.T) {
 	if _, err := app.Pool.Exec(ctx, "UPDATE authenticators SET locked_at = $2, revoked_at = $2 WHERE id = $1", f.ID, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if err := ra.Unlock(ctx, app.Actors["it-handler"], f.ID); !errors.Is(err, remoteaccess.ErrConflict) {
+	if _, err := ra.Unlock(ctx, app.Actors["it-handler"], f.ID); !errors.Is(err, remoteaccess.ErrConflict) {
 		t.Errorf("unlocking a revoked factor: %v", err)
 	}
 }

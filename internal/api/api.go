@@ -20,6 +20,7 @@ import (
 	"github.com/behorig/behorig/auth/session"
 	"github.com/behorig/behorig/internal/config"
 	"github.com/behorig/behorig/provisioning"
+	"github.com/behorig/behorig/remoteaccess"
 )
 
 // maxBody bounds every request body; a grant request with fifty items is well below it.
@@ -33,6 +34,7 @@ type Server struct {
 	access   AccessTokens
 	sessions Sessions
 	log      *slog.Logger
+	remote   *remoteaccess.Service
 }
 
 // AccessTokens verifies OAuth 2 access tokens from integrations (auth/oidc.RP).
@@ -52,12 +54,14 @@ type Config struct {
 	AccessTokens AccessTokens
 	Sessions     Sessions
 	Logger       *slog.Logger
+	// RemoteAccess serves the second factors (remoteaccess.go); nil: their routes answer 404.
+	RemoteAccess *remoteaccess.Service
 }
 
 // New creates the principals of the configured tokens and API clients and returns the API.
 func New(ctx context.Context, service *provisioning.Service, c Config) (*Server, error) {
 	s := &Server{service: service, tokens: map[[sha256.Size]byte]provisioning.Actor{}, clients: map[string]provisioning.Actor{},
-		access: c.AccessTokens, sessions: c.Sessions, log: c.Logger}
+		access: c.AccessTokens, sessions: c.Sessions, log: c.Logger, remote: c.RemoteAccess}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -134,6 +138,9 @@ func (s *Server) routes() []route {
 		{"POST /api/v1/persons/{id}/link", s.authed(s.linkAccount)},
 		{"POST /api/v1/persons/{id}/new-account", s.authed(s.useNewAccount)},
 		{"GET /api/v1/me", s.authed(s.me)},
+		// remote access: a person's second factors and IT's unlock (remoteaccess.go)
+		{"GET /api/v1/persons/{id}/factors", s.authed(s.factors)},
+		{"POST /api/v1/factors/{id}/unlock", s.authed(s.unlockFactor)},
 		{"GET /api/v1/openapi.json", s.openAPI}, // public: what the API is, not what it holds
 	}
 }
@@ -248,14 +255,14 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.As(err, &ve):
 		s.problem(w, r, http.StatusBadRequest, "The request has invalid fields", ve.Errors)
-	case errors.Is(err, provisioning.ErrNotFound):
+	case errors.Is(err, provisioning.ErrNotFound), errors.Is(err, remoteaccess.ErrNotFound):
 		s.problem(w, r, http.StatusNotFound, "Not found", nil)
-	case errors.Is(err, provisioning.ErrForbidden):
+	case errors.Is(err, provisioning.ErrForbidden), errors.Is(err, remoteaccess.ErrForbidden):
 		if r.Header.Get("Authorization") != "" {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="behorig", error="insufficient_scope"`)
 		}
 		s.problem(w, r, http.StatusForbidden, err.Error(), nil)
-	case errors.Is(err, provisioning.ErrConflict):
+	case errors.Is(err, provisioning.ErrConflict), errors.Is(err, remoteaccess.ErrConflict):
 		s.problem(w, r, http.StatusConflict, err.Error(), nil)
 	default:
 		s.log.ErrorContext(r.Context(), "api request failed", "method", r.Method, "path", r.URL.Path, "err", err)

@@ -6,7 +6,8 @@ import (
 	"github.com/behorig/behorig/provisioning"
 )
 
-// catalog answers the systems one may apply for, with their roles: {"systems": [...]}.
+// catalog answers the systems one may apply for, with their roles, and the remote-access
+// systems a remote-access order grants, with their price: {"systems": [...], "remoteAccess": [...]}.
 func (s *Server) catalog(w http.ResponseWriter, r *http.Request, _ provisioning.Actor) {
 	if _, ok := s.query(w, r); !ok {
 		return
@@ -16,7 +17,12 @@ func (s *Server) catalog(w http.ResponseWriter, r *http.Request, _ provisioning.
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"systems": systems})
+	remote, err := s.service.RemoteAccessSystems(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"systems": systems, "remoteAccess": remote})
 }
 
 // maxUnits bounds a units answer; a search narrows it.

@@ -240,6 +240,9 @@ func TestEveryRouteAnswersAsDocumented(t *testing.T) {
 		t.Fatal("the other system is not recorded as handled")
 	}
 
+	// remote access: the order, then IT reads and unlocks the factor that failed logins locked
+	remoteAccessRoutes(t, app, call)
+
 	resp = get(t, app, "", "/api/v1/openapi.json")
 	if resp.code != http.StatusOK {
 		t.Fatalf("openapi.json: %d", resp.code)

@@ -24,6 +24,8 @@ type submitBody struct {
 	Items         []itemBody `json:"items"`
 	OtherSystem   string     `json:"otherSystem" text:"multiline"`
 	Approver      string     `json:"approver"`
+	// RemoteFactor is a remote-access order's second factor: sms or yubikey.
+	RemoteFactor string `json:"remoteFactor"`
 
 	// End lists the grants a change request ends.
 	End []endBody `json:"end"`
@@ -68,7 +70,7 @@ func (b submitBody) input() provisioning.SubmitInput {
 	}
 	return provisioning.SubmitInput{Kind: b.Kind, Person: provisioning.PersonInput(b.Person), Unit: b.Unit,
 		CostCentre: b.CostCentre, Reason: b.Reason, Description: b.Description, OtherSystem: b.OtherSystem, ValidFrom: b.ValidFrom, ValidTo: b.ValidTo,
-		EffectiveDate: b.EffectiveDate, Items: items, End: end, Approver: b.Approver}
+		EffectiveDate: b.EffectiveDate, Items: items, End: end, Approver: b.Approver, RemoteFactor: b.RemoteFactor}
 }
 
 // submit stores a request. With an Idempotency-Key a repeated call (a retry after a lost

@@ -28,6 +28,7 @@ import (
 	"github.com/behorig/behorig/connectors"
 	"github.com/behorig/behorig/connectors/ldap"
 	"github.com/behorig/behorig/connectors/mail"
+	"github.com/behorig/behorig/connectors/sms"
 	"github.com/behorig/behorig/internal/api"
 	"github.com/behorig/behorig/internal/audit"
 	"github.com/behorig/behorig/internal/config"
@@ -40,6 +41,7 @@ import (
 	"github.com/behorig/behorig/internal/store"
 	"github.com/behorig/behorig/internal/testenv"
 	"github.com/behorig/behorig/provisioning"
+	"github.com/behorig/behorig/remoteaccess"
 )
 
 // Clock is the wall clock moved on by a test, shared by the domain and River, so that moving
@@ -73,11 +75,13 @@ func (c *Clock) Advance(d time.Duration) {
 // App is a running behorig for one test.
 type App struct {
 	// Pool is the web's pool, which the API and Service use; JobsPool is the jobs'.
-	Pool      *pgxpool.Pool
-	JobsPool  *pgxpool.Pool
-	Box       *secret.Box
-	Audit     *audit.Log
-	Service   *provisioning.Service
+	Pool     *pgxpool.Pool
+	JobsPool *pgxpool.Pool
+	Box      *secret.Box
+	Audit    *audit.Log
+	Service  *provisioning.Service
+	// Remote is remote access's domain on the web's pool (remoteaccess).
+	Remote    *remoteaccess.Service
 	Directory connectors.Directory
 	Slapd     *localserver.Slapd
 	Runner    *jobs.Runner
@@ -227,6 +231,11 @@ func New(t testing.TB, opts Options) *App {
 	if err != nil {
 		t.Fatal(err)
 	}
+	remote, err := remoteaccess.New(remoteaccess.Config{DB: pool, Box: box, Audit: auditLog, Directory: dir,
+		SMS: sms.Outbox{DB: pool}, Clock: clock, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ready := ops.NewReadiness(probes, ops.ReadinessOptions{Interval: 250 * time.Millisecond, Timeout: time.Second,
 		Observe: m.ObserveProbe})
 	readyCtx, stopProbes := context.WithCancel(ctx)
@@ -234,7 +243,7 @@ func New(t testing.TB, opts Options) *App {
 	ready.Run(readyCtx)
 	m.RegisterPools(map[string]*pgxpool.Pool{"web": pool, "jobs": jobsPool})
 	m.RegisterQueues(pool, logger)
-	app := &App{Metrics: m, Ready: ready, Logger: logger, Pool: pool, JobsPool: jobsPool, Box: box, Audit: auditLog, Service: service, Directory: dir, Slapd: slapd,
+	app := &App{Metrics: m, Ready: ready, Logger: logger, Pool: pool, JobsPool: jobsPool, Box: box, Audit: auditLog, Service: service, Remote: remote, Directory: dir, Slapd: slapd,
 		Runner: runner, Clock: clock, Tokens: map[string]string{}, Actors: map[string]provisioning.Actor{}}
 	app.startAPI(t, ctx, logger)
 	if err := runner.Register(service.OnPool(jobsPool)); err != nil {
@@ -279,7 +288,7 @@ func (a *App) startAPI(t testing.TB, ctx context.Context, logger *slog.Logger) {
 			SHA256: hex.EncodeToString(sum[:])})
 		a.Tokens[p.Subject] = token
 	}
-	server, err := api.New(ctx, a.Service, api.Config{Tokens: tokens, Logger: logger})
+	server, err := api.New(ctx, a.Service, api.Config{Tokens: tokens, Logger: logger, RemoteAccess: a.Remote})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,7 +51,9 @@ func (a *App) ServeWeb(t testing.TB, ln net.Listener, base string) *devenv.IdP {
 	if err != nil {
 		t.Fatal(err)
 	}
-	apiServer, err := api.New(ctx, a.Service, api.Config{APIClients: idp.APIClients, AccessTokens: rp, Sessions: webServer, Logger: a.Logger})
+	webServer.UseRemoteAccess(a.Remote)
+	apiServer, err := api.New(ctx, a.Service, api.Config{APIClients: idp.APIClients, AccessTokens: rp, Sessions: webServer, Logger: a.Logger,
+		RemoteAccess: a.Remote})
 	if err != nil {
 		t.Fatal(err)
 	}

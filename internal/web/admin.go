@@ -62,7 +62,7 @@ var (
 	unitLabels = map[string]string{"name": "admin.unit.name", "ansvarskod": "field.costCentre", "parent": "admin.unit.parent",
 		"managers": "admin.unit.managers", "external": "admin.unit.external"}
 	systemLabels = map[string]string{"id": "admin.system.id", "name": "admin.system.name", "groupTemplate": "admin.system.template",
-		"monthlyPriceSek": "admin.system.price", "roles": "admin.system.roles", "role": "admin.system.roles", "terms": "admin.system.terms",
+		"monthlyPriceSek": "admin.system.price", "roles": "admin.system.roles", "role": "admin.system.roles", "remoteAccess": "admin.system.remoteAccess", "terms": "admin.system.terms",
 		"trainingUrl": "admin.system.trainingUrl", "category": "admin.system.category"}
 )
 
@@ -153,7 +153,8 @@ func (s *Server) adminSystem(w http.ResponseWriter, r *http.Request, actor provi
 		form = map[string]string{"existing": "1", "id": found.ID, "name": found.Name, "groupTemplate": found.GroupTemplate,
 			"monthlyPriceSek": strconv.Itoa(found.MonthlyPriceSEK), "needsTerms": flag(found.NeedsTerms),
 			"needsCertificate": flag(found.NeedsCertificate), "manual": flag(found.Manual), "terms": found.Terms,
-			"termsVersion": strconv.Itoa(found.TermsVersion), "trainingUrl": found.TrainingURL, "category": found.Category}
+			"termsVersion": strconv.Itoa(found.TermsVersion), "trainingUrl": found.TrainingURL, "category": found.Category,
+			"remoteAccess": flag(found.RemoteAccess)}
 		for i, role := range found.Roles {
 			form[fmt.Sprintf("role.%d.id", i)], form[fmt.Sprintf("role.%d.name", i)] = role.ID, role.Name
 		}
@@ -194,12 +195,12 @@ func (s *Server) saveSystem(w http.ResponseWriter, r *http.Request, actor provis
 	}
 	form := map[string]string{}
 	for _, k := range []string{"existing", "id", "name", "groupTemplate", "monthlyPriceSek", "needsTerms", "needsCertificate", "manual", "terms",
-		"trainingUrl", "category"} {
+		"trainingUrl", "category", "remoteAccess"} {
 		form[k] = strings.TrimSpace(r.PostForm.Get(k))
 	}
 	in := provisioning.SystemAdmin{ID: form["id"], Name: form["name"], GroupTemplate: form["groupTemplate"],
 		NeedsTerms: form["needsTerms"] != "", NeedsCertificate: form["needsCertificate"] != "", Manual: form["manual"] != "",
-		Terms: form["terms"], TrainingURL: form["trainingUrl"], Category: form["category"]}
+		Terms: form["terms"], TrainingURL: form["trainingUrl"], Category: form["category"], RemoteAccess: form["remoteAccess"] != ""}
 	price, priceErr := strconv.Atoi(strings.ReplaceAll(form["monthlyPriceSek"], " ", ""))
 	if form["monthlyPriceSek"] == "" {
 		price, priceErr = 0, nil

@@ -13,6 +13,7 @@ import (
 
 	"github.com/behorig/behorig/auth/session"
 	"github.com/behorig/behorig/provisioning"
+	"github.com/behorig/behorig/remoteaccess"
 )
 
 // formError is one error of a form, shown in the summary at the top and linked to its field.
@@ -44,11 +45,11 @@ func (s *Server) signedIn(h func(http.ResponseWriter, *http.Request, provisionin
 // domainError answers an error from the domain as a page.
 func (s *Server) domainError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
-	case errors.Is(err, provisioning.ErrNotFound):
+	case errors.Is(err, provisioning.ErrNotFound), errors.Is(err, remoteaccess.ErrNotFound):
 		s.problemPage(w, r, http.StatusNotFound, "notfound")
-	case errors.Is(err, provisioning.ErrForbidden):
+	case errors.Is(err, provisioning.ErrForbidden), errors.Is(err, remoteaccess.ErrForbidden):
 		s.problemPage(w, r, http.StatusForbidden, "forbidden")
-	case errors.Is(err, provisioning.ErrConflict):
+	case errors.Is(err, provisioning.ErrConflict), errors.Is(err, remoteaccess.ErrConflict):
 		s.problemPage(w, r, http.StatusConflict, "conflict")
 	default:
 		s.fail(w, r, err)
@@ -343,8 +344,13 @@ func (s *Server) personPage(w http.ResponseWriter, r *http.Request, actor provis
 		s.domainError(w, r, err)
 		return
 	}
+	factors, err := s.personFactors(r, actor, person.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	data := pageData{Actor: &actor, Person: &person, Title: person.GivenName + " " + person.Surname,
-		Flash: flash(s.localizer(r), r)}
+		Flash: flash(s.localizer(r), r), Factors: factors}
 	if err := s.addPersonKeys(r, actor, &data); err != nil {
 		s.fail(w, r, err)
 		return

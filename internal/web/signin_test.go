@@ -25,7 +25,6 @@ import (
 	"github.com/behorig/behorig/auth/oidc"
 	"github.com/behorig/behorig/auth/session"
 	"github.com/behorig/behorig/connectors"
-	"github.com/behorig/behorig/connectors/sms"
 	"github.com/behorig/behorig/internal/api"
 	"github.com/behorig/behorig/internal/config"
 	"github.com/behorig/behorig/internal/devenv"
@@ -96,14 +95,9 @@ func newSite(t testing.TB, opts siteOptions) *site {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Remote access as in behorig dev: the password page's SMS codes go to the outbox.
-	remote, err := remoteaccess.New(remoteaccess.Config{DB: app.Pool, Box: app.Box, Audit: app.Audit, Directory: app.Directory,
-		SMS: sms.Outbox{DB: app.Pool}, Clock: app.Clock, Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	webServer.UseRemoteAccess(remote)
-	apiServer, err := api.New(ctx, app.Service, api.Config{APIClients: idp.APIClients, AccessTokens: rp, Sessions: webServer, Logger: logger})
+	webServer.UseRemoteAccess(app.Remote)
+	apiServer, err := api.New(ctx, app.Service, api.Config{APIClients: idp.APIClients, AccessTokens: rp, Sessions: webServer, Logger: logger,
+		RemoteAccess: app.Remote})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +111,7 @@ func newSite(t testing.TB, opts siteOptions) *site {
 			t.Fatalf("dev IdP discovery: %v", err)
 		}
 	}
-	return &site{app: app, remote: remote, idp: idp, url: base, client: newClient()}
+	return &site{app: app, remote: app.Remote, idp: idp, url: base, client: newClient()}
 }
 
 func newClient() *http.Client {

@@ -120,6 +120,10 @@ func (s *Server) Handler(api http.Handler) http.Handler {
 	mux.HandleFunc("POST /requests/new", s.signedIn(s.submitRequest))
 	mux.HandleFunc("GET /units/search", s.signedIn(s.unitSearch))
 	mux.HandleFunc("GET /approvers/search", s.signedIn(s.approverSearch))
+	// remote access: the order "Beställning fjärråtkomst" and IT's unlock of a locked factor
+	mux.HandleFunc("GET /remote-access/new", s.signedIn(s.remoteAccessPage))
+	mux.HandleFunc("POST /remote-access/new", s.signedIn(s.submitRemoteAccess))
+	mux.HandleFunc("POST /factors/{id}/unlock", s.signedIn(s.unlockFactor))
 	mux.HandleFunc("GET /approvals", s.signedIn(s.approvals))
 	mux.HandleFunc("POST /approvals", s.signedIn(s.decideMany))
 	mux.HandleFunc("GET /login", s.loginPage)
@@ -184,7 +188,7 @@ func boundedBodies(next http.Handler) http.Handler {
 // one attachment with its form. It is 0 for the routes that take no files.
 func filesLimit(path string) int64 {
 	switch {
-	case path == "/requests/new":
+	case path == "/requests/new", path == "/remote-access/new":
 		return maxForm + maxFormFiles
 	case strings.HasPrefix(path, "/requests/") && strings.HasSuffix(path, "/attachments"),
 		strings.HasPrefix(path, "/api/v1/requests/") && strings.HasSuffix(path, "/attachments"),
@@ -222,8 +226,8 @@ func (s *Server) CurrentActor(r *http.Request) (provisioning.Actor, error) {
 
 // pageNames are the templates under templates/, each rendered inside layout.html.
 var pageNames = []string{"login", "start", "me", "request", "approvals", "new", "queue", "persons", "person", "terminate", "change", "admin_units", "admin_unit", "admin_catalog", "admin_system", "admin_categories", "sign", "sign_print", "request_original", "problem", "password",
-	// remote access: yubikey
-	"yubikeys", "yubikey_receipt"}
+	// remote access: yubikey, order
+	"yubikeys", "yubikey_receipt", "remote_access"}
 
 type pageData struct {
 	Title   string
@@ -273,6 +277,9 @@ type pageData struct {
 	// WaitingFor is the start page's notice of what waits for the user (notify.go).
 	WaitingFor []noticeLine
 	Change     *changeView // the change request form
+	// remote access: the order form's systems (with their price), the person page's factors
+	RemoteSystems []provisioning.SystemView
+	Factors       []remoteaccess.Factor
 	// a refused form: the errors, each field's error, and what was typed
 	Errors      []formError
 	FieldErrors map[string]string

@@ -10,11 +10,6 @@ import (
 	"github.com/behorig/behorig/remoteaccess"
 )
 
-// UseRemoteAccess gives the pages the remote-access service: the YubiKey pages, the person
-// page's keys and the password page's SMS codes need it. Without it the YubiKey pages answer
-// 404, as a site without remote access, and the password page offers BankID only.
-func (s *Server) UseRemoteAccess(ra *remoteaccess.Service) { s.remote = ra }
-
 // keyReceiptView is a hand-out's receipt with the person's name and personnummer.
 type keyReceiptView struct {
 	remoteaccess.Receipt
