@@ -3,6 +3,7 @@ package connectors
 import (
 	"context"
 	"errors"
+	"strings"
 )
 
 // ErrSMSUnavailable is returned (wrapped) when no gateway took the message: every gateway
@@ -39,14 +40,15 @@ type SMSSender interface {
 // is not tried; the caller tells the person to have the number corrected.
 var ErrSMSRecipient = errors.New("the number cannot receive SMS")
 
-// MaskMobile shows an E.164 mobile for logs and pages without giving it away:
-// +46701740605 → +46 70-*** ** 05. Anything else keeps only its last two characters.
+// MaskMobile shows a number so that its owner recognises it and nobody else learns it, for
+// logs, errors and pages: +46701234567 becomes +46 70 *** ** 67. The one masking of a mobile:
+// the domain (provisioning.MaskMobile) and the gateways use it alike.
 func MaskMobile(e164 string) string {
-	if len(e164) == 12 && e164[:3] == "+46" {
-		return "+46 " + e164[3:5] + "-*** ** " + e164[10:]
+	if strings.HasPrefix(e164, "+46") && len(e164) == 12 {
+		return "+46 " + e164[3:5] + " *** ** " + e164[10:]
 	}
-	if len(e164) <= 2 {
-		return "**"
+	if len(e164) < 6 {
+		return strings.Repeat("*", len(e164))
 	}
-	return "***" + e164[len(e164)-2:]
+	return e164[:3] + strings.Repeat("*", len(e164)-5) + e164[len(e164)-2:]
 }

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/behorig/behorig/connectors"
 )
 
 // The remote-access order ("Beställning fjärråtkomst"). Remote access is a grant like any
@@ -92,16 +94,9 @@ func normalizeMobile(s string) (string, string) {
 }
 
 // MaskMobile shows a number so that its owner recognises it and nobody else learns it:
-// +46701234567 becomes +46 70 *** ** 67.
-func MaskMobile(e164 string) string {
-	if strings.HasPrefix(e164, "+46") && len(e164) == 12 {
-		return "+46 " + e164[3:5] + " *** ** " + e164[10:]
-	}
-	if len(e164) < 6 {
-		return strings.Repeat("*", len(e164))
-	}
-	return e164[:3] + strings.Repeat("*", len(e164)-5) + e164[len(e164)-2:]
-}
+// +46701234567 becomes +46 70 *** ** 67 (connectors.MaskMobile, which the SMS gateways' logs
+// use too).
+func MaskMobile(e164 string) string { return connectors.MaskMobile(e164) }
 
 // validateRemoteAccess checks a remote-access order: the person as a grant request has
 // them, the description of the work done remotely, the mobile number for the codes, the

@@ -79,6 +79,8 @@ type Service struct {
 	pwTimeout   time.Duration
 	clock       Clock
 	log         *slog.Logger
+	// keys are the YubiKeys' opened secrets (yubikey.go), shared by the copies OnPool makes.
+	keys *openedKeys
 }
 
 // New checks the config and returns a Service.
@@ -107,7 +109,7 @@ func New(c Config) (*Service, error) {
 	}
 	s := &Service{db: c.DB, box: c.Box, audit: c.Audit, dir: c.Directory, sms: c.SMS,
 		codeTTL: c.CodeTTL, codeTries: c.CodeTries, smsPerHour: c.SMSPerHour, maxFailures: c.MaxFailures,
-		pwTimeout: c.PasswordTimeout, clock: c.Clock, log: c.Logger}
+		pwTimeout: c.PasswordTimeout, clock: c.Clock, log: c.Logger, keys: newOpenedKeys()}
 	if s.codeTTL == 0 {
 		s.codeTTL = 5 * time.Minute
 	}

@@ -9,13 +9,13 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"math/big"
 	"regexp"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/behorig/behorig/auth/otp"
 	"github.com/behorig/behorig/connectors"
 )
 
@@ -42,6 +42,9 @@ const CodeDigits = 6
 // stateBytes is the length of a challenge's state: unguessable, and within RADIUS's 253
 // bytes per attribute.
 const stateBytes = 32
+
+// challengeKept is how long a person's challenges are kept after they were made.
+const challengeKept = 24 * time.Hour
 
 // codeMACContext keys the HMAC that is all that is kept of a code.
 const codeMACContext = "sms_challenges.code_mac"
@@ -83,7 +86,7 @@ func (s *Service) SendCode(ctx context.Context, personID, mobile, purpose, clien
 	if s.sms == nil {
 		return nil, fmt.Errorf("send code: %w: no SMS gateway is configured", connectors.ErrSMSUnavailable)
 	}
-	code, err := newCode()
+	code, err := otp.RandomCode(CodeDigits)
 	if err != nil {
 		return nil, fmt.Errorf("send code: %w", err)
 	}
@@ -96,6 +99,12 @@ func (s *Service) SendCode(ctx context.Context, personID, mobile, purpose, clien
 		// The person's own lock: two replicas sending to one person at once cannot both pass
 		// the limit, and nobody else waits.
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended('sms_challenges ' || $1::text, 0))", personID); err != nil {
+			return err
+		}
+		// The person's challenges of yesterday go: the rate limit looks back an hour, and a
+		// day answers "did my code go out?" (provider, provider_id) without keeping them all.
+		if _, err := tx.Exec(ctx, "DELETE FROM sms_challenges WHERE person_id = $1 AND created_at < $2",
+			personID, now.Add(-challengeKept)); err != nil {
 			return err
 		}
 		var recent int
@@ -203,15 +212,6 @@ func (s *Service) codeMAC(stateHash []byte, code string) []byte {
 	return s.box.Index(bytes.Join([][]byte{stateHash, []byte(code)}, []byte{0}), codeMACContext)
 }
 
-// newCode draws a uniformly random 6-digit code.
-func newCode() (string, error) {
-	n, err := rand.Int(rand.Reader, big.NewInt(1_000_000))
-	if err != nil {
-		return "", fmt.Errorf("draw a code: %w", err)
-	}
-	return fmt.Sprintf("%0*d", CodeDigits, n), nil
-}
-
 // normalizeCode drops the spaces and dashes a person may type inside a code.
 func normalizeCode(code string) string {
 	return strings.Map(func(r rune) rune {
@@ -239,3 +239,7 @@ func codeText(purpose, code string, ttl time.Duration) string {
 	}
 	return fmt.Sprintf("%s är din kod för %s. Den gäller i %s. Lämna aldrig ut koden till någon.", code, what, validity)
 }
+
+// SMSEnabled tells whether codes can be sent at all (a gateway or the dev outbox is
+// configured), so that pages offer SMS only where it works.
+func (s *Service) SMSEnabled() bool { return s.sms != nil }

@@ -247,6 +247,16 @@ func TestSMSSendsArePerPersonRateLimited(t *testing.T) {
 	if _, err := s.svc.SendCode(ctx, s.person, mobile, remoteaccess.PurposeRADIUS, "vpn"); err != nil {
 		t.Errorf("an hour later: %v", err)
 	}
+	// A day on, a send clears the person's old challenges.
+	s.app.Clock.Advance(24 * time.Hour)
+	if _, err := s.svc.SendCode(ctx, s.person, mobile, remoteaccess.PurposeRADIUS, "vpn"); err != nil {
+		t.Fatal(err)
+	}
+	var kept int
+	s.app.Pool.QueryRow(ctx, "SELECT count(*) FROM sms_challenges WHERE person_id = $1", s.person).Scan(&kept)
+	if kept != 1 {
+		t.Errorf("%d challenges kept a day on, want the new one only", kept)
+	}
 }
 
 // The failover test: the first gateway (46elks' wire format) fails, the second

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -265,65 +266,128 @@ func (s *Service) Importer() Importer {
 // the person with a live (not revoked, not locked) yubikey factor; the OTP must decrypt with
 // its AES key (modhex, CRC), carry its private id, and its (counter, use) must be strictly
 // above the last accepted pair. The pair moves in the UPDATE that accepts the OTP, guarded by
-// the comparison, so that of two requests with one OTP (a gateway's retry, a replay, two
-// replicas) exactly one is accepted. ok false comes with a Reason* for the audit log; err is
-// for the database only. Nothing here is written to the log: the OTP is a credential.
+// the comparison and by the hand-out and the factor, so that of two requests with one OTP (a
+// gateway's retry, a replay, two replicas) exactly one is accepted, and a key returned or a
+// factor revoked a moment ago accepts nothing. ok false comes with a Reason* for the audit
+// log; err is for the database only. Nothing here is written to the log: the OTP is a
+// credential.
+//
+// A login is one statement here once the key's secrets are known (openedKeys); a rejection
+// reads the key's state once more to name the reason.
 func (s *Service) CheckYubiKeyOTP(ctx context.Context, personID, otp string) (ok bool, reason string, err error) {
 	o, err := yubiotp.Parse(otp)
 	if err != nil {
 		return false, ReasonOTPFormat, nil
 	}
-	var (
-		keyID               string
-		privateSealed, aesS []byte
-		locked              bool
-	)
-	err = s.db.QueryRow(ctx, `SELECT y.id, y.private_id_enc, y.aes_key_enc, a.locked_at IS NOT NULL
-		FROM yubikeys y JOIN authenticators a ON a.yubikey_id = y.id
-		WHERE y.public_id = $1 AND y.person_id = $2 AND y.state = 'handed_out'
-		  AND a.person_id = $2 AND a.kind = 'yubikey' AND a.revoked_at IS NULL`,
-		o.PublicID, personID).Scan(&keyID, &privateSealed, &aesS, &locked)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return false, ReasonUnknownKey, nil
+	key, known := s.keys.get(o.PublicID)
+	if !known {
+		if key, reason, err = s.readKey(ctx, personID, o.PublicID); err != nil || reason != "" {
+			return false, reason, err
+		}
+		s.keys.put(o.PublicID, key)
 	}
-	if err != nil {
-		return false, "", fmt.Errorf("read yubikey: %w", err)
+	tok, err := yubiotp.Decrypt(o, key.aesKey)
+	if err != nil && !errors.Is(err, yubiotp.ErrCRC) {
+		return false, "", fmt.Errorf("yubikey %s: %w", key.id, err)
 	}
-	if locked {
-		return false, ReasonFactorLocked, nil
+	if err != nil || subtle.ConstantTimeCompare(tok.PrivateID[:], key.privateID) != 1 {
+		return s.rejection(ctx, personID, o.PublicID, ReasonOTPInvalid)
 	}
-	aesKey, err := s.box.Open(aesS, aesKeyContext)
-	if err != nil {
-		return false, "", fmt.Errorf("yubikey %s: %w", keyID, err)
-	}
-	privateID, err := s.box.Open(privateSealed, privateIDContext)
-	if err != nil {
-		return false, "", fmt.Errorf("yubikey %s: %w", keyID, err)
-	}
-	tok, err := yubiotp.Decrypt(o, aesKey)
-	if errors.Is(err, yubiotp.ErrCRC) {
-		return false, ReasonOTPInvalid, nil
-	}
-	if err != nil {
-		return false, "", fmt.Errorf("yubikey %s: %w", keyID, err)
-	}
-	if subtle.ConstantTimeCompare(tok.PrivateID[:], privateID) != 1 {
-		return false, ReasonOTPInvalid, nil
-	}
-	// The row comparison is PostgreSQL's lexicographic order: counter first, then use. The
-	// factor is checked again, so that a revocation between the read and here wins.
+	// The row comparison is PostgreSQL's lexicographic order: counter first, then use.
 	tag, err := s.db.Exec(ctx, `UPDATE yubikeys SET last_counter = $2, last_use = $3
-		WHERE id = $1 AND state = 'handed_out' AND (last_counter, last_use) < ($2, $3)
-		  AND EXISTS (SELECT 1 FROM authenticators a WHERE a.yubikey_id = yubikeys.id
-		      AND a.person_id = $4 AND a.revoked_at IS NULL AND a.locked_at IS NULL)`,
-		keyID, int32(tok.Counter), int32(tok.Use), personID)
+		WHERE id = $1 AND person_id = $4 AND state = 'handed_out' AND (last_counter, last_use) < ($2, $3)
+		  AND EXISTS (SELECT 1 FROM authenticators a WHERE a.yubikey_id = yubikeys.id AND a.person_id = $4
+		      AND a.kind = 'yubikey' AND a.revoked_at IS NULL AND a.locked_at IS NULL)`,
+		key.id, int32(tok.Counter), int32(tok.Use), personID)
 	if err != nil {
 		return false, "", fmt.Errorf("accept yubikey otp: %w", err)
 	}
 	if tag.RowsAffected() == 0 {
-		return false, ReasonReplayed, nil
+		return s.rejection(ctx, personID, o.PublicID, ReasonReplayed)
 	}
 	return true, "", nil
+}
+
+// openedKey is a key's secrets, opened from the box.
+type openedKey struct {
+	id        string
+	aesKey    []byte
+	privateID []byte
+}
+
+// openedKeys keeps the keys' opened secrets by public id, so that a login does not read and
+// open them again. A key's secrets never change once imported (a public id is never reused,
+// the import refuses it), so nothing goes stale; who may use the key is not kept here but
+// checked by the statement that accepts an OTP. Holding them opened in memory gives nothing
+// away that the process does not already hold: the box's key, which opens them all.
+type openedKeys struct {
+	mu   sync.RWMutex
+	byID map[string]openedKey
+}
+
+func newOpenedKeys() *openedKeys { return &openedKeys{byID: map[string]openedKey{}} }
+
+func (c *openedKeys) get(publicID string) (openedKey, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	k, ok := c.byID[publicID]
+	return k, ok
+}
+
+func (c *openedKeys) put(publicID string, k openedKey) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.byID[publicID] = k
+}
+
+// readKey reads and opens the key with this public id if it is handed out to the person with
+// a live factor; otherwise it gives the reason it is not usable.
+func (s *Service) readKey(ctx context.Context, personID, publicID string) (openedKey, string, error) {
+	var (
+		key                   openedKey
+		privateSealed, aesKey []byte
+		locked                bool
+	)
+	err := s.db.QueryRow(ctx, `SELECT y.id, y.private_id_enc, y.aes_key_enc, a.locked_at IS NOT NULL
+		FROM yubikeys y JOIN authenticators a ON a.yubikey_id = y.id
+		WHERE y.public_id = $1 AND y.person_id = $2 AND y.state = 'handed_out'
+		  AND a.person_id = $2 AND a.kind = 'yubikey' AND a.revoked_at IS NULL`,
+		publicID, personID).Scan(&key.id, &privateSealed, &aesKey, &locked)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return openedKey{}, ReasonUnknownKey, nil
+	}
+	if err != nil {
+		return openedKey{}, "", fmt.Errorf("read yubikey: %w", err)
+	}
+	if locked {
+		return openedKey{}, ReasonFactorLocked, nil
+	}
+	if key.aesKey, err = s.box.Open(aesKey, aesKeyContext); err != nil {
+		return openedKey{}, "", fmt.Errorf("yubikey %s: %w", key.id, err)
+	}
+	if key.privateID, err = s.box.Open(privateSealed, privateIDContext); err != nil {
+		return openedKey{}, "", fmt.Errorf("yubikey %s: %w", key.id, err)
+	}
+	return key, "", nil
+}
+
+// rejection names why an OTP was refused: the key is not (or no longer) the person's to use,
+// the factor is locked, or else the reason the check found (a wrong OTP, a replay).
+func (s *Service) rejection(ctx context.Context, personID, publicID, found string) (bool, string, error) {
+	var locked bool
+	err := s.db.QueryRow(ctx, `SELECT a.locked_at IS NOT NULL
+		FROM yubikeys y JOIN authenticators a ON a.yubikey_id = y.id
+		WHERE y.public_id = $1 AND y.person_id = $2 AND y.state = 'handed_out'
+		  AND a.person_id = $2 AND a.kind = 'yubikey' AND a.revoked_at IS NULL`, publicID, personID).Scan(&locked)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return false, ReasonUnknownKey, nil
+	case err != nil:
+		return false, "", fmt.Errorf("read yubikey: %w", err)
+	case locked:
+		return false, ReasonFactorLocked, nil
+	}
+	return false, found, nil
 }
 
 // YubiKey is a key as IT sees it: never its secrets.
@@ -458,7 +522,7 @@ func (s *Service) HandOut(ctx context.Context, actor provisioning.Actor, personI
 			return err
 		}
 		if state != KeyInStock {
-			return fieldError("yubikey", "is not in stock (%s)", state)
+			return fieldError("yubikey", "is not in stock: record its return first")
 		}
 		now := s.clock.Now()
 		var grantID string

@@ -25,7 +25,7 @@ import (
 	"github.com/behorig/behorig/remoteaccess"
 )
 
-// keyEnv is a database with the demo catalog, a remote-access system, an IT handler and a
+// keyEnv is a database with the demo catalog (its remote-access system), an IT handler and a
 // service over them, for the YubiKey tests.
 type keyEnv struct {
 	pool    *pgxpool.Pool
@@ -71,7 +71,6 @@ func newKeyEnv(t *testing.T) *keyEnv {
 		Roles: []provisioning.Role{provisioning.RoleITHandler}}
 	e.manager = provisioning.Actor{ID: e.principal(t, "manager", "Maria Chef"), Subject: "manager",
 		Roles: []provisioning.Role{provisioning.RoleRequester}, Attests: true}
-	// The demo catalog has the remote-access system, Fjärråtkomst (devenv.DemoRemoteAccess).
 	return e
 }
 
@@ -120,12 +119,12 @@ func (e *keyEnv) personWithRemoteAccess(t *testing.T, factor string) (personID, 
 		t.Fatal(err)
 	}
 	if err := e.pool.QueryRow(ctx, `INSERT INTO request_items (request_id, position, system_id, unit_id)
-		VALUES ($1, 1, 'fjarratkomst', $2) RETURNING id`, requestID, unitID).Scan(&itemID); err != nil {
+		VALUES ($1, 1, $2, $3) RETURNING id`, requestID, devenv.DemoRemoteAccess.ID, unitID).Scan(&itemID); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.pool.QueryRow(ctx, `INSERT INTO grants (person_id, request_id, item_id, system_id, unit_id, group_name, group_key, starts_at, state)
-		VALUES ($1, $2, $3, 'fjarratkomst', $4, 'vpn-users', 'vpn-users', $5, 'active') RETURNING id`,
-		personID, requestID, itemID, unitID, now.Add(-time.Hour)).Scan(&grantID); err != nil {
+		VALUES ($1, $2, $3, $4, $5, 'vpn-users', 'vpn-users', $6, 'active') RETURNING id`,
+		personID, requestID, itemID, devenv.DemoRemoteAccess.ID, unitID, now.Add(-time.Hour)).Scan(&grantID); err != nil {
 		t.Fatal(err)
 	}
 	return personID, grantID
@@ -514,7 +513,17 @@ func TestLockedFactorRejects(t *testing.T) {
 	e := newKeyEnv(t)
 	k := newTestKey(1)
 	person := e.handOut(t, k)
-	e.exec(t, `UPDATE authenticators SET locked_at = now() WHERE person_id = $1`, person)
+	// Locked before the key's first use, and after it (its secrets then known to the
+	// service): refused alike.
+	another := newTestKey(2)
+	other := e.handOut(t, another)
+	if ok, reason := check(t, e, other, another.press(t)); !ok {
+		t.Fatal(reason)
+	}
+	e.exec(t, `UPDATE authenticators SET locked_at = now() WHERE person_id IN ($1, $2)`, person, other)
+	if ok, reason := check(t, e, other, another.press(t)); ok || reason != remoteaccess.ReasonFactorLocked {
+		t.Fatalf("locked after use: ok=%v reason=%s", ok, reason)
+	}
 	otp := k.press(t)
 	if ok, reason := check(t, e, person, otp); ok || reason != remoteaccess.ReasonFactorLocked {
 		t.Fatalf("locked: ok=%v reason=%s", ok, reason)

@@ -13,6 +13,7 @@ needs=(
   "freeradius-utils:/usr/bin/radclient"
   "oathtool:/usr/bin/oathtool"
   "freeradius:/usr/sbin/freeradius"
+  "freeradius-ldap:/usr/lib/freeradius/rlm_ldap.so"
 )
 
 # axe-core, which the browser tests run on every page, from npm into .cache (not committed).

@@ -170,20 +170,6 @@ func New(c Config) (*Server, error) {
 		dropLog: &limitedLog{log: logger, every: time.Second}}, nil
 }
 
-// ListenAndServe listens on the UDP address (host:port) and serves until ctx ends.
-// ready, when not nil, is called with the address once the socket is bound.
-func (s *Server) ListenAndServe(ctx context.Context, addr string, ready func(net.Addr)) error {
-	conn, err := (&net.ListenConfig{}).ListenPacket(ctx, "udp", addr)
-	if err != nil {
-		return fmt.Errorf("radius: listen on %s: %w", addr, err)
-	}
-	s.log.Info("radius: listening", "addr", conn.LocalAddr().String(), "clients", len(s.clients))
-	if ready != nil {
-		ready(conn.LocalAddr())
-	}
-	return s.Serve(ctx, conn)
-}
-
 // Serve reads packets from conn until ctx ends, then closes conn and waits for the requests
 // in flight.
 func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {

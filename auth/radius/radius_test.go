@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -211,6 +212,13 @@ func TestRadclientGetsTheDecision(t *testing.T) {
 	}
 	if _, ok := reply.Get("Session-Timeout"); ok {
 		t.Errorf("a Reject with Session-Timeout:\n%s", reply.Output)
+	}
+
+	// The health check the README gives: radclient exits 0 only on an Access-Accept.
+	status := exec.Command("radclient", "-q", "-r", "1", "-t", "5", addr, "status", testSecret)
+	status.Stdin = strings.NewReader("Message-Authenticator=0x00\n")
+	if out, err := status.CombinedOutput(); err != nil {
+		t.Errorf("radclient status: %v\n%s", err, out)
 	}
 }
 

@@ -36,6 +36,8 @@ import (
 type hooks struct {
 	seed  func(context.Context, *stack) error
 	ready func(addr string)
+	// radiusReady is told where the RADIUS server listens, when the config has one.
+	radiusReady func(addr string)
 }
 
 // stack is the domain with what it runs on: the database, the directory, the job runner.
@@ -157,6 +159,11 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, h hooks
 		return err
 	}
 	defer st.close()
+	gateways, err := openRADIUS(ctx, cfg, st, logger)
+	if err != nil {
+		return err
+	}
+	defer gateways.close()
 	if h.seed != nil {
 		if err := h.seed(ctx, st); err != nil {
 			return err
@@ -169,7 +176,11 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, h hooks
 	}
 	ready := ops.NewReadiness(append(st.probes, idpProbes(rp)...), ops.ReadinessOptions{Observe: st.metrics.ObserveProbe})
 	ready.Run(ctx)
-	st.metrics.RegisterPools(map[string]*pgxpool.Pool{"web": st.pool, "jobs": st.jobsPool})
+	pools := map[string]*pgxpool.Pool{"web": st.pool, "jobs": st.jobsPool}
+	if gateways != nil {
+		pools["radius"] = gateways.pool
+	}
+	st.metrics.RegisterPools(pools)
 	st.metrics.RegisterQueues(st.pool, logger)
 	handler = ops.Routes(handler, ops.RoutesOptions{Ready: ready, Metrics: st.metrics.Handler(),
 		Instrument: st.metrics.Instrument, Logger: logger})
@@ -184,6 +195,12 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, h hooks
 			logger.Warn("stop jobs", "err", err)
 		}
 	}()
+	if gateways != nil {
+		defer gateways.start(ctx)()
+		if h.radiusReady != nil {
+			h.radiusReady(gateways.addr())
+		}
+	}
 	return listenAndServe(ctx, cfg.Listen, handler, logger, h.ready)
 }
 

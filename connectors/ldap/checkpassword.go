@@ -11,7 +11,7 @@ import (
 // idleBindConns is how many connections CheckPassword keeps open between binds: a burst of
 // logins from the gateways reuses them instead of connecting for each (as FreeRADIUS's
 // rlm_ldap keeps a pool), and more than this at once connect and close.
-const idleBindConns = 16
+const idleBindConns = 32
 
 // CheckPassword binds as the account with the password on a connection that serves only
 // such binds, so that the service account's connection is never bound as a person and a slow

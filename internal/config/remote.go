@@ -3,6 +3,8 @@ package config
 import (
 	"fmt"
 	"net/netip"
+	"net/url"
+	"regexp"
 	"slices"
 	"time"
 )
@@ -90,6 +92,29 @@ type SMSGateway struct {
 }
 
 var smsProviders = []string{"46elks", "twilio", "http"}
+
+// A sender is what the phone shows: a name of up to 11 letters and digits (the SMS
+// standard's alphanumeric sender), or a number of the account in E.164.
+var (
+	smsSenderName   = regexp.MustCompile(`^[A-Za-z0-9]{1,11}$`)
+	smsSenderNumber = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
+)
+
+// gatewayURL checks an SMS gateway's URL: the codes and the account's password travel in it,
+// so only HTTPS, or HTTP to this host (a relay on localhost, the tests' fakes).
+func gatewayURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("%q is not an absolute URL", raw)
+	}
+	switch {
+	case u.Scheme == "https":
+		return nil
+	case u.Scheme == "http" && isLoopback(u.Hostname()):
+		return nil
+	}
+	return fmt.Errorf("%q: the codes go over HTTPS only (HTTP only to localhost)", raw)
+}
 
 const (
 	maxCodeTTL     = 10 * time.Minute
@@ -183,10 +208,19 @@ func (c *Config) validateRemote() []error {
 		}
 		if g.URL == "" {
 			fail("%s.url is required for provider %q", where, g.Provider)
+		} else if err := gatewayURL(g.URL); err != nil {
+			fail("%s.url: %v", where, err)
+		}
+		// 46elks' and Twilio's accounts always have credentials; a relay of one's own may not.
+		if g.Provider != "http" && (g.Username == "" || g.Password == "") {
+			fail("%s: username and password (or password_file) are required for %s", where, g.Provider)
 		}
 	}
-	if len(c.SMS.From) > 11 && c.SMS.From[0] != '+' {
-		fail("sms.from: %q is longer than the 11 characters a sender name may have", c.SMS.From)
+	if c.SMS.Outbox && len(c.SMS.Gateways) > 0 {
+		fail("sms.outbox keeps the codes in the database instead of sending them (behorig dev only): remove it, or the gateways")
+	}
+	if !smsSenderName.MatchString(c.SMS.From) && !smsSenderNumber.MatchString(c.SMS.From) {
+		fail("sms.from: %q is neither a sender name (up to 11 letters and digits) nor a number (+46…)", c.SMS.From)
 	}
 	return errs
 }

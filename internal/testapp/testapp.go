@@ -28,6 +28,7 @@ import (
 	"github.com/behorig/behorig/connectors"
 	"github.com/behorig/behorig/connectors/ldap"
 	"github.com/behorig/behorig/connectors/mail"
+	"github.com/behorig/behorig/connectors/sms"
 	"github.com/behorig/behorig/internal/api"
 	"github.com/behorig/behorig/internal/audit"
 	"github.com/behorig/behorig/internal/config"
@@ -230,7 +231,8 @@ func New(t testing.TB, opts Options) *App {
 	if err != nil {
 		t.Fatal(err)
 	}
-	remote, err := remoteaccess.New(remoteaccess.Config{DB: pool, Box: box, Audit: auditLog, Directory: dir, Clock: clock, Logger: logger})
+	remote, err := remoteaccess.New(remoteaccess.Config{DB: pool, Box: box, Audit: auditLog, Directory: dir,
+		SMS: sms.Outbox{DB: pool}, Clock: clock, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,10 +30,19 @@ type passwordView struct {
 	Message string
 	Sign    *signState // QR code and BankID's message of a pending order
 	Order   provisioning.PasswordOrder
+	// BankID and SMS are the ways to identify offered here; SMSSent shows the field for the
+	// code sent (password_sms.go).
+	BankID, SMS, SMSSent bool
+}
+
+// passwordStart is the page's first step with the ways to identify it offers.
+func (s *Server) passwordStart() passwordView {
+	return passwordView{State: "start", BankID: s.service.PasswordEnabled(), SMS: s.smsEnabled()}
 }
 
 // passwordMessages are the notices the page takes in ?msg=.
-var passwordMessages = map[string]bool{"too_many": true, "expired": true, "person_limit": true, "no_account": true, "busy": true}
+var passwordMessages = map[string]bool{"too_many": true, "expired": true, "person_limit": true, "no_account": true, "busy": true,
+	"sms_sent": true, "sms_too_many": true, "sms_unavailable": true, "sms_number": true}
 
 // passwordCookie names the cookie that binds an identification to this browser.
 func (s *Server) passwordCookie() (string, bool) {
@@ -64,13 +73,14 @@ func (s *Server) passwordPage(w http.ResponseWriter, r *http.Request) {
 	noReferrer(w)
 	l := s.localizer(r)
 	browser := s.passwordBrowser(w, r, true)
-	view := passwordView{State: "start"}
+	view := s.passwordStart()
+	view.SMSSent = view.SMS && s.smsChallenge(r) != nil
 	if msg := r.URL.Query().Get("msg"); passwordMessages[msg] {
 		view.Message = l.T("password." + msg)
 	} else if _, known := messages["rfa."+msg]; known {
 		view.Message = l.T("rfa." + msg)
 	}
-	if !s.service.PasswordEnabled() {
+	if !view.BankID && !view.SMS {
 		s.problemPage(w, r, http.StatusServiceUnavailable, "password.no_bankid")
 		return
 	}
@@ -207,7 +217,9 @@ func (s *Server) setPassword(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/password?msg=expired", http.StatusSeeOther)
 		return
 	}
-	s.renderPassword(w, r, http.StatusUnprocessableEntity, passwordView{State: "identified", Order: order}, errs)
+	view := s.passwordStart()
+	view.State, view.Order = "identified", order
+	s.renderPassword(w, r, http.StatusUnprocessableEntity, view, errs)
 }
 
 // passwordQR draws the QR code of this second for the browser's pending identification.

@@ -15,8 +15,10 @@ import (
 // remote_access, as Norrköping's form has it) and, on the person page, the person's second
 // factors with IT's "Lås upp".
 
-// UseRemoteAccess gives the pages remote access's domain service; without it the person
-// page shows no factors.
+// UseRemoteAccess gives the pages remote access's domain service: the order form, the person
+// page's factors and keys, the YubiKey pages and the password page's SMS codes. Without it
+// the YubiKey pages answer 404, as a site without remote access, the person page shows no
+// factors and the password page offers BankID only.
 func (s *Server) UseRemoteAccess(ra *remoteaccess.Service) { s.remote = ra }
 
 // remoteFormFields are the plain fields of the order form, kept when it comes back.

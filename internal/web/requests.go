@@ -349,8 +349,13 @@ func (s *Server) personPage(w http.ResponseWriter, r *http.Request, actor provis
 		s.fail(w, r, err)
 		return
 	}
-	s.render(w, r, http.StatusOK, "person", pageData{Actor: &actor, Person: &person, Title: person.GivenName + " " + person.Surname,
-		Flash: flash(s.localizer(r), r), Factors: factors})
+	data := pageData{Actor: &actor, Person: &person, Title: person.GivenName + " " + person.Surname,
+		Flash: flash(s.localizer(r), r), Factors: factors}
+	if err := s.addPersonKeys(r, actor, &data); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "person", data)
 }
 
 // linkAccount is IT confirming that an existing directory account is the person's.

@@ -25,6 +25,7 @@ import (
 	"github.com/behorig/behorig/auth/oidc"
 	"github.com/behorig/behorig/auth/session"
 	"github.com/behorig/behorig/connectors"
+	"github.com/behorig/behorig/connectors/sms"
 	"github.com/behorig/behorig/internal/api"
 	"github.com/behorig/behorig/internal/config"
 	"github.com/behorig/behorig/internal/devenv"
@@ -32,6 +33,7 @@ import (
 	"github.com/behorig/behorig/internal/testapp"
 	"github.com/behorig/behorig/internal/testenv"
 	"github.com/behorig/behorig/internal/web"
+	"github.com/behorig/behorig/remoteaccess"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -42,6 +44,7 @@ const idle = 30 * time.Minute
 // dev OpenID Provider, all over real HTTP.
 type site struct {
 	app    *testapp.App
+	remote *remoteaccess.Service
 	idp    *devenv.IdP
 	url    string
 	client *http.Client // keeps cookies, does not follow redirects
@@ -109,7 +112,7 @@ func newSite(t testing.TB, opts siteOptions) *site {
 			t.Fatalf("dev IdP discovery: %v", err)
 		}
 	}
-	return &site{app: app, idp: idp, url: base, client: newClient()}
+	return &site{app: app, remote: app.Remote, idp: idp, url: base, client: newClient()}
 }
 
 func newClient() *http.Client {

@@ -32,7 +32,10 @@ var staticFS embed.FS
 
 // Server serves the pages.
 type Server struct {
-	service  *provisioning.Service
+	service *provisioning.Service
+	// remote is remote access (UseRemoteAccess): the YubiKey pages, the person page's
+	// keys and the password page's SMS codes; nil where it is not set up.
+	remote   *remoteaccess.Service
 	rp       *oidc.RP
 	sessions *session.Store
 	// trustedProxies are the reverse proxies whose X-Forwarded-For names the end user.
@@ -41,8 +44,6 @@ type Server struct {
 	loc            *time.Location
 	pages          map[string]*template.Template
 	log            *slog.Logger
-	// remote is remote access's domain (UseRemoteAccess); nil without it.
-	remote *remoteaccess.Service
 }
 
 // New parses the templates and returns the web server.
@@ -56,7 +57,7 @@ func New(service *provisioning.Service, rp *oidc.RP, sessions *session.Store, ba
 	s := &Server{service: service, rp: rp, sessions: sessions, baseURL: baseURL, trustedProxies: trustedProxies, loc: loc,
 		pages: map[string]*template.Template{}, log: logger}
 	for _, page := range pageNames {
-		t, err := template.New(page).Funcs(templateFuncs).ParseFS(templateFS, "templates/layout.html", "templates/partials.html",
+		t, err := template.New(page).Funcs(templateFuncs).ParseFS(templateFS, "templates/layout.html", "templates/partials*.html",
 			"templates/"+page+".html")
 		if err != nil {
 			return nil, err
@@ -150,6 +151,15 @@ func (s *Server) Handler(api http.Handler) http.Handler {
 	mux.HandleFunc("POST /password/cancel", s.cancelPassword)
 	mux.HandleFunc("GET /password/qr.png", s.passwordQR)
 	mux.HandleFunc("GET /password/status", s.passwordStatus)
+	// remote access: yubikey (IT's keys, hand-out with its receipt, return)
+	mux.HandleFunc("GET /yubikeys", s.signedIn(s.yubikeysPage))
+	mux.HandleFunc("POST /yubikeys/return", s.signedIn(s.returnYubiKey))
+	mux.HandleFunc("GET /yubikeys/handouts/{id}", s.signedIn(s.yubikeyReceipt))
+	mux.HandleFunc("POST /persons/{id}/yubikey", s.signedIn(s.handOutYubiKey))
+	// remote access: sms. A code sent is limited as an identification started; a code
+	// checked as a password posted (and by its tries).
+	mux.HandleFunc("POST /password/sms", s.limited(passwordOrders, s.sendPasswordSMS))
+	mux.HandleFunc("POST /password/sms/code", s.limited(passwordPosts, s.checkPasswordSMS))
 	if api != nil {
 		mux.Handle("/api/", api)
 	}
@@ -216,7 +226,8 @@ func (s *Server) CurrentActor(r *http.Request) (provisioning.Actor, error) {
 
 // pageNames are the templates under templates/, each rendered inside layout.html.
 var pageNames = []string{"login", "start", "me", "request", "approvals", "new", "queue", "persons", "person", "terminate", "change", "admin_units", "admin_unit", "admin_catalog", "admin_system", "admin_categories", "sign", "sign_print", "request_original", "problem", "password",
-	"remote_access"}
+	// remote access: yubikey, order
+	"yubikeys", "yubikey_receipt", "remote_access"}
 
 type pageData struct {
 	Title   string
@@ -273,6 +284,13 @@ type pageData struct {
 	Errors      []formError
 	FieldErrors map[string]string
 	Form        map[string]string
+	// remote access: yubikey. YubiKeys are the keys of the IT list or of the person page
+	// (RemoteAccess: the person page shows the block), KeysToReturn the list's keys to get
+	// back, KeyReceipt a hand-out's receipt.
+	YubiKeys     []remoteaccess.YubiKey
+	KeysToReturn []remoteaccess.YubiKey
+	KeyReceipt   *keyReceiptView
+	RemoteAccess bool
 }
 
 // thumbsData feeds the "thumbs" template: approved by the submitter and by the manager.
@@ -307,6 +325,11 @@ var templateFuncs = template.FuncMap{
 			ret = "/requests/" + requestID
 		}
 		return manualStepData{L: l, GrantID: grantID, Step: step, System: system, Return: ret}
+	},
+	// remote access: yubikey. The return form of a key, on the person page (back to it) or
+	// IT's list (personID empty).
+	"yubikeyReturn": func(l Localizer, k remoteaccess.YubiKey, personID string) yubikeyReturnData {
+		return yubikeyReturnData{L: l, Key: k, PersonID: personID}
 	},
 	"thumbs": func(l Localizer, v any) thumbsData {
 		switch r := v.(type) {

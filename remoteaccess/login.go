@@ -1,0 +1,342 @@
+package remoteaccess
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/behorig/behorig/connectors"
+	"github.com/behorig/behorig/internal/audit"
+)
+
+// A login relayed by a gateway, in one or two steps:
+//
+//   - YubiKey: the password and the key's OTP typed together in one field. The OTP is
+//     checked (CheckYubiKeyOTP), then the password with a bind as the person: Accept or
+//     Reject.
+//   - SMS: the password alone. Once it is right, a code goes to the factor's mobile and the
+//     answer is a Challenge with a State; the gateway's second request carries the code and
+//     that State: Accept or Reject.
+//
+// Before any of that, the person must have an active remote-access grant and a live factor
+// that is not locked: otherwise the login is refused without asking the directory, so that
+// a locked factor is not a way to go on guessing the password. A wrong password, OTP or code
+// counts a failure on the factor tried; at MaxFailures the factor locks, and only IT's
+// unlock (factors.go) opens it again; an accepted login sets the count back to zero.
+//
+// The gateway learns nothing from a refusal: every cause gets the same Reject. The cause is
+// in the audit event that every attempt makes (who, gateway, factor, result, reason; never
+// the password, OTP or code).
+
+// Login outcomes.
+const (
+	LoginRejected   = "reject"
+	LoginAccepted   = "accept"
+	LoginChallenged = "challenge"
+)
+
+// Reasons a login was refused, for the audit log, beside those of CheckYubiKeyOTP and
+// CheckCode, which it passes on.
+const (
+	ReasonUnknownUser     = "unknown_user"     // no account has this username
+	ReasonAccountDisabled = "account_disabled" // the account is not active (terminated)
+	ReasonNoGrant         = "no_grant"         // no active remote-access grant now
+	ReasonNoFactor        = "no_factor"        // no live factor of the kind the login needs
+	ReasonOTPMissing      = "otp_missing"      // only a YubiKey, and no OTP after the password
+	ReasonWrongPassword   = "wrong_password"
+	ReasonDirectory       = "directory_unavailable" // the password could not be checked
+	ReasonSMSUnavailable  = "sms_unavailable"       // no gateway took the code
+	ReasonTooManyCodes    = "too_many_codes"        // the person's SMS limit for the hour
+	// ReasonOtherPerson: the State names a challenge made for another person.
+	ReasonOtherPerson = "challenge_of_another_person"
+)
+
+// maxSession bounds an accepted session whose grant has no end: the gateway asks again
+// after a working day rather than never.
+const maxSession = 12 * time.Hour
+
+// challengePrompt is shown by the gateway beside the field for the code.
+const challengePrompt = "Ange koden från SMS:et"
+
+// rejectMessage is the one answer to every refusal.
+const rejectMessage = "Inloggningen misslyckades"
+
+// LoginAttempt is one request a gateway relays.
+type LoginAttempt struct {
+	// Client is the gateway's configured name; NAS what it says of itself (NAS-Identifier
+	// or NAS-IP-Address), for the audit log.
+	Client string
+	NAS    string
+	// Username is what the person typed as the username.
+	Username string
+	// Password is the password, the password followed by a YubiKey OTP, or (with State) the
+	// SMS code. It is never logged or audited.
+	Password string
+	// State is the challenge's State when this answers one.
+	State []byte
+}
+
+// LoginResult is the answer for the gateway.
+type LoginResult struct {
+	Outcome string // LoginAccepted, LoginRejected or LoginChallenged
+	// Message is shown to the person: the challenge's prompt, or the one refusal text.
+	Message string
+	// State goes with a challenge.
+	State []byte
+	// SessionTimeout ends an accepted session no later than the grant (and maxSession).
+	SessionTimeout time.Duration
+}
+
+// loginSubject is what the login is about, read in one query: the person behind the
+// username, the end of their remote-access grant, and their live factors.
+type loginSubject struct {
+	personID, dn, accountState string
+	hasGrant, openEnded        bool
+	grantEnds                  *time.Time
+	sms, yubikey               *factorState
+	publicID                   string // of the person's key, to find its OTP in the password
+}
+
+type factorState struct {
+	id     string
+	mobile string
+	locked bool
+}
+
+// attempt is what the audit event of a login records.
+type attempt struct {
+	LoginAttempt
+	subject *loginSubject
+	factor  *factorState
+	kind    string
+	// count tells that the refusal was a wrong secret (password, OTP, code), which counts
+	// against the factor.
+	count bool
+}
+
+// Login decides a gateway's request.
+func (s *Service) Login(ctx context.Context, a LoginAttempt) (LoginResult, error) {
+	a.Username = strings.ToLower(strings.TrimSpace(a.Username))
+	at := &attempt{LoginAttempt: a}
+	subject, err := s.loginSubject(ctx, a.Username)
+	if err != nil {
+		return LoginResult{}, err
+	}
+	at.subject = subject
+	switch {
+	case subject == nil:
+		return s.finish(ctx, at, LoginRejected, ReasonUnknownUser)
+	case subject.accountState != "active" || subject.dn == "":
+		return s.finish(ctx, at, LoginRejected, ReasonAccountDisabled)
+	case !subject.hasGrant:
+		return s.finish(ctx, at, LoginRejected, ReasonNoGrant)
+	}
+	if a.State != nil {
+		return s.answerChallenge(ctx, at)
+	}
+	password, otp, found := splitOTP(a.Password, subject.publicID)
+	switch {
+	case subject.yubikey != nil && found:
+		at.factor, at.kind = subject.yubikey, FactorYubiKey
+	case subject.sms != nil:
+		at.factor, at.kind = subject.sms, FactorSMS
+	case subject.yubikey != nil:
+		at.kind = FactorYubiKey
+		return s.finish(ctx, at, LoginRejected, ReasonOTPMissing)
+	default:
+		return s.finish(ctx, at, LoginRejected, ReasonNoFactor)
+	}
+	if at.factor.locked {
+		return s.finish(ctx, at, LoginRejected, ReasonFactorLocked)
+	}
+	if at.kind == FactorYubiKey {
+		// The OTP first: it is checked here, without the directory, so that someone without
+		// the key never reaches a bind, nor the directory's own count of bad passwords
+		// (which would lock the person out of everything). An OTP used with a wrong password
+		// is spent; the key makes another.
+		ok, reason, err := s.CheckYubiKeyOTP(ctx, subject.personID, otp)
+		if err != nil {
+			return LoginResult{}, fmt.Errorf("login of %s: %w", a.Username, err)
+		}
+		if !ok {
+			at.count = reason != ReasonFactorLocked
+			return s.finish(ctx, at, LoginRejected, reason)
+		}
+	}
+	bindCtx, cancel := context.WithTimeout(ctx, s.pwTimeout)
+	right, err := s.dir.CheckPassword(bindCtx, subject.dn, password)
+	cancel()
+	if err != nil {
+		s.log.WarnContext(ctx, "remote access: check a password", "user", a.Username, "err", err)
+		return s.finish(ctx, at, LoginRejected, ReasonDirectory)
+	}
+	if !right {
+		at.count = true
+		return s.finish(ctx, at, LoginRejected, ReasonWrongPassword)
+	}
+	if at.kind == FactorYubiKey {
+		return s.finish(ctx, at, LoginAccepted, "")
+	}
+	state, err := s.SendCode(ctx, subject.personID, subject.sms.mobile, PurposeRADIUS, a.Client)
+	switch {
+	case errors.Is(err, ErrTooManyCodes):
+		return s.finish(ctx, at, LoginRejected, ReasonTooManyCodes)
+	case errors.Is(err, connectors.ErrSMSUnavailable):
+		s.log.WarnContext(ctx, "remote access: no SMS gateway took a code", "user", a.Username, "err", err)
+		return s.finish(ctx, at, LoginRejected, ReasonSMSUnavailable)
+	case err != nil:
+		return LoginResult{}, fmt.Errorf("login of %s: %w", a.Username, err)
+	}
+	res, err := s.finish(ctx, at, LoginChallenged, "")
+	res.State = state
+	return res, err
+}
+
+// answerChallenge checks the code that answers an SMS challenge.
+func (s *Service) answerChallenge(ctx context.Context, at *attempt) (LoginResult, error) {
+	at.kind = FactorSMS
+	at.factor = at.subject.sms
+	switch {
+	case at.factor == nil:
+		return s.finish(ctx, at, LoginRejected, ReasonNoFactor)
+	case at.factor.locked:
+		return s.finish(ctx, at, LoginRejected, ReasonFactorLocked)
+	}
+	personID, ok, reason, err := s.CheckCode(ctx, at.State, PurposeRADIUS, at.Client, at.Password)
+	switch {
+	case err != nil:
+		return LoginResult{}, fmt.Errorf("login of %s: %w", at.Username, err)
+	case personID != "" && personID != at.subject.personID:
+		return s.finish(ctx, at, LoginRejected, ReasonOtherPerson)
+	case !ok:
+		// A wrong code is a guess; an expired, used or unknown challenge is a slow person or
+		// a gateway's retry.
+		at.count = reason == ReasonWrongCode || reason == ReasonTooManyTries
+		return s.finish(ctx, at, LoginRejected, reason)
+	}
+	return s.finish(ctx, at, LoginAccepted, "")
+}
+
+// splitOTP finds a YubiKey OTP at the end of what was typed: the key's public id and 32
+// modhex characters (the key types lower case; caps lock makes it upper). Without a key, or
+// when the end is no OTP of it, the whole is the password.
+func splitOTP(typed, publicID string) (password, otp string, found bool) {
+	n := len(publicID) + 32
+	if publicID == "" || len(typed) < n {
+		return typed, "", false
+	}
+	tail := strings.ToLower(typed[len(typed)-n:])
+	if !strings.HasPrefix(tail, publicID) || strings.Trim(tail, "cbdefghijklnrtuv") != "" {
+		return typed, "", false
+	}
+	return typed[:len(typed)-n], tail, true
+}
+
+// loginSubject reads the person behind username with their grant and factors; nil when no
+// account has the username.
+func (s *Service) loginSubject(ctx context.Context, username string) (*loginSubject, error) {
+	var sub loginSubject
+	var smsID, smsMobile, ykID, publicID *string
+	var smsLocked, ykLocked, openEnded *bool
+	err := s.db.QueryRow(ctx, `SELECT p.id::text, a.dn, a.state, g.live > 0, g.open_ended, g.ends_at,
+			sf.id::text, sf.mobile, sf.locked_at IS NOT NULL, yf.id::text, y.public_id, yf.locked_at IS NOT NULL
+		FROM accounts a JOIN persons p ON p.id = a.person_id
+		CROSS JOIN LATERAL (SELECT count(*) AS live, bool_or(g.ends_at IS NULL) AS open_ended, max(g.ends_at) AS ends_at
+			FROM grants g JOIN systems sy ON sy.id = g.system_id
+			WHERE g.person_id = p.id AND sy.remote_access AND g.state = 'active'
+				AND g.starts_at <= $2 AND (g.ends_at IS NULL OR g.ends_at > $2)) g
+		LEFT JOIN authenticators sf ON sf.person_id = p.id AND sf.kind = 'sms' AND sf.revoked_at IS NULL
+		LEFT JOIN authenticators yf ON yf.person_id = p.id AND yf.kind = 'yubikey' AND yf.revoked_at IS NULL
+		LEFT JOIN yubikeys y ON y.id = yf.yubikey_id
+		WHERE a.username = $1
+		ORDER BY a.state = 'active' DESC LIMIT 1`, username, s.clock.Now()).Scan(&sub.personID, &sub.dn, &sub.accountState,
+		&sub.hasGrant, &openEnded, &sub.grantEnds, &smsID, &smsMobile, &smsLocked, &ykID, &publicID, &ykLocked)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("login: read the account %q: %w", username, err)
+	}
+	sub.openEnded = openEnded != nil && *openEnded
+	if smsID != nil {
+		sub.sms = &factorState{id: *smsID, mobile: *smsMobile, locked: *smsLocked}
+	}
+	if ykID != nil {
+		sub.yubikey = &factorState{id: *ykID, locked: *ykLocked}
+		if publicID != nil {
+			sub.publicID = *publicID
+		}
+	}
+	return &sub, nil
+}
+
+// finish records the attempt and answers: one short transaction with the audit event and
+// the factor's count (a failure counted, locking at MaxFailures; or the count back to zero
+// on an accepted login).
+func (s *Service) finish(ctx context.Context, at *attempt, outcome, reason string) (LoginResult, error) {
+	now := s.clock.Now()
+	data := map[string]any{"username": at.Username, "client": at.Client, "result": outcome}
+	if at.NAS != "" {
+		data["nas"] = at.NAS
+	}
+	if at.kind != "" {
+		data["factor"] = at.kind
+	}
+	if reason != "" {
+		data["reason"] = reason
+	}
+	var personID string
+	if at.subject != nil {
+		personID = at.subject.personID
+	}
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		switch {
+		case at.factor != nil && at.count:
+			var failures int
+			var locked bool
+			err := tx.QueryRow(ctx, `UPDATE authenticators SET failures = failures + 1,
+					locked_at = CASE WHEN failures + 1 >= $2 THEN $3::timestamptz END
+				WHERE id = $1 AND revoked_at IS NULL AND locked_at IS NULL
+				RETURNING failures, locked_at IS NOT NULL`, at.factor.id, s.maxFailures, now).Scan(&failures, &locked)
+			if err != nil && !errors.Is(err, pgx.ErrNoRows) { // no row: locked or revoked meanwhile
+				return fmt.Errorf("count a failure: %w", err)
+			}
+			data["failures"] = failures
+			if locked {
+				data["locked"] = true
+			}
+		case at.factor != nil && outcome == LoginAccepted:
+			if _, err := tx.Exec(ctx, "UPDATE authenticators SET failures = 0 WHERE id = $1 AND failures <> 0", at.factor.id); err != nil {
+				return fmt.Errorf("reset the failures: %w", err)
+			}
+		}
+		return s.audit.Append(ctx, tx, audit.Event{At: now, Actor: "radius:" + at.Client, Action: "remote_access.login",
+			PersonID: personID, Data: data})
+	})
+	if err != nil {
+		return LoginResult{}, fmt.Errorf("login of %s: %w", at.Username, err)
+	}
+	if data["locked"] == true {
+		s.log.WarnContext(ctx, "remote access: factor locked after repeated failures", "user", at.Username, "factor", at.kind)
+	}
+	switch outcome {
+	case LoginAccepted:
+		return LoginResult{Outcome: outcome, SessionTimeout: at.subject.session(now)}, nil
+	case LoginChallenged:
+		return LoginResult{Outcome: outcome, Message: challengePrompt}, nil
+	}
+	return LoginResult{Outcome: LoginRejected, Message: rejectMessage}, nil
+}
+
+// session is how long an accepted session may last: until the grant ends, at most
+// maxSession.
+func (sub *loginSubject) session(now time.Time) time.Duration {
+	if sub.openEnded || sub.grantEnds == nil {
+		return maxSession
+	}
+	return min(sub.grantEnds.Sub(now), maxSession)
+}
