@@ -398,7 +398,7 @@ func TestRadclient(t *testing.T) {
 		if got := logins[len(logins)-1]; got != "reject/factor_locked" {
 			t.Errorf("the last login is audited as %s", got)
 		}
-		if err := e.svc.Unlock(t.Context(), e.app.Actors["it-handler"], factors[0].ID); err != nil {
+		if _, err := e.svc.Unlock(t.Context(), e.app.Actors["it-handler"], factors[0].ID); err != nil {
 			t.Fatal(err)
 		}
 		state := e.challenge(t, asa)
