@@ -37,7 +37,9 @@ type SMSSender interface {
 
 // ErrSMSRecipient is returned (wrapped) when a gateway says the number itself cannot get the
 // message (not a valid mobile, cannot receive SMS). Another gateway would say the same, so it
-// is not tried; the caller tells the person to have the number corrected.
+// is not tried; the caller tells the person to have the number corrected. No gateway took the
+// message, so the error wraps ErrSMSUnavailable too: a caller that tells only "no SMS now"
+// still leaves no code valid.
 var ErrSMSRecipient = errors.New("the number cannot receive SMS")
 
 // MaskMobile shows a number so that its owner recognises it and nobody else learns it, for

@@ -28,9 +28,12 @@ import (
 // counts a failure on the factor tried; at MaxFailures the factor locks, and only IT's
 // unlock (factors.go) opens it again; an accepted login sets the count back to zero.
 //
-// The gateway learns nothing from a refusal: every cause gets the same Reject. The cause is
-// in the audit event that every attempt makes (who, gateway, factor, result, reason; never
-// the password, OTP or code).
+// The gateway learns nothing from a refusal: every cause gets the same Reject, but one. When
+// the password was right and no SMS gateway took the code, the Reject says that the code
+// could not be sent (the issue asks for it): the person then waits instead of retyping a
+// password they would believe wrong, and someone who only guessed the password still lacks
+// the phone. The cause is in the audit event that every attempt makes (who, gateway, factor,
+// result, reason; never the password, OTP or code).
 
 // Login outcomes.
 const (
@@ -62,8 +65,11 @@ const maxSession = 12 * time.Hour
 // challengePrompt is shown by the gateway beside the field for the code.
 const challengePrompt = "Ange koden från SMS:et"
 
-// rejectMessage is the one answer to every refusal.
-const rejectMessage = "Inloggningen misslyckades"
+// rejectMessage is the answer to every refusal but one: smsUnavailableMessage.
+const (
+	rejectMessage         = "Inloggningen misslyckades"
+	smsUnavailableMessage = "Koden kunde inte skickas med SMS just nu. Försök igen om en stund."
+)
 
 // LoginAttempt is one request a gateway relays.
 type LoginAttempt struct {
@@ -328,6 +334,9 @@ func (s *Service) finish(ctx context.Context, at *attempt, outcome, reason strin
 		return LoginResult{Outcome: outcome, SessionTimeout: at.subject.session(now)}, nil
 	case LoginChallenged:
 		return LoginResult{Outcome: outcome, Message: challengePrompt}, nil
+	}
+	if reason == ReasonSMSUnavailable {
+		return LoginResult{Outcome: LoginRejected, Message: smsUnavailableMessage}, nil
 	}
 	return LoginResult{Outcome: LoginRejected, Message: rejectMessage}, nil
 }

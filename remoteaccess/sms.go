@@ -39,6 +39,9 @@ const (
 // CodeDigits is the length of an SMS code.
 const CodeDigits = 6
 
+// maxCodeInput bounds what is taken as a typed code (six digits, with spaces or dashes).
+const maxCodeInput = 32
+
 // stateBytes is the length of a challenge's state: unguessable, and within RADIUS's 253
 // bytes per attribute.
 const stateBytes = 32
@@ -73,7 +76,7 @@ var e164 = regexp.MustCompile(`^\+[1-9][0-9]{7,14}$`)
 // it is the browser's token and client identifies the browser.
 //
 // The SMS is sent with no transaction open. When no gateway takes it the error wraps
-// connectors.ErrSMSUnavailable (or connectors.ErrSMSRecipient when the number itself was
+// connectors.ErrSMSUnavailable (and connectors.ErrSMSRecipient too when the number itself was
 // refused) and no code is valid. When the person had SMSPerHour codes in the last hour, the
 // error is ErrTooManyCodes and nothing is sent.
 func (s *Service) SendCode(ctx context.Context, personID, mobile, purpose, client string) (state []byte, err error) {
@@ -131,8 +134,8 @@ func (s *Service) SendCode(ctx context.Context, personID, mobile, purpose, clien
 		}
 		return nil, fmt.Errorf("send code to %s: %w", connectors.MaskMobile(mobile), err)
 	}
-	// The SMS is out: record it even if the caller gave up meanwhile, so that the rate limit
-	// sees it.
+	// The SMS is out: the receipt makes its code valid, recorded even if the caller gave up
+	// meanwhile (a gateway's retransmission of the login finds the code on the phone).
 	if _, err := s.db.Exec(context.WithoutCancel(ctx), "UPDATE sms_challenges SET provider = $2, provider_id = $3 WHERE id = $1",
 		id, cmp.Or(receipt.Provider, "unknown"), receipt.MessageID); err != nil {
 		return nil, fmt.Errorf("send code: record the gateway's receipt: %w", err)
@@ -161,6 +164,9 @@ func (s *Service) CheckCode(ctx context.Context, state []byte, purpose, client, 
 	}
 	if err != nil {
 		return "", false, "", fmt.Errorf("check code: %w", err)
+	}
+	if len(code) > maxCodeInput {
+		code = "" // hostile or pasted by mistake: wrong, without hashing whatever was sent
 	}
 	if !hmac.Equal(s.codeMAC(hash, normalizeCode(code)), mac) {
 		return personID, false, ReasonWrongCode, nil

@@ -364,3 +364,25 @@ func failover(first, second *testenv.SMSGateway) connectors.SMSSender {
 			From: "Behorig", Timeout: 2 * time.Second}},
 	}}
 }
+
+// A number the gateway refuses as such (Twilio's 21614, cannot receive SMS) is not tried
+// elsewhere; the send says why, and no code is valid.
+func TestSMSCodeToANumberThatCannotReceiveSMS(t *testing.T) {
+	twilio, elks := testenv.Twilio(t), testenv.FortySixElks(t)
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	sender := sms.Failover{Logger: quiet, Gateways: []sms.Gateway{
+		{Name: "twilio", Sender: sms.Twilio{URL: twilio.URL, AccountSID: twilio.Username, AuthToken: twilio.Password, From: "Behorig"}},
+		{Name: "46elks", Sender: sms.FortySixElks{URL: elks.URL, Username: elks.Username, Password: elks.Password, From: "Behorig"}},
+	}}
+	s := newSMSSetup(t, sender, nil)
+	ctx := context.Background()
+	_, err := s.svc.SendCode(ctx, s.person, "+15005550009", remoteaccess.PurposeRADIUS, "vpn")
+	if !errors.Is(err, connectors.ErrSMSRecipient) || !errors.Is(err, connectors.ErrSMSUnavailable) {
+		t.Fatalf("err = %v, want ErrSMSRecipient and ErrSMSUnavailable", err)
+	}
+	var left int
+	s.app.Pool.QueryRow(ctx, "SELECT count(*) FROM sms_challenges WHERE person_id = $1", s.person).Scan(&left)
+	if left != 0 || elks.Attempts() != 0 {
+		t.Errorf("%d challenges left; 46elks asked %d times", left, elks.Attempts())
+	}
+}

@@ -525,18 +525,12 @@ func (s *Service) HandOut(ctx context.Context, actor provisioning.Actor, personI
 			return fieldError("yubikey", "is not in stock: record its return first")
 		}
 		now := s.clock.Now()
-		var grantID string
-		err = tx.QueryRow(ctx, `SELECT g.id FROM grants g
-			JOIN systems sy ON sy.id = g.system_id
-			JOIN requests r ON r.id = g.request_id
-			WHERE g.person_id = $1 AND sy.remote_access AND r.kind = 'remote_access' AND r.remote_factor = 'yubikey'
-			  AND g.state IN ('scheduled', 'active') AND (g.ends_at IS NULL OR g.ends_at > $2)
-			ORDER BY g.starts_at DESC LIMIT 1`, personID, now).Scan(&grantID)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return fieldError("person", "has no approved remote-access order with a YubiKey")
-		}
+		grantID, err := yubikeyGrant(ctx, tx, personID, now)
 		if err != nil {
-			return fmt.Errorf("find remote-access grant: %w", err)
+			return err
+		}
+		if grantID == "" {
+			return fieldError("person", "has no approved remote-access order with a YubiKey")
 		}
 		if _, err := tx.Exec(ctx, `UPDATE yubikeys SET state = 'handed_out', person_id = $2 WHERE id = $1`, keyID, personID); err != nil {
 			return fmt.Errorf("hand out yubikey: %w", err)
@@ -560,6 +554,37 @@ func (s *Service) HandOut(ctx context.Context, actor provisioning.Actor, personI
 		return "", err
 	}
 	return handoutID, nil
+}
+
+// yubikeyGrant is the person's remote-access grant from an approved order that asked for a
+// YubiKey, scheduled or active and not ended; "" when there is none.
+func yubikeyGrant(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, personID string, now time.Time) (string, error) {
+	var grantID string
+	err := q.QueryRow(ctx, `SELECT g.id FROM grants g
+		JOIN systems sy ON sy.id = g.system_id
+		JOIN requests r ON r.id = g.request_id
+		WHERE g.person_id = $1 AND sy.remote_access AND r.kind = 'remote_access' AND r.remote_factor = 'yubikey'
+		  AND g.state IN ('scheduled', 'active') AND (g.ends_at IS NULL OR g.ends_at > $2)
+		ORDER BY g.starts_at DESC LIMIT 1`, personID, now).Scan(&grantID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("find remote-access grant: %w", err)
+	}
+	return grantID, nil
+}
+
+// AwaitsYubiKey tells whether the person's approved remote-access order asked for a YubiKey:
+// the person page offers IT the hand-out then. IT only.
+func (s *Service) AwaitsYubiKey(ctx context.Context, actor provisioning.Actor, personID string) (bool, error) {
+	if !actor.IT() {
+		return false, ErrForbidden
+	}
+	grantID, err := yubikeyGrant(ctx, s.db, personID, s.clock.Now())
+	return grantID != "", err
 }
 
 // Return records that IT got a key back: the hand-out is closed, the key is in stock again

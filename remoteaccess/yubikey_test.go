@@ -405,6 +405,14 @@ func TestHandOutNeedsITAndAYubiKeyOrder(t *testing.T) {
 	withYubiKey, _ := e.personWithRemoteAccess(t, "yubikey")
 	withSMS, _ := e.personWithRemoteAccess(t, "sms")
 
+	for person, want := range map[string]bool{withYubiKey: true, withSMS: false} {
+		if got, err := e.service.AwaitsYubiKey(ctx, e.it, person); err != nil || got != want {
+			t.Errorf("AwaitsYubiKey = %v, %v; want %v", got, err, want)
+		}
+	}
+	if _, err := e.service.AwaitsYubiKey(ctx, e.manager, withYubiKey); !errors.Is(err, remoteaccess.ErrForbidden) {
+		t.Errorf("a manager asked whether a key is awaited: %v", err)
+	}
 	if _, err := e.service.HandOut(ctx, e.manager, withYubiKey, k.publicID, ""); !errors.Is(err, remoteaccess.ErrForbidden) {
 		t.Errorf("a manager handed out a key: %v", err)
 	}

@@ -6,9 +6,11 @@ import (
 	"crypto/hmac"
 	"crypto/md5"
 	"encoding/hex"
+	"encoding/json"
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -22,19 +24,34 @@ import (
 	"github.com/behorig/behorig/internal/testenv"
 )
 
-// The RFC 2865 §7.1 example and the Message-Authenticator vectors computed from it in
-// ../shared/specs/radius.md (secret xyzzy5461, user nemo, password arctangent).
-const (
-	vectorSecret        = "xyzzy5461"
-	vectorAuthenticator = "0f403f9473978057bd83d5cb98f4227a"
-	// The request's attributes: User-Name, hidden User-Password, NAS-IP-Address, NAS-Port.
-	vectorRequestAttrs = "01066e656d6f" + "02120dbe708d93d413ce3196e43f782a0aee" + "0406c0a80110" + "050600000003"
-	vectorRequestMA    = "8f16b45f90d3494989a4f14f4421c618"
-	// The RFC's Access-Accept attributes: Service-Type, Login-Service, Login-IP-Host.
-	vectorAcceptAttrs = "060600000001" + "0f0600000000" + "0e06c0a80103"
-	vectorAcceptMA    = "04121386280130d5ef8ed8072ba8058d"
-	vectorAcceptRA    = "c13e8f5e21426df8a8fffcc5569ce9fc"
-)
+// vectors are the RFC 2865 §7.1 example and the Message-Authenticator vectors computed from
+// it in ../shared/specs/radius.md (secret xyzzy5461, user nemo, password arctangent), copied
+// to testdata.
+type vectors struct {
+	Secret               string `json:"secret"`
+	RequestAuthenticator string `json:"request_authenticator"`
+	// User-Name, hidden User-Password, NAS-IP-Address, NAS-Port.
+	RequestAttributes string `json:"request_attributes"`
+	RequestPassword   string `json:"request_password"`
+	RequestMA         string `json:"request_message_authenticator"`
+	// The RFC's Access-Accept: Service-Type, Login-Service, Login-IP-Host.
+	AcceptAttributes string `json:"accept_attributes"`
+	AcceptMA         string `json:"accept_message_authenticator"`
+	AcceptRA         string `json:"accept_response_authenticator"`
+}
+
+func loadVectors(t *testing.T) vectors {
+	t.Helper()
+	b, err := os.ReadFile("testdata/rfc2865-vectors.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v vectors
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
 
 func unhex(t testing.TB, s string) []byte {
 	t.Helper()
@@ -46,7 +63,9 @@ func unhex(t testing.TB, s string) []byte {
 }
 
 func TestMessageAuthenticatorOfTheRFCRequest(t *testing.T) {
-	raw := unhex(t, "01"+"00"+"004a"+vectorAuthenticator+"5012"+vectorRequestMA+vectorRequestAttrs)
+	v := loadVectors(t)
+	vectorSecret := v.Secret
+	raw := unhex(t, "01"+"00"+"004a"+v.RequestAuthenticator+"5012"+v.RequestMA+v.RequestAttributes)
 	found, valid, err := checkMessageAuthenticator(raw, []byte(vectorSecret))
 	if err != nil || !found || !valid {
 		t.Fatalf("the spec's signed request: found %v, valid %v, err %v", found, valid, err)
@@ -55,8 +74,8 @@ func TestMessageAuthenticatorOfTheRFCRequest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if pw, ok := password(p); !ok || pw != "arctangent" {
-		t.Errorf("User-Password decrypts to %q, %v; want arctangent", pw, ok)
+	if pw, ok := password(p); !ok || pw != v.RequestPassword {
+		t.Errorf("User-Password decrypts to %q, %v; want %s", pw, ok, v.RequestPassword)
 	}
 	for _, c := range []struct {
 		name   string
@@ -79,12 +98,14 @@ func TestMessageAuthenticatorOfTheRFCRequest(t *testing.T) {
 }
 
 func TestResponseSignedAsTheVector(t *testing.T) {
-	req, err := radius.Parse(unhex(t, "01000038"+vectorAuthenticator+vectorRequestAttrs), []byte(vectorSecret))
+	v := loadVectors(t)
+	request := unhex(t, "01000038"+v.RequestAuthenticator+v.RequestAttributes)
+	req, err := radius.Parse(request, []byte(v.Secret))
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp := req.Response(radius.CodeAccessAccept)
-	attrs, err := radius.ParseAttributes(unhex(t, vectorAcceptAttrs))
+	attrs, err := radius.ParseAttributes(unhex(t, v.AcceptAttributes))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,11 +114,11 @@ func TestResponseSignedAsTheVector(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := unhex(t, "02000038"+vectorAcceptRA+"5012"+vectorAcceptMA+vectorAcceptAttrs)
+	want := unhex(t, "02000038"+v.AcceptRA+"5012"+v.AcceptMA+v.AcceptAttributes)
 	if !bytes.Equal(got, want) {
 		t.Fatalf("Access-Accept\n got %x\nwant %x", got, want)
 	}
-	if !radius.IsAuthenticResponse(got, unhex(t, "01000038"+vectorAuthenticator+vectorRequestAttrs), []byte(vectorSecret)) {
+	if !radius.IsAuthenticResponse(got, request, []byte(v.Secret)) {
 		t.Error("the Response Authenticator does not verify")
 	}
 }

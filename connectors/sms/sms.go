@@ -263,7 +263,8 @@ type Gateway struct {
 // gateway that fails or times out (each bounds its own call) passes the message to the next;
 // a refusal that is the number's fault (connectors.ErrSMSRecipient) ends the round, since
 // every gateway would refuse it and the person needs the number corrected, not more tries.
-// When none took it, the error wraps connectors.ErrSMSUnavailable and each gateway's error.
+// When none took it, the error wraps connectors.ErrSMSUnavailable and each gateway's error
+// (so also ErrSMSRecipient when that ended the round).
 //
 // The same message (the same code) goes to the next gateway: should a gateway that timed out
 // deliver after all, the person gets the same code twice, not two codes of which one fails.
@@ -284,17 +285,16 @@ func (f Failover) Send(ctx context.Context, m connectors.SMS) (connectors.SMSRec
 	for i, g := range f.Gateways {
 		receipt, err := g.Sender.Send(ctx, m)
 		if err == nil {
-			log.Info("sms sent", "gateway", g.Name, "provider", receipt.Provider, "provider_id", receipt.MessageID,
+			log.InfoContext(ctx, "sms sent", "gateway", g.Name, "provider", receipt.Provider, "provider_id", receipt.MessageID,
 				"to", connectors.MaskMobile(m.To), "sms_id", m.ID, "attempt", i+1)
 			return receipt, nil
 		}
-		log.Warn("sms gateway failed", "gateway", g.Name, "to", connectors.MaskMobile(m.To), "sms_id", m.ID, "err", err)
+		log.WarnContext(ctx, "sms gateway failed", "gateway", g.Name, "to", connectors.MaskMobile(m.To), "sms_id", m.ID, "err", err)
 		errs = append(errs, fmt.Errorf("%s: %w", g.Name, err))
-		if errors.Is(err, connectors.ErrSMSRecipient) {
-			return connectors.SMSReceipt{}, fmt.Errorf("send sms to %s: %w", connectors.MaskMobile(m.To), errors.Join(errs...))
-		}
-		if ctx.Err() != nil {
-			break // the caller gave up: no gateway after this one would be heard either
+		if errors.Is(err, connectors.ErrSMSRecipient) || ctx.Err() != nil {
+			// The number's fault, which every gateway would share; or the caller gave up,
+			// and no gateway after this one would be heard either.
+			break
 		}
 	}
 	return connectors.SMSReceipt{}, fmt.Errorf("send sms to %s: %w: %w", connectors.MaskMobile(m.To), connectors.ErrSMSUnavailable, errors.Join(errs...))

@@ -168,8 +168,8 @@ func TestFailoverStopsWhenTheNumberIsRefused(t *testing.T) {
 	first, second := testenv.Twilio(t), testenv.FortySixElks(t)
 	f := sms.Failover{Gateways: []sms.Gateway{{Name: "twilio", Sender: twilio(first)}, {Name: "elks", Sender: elks(second)}}, Logger: quiet}
 	_, err := f.Send(context.Background(), connectors.SMS{ID: "x", To: "+15005550009", Text: "123456"})
-	if !errors.Is(err, connectors.ErrSMSRecipient) || errors.Is(err, connectors.ErrSMSUnavailable) {
-		t.Fatalf("err = %v, want ErrSMSRecipient only", err)
+	if !errors.Is(err, connectors.ErrSMSRecipient) || !errors.Is(err, connectors.ErrSMSUnavailable) {
+		t.Fatalf("err = %v, want ErrSMSRecipient, and ErrSMSUnavailable since no gateway took it", err)
 	}
 	var ge *sms.GatewayError
 	if !errors.As(err, &ge) || ge.Code != 21614 {

@@ -346,7 +346,7 @@ behorig dev is running (Ctrl-C stops everything)
                bind %s / %s
   Audit log    checkpoints appended to %s
 
-BankID-appen and the e-mail outbox: %s (sign the terms of a request there)
+BankID-appen, the phone (SMS codes) and the e-mail outbox: %s (sign the terms of a request there)
 
 Sign in as Maria Chef, Rolf Beställare, Ingrid IT-handläggare or Ivar IT-administratör (AD), or as
 Olle Omsorgschef of an external provider (BankID; Tova Testsson is refused: not registered).

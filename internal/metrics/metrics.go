@@ -53,7 +53,7 @@ func New() *Metrics {
 	m.httpDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "behorig_http_request_duration_seconds",
 		Help: "Time to answer an HTTP request, by route pattern.", Buckets: latencyBuckets}, []string{"route"})
 	m.calls = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "behorig_outside_call_duration_seconds",
-		Help:    "Calls to outside parties (directory, smtp, bankid), by party and operation, failed or not.",
+		Help:    "Calls to outside parties (directory, smtp, bankid, sms:<gateway>), by party and operation, failed or not.",
 		Buckets: latencyBuckets}, []string{"party", "op"})
 	m.callErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "behorig_outside_call_errors_total",
 		Help: "Calls to outside parties that failed, by party and operation (a directory's not-found is an answer, not an error)."},

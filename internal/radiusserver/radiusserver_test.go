@@ -574,8 +574,8 @@ func (e *env) lastLogin(t *testing.T, personID string) map[string]any {
 	return data
 }
 
-// When the directory or every SMS gateway is down the login is refused like any other, the
-// cause is audited, and no failure is counted against the person; wrong passwords count
+// When the directory or every SMS gateway is down the login is refused (with every gateway
+// down, the Reject says that the code could not be sent), the cause is audited, and no failure is counted against the person; wrong passwords count
 // until a login succeeds; a State is worth nothing to another person; the SMS limit per
 // hour holds.
 func TestRadclientWhenOthersFail(t *testing.T) {
@@ -598,8 +598,12 @@ func TestRadclientWhenOthersFail(t *testing.T) {
 	}
 
 	sender.down.Store(true)
-	expect(t, "every SMS gateway down", e.login(t, asa.username, password), "Access-Reject")
+	down := e.login(t, asa.username, password)
+	expect(t, "every SMS gateway down", down, "Access-Reject")
 	sender.down.Store(false)
+	if msg, _ := down.Get("Reply-Message"); !strings.Contains(msg, "kunde inte skickas med SMS") {
+		t.Errorf("with every SMS gateway down the person reads %q", msg)
+	}
 	if got := e.lastLogin(t, asa.id); got["reason"] != "sms_unavailable" {
 		t.Errorf("audited %v", got)
 	}
@@ -611,7 +615,11 @@ func TestRadclientWhenOthersFail(t *testing.T) {
 	}
 
 	for range 2 {
-		expect(t, "wrong password", e.login(t, asa.username, "Vinter-Sol-888"), "Access-Reject")
+		wrong := e.login(t, asa.username, "Vinter-Sol-888")
+		expect(t, "wrong password", wrong, "Access-Reject")
+		if msg, _ := wrong.Get("Reply-Message"); strings.Contains(msg, "SMS") {
+			t.Errorf("a wrong password reads %q: only the right one may learn that the SMS failed", msg)
+		}
 	}
 	if n := e.failures(t, asa.id); n != 2 {
 		t.Errorf("%d failures after two wrong passwords", n)

@@ -770,6 +770,9 @@ var messages = map[string][2]string{
 	"v:already has a YubiKey; record its return first":         {"har redan en YubiKey: registrera först att den återlämnats", "already has a YubiKey; record its return first"},
 	"v:is already in stock":                                    {"är redan i lager", "is already in stock"},
 	// remote access: sms (the password page's SMS code, for people without BankID)
+	"password.title_sms":             {"Välj lösenord", "Choose a password"},
+	"password.intro_sms":             {"Här väljer du lösenord till ditt konto: första gången, eller om du har glömt det. Vi skickar en kod till din mobil, så visar vi vilket konto det gäller.", "Here you choose the password of your account: the first time, or when you have forgotten it. We send a code to your mobile, and show which account it is."},
+	"password.sms.title_only":        {"Få en kod med SMS", "Get a code by SMS"},
 	"password.sms.title":             {"Inget BankID? Få en kod med SMS", "No BankID? Get a code by SMS"},
 	"password.sms.intro":             {"Skriv ditt användarnamn, så skickar vi en engångskod till det mobilnummer som är registrerat för dig.", "Type your username, and we send a one-time code to the mobile number registered for you."},
 	"password.sms.send":              {"Skicka kod med SMS", "Send a code by SMS"},

@@ -127,7 +127,11 @@ func (s *Server) renderPassword(w http.ResponseWriter, r *http.Request, status i
 	for _, e := range errs {
 		fieldErrors[e.Anchor] = e.Message
 	}
-	s.render(w, r, status, "password", pageData{Password: &view, Sign: view.Sign, Errors: errs, FieldErrors: fieldErrors,
+	title := "" // the page's own
+	if !view.BankID {
+		title = s.localizer(r).T("password.title_sms")
+	}
+	s.render(w, r, status, "password", pageData{Title: title, Password: &view, Sign: view.Sign, Errors: errs, FieldErrors: fieldErrors,
 		Form: map[string]string{}})
 }
 

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/behorig/behorig/connectors/sms"
 	"github.com/behorig/behorig/provisioning"
 )
@@ -161,5 +163,35 @@ func TestPasswordBySMSGoesToTheRemoteAccessNumber(t *testing.T) {
 	}
 	if n := s.count(t, "SELECT count(*) FROM sms_outbox WHERE recipient = '+46701740605'"); n != 0 {
 		t.Errorf("%d SMS to the person's other number", n)
+	}
+}
+
+// The SMS way in a browser under axe: the form, the code's field, a wrong code, the right
+// one, and the password set.
+func TestBrowserPasswordBySMS(t *testing.T) {
+	s, dn := smsPasswordSite(t)
+	ctx := browser(t)
+	do(t, ctx, "open the page", chromedp.Navigate(s.url+"/password"))
+	visit(t, ctx, "password-sms", `form[action="/password/sms"] button`)
+	do(t, ctx, "ask for a code", chromedp.SendKeys(`#username`, "anna.berg"), chromedp.Click(`form[action="/password/sms"] button`))
+	visit(t, ctx, "password-sms-sent", `#code`)
+	code := phoneCode(t, s, "+46701740605")
+	wrong := "000000"
+	if code == wrong {
+		wrong = "000001"
+	}
+	do(t, ctx, "a wrong code", chromedp.SendKeys(`#code`, wrong), chromedp.Click(`form[action="/password/sms/code"] button`))
+	visit(t, ctx, "password-sms-wrong", `.error-summary`)
+	if summary := text(t, ctx, ".error-summary"); !strings.Contains(summary, "Koden stämmer inte") {
+		t.Fatalf("the wrong code's summary says %q", summary)
+	}
+	do(t, ctx, "the right code", chromedp.SendKeys(`#code`, code), chromedp.Click(`form[action="/password/sms/code"] button`))
+	visit(t, ctx, "password-sms-form", `#password`)
+	good := "Blabar-" + rand.Text()[:8]
+	do(t, ctx, "a good password", chromedp.SendKeys(`#password`, good), chromedp.SendKeys(`#password2`, good),
+		chromedp.Click(`form.password-form button`))
+	visit(t, ctx, "password-sms-done", `main .notice`)
+	if err := ldapBind(t, s, dn, good); err != nil {
+		t.Fatalf("bind with the password set after an SMS code: %v", err)
 	}
 }

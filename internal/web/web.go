@@ -291,6 +291,9 @@ type pageData struct {
 	KeysToReturn []remoteaccess.YubiKey
 	KeyReceipt   *keyReceiptView
 	RemoteAccess bool
+	// AwaitsYubiKey: the person's approved remote-access order asked for a key, so the
+	// person page offers the hand-out.
+	AwaitsYubiKey bool
 }
 
 // thumbsData feeds the "thumbs" template: approved by the submitter and by the manager.

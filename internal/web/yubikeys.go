@@ -94,13 +94,19 @@ func (s *Server) personPageWithErrors(w http.ResponseWriter, r *http.Request, ac
 	s.render(w, r, http.StatusBadRequest, "person", data)
 }
 
-// addPersonKeys puts the person's keys on the person page, for IT.
+// addPersonKeys puts the person's keys, and the hand-out form when their order asked for a
+// key, on the person page, for IT.
 func (s *Server) addPersonKeys(r *http.Request, actor provisioning.Actor, data *pageData) error {
 	if s.remote == nil || !actor.IT() || data.Person == nil {
 		return nil
 	}
 	keys, err := s.remote.PersonYubiKeys(r.Context(), actor, data.Person.ID)
-	data.YubiKeys, data.RemoteAccess = keys, true
+	if err != nil {
+		return err
+	}
+	awaits, err := s.remote.AwaitsYubiKey(r.Context(), actor, data.Person.ID)
+	// The block is for people with a key or an order for one, not on every person's page.
+	data.YubiKeys, data.RemoteAccess, data.AwaitsYubiKey = keys, awaits || len(keys) > 0, awaits
 	return err
 }
 

@@ -12,6 +12,11 @@ import (
 // remoteAccessPerson makes a person whose approved remote-access order asked for a YubiKey,
 // with its active grant (as the order's approval will), and returns the person's id.
 func (s *site) remoteAccessPerson(t *testing.T, pnr, given, surname string) string {
+	return s.remoteAccessPersonWith(t, "yubikey", pnr, given, surname)
+}
+
+// remoteAccessPersonWith is remoteAccessPerson with the order's factor, sms or yubikey.
+func (s *site) remoteAccessPersonWith(t *testing.T, factor, pnr, given, surname string) string {
 	t.Helper()
 	ctx := context.Background()
 	db := s.app.Pool
@@ -36,8 +41,8 @@ func (s *site) remoteAccessPerson(t *testing.T, pnr, given, surname string) stri
 	now := time.Now()
 	if err := db.QueryRow(ctx, `INSERT INTO requests (number, kind, status, requester_id, approver_id, person_id, unit_id,
 			cost_centre, created_at, updated_at, remote_factor)
-		VALUES ($1, 'remote_access', 'completed', $2, $2, $3, $4, '5110', $5, $5, 'yubikey') RETURNING id`,
-		"F-"+pnr, managerID, personID, unitID, now).Scan(&requestID); err != nil {
+		VALUES ($1, 'remote_access', 'completed', $2, $2, $3, $4, '5110', $5, $5, $6) RETURNING id`,
+		"F-"+pnr, managerID, personID, unitID, now, factor).Scan(&requestID); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.QueryRow(ctx, `INSERT INTO request_items (request_id, position, system_id, unit_id)
@@ -66,6 +71,11 @@ func TestYubiKeyHandOutReceiptAndReturn(t *testing.T) {
 		if !strings.Contains(page, want) {
 			t.Errorf("IT's person page lacks %q", want)
 		}
+	}
+	// Someone whose order asked for SMS codes gets no YubiKey block.
+	smsPerson := s.remoteAccessPersonWith(t, "sms", "19800101-0001", "Sara", "Sms")
+	if page := body(t, it.get(t, "/persons/"+smsPerson)); strings.Contains(page, "yubikey-heading") {
+		t.Error("the person page of someone with SMS codes offers a YubiKey")
 	}
 	// A serial that is no key: the form says so in Swedish, with the field marked.
 	resp := it.post(t, "/persons/"+person+"/yubikey", url.Values{"yubikey": {"99999"}})
