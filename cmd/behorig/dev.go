@@ -14,7 +14,6 @@ import (
 	"github.com/behorig/behorig/internal/config"
 	"github.com/behorig/behorig/internal/devenv"
 	"github.com/behorig/behorig/internal/store"
-	"github.com/behorig/behorig/provisioning"
 )
 
 // dev runs the whole service locally: servers under dir, demo data, the API.
@@ -56,8 +55,13 @@ func dev(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logg
 		}
 	}
 	return serve(ctx, env.Config, logger, hooks{
-		seed: func(ctx context.Context, service *provisioning.Service) error {
-			return devenv.LoadPrincipals(ctx, service, devenv.DemoPrincipals)
+		seed: func(ctx context.Context, st *stack) error {
+			if err := devenv.LoadPrincipals(ctx, st.service, devenv.DemoPrincipals); err != nil {
+				return err
+			}
+			// The demo person with remote access, provisioned at once: the README's radclient
+			// examples sign in as her as soon as the summary is printed.
+			return devenv.SeedRemoteAccess(ctx, st.service, st.remote, st.dir)
 		},
 		ready: func(string) {
 			if err := env.WriteEnvFile(env.Config.BaseURL); err != nil {

@@ -34,7 +34,7 @@ import (
 
 // hooks let `behorig dev` seed demo data and print its summary; both are optional.
 type hooks struct {
-	seed  func(context.Context, *provisioning.Service) error
+	seed  func(context.Context, *stack) error
 	ready func(addr string)
 	// radiusReady is told where the RADIUS server listens, when the config has one.
 	radiusReady func(addr string)
@@ -165,7 +165,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, h hooks
 	}
 	defer gateways.close()
 	if h.seed != nil {
-		if err := h.seed(ctx, st.service); err != nil {
+		if err := h.seed(ctx, st); err != nil {
 			return err
 		}
 	}

@@ -43,6 +43,7 @@ button{font:inherit;margin:.25rem .5rem .25rem 0}label{display:block;margin:.5re
 <p><button name="do" value="sign">Skanna QR-koden och signera</button><button name="do" value="cancel">Avbryt i appen</button></p></form></section>
 {{else}}<p>Inga ordrar väntar.</p>{{end}}
 {{template "phone" .}}
+{{template "yubikey" .}}
 <h2>E-post (utkorg)</h2>
 {{range .Mail}}<section><h3>{{.Subject}}</h3><p>Till {{.To}}, {{.At.Format "2006-01-02 15:04"}}</p><pre>{{.Text}}</pre></section>{{else}}<p>Ingen e-post har skickats.</p>{{end}}
 </main></body></html>`))
@@ -54,6 +55,9 @@ func StartDevApp(addr string, sim *bankid.Simulator, outbox mail.Outbox, phone s
 		return nil, fmt.Errorf("dev app: listen on %s: %w", addr, err)
 	}
 	mux := http.NewServeMux()
+	// The demo key's counters are in the database the outboxes are in.
+	key := &demoKeyPresser{db: outbox.DB, log: logger}
+	mux.HandleFunc("POST /yubikey", key.press)
 	show := func(w http.ResponseWriter, r *http.Request, message string) {
 		mails, err := outbox.List(r.Context(), 20)
 		if err != nil {
@@ -63,9 +67,10 @@ func StartDevApp(addr string, sim *bankid.Simulator, outbox mail.Outbox, phone s
 		if err != nil {
 			logger.Warn("dev app: read the SMS outbox", "err", err)
 		}
+		yubikey, otp := key.view()
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		devAppPage.Execute(w, map[string]any{"Orders": sim.Pending(), "Persons": bankid.TestPersons, "Mail": mails, "SMS": texts,
-			"Message": message})
+			"Message": message, "YubiKey": yubikey, "OTP": otp})
 	}
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { show(w, r, r.URL.Query().Get("msg")) })
 	mux.HandleFunc("POST /app", func(w http.ResponseWriter, r *http.Request) {

@@ -98,6 +98,10 @@ func Up(ctx context.Context, dir string, listen string, logger *slog.Logger) (*E
 	}
 	e.Config = e.config(listen, key)
 	e.Config.BaseURL = baseURL
+	if err := e.configureRADIUS(); err != nil {
+		e.Stop()
+		return nil, err
+	}
 	if err := e.startBankID(ctx, logger); err != nil {
 		e.Stop()
 		return nil, err
@@ -316,6 +320,12 @@ func (e *Env) vars(url string) [][2]string {
 		{"BEHORIG_HR_CLIENT_SECRET", e.IdP.HRSecret},
 		{"BEHORIG_BANKID_URL", e.BankID.URL},
 		{"BEHORIG_DEV_APP_URL", e.App.URL},
+		// remote access: RADIUS for radclient, and the demo person who signs in through it
+		{"BEHORIG_RADIUS_ADDR", e.Config.RemoteAccess.RADIUS.Listen},
+		{"BEHORIG_RADIUS_SECRET", e.Config.RemoteAccess.RADIUS.Clients[0].Secret},
+		{"BEHORIG_DEMO_REMOTE_USER", DemoRemotePerson.Username},
+		{"BEHORIG_DEMO_REMOTE_PASSWORD", DemoRemotePerson.Password},
+		{"BEHORIG_DEMO_REMOTE_MOBILE", demoRemoteMobile()},
 	}
 }
 
@@ -363,4 +373,5 @@ An HR system's token (client credentials):
 `, url, e.IdP.AD.URL(), e.IdP.BankID.URL(), url, url, e.Config.DatabaseURL, d.URL, d.BaseDN, d.BindDN, d.BindPassword,
 		e.Config.Audit.CheckpointFile, e.App.URL, e.Tokens["it"], e.Tokens["manager"], e.Tokens["requester"],
 		filepath.Join(e.Dir, "env"), filepath.Join(e.Dir, "env"))
+	e.printRemoteAccess(w)
 }

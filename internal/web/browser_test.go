@@ -326,6 +326,7 @@ func TestBrowserOnAPhone(t *testing.T) {
 	for _, page := range []struct{ name, path, ready string }{
 		{"phone-my-requests", "/", "main h1"},
 		{"phone-new-request", "/requests/new", "#givenName"},
+		{"phone-remote-access", "/remote-access/new", "#description"},
 		{"phone-request", "/requests/" + sub.ID, ".status-panel"},
 		{"phone-approvals", "/approvals", "table"},
 	} {

@@ -61,7 +61,7 @@ func TestRemoteAccessOrderFormAndUnlock(t *testing.T) {
 	}
 	id := strings.TrimPrefix(strings.Split(resp.Header.Get("Location"), "?")[0], "/requests/")
 	page = body(t, rolf.get(t, "/requests/"+id))
-	if !strings.Contains(page, "Beställning fjärråtkomst") || !strings.Contains(page, "<dd>SMS-kod</dd>") || !strings.Contains(page, "46701234567") {
+	if !strings.Contains(page, "Beställning fjärråtkomst") || !strings.Contains(page, "<dd>SMS-kod</dd>") || !strings.Contains(page, "<dt>Mobilnummer (för OTP)</dt><dd>&#43;46701234567</dd>") {
 		t.Fatalf("the request page does not show the order:\n%s", page)
 	}
 	if _, err := s.app.Service.Approve(ctx, s.app.Actors["manager"], id); err != nil {
