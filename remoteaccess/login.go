@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
@@ -127,7 +129,15 @@ type attempt struct {
 // Login decides a gateway's request.
 func (s *Service) Login(ctx context.Context, a LoginAttempt) (LoginResult, error) {
 	a.Username = strings.ToLower(strings.TrimSpace(a.Username))
+	// The gateway relays what was typed, bytes and all. A username with a control character
+	// or no UTF-8 names no account (and PostgreSQL refuses it as text): it is an unknown
+	// user, audited with those bytes replaced, as is a NAS-Identifier that has them.
+	typedName := a.Username
+	a.Username, a.NAS = printable(a.Username), printable(a.NAS)
 	at := &attempt{LoginAttempt: a}
+	if typedName != a.Username {
+		return s.finish(ctx, at, LoginRejected, ReasonUnknownUser)
+	}
 	subject, err := s.loginSubject(ctx, a.Username)
 	if err != nil {
 		return LoginResult{}, err
@@ -225,6 +235,17 @@ func (s *Service) answerChallenge(ctx context.Context, at *attempt) (LoginResult
 		return s.finish(ctx, at, LoginRejected, reason)
 	}
 	return s.finish(ctx, at, LoginAccepted, "")
+}
+
+// printable replaces what is not UTF-8 and the control characters (NUL among them) with
+// U+FFFD, so that a value typed at a gateway can be looked up and audited as text.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return utf8.RuneError
+		}
+		return r
+	}, strings.ToValidUTF8(s, string(utf8.RuneError)))
 }
 
 // splitOTP finds a YubiKey OTP at the end of what was typed: the key's public id and 32

@@ -1,0 +1,89 @@
+package radiusserver_test
+
+import (
+	"crypto/hmac"
+	"crypto/md5"
+	"net"
+	"testing"
+	"time"
+
+	"layeh.com/radius"
+	"layeh.com/radius/rfc2865"
+
+	"github.com/behorig/behorig/provisioning"
+)
+
+// A reviewer's attacks on the login that the issue's tests do not make.
+
+// exchange sends one Access-Request with username, password (hidden as User-Password) and
+// the NAS-Identifier, and returns the answer. The bytes go as given: a gateway relays what
+// was typed.
+func exchange(t *testing.T, addr, username, pw, nas string) *radius.Packet {
+	t.Helper()
+	p := radius.New(radius.CodeAccessRequest, []byte(secret))
+	p.Add(80, make([]byte, 16))
+	p.Add(rfc2865.UserName_Type, radius.Attribute(username))
+	if err := rfc2865.UserPassword_SetString(p, pw); err != nil {
+		t.Fatal(err)
+	}
+	if nas != "" {
+		p.Add(rfc2865.NASIdentifier_Type, radius.Attribute(nas))
+	}
+	req, err := p.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mac := hmac.New(md5.New, []byte(secret))
+	mac.Write(req)
+	copy(req[22:38], mac.Sum(nil))
+	conn, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write(req); err != nil {
+		t.Fatal(err)
+	}
+	conn.SetReadDeadline(time.Now().Add(replyWait))
+	buf := make([]byte, 4096)
+	n, err := conn.Read(buf)
+	if err != nil {
+		t.Fatalf("no answer: %v", err)
+	}
+	if !radius.IsAuthenticResponse(buf[:n], req, []byte(secret)) {
+		t.Fatal("the answer is not authentic")
+	}
+	answer, err := radius.Parse(buf[:n], []byte(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return answer
+}
+
+// What a person types at the gateway's login page reaches us as it was typed: a NUL or bytes
+// that are no UTF-8 in the username or the gateway's NAS-Identifier are refused like any
+// unknown user, and audited, rather than failing in the database with nothing audited.
+func TestBadBytesAreRefusedAndAudited(t *testing.T) {
+	e := newEnv(t)
+	asa := e.order(t, "19500118-2046", "Åsa", "Lind", provisioning.RemoteFactorSMS)
+
+	for _, username := range []string{asa.username + "\x00", "\xff\xfe" + asa.username, "nobody\x00"} {
+		answer := exchange(t, e.addr, username, password, "")
+		if answer.Code != radius.CodeAccessReject {
+			t.Errorf("username %q: %v", username, answer.Code)
+		}
+	}
+	var audited int
+	if err := e.app.Pool.QueryRow(t.Context(), `SELECT count(*) FROM audit_events WHERE action = 'remote_access.login'
+		AND data->>'reason' = 'unknown_user'`).Scan(&audited); err != nil || audited != 3 {
+		t.Errorf("%d of 3 logins with bad bytes audited (%v)", audited, err)
+	}
+
+	answer := exchange(t, e.addr, asa.username, password, "citrix\x00\xff")
+	if answer.Code != radius.CodeAccessChallenge {
+		t.Errorf("a NAS-Identifier with bad bytes: %v", answer.Code)
+	}
+	if got := e.lastLogin(t, asa.id); got["result"] != "challenge" || got["nas"] == nil {
+		t.Errorf("audited %v", got)
+	}
+}
