@@ -1,16 +1,21 @@
 package radiusserver_test
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/md5"
 	"net"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"layeh.com/radius"
 	"layeh.com/radius/rfc2865"
 
+	"github.com/behorig/behorig/connectors"
 	"github.com/behorig/behorig/provisioning"
+	"github.com/behorig/behorig/remoteaccess"
 )
 
 // A reviewer's attacks on the login that the tests do not make.
@@ -84,6 +89,74 @@ func TestBadBytesAreRefusedAndAudited(t *testing.T) {
 		t.Errorf("a NAS-Identifier with bad bytes: %v", answer.Code)
 	}
 	if got := e.lastLogin(t, asa.id); got["result"] != "challenge" || got["nas"] == nil {
+		t.Errorf("audited %v", got)
+	}
+}
+
+// gatedDirectory is the real directory whose password checks wait at a gate, so that a test
+// sees how many checks a burst of logins gets into the directory at once.
+type gatedDirectory struct {
+	connectors.Directory
+	entered atomic.Int64
+	open    chan struct{}
+}
+
+func (g *gatedDirectory) CheckPassword(ctx context.Context, dn, pw string) (bool, error) {
+	g.entered.Add(1)
+	select {
+	case <-g.open:
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	return g.Directory.CheckPassword(ctx, dn, pw)
+}
+
+// A burst of wrong passwords sent at once must not try more passwords than the lockout
+// allows: each attempt is counted before its password is checked, so that the attempts in
+// flight cannot all read "not locked" and each reach the directory.
+func TestBurstOfGuessesStopsAtTheLockout(t *testing.T) {
+	gate := &gatedDirectory{open: make(chan struct{})}
+	e := newEnv(t, func(c *remoteaccess.Config) { gate.Directory, c.Directory = c.Directory, gate })
+	close(gate.open) // the order's own steps pass freely
+	asa := e.order(t, "19500118-2046", "Åsa", "Lind", provisioning.RemoteFactorSMS)
+	gate.open = make(chan struct{})
+	gate.entered.Store(0)
+
+	const guesses = 4 * maxFailures
+	var wg sync.WaitGroup
+	var returned atomic.Int64
+	results := make(chan string, guesses)
+	for i := range guesses {
+		wg.Go(func() {
+			defer returned.Add(1)
+			res, err := e.svc.Login(t.Context(), remoteaccess.LoginAttempt{Client: "vpn", Username: asa.username,
+				Password: "guess-" + string(rune('a'+i))})
+			if err != nil {
+				t.Error(err)
+			}
+			results <- res.Outcome
+		})
+	}
+	// Every guess is either refused at once or waiting in the directory.
+	for deadline := time.Now().Add(replyWait); returned.Load()+gate.entered.Load() < guesses; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d guesses answered, %d in the directory", returned.Load(), gate.entered.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := gate.entered.Load(); n > maxFailures {
+		t.Errorf("%d guesses of %d reached the directory at once; the lockout allows %d", n, guesses, maxFailures)
+	}
+	close(gate.open)
+	wg.Wait()
+	close(results)
+	for outcome := range results {
+		if outcome != remoteaccess.LoginRejected {
+			t.Errorf("a wrong password got %s", outcome)
+		}
+	}
+	expect(t, "the right password after the burst", e.login(t, asa.username, password), "Access-Reject")
+	if got := e.lastLogin(t, asa.id); got["reason"] != "factor_locked" {
 		t.Errorf("audited %v", got)
 	}
 }
