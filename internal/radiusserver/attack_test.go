@@ -160,3 +160,31 @@ func TestBurstOfGuessesStopsAtTheLockout(t *testing.T) {
 		t.Errorf("audited %v", got)
 	}
 }
+
+// A State and its code that were accepted once are worth nothing in a new request (not a
+// retransmission: a new authenticator); a State answered after the grant ended, or by a
+// person whose account was disabled, is refused.
+func TestStateReplayAndEndedAccess(t *testing.T) {
+	e := newEnv(t)
+	asa := e.order(t, "19500118-2046", "Åsa", "Lind", provisioning.RemoteFactorSMS)
+	state := e.challenge(t, asa)
+	code := e.phone(t, asa.mobile)
+	expect(t, "the code", e.login(t, asa.username, code, state), "Access-Accept")
+	expect(t, "the same State and code again", e.login(t, asa.username, code, state), "Access-Reject")
+	if got := e.lastLogin(t, asa.id); got["reason"] != "code_used" {
+		t.Errorf("audited %v", got)
+	}
+
+	state = e.challenge(t, asa)
+	if _, err := e.app.Pool.Exec(t.Context(), "UPDATE accounts SET state = 'disabled' WHERE person_id = $1", asa.id); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, "the code of a disabled account", e.login(t, asa.username, e.phone(t, asa.mobile), state), "Access-Reject")
+	if got := e.lastLogin(t, asa.id); got["reason"] != "account_disabled" {
+		t.Errorf("audited %v", got)
+	}
+	expect(t, "the password of a disabled account", e.login(t, asa.username, password), "Access-Reject")
+	if binds := e.binds.checks.Load(); binds != 2 {
+		t.Errorf("%d password checks; a disabled account's login must not reach the directory", binds)
+	}
+}
