@@ -346,6 +346,12 @@ func (s *Service) loginSubject(ctx context.Context, username string) (*loginSubj
 // on an accepted login).
 func (s *Service) finish(ctx context.Context, at *attempt, outcome, reason string) (LoginResult, error) {
 	now := s.clock.Now()
+	if outcome == LoginAccepted && at.subject.session(now) < time.Second {
+		// The grant ended (or has less than the one second a Session-Timeout can say) while
+		// the login was checked: an Accept now would carry no Session-Timeout, a session
+		// without end.
+		outcome, reason = LoginRejected, ReasonNoGrant
+	}
 	data := map[string]any{"username": at.Username, "client": at.Client, "result": outcome}
 	if at.NAS != "" {
 		data["nas"] = at.NAS

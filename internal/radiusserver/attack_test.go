@@ -188,3 +188,47 @@ func TestStateReplayAndEndedAccess(t *testing.T) {
 		t.Errorf("%d password checks; a disabled account's login must not reach the directory", binds)
 	}
 }
+
+// slowDirectory is the real directory whose password check takes a while of the test's
+// clock, as a slow bind takes the wall clock's.
+type slowDirectory struct {
+	connectors.Directory
+	advance func()
+}
+
+func (d *slowDirectory) CheckPassword(ctx context.Context, dn, pw string) (bool, error) {
+	d.advance()
+	return d.Directory.CheckPassword(ctx, dn, pw)
+}
+
+// A grant that ends while the login is worked on (during the bind) gets no Accept: an
+// Accept then would carry no Session-Timeout at all (the time left is not positive, or under
+// a second, which rounds to none), and the gateway's session would have no end.
+func TestGrantEndingDuringTheLoginIsNoAccept(t *testing.T) {
+	slow := &slowDirectory{advance: func() {}}
+	e := newEnv(t, func(c *remoteaccess.Config) { slow.Directory, c.Directory = c.Directory, slow })
+	karin := e.order(t, "19850113-9995", "Karin", "Ek", provisioning.RemoteFactorYubiKey)
+	e.handOutKey(t, &karin)
+	for _, left := range []time.Duration{1500 * time.Millisecond, 500 * time.Millisecond} {
+		if _, err := e.app.Pool.Exec(t.Context(), `UPDATE grants SET ends_at = $2 WHERE person_id = $1 AND system_id = 'fjarratkomst'`,
+			karin.id, e.app.Clock.Now().Add(2*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		slow.advance = func() { e.app.Clock.Advance(2*time.Second - left) }
+		reply := e.login(t, karin.username, password+karin.key.press(t))
+		if reply.Code == "Access-Accept" {
+			if timeout, ok := reply.Get("Session-Timeout"); !ok || atoi(timeout) < 1 || atoi(timeout) > int(left/time.Second)+1 {
+				t.Errorf("%v left of the grant: Accept with Session-Timeout %q (%v)", left, timeout, ok)
+			}
+		}
+	}
+	slow.advance = func() { e.app.Clock.Advance(3 * time.Second) }
+	if _, err := e.app.Pool.Exec(t.Context(), `UPDATE grants SET ends_at = $2 WHERE person_id = $1 AND system_id = 'fjarratkomst'`,
+		karin.id, e.app.Clock.Now().Add(2*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, "the grant ended during the bind", e.login(t, karin.username, password+karin.key.press(t)), "Access-Reject")
+	if got := e.lastLogin(t, karin.id); got["reason"] != "no_grant" {
+		t.Errorf("audited %v", got)
+	}
+}
