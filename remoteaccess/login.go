@@ -267,14 +267,24 @@ func (s *Service) answerChallenge(ctx context.Context, at *attempt) (LoginResult
 }
 
 // claimAttempt counts a try against the factor before its secret is checked; false when
-// the factor is locked, or its remaining tries are all taken by attempts in flight.
+// the factor is locked, or its remaining tries are all taken. Then the factor is locked if
+// it was not: the tries are taken by attempts in flight (a burst, which the lock stops
+// sooner) or left by a process killed while it checked them, and either way IT must see
+// the lock to lift it.
 func (s *Service) claimAttempt(ctx context.Context, factorID string) (bool, error) {
 	tag, err := s.db.Exec(ctx, `UPDATE authenticators SET failures = failures + 1
 		WHERE id = $1 AND revoked_at IS NULL AND locked_at IS NULL AND failures < $2`, factorID, s.maxFailures)
 	if err != nil {
 		return false, fmt.Errorf("count the try: %w", err)
 	}
-	return tag.RowsAffected() == 1, nil
+	if tag.RowsAffected() == 1 {
+		return true, nil
+	}
+	if _, err := s.db.Exec(ctx, `UPDATE authenticators SET locked_at = $3
+		WHERE id = $1 AND revoked_at IS NULL AND locked_at IS NULL AND failures >= $2`, factorID, s.maxFailures, s.clock.Now()); err != nil {
+		return false, fmt.Errorf("lock the factor: %w", err)
+	}
+	return false, nil
 }
 
 // printable replaces what is not UTF-8 and the control characters (NUL among them) with

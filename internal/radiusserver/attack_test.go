@@ -232,3 +232,25 @@ func TestGrantEndingDuringTheLoginIsNoAccept(t *testing.T) {
 		t.Errorf("audited %v", got)
 	}
 }
+
+// behorig killed (kill -9) while it checked a password leaves that try counted and no answer
+// recorded. When such tries fill the count up to MaxFailures, the factor must be locked as
+// IT can see and unlock it, not refuse every login while the person page says it is open.
+func TestTriesLeftByACrashLockTheFactorForIT(t *testing.T) {
+	e := newEnv(t)
+	asa := e.order(t, "19500118-2046", "Åsa", "Lind", provisioning.RemoteFactorSMS)
+	if _, err := e.app.Pool.Exec(t.Context(), `UPDATE authenticators SET failures = $2 WHERE person_id = $1 AND kind = 'sms'`,
+		asa.id, maxFailures); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, "the right password", e.login(t, asa.username, password), "Access-Reject")
+	it := e.app.Actors["it-handler"]
+	factors, err := e.svc.Factors(t.Context(), it, asa.id)
+	if err != nil || len(factors) != 1 || !factors[0].Locked {
+		t.Fatalf("IT sees %+v (%v); want the factor locked", factors, err)
+	}
+	if _, err := e.svc.Unlock(t.Context(), it, factors[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	e.challenge(t, asa)
+}
