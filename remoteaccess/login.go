@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
@@ -122,12 +124,23 @@ type attempt struct {
 	// count tells that the refusal was a wrong secret (password, OTP, code), which counts
 	// against the factor.
 	count bool
+	// claimed tells that the attempt's try was counted before its secret was checked
+	// (claimAttempt): finish only locks on a wrong secret, and gives the try back otherwise.
+	claimed bool
 }
 
 // Login decides a gateway's request.
 func (s *Service) Login(ctx context.Context, a LoginAttempt) (LoginResult, error) {
 	a.Username = strings.ToLower(strings.TrimSpace(a.Username))
+	// The gateway relays what was typed, bytes and all. A username with a control character
+	// or no UTF-8 names no account (and PostgreSQL refuses it as text): it is an unknown
+	// user, audited with those bytes replaced, as is a NAS-Identifier that has them.
+	typedName := a.Username
+	a.Username, a.NAS = printable(a.Username), printable(a.NAS)
 	at := &attempt{LoginAttempt: a}
+	if typedName != a.Username {
+		return s.finish(ctx, at, LoginRejected, ReasonUnknownUser)
+	}
 	subject, err := s.loginSubject(ctx, a.Username)
 	if err != nil {
 		return LoginResult{}, err
@@ -159,6 +172,32 @@ func (s *Service) Login(ctx context.Context, a LoginAttempt) (LoginResult, error
 	if at.factor.locked {
 		return s.finish(ctx, at, LoginRejected, ReasonFactorLocked)
 	}
+	// The attempt is counted before its secret is checked and given back when it was no
+	// wrong secret: attempts sent at once cannot all read "not locked" and each try a
+	// password, so a burst gets no more tries than MaxFailures.
+	claimed, err := s.claimAttempt(ctx, at.factor.id)
+	if err != nil {
+		return LoginResult{}, fmt.Errorf("login of %s: %w", a.Username, err)
+	}
+	if !claimed {
+		return s.finish(ctx, at, LoginRejected, ReasonFactorLocked)
+	}
+	at.claimed = true
+	res, err := s.checkSecrets(ctx, at, password, otp)
+	if err != nil && !at.count {
+		// Nothing was recorded: the try goes back.
+		if _, rerr := s.db.Exec(context.WithoutCancel(ctx), "UPDATE authenticators SET failures = greatest(failures - 1, 0) WHERE id = $1",
+			at.factor.id); rerr != nil {
+			s.log.WarnContext(ctx, "remote access: give back a login's try", "user", a.Username, "err", rerr)
+		}
+	}
+	return res, err
+}
+
+// checkSecrets checks a first request's secrets once its try is counted: the YubiKey's OTP
+// and the password, or the password and then an SMS code is sent.
+func (s *Service) checkSecrets(ctx context.Context, at *attempt, password, otp string) (LoginResult, error) {
+	subject := at.subject
 	if at.kind == FactorYubiKey {
 		// The OTP first: it is checked here, without the directory, so that someone without
 		// the key never reaches a bind, nor the directory's own count of bad passwords
@@ -166,7 +205,7 @@ func (s *Service) Login(ctx context.Context, a LoginAttempt) (LoginResult, error
 		// is spent; the key makes another.
 		ok, reason, err := s.CheckYubiKeyOTP(ctx, subject.personID, otp)
 		if err != nil {
-			return LoginResult{}, fmt.Errorf("login of %s: %w", a.Username, err)
+			return LoginResult{}, fmt.Errorf("login of %s: %w", at.Username, err)
 		}
 		if !ok {
 			at.count = reason != ReasonFactorLocked
@@ -177,7 +216,7 @@ func (s *Service) Login(ctx context.Context, a LoginAttempt) (LoginResult, error
 	right, err := s.dir.CheckPassword(bindCtx, subject.dn, password)
 	cancel()
 	if err != nil {
-		s.log.WarnContext(ctx, "remote access: check a password", "user", a.Username, "err", err)
+		s.log.WarnContext(ctx, "remote access: check a password", "user", at.Username, "err", err)
 		return s.finish(ctx, at, LoginRejected, ReasonDirectory)
 	}
 	if !right {
@@ -187,15 +226,15 @@ func (s *Service) Login(ctx context.Context, a LoginAttempt) (LoginResult, error
 	if at.kind == FactorYubiKey {
 		return s.finish(ctx, at, LoginAccepted, "")
 	}
-	state, err := s.SendCode(ctx, subject.personID, subject.sms.mobile, PurposeRADIUS, a.Client)
+	state, err := s.SendCode(ctx, subject.personID, subject.sms.mobile, PurposeRADIUS, at.Client)
 	switch {
 	case errors.Is(err, ErrTooManyCodes):
 		return s.finish(ctx, at, LoginRejected, ReasonTooManyCodes)
 	case errors.Is(err, connectors.ErrSMSUnavailable):
-		s.log.WarnContext(ctx, "remote access: no SMS gateway took a code", "user", a.Username, "err", err)
+		s.log.WarnContext(ctx, "remote access: no SMS gateway took a code", "user", at.Username, "err", err)
 		return s.finish(ctx, at, LoginRejected, ReasonSMSUnavailable)
 	case err != nil:
-		return LoginResult{}, fmt.Errorf("login of %s: %w", a.Username, err)
+		return LoginResult{}, fmt.Errorf("login of %s: %w", at.Username, err)
 	}
 	res, err := s.finish(ctx, at, LoginChallenged, "")
 	res.State = state
@@ -225,6 +264,38 @@ func (s *Service) answerChallenge(ctx context.Context, at *attempt) (LoginResult
 		return s.finish(ctx, at, LoginRejected, reason)
 	}
 	return s.finish(ctx, at, LoginAccepted, "")
+}
+
+// claimAttempt counts a try against the factor before its secret is checked; false when
+// the factor is locked, or its remaining tries are all taken. Then the factor is locked if
+// it was not: the tries are taken by attempts in flight (a burst, which the lock stops
+// sooner) or left by a process killed while it checked them, and either way IT must see
+// the lock to lift it.
+func (s *Service) claimAttempt(ctx context.Context, factorID string) (bool, error) {
+	tag, err := s.db.Exec(ctx, `UPDATE authenticators SET failures = failures + 1
+		WHERE id = $1 AND revoked_at IS NULL AND locked_at IS NULL AND failures < $2`, factorID, s.maxFailures)
+	if err != nil {
+		return false, fmt.Errorf("count the try: %w", err)
+	}
+	if tag.RowsAffected() == 1 {
+		return true, nil
+	}
+	if _, err := s.db.Exec(ctx, `UPDATE authenticators SET locked_at = $3
+		WHERE id = $1 AND revoked_at IS NULL AND locked_at IS NULL AND failures >= $2`, factorID, s.maxFailures, s.clock.Now()); err != nil {
+		return false, fmt.Errorf("lock the factor: %w", err)
+	}
+	return false, nil
+}
+
+// printable replaces what is not UTF-8 and the control characters (NUL among them) with
+// U+FFFD, so that a value typed at a gateway can be looked up and audited as text.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return utf8.RuneError
+		}
+		return r
+	}, strings.ToValidUTF8(s, string(utf8.RuneError)))
 }
 
 // splitOTP finds a YubiKey OTP at the end of what was typed: the key's public id and 32
@@ -285,6 +356,12 @@ func (s *Service) loginSubject(ctx context.Context, username string) (*loginSubj
 // on an accepted login).
 func (s *Service) finish(ctx context.Context, at *attempt, outcome, reason string) (LoginResult, error) {
 	now := s.clock.Now()
+	if outcome == LoginAccepted && at.subject.session(now) < time.Second {
+		// The grant ended (or has less than the one second a Session-Timeout can say) while
+		// the login was checked: an Accept now would carry no Session-Timeout, a session
+		// without end.
+		outcome, reason = LoginRejected, ReasonNoGrant
+	}
 	data := map[string]any{"username": at.Username, "client": at.Client, "result": outcome}
 	if at.NAS != "" {
 		data["nas"] = at.NAS
@@ -301,6 +378,19 @@ func (s *Service) finish(ctx context.Context, at *attempt, outcome, reason strin
 	}
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		switch {
+		case at.factor != nil && at.count && at.claimed:
+			var failures int
+			var locked bool
+			err := tx.QueryRow(ctx, `UPDATE authenticators SET locked_at = CASE WHEN failures >= $2 THEN $3::timestamptz END
+				WHERE id = $1 AND revoked_at IS NULL AND locked_at IS NULL
+				RETURNING failures, locked_at IS NOT NULL`, at.factor.id, s.maxFailures, now).Scan(&failures, &locked)
+			if err != nil && !errors.Is(err, pgx.ErrNoRows) { // no row: locked or revoked meanwhile
+				return fmt.Errorf("count a failure: %w", err)
+			}
+			data["failures"] = failures
+			if locked {
+				data["locked"] = true
+			}
 		case at.factor != nil && at.count:
 			var failures int
 			var locked bool
@@ -318,6 +408,12 @@ func (s *Service) finish(ctx context.Context, at *attempt, outcome, reason strin
 		case at.factor != nil && outcome == LoginAccepted:
 			if _, err := tx.Exec(ctx, "UPDATE authenticators SET failures = 0 WHERE id = $1 AND failures <> 0", at.factor.id); err != nil {
 				return fmt.Errorf("reset the failures: %w", err)
+			}
+		case at.claimed:
+			// A right password (the challenge follows) or a refusal that was no wrong secret.
+			if _, err := tx.Exec(ctx, "UPDATE authenticators SET failures = greatest(failures - 1, 0) WHERE id = $1 AND locked_at IS NULL",
+				at.factor.id); err != nil {
+				return fmt.Errorf("give back the try: %w", err)
 			}
 		}
 		return s.audit.Append(ctx, tx, audit.Event{At: now, Actor: "radius:" + at.Client, Action: "remote_access.login",

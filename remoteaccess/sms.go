@@ -77,8 +77,8 @@ var e164 = regexp.MustCompile(`^\+[1-9][0-9]{7,14}$`)
 //
 // The SMS is sent with no transaction open. When no gateway takes it the error wraps
 // connectors.ErrSMSUnavailable (and connectors.ErrSMSRecipient too when the number itself was
-// refused) and no code is valid. When the person had SMSPerHour codes in the last hour, the
-// error is ErrTooManyCodes and nothing is sent.
+// refused) and no code is valid. When the person had SMSPerHour codes for the purpose in
+// the last hour, the error is ErrTooManyCodes and nothing is sent.
 func (s *Service) SendCode(ctx context.Context, personID, mobile, purpose, client string) (state []byte, err error) {
 	if purpose != PurposeRADIUS && purpose != PurposePassword {
 		return nil, fmt.Errorf("send code: unknown purpose %q", purpose)
@@ -110,9 +110,11 @@ func (s *Service) SendCode(ctx context.Context, personID, mobile, purpose, clien
 			personID, now.Add(-challengeKept)); err != nil {
 			return err
 		}
+		// The limit is per purpose: the password page sends to anyone's username without a
+		// password, and must not use up the codes of the person's VPN login.
 		var recent int
-		if err := tx.QueryRow(ctx, "SELECT count(*) FROM sms_challenges WHERE person_id = $1 AND created_at > $2",
-			personID, now.Add(-time.Hour)).Scan(&recent); err != nil {
+		if err := tx.QueryRow(ctx, "SELECT count(*) FROM sms_challenges WHERE person_id = $1 AND purpose = $3 AND created_at > $2",
+			personID, now.Add(-time.Hour), purpose).Scan(&recent); err != nil {
 			return err
 		}
 		if recent >= s.smsPerHour {

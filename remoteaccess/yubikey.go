@@ -515,11 +515,19 @@ func (s *Service) HandOut(ctx context.Context, actor provisioning.Actor, personI
 	if !actor.IT() {
 		return "", ErrForbidden
 	}
+	if _, ok := parseID(personID); !ok {
+		return "", fmt.Errorf("person %q: %w", personID, ErrNotFound)
+	}
 	var handoutID string
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		keyID, state, _, err := findKey(ctx, tx, keyLabel)
+		keyID, state, holder, err := findKey(ctx, tx, keyLabel)
 		if err != nil {
 			return err
+		}
+		if state == KeyHandedOut && holder == personID {
+			// The form sent twice (a double click): the hand-out it made is the answer.
+			return tx.QueryRow(ctx, "SELECT id FROM yubikey_handouts WHERE yubikey_id = $1 AND returned_at IS NULL",
+				keyID).Scan(&handoutID)
 		}
 		if state != KeyInStock {
 			return fieldError("yubikey", "is not in stock: record its return first")

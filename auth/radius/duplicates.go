@@ -44,12 +44,14 @@ func (c *answerCache) claim(key answerKey) (first bool, a *answer) {
 	now := time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if a, ok := c.answers[key]; ok && now.Before(a.expires) {
+	// An answer still being worked on is never over: its window starts when it is settled,
+	// however long the first copy takes (a slow bind, a slow SMS gateway).
+	if a, ok := c.answers[key]; ok && (now.Before(a.expires) || !a.settled()) {
 		return false, a
 	}
 	if now.Sub(c.lastSweep) > c.window || len(c.answers) >= c.max {
 		for k, a := range c.answers {
-			if !now.Before(a.expires) {
+			if !now.Before(a.expires) && a.settled() {
 				delete(c.answers, k)
 			}
 		}
@@ -60,6 +62,16 @@ func (c *answerCache) claim(key answerKey) (first bool, a *answer) {
 		c.answers[key] = a
 	}
 	return true, a
+}
+
+// settled tells whether the answer is known; the caller holds c.mu or waits on done.
+func (a *answer) settled() bool {
+	select {
+	case <-a.done:
+		return true
+	default:
+		return false
+	}
 }
 
 // settle records the reply and wakes the retransmissions waiting for it. The window starts

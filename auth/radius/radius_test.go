@@ -496,3 +496,39 @@ func FuzzHandle(f *testing.F) {
 		checkAnswer(t, answer, req, testSecret)
 	})
 }
+
+// A request worked on for longer than the duplicate window (a slow directory, a slow SMS
+// gateway) still has its retransmissions wait for its answer: they must not be worked on
+// again, which would check the password twice and send a second SMS.
+func TestRetransmissionOfASlowRequestWaitsForIt(t *testing.T) {
+	release := make(chan struct{})
+	var auth *fakeAuthenticator
+	auth = &fakeAuthenticator{decide: func(r Request) (Decision, error) {
+		if auth.calls.Load() == 1 {
+			<-release
+		}
+		return Decision{Result: Accept}, nil
+	}}
+	s, err := New(Config{Clients: []Client{{Name: "vpn", Prefix: netip.MustParsePrefix("192.0.2.0/24"), Secret: []byte(testSecret)}},
+		Authenticator: auth, Logger: slog.New(slog.DiscardHandler), DuplicateWindow: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := request(t, testSecret, true, "carol", "pw")
+	first := make(chan []byte, 1)
+	go func() { first <- s.Handle(context.Background(), gateway, req) }()
+	for auth.calls.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(10 * time.Millisecond) // the window is over, the first is still worked on
+	// The retransmission's own wait is over at once: it either waits for the first (and
+	// gives up) or is worked on again.
+	gaveUp, cancel := context.WithCancel(context.Background())
+	cancel()
+	s.Handle(gaveUp, gateway, req)
+	close(release)
+	checkAnswer(t, <-first, req, testSecret)
+	if n := auth.calls.Load(); n != 1 {
+		t.Errorf("the authenticator was asked %d times for one request", n)
+	}
+}
