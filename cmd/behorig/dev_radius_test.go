@@ -5,9 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 )
 
 // The README's radclient examples for remote access work as written against `behorig dev`:
@@ -36,33 +34,11 @@ func TestDevREADMERadclientExamples(t *testing.T) {
 	}
 	script := section[start+6 : start+6+end]
 
-	// Not t.TempDir: its parent is private to root, and dev's PostgreSQL runs as postgres.
-	work, err := os.MkdirTemp("", "behorig-dev-radius-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(work) })
-	if err := os.Chmod(work, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	cmd, _ := startDev(t, filepath.Join(work, ".dev"), "", nil, nil)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			cmd.Process.Kill()
-		}
-	})
+	work := devWorkDir(t)
+	dev := startDev(t, filepath.Join(work, ".dev"), "", nil, nil)
 	// .dev/env is written once everything serves, RADIUS included.
 	waitUntil(t, "behorig dev to write .dev/env", func() bool {
-		select {
-		case err := <-done:
-			t.Fatalf("dev stopped: %v", err)
-		default:
-		}
+		dev.mustRun(t)
 		env, err := os.ReadFile(filepath.Join(work, ".dev", "env"))
 		return err == nil && strings.Contains(string(env), "BEHORIG_RADIUS_ADDR")
 	})

@@ -38,15 +38,7 @@ func TestDevSignsThroughAnExternalBankID(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { external.Close() })
-	// Not t.TempDir: its parent is private to root, and dev's PostgreSQL runs as postgres.
-	dir, err := os.MkdirTemp("", "behorig-dev-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	dir := devWorkDir(t)
 	cert, err := external.ClientCertificate()
 	if err != nil {
 		t.Fatal(err)
@@ -79,12 +71,10 @@ func TestDevSignsThroughAnExternalBankID(t *testing.T) {
 
 	t.Run("the wrong password", func(t *testing.T) {
 		var stderr bytes.Buffer
-		cmd, _ := startDev(t, filepath.Join(dir, "wrong"), "not-the-password", flags, &stderr)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
+		dev := startDev(t, filepath.Join(dir, "wrong"), "not-the-password", flags, &stderr)
 		select {
-		case err := <-done:
-			if err == nil || !strings.Contains(stderr.String(), "p12") || !strings.Contains(stderr.String(), "password") {
+		case <-dev.exited:
+			if err := dev.err; err == nil || !strings.Contains(stderr.String(), "p12") || !strings.Contains(stderr.String(), "password") {
 				t.Fatalf("dev with the wrong password: %v\n%s", err, stderr.String())
 			}
 		case <-time.After(2 * time.Minute):
@@ -93,23 +83,10 @@ func TestDevSignsThroughAnExternalBankID(t *testing.T) {
 	})
 
 	t.Run("orders go to the external server", func(t *testing.T) {
-		cmd, baseURL := startDev(t, filepath.Join(dir, "dev"), "test-rp-lösen", flags, nil)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		t.Cleanup(func() {
-			cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-done:
-			case <-time.After(30 * time.Second):
-				cmd.Process.Kill()
-			}
-		})
+		dev := startDev(t, filepath.Join(dir, "dev"), "test-rp-lösen", flags, nil)
+		baseURL := dev.baseURL
 		waitUntil(t, "/readyz to name the external BankID up", func() bool {
-			select {
-			case err := <-done:
-				t.Fatalf("dev stopped: %v", err)
-			default:
-			}
+			dev.mustRun(t)
 			resp, err := http.Get(baseURL + "/readyz")
 			if err != nil {
 				return false
@@ -142,10 +119,43 @@ func TestDevSignsThroughAnExternalBankID(t *testing.T) {
 	})
 }
 
+// devWorkDir is a directory for dev's data that its PostgreSQL, which runs as postgres, can
+// reach: not t.TempDir, whose parent is private to root.
+func devWorkDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "behorig-dev-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// devProcess is `behorig dev` running as a process of its own.
+type devProcess struct {
+	baseURL string
+	exited  chan struct{} // closed when the process has ended, with err its end
+	err     error
+}
+
+// mustRun fails the test when dev has stopped.
+func (d *devProcess) mustRun(t *testing.T) {
+	t.Helper()
+	select {
+	case <-d.exited:
+		t.Fatalf("dev stopped: %v", d.err)
+	default:
+	}
+}
+
 // startDev runs `behorig dev` as a process of its own, as a developer would, on a free port
 // with its data under dir and the PKCS#12 password in its environment. It returns once the
-// process runs; the caller waits for what it needs.
-func startDev(t *testing.T, dir, password string, flags []string, stderr io.Writer) (*exec.Cmd, string) {
+// process runs; the caller waits for what it needs. At the test's end dev is stopped as
+// Ctrl-C would, so that it stops its PostgreSQL and slapd; killed only if it hangs.
+func startDev(t *testing.T, dir, password string, flags []string, stderr io.Writer) *devProcess {
 	t.Helper()
 	port, err := localserver.FreePort()
 	if err != nil {
@@ -164,10 +174,19 @@ func startDev(t *testing.T, dir, password string, flags []string, stderr io.Writ
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	dev := &devProcess{baseURL: "http://localhost:" + fmt.Sprint(port), exited: make(chan struct{})}
+	go func() {
+		dev.err = cmd.Wait()
+		close(dev.exited)
+	}()
 	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-dev.exited:
+		case <-time.After(30 * time.Second):
 			cmd.Process.Kill()
+			<-dev.exited
 		}
 	})
-	return cmd, "http://localhost:" + fmt.Sprint(port)
+	return dev
 }
