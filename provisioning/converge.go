@@ -46,6 +46,8 @@ type grantRow struct {
 	startsAt                                                 time.Time
 	endsAt                                                   *time.Time
 	manual                                                   bool
+	// remoteAccess tells that the grant is remote access, whose second factors end with it.
+	remoteAccess bool
 }
 
 // started tells whether the grant's valid-from has come.
@@ -170,7 +172,8 @@ func (s *Service) readPersonStates(ctx context.Context, q querier, personIDs []s
 		return nil, fmt.Errorf("read accounts of %d persons: %w", len(ids), err)
 	}
 	rows, err = q.Query(ctx, `SELECT id::text, person_id::text, request_id::text, group_name, state, member_dn,
-			coalesce(ended_by_request::text, ''), starts_at, ends_at, manual
+			coalesce(ended_by_request::text, ''), starts_at, ends_at, manual,
+			(SELECT remote_access FROM systems WHERE id = system_id)
 		FROM grants WHERE person_id = ANY($1) AND state <> 'revoked' ORDER BY starts_at, id`, ids)
 	if err != nil {
 		return nil, fmt.Errorf("read grants of %d persons: %w", len(ids), err)
@@ -178,7 +181,7 @@ func (s *Service) readPersonStates(ctx context.Context, q querier, personIDs []s
 	_, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (struct{}, error) {
 		var g grantRow
 		if err := row.Scan(&g.id, &g.personID, &g.requestID, &g.group, &g.state, &g.memberDN, &g.endedBy,
-			&g.startsAt, &g.endsAt, &g.manual); err != nil {
+			&g.startsAt, &g.endsAt, &g.manual, &g.remoteAccess); err != nil {
 			return struct{}{}, err
 		}
 		if st := states[g.personID]; st != nil {
@@ -643,7 +646,7 @@ func (s *Service) recordGrant(ctx context.Context, w stepWriter, g grantRow, dn 
 	switch {
 	case g.manual && g.state == GrantActive && g.ended(now):
 		// Whatever IT still has to remove by hand, the grant has ended: its factors end now.
-		if err := s.revokeFactorsOf(ctx, w, g.id, s.clock.Now()); err != nil {
+		if err := s.revokeFactorsOf(ctx, w, g, s.clock.Now()); err != nil {
 			return false, err
 		}
 		return true, s.awaitManualRemoval(ctx, w, g)
@@ -651,7 +654,7 @@ func (s *Service) recordGrant(ctx context.Context, w stepWriter, g grantRow, dn 
 		if err := w.exec(ctx, "UPDATE grants SET state = $3, revoked_at = $2 WHERE id = $1", g.id, s.clock.Now(), GrantRevoked); err != nil {
 			return false, fmt.Errorf("record revocation of grant %s: %w", g.id, err)
 		}
-		if err := s.revokeFactorsOf(ctx, w, g.id, s.clock.Now()); err != nil {
+		if err := s.revokeFactorsOf(ctx, w, g, s.clock.Now()); err != nil {
 			return false, err
 		}
 		return true, w.record(ctx, systemActor, "grant.revoked", g.requestID, g.personID,

@@ -280,11 +280,16 @@ func (s *Service) revokeFactorsNow(ctx context.Context, tx pgx.Tx, actor string,
 		map[string]any{"grants": due, "factors": n, "yubikeysToReturn": keys})
 }
 
-// revokeFactorsOf queues the revocation of a grant's factors with the revocation of the
-// grant itself (the grant's own grant.revoked event tells when).
-func (s *Service) revokeFactorsOf(ctx context.Context, w stepWriter, grantID string, at time.Time) error {
-	if err := w.exec(ctx, revokeFactorsSQL, []string{grantID}, at); err != nil {
-		return fmt.Errorf("revoke the factors of grant %s: %w", grantID, err)
+// revokeFactorsOf queues the revocation of a remote-access grant's factors with the
+// revocation of the grant itself (the grant's own grant.revoked event tells when). Other
+// grants have no factors: a mass termination's batch then carries no statement more per
+// grant.
+func (s *Service) revokeFactorsOf(ctx context.Context, w stepWriter, g grantRow, at time.Time) error {
+	if !g.remoteAccess {
+		return nil
+	}
+	if err := w.exec(ctx, revokeFactorsSQL, []string{g.id}, at); err != nil {
+		return fmt.Errorf("revoke the factors of grant %s: %w", g.id, err)
 	}
 	return nil
 }
