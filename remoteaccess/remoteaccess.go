@@ -26,6 +26,7 @@ import (
 	"github.com/behorig/behorig/connectors"
 	"github.com/behorig/behorig/internal/audit"
 	"github.com/behorig/behorig/internal/secret"
+	"github.com/behorig/behorig/provisioning"
 )
 
 // Clock tells the time. Tests inject one to let codes expire and grants end.
@@ -143,9 +144,10 @@ func (s *Service) OnPool(db *pgxpool.Pool) *Service {
 	return &c
 }
 
-// Errors the adapters turn into answers.
+// Errors the adapters turn into answers: the domain's own, so that one mapping in each
+// adapter (web, API) answers both packages alike.
 var (
-	ErrNotFound  = errors.New("not found")
-	ErrForbidden = errors.New("forbidden")
-	ErrConflict  = errors.New("conflict")
+	ErrNotFound  = provisioning.ErrNotFound
+	ErrForbidden = provisioning.ErrForbidden
+	ErrConflict  = provisioning.ErrConflict
 )

@@ -255,14 +255,14 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.As(err, &ve):
 		s.problem(w, r, http.StatusBadRequest, "The request has invalid fields", ve.Errors)
-	case errors.Is(err, provisioning.ErrNotFound), errors.Is(err, remoteaccess.ErrNotFound):
+	case errors.Is(err, provisioning.ErrNotFound):
 		s.problem(w, r, http.StatusNotFound, "Not found", nil)
-	case errors.Is(err, provisioning.ErrForbidden), errors.Is(err, remoteaccess.ErrForbidden):
+	case errors.Is(err, provisioning.ErrForbidden):
 		if r.Header.Get("Authorization") != "" {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="behorig", error="insufficient_scope"`)
 		}
 		s.problem(w, r, http.StatusForbidden, err.Error(), nil)
-	case errors.Is(err, provisioning.ErrConflict), errors.Is(err, remoteaccess.ErrConflict):
+	case errors.Is(err, provisioning.ErrConflict):
 		s.problem(w, r, http.StatusConflict, err.Error(), nil)
 	default:
 		s.log.ErrorContext(r.Context(), "api request failed", "method", r.Method, "path", r.URL.Path, "err", err)

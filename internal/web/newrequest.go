@@ -62,18 +62,27 @@ func newField(d pageData, name, labelKey, typ string, required bool, auto, hintK
 }
 
 func (s *Server) newRequestPage(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
-	me, err := s.service.Me(r.Context(), actor)
+	form, err := s.freshForm(r, actor)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	// The token names this filling-in of the form: sent twice (a double click, back and send
-	// again), it makes one request, and the second sending leads to it.
+	s.showNewRequest(w, r, actor, http.StatusOK, pageData{Form: form})
+}
+
+// freshForm is a request form as it first opens: the actor's own unit, and a token that names
+// this filling-in of the form: sent twice (a double click, back and send again), it makes
+// one request, and the second sending leads to it.
+func (s *Server) freshForm(r *http.Request, actor provisioning.Actor) (map[string]string, error) {
+	me, err := s.service.Me(r.Context(), actor)
+	if err != nil {
+		return nil, err
+	}
 	form := map[string]string{"submitToken": rand.Text()}
 	if me.Unit != nil {
 		form["unit"] = me.Unit.Ansvarskod
 	}
-	s.showNewRequest(w, r, actor, http.StatusOK, pageData{Form: form})
+	return form, nil
 }
 
 func (s *Server) showNewRequest(w http.ResponseWriter, r *http.Request, actor provisioning.Actor, status int, data pageData) {

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"crypto/rand"
 	"errors"
 	"net/http"
 	"net/url"
@@ -38,14 +37,10 @@ var remoteAnchors = map[string][2]string{
 }
 
 func (s *Server) remoteAccessPage(w http.ResponseWriter, r *http.Request, actor provisioning.Actor) {
-	me, err := s.service.Me(r.Context(), actor)
+	form, err := s.freshForm(r, actor)
 	if err != nil {
 		s.fail(w, r, err)
 		return
-	}
-	form := map[string]string{"submitToken": rand.Text()}
-	if me.Unit != nil {
-		form["unit"] = me.Unit.Ansvarskod
 	}
 	s.showRemoteAccess(w, r, actor, http.StatusOK, pageData{Form: form})
 }

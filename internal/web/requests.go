@@ -13,7 +13,6 @@ import (
 
 	"github.com/behorig/behorig/auth/session"
 	"github.com/behorig/behorig/provisioning"
-	"github.com/behorig/behorig/remoteaccess"
 )
 
 // formError is one error of a form, shown in the summary at the top and linked to its field.
@@ -45,11 +44,11 @@ func (s *Server) signedIn(h func(http.ResponseWriter, *http.Request, provisionin
 // domainError answers an error from the domain as a page.
 func (s *Server) domainError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
-	case errors.Is(err, provisioning.ErrNotFound), errors.Is(err, remoteaccess.ErrNotFound):
+	case errors.Is(err, provisioning.ErrNotFound):
 		s.problemPage(w, r, http.StatusNotFound, "notfound")
-	case errors.Is(err, provisioning.ErrForbidden), errors.Is(err, remoteaccess.ErrForbidden):
+	case errors.Is(err, provisioning.ErrForbidden):
 		s.problemPage(w, r, http.StatusForbidden, "forbidden")
-	case errors.Is(err, provisioning.ErrConflict), errors.Is(err, remoteaccess.ErrConflict):
+	case errors.Is(err, provisioning.ErrConflict):
 		s.problemPage(w, r, http.StatusConflict, "conflict")
 	default:
 		s.fail(w, r, err)

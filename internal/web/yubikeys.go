@@ -31,7 +31,7 @@ func (s *Server) yubikeysPage(w http.ResponseWriter, r *http.Request, actor prov
 	}
 	keys, err := s.remote.YubiKeys(r.Context(), actor)
 	if err != nil {
-		s.remoteError(w, r, err)
+		s.domainError(w, r, err)
 		return
 	}
 	data := pageData{Actor: &actor, Section: "yubikeys", Flash: flash(s.localizer(r), r)}
@@ -65,7 +65,7 @@ func (s *Server) handOutYubiKey(w http.ResponseWriter, r *http.Request, actor pr
 		return
 	}
 	if err != nil {
-		s.remoteError(w, r, err)
+		s.domainError(w, r, err)
 		return
 	}
 	http.Redirect(w, r, "/yubikeys/handouts/"+url.PathEscape(handout)+"?done=yubikey_handed_out", http.StatusSeeOther)
@@ -128,7 +128,7 @@ func (s *Server) returnYubiKey(w http.ResponseWriter, r *http.Request, actor pro
 		return
 	}
 	if err != nil {
-		s.remoteError(w, r, err)
+		s.domainError(w, r, err)
 		return
 	}
 	back := "/yubikeys"
@@ -146,7 +146,7 @@ func (s *Server) yubikeyReceipt(w http.ResponseWriter, r *http.Request, actor pr
 	}
 	receipt, err := s.remote.Receipt(r.Context(), actor, r.PathValue("id"))
 	if err != nil {
-		s.remoteError(w, r, err)
+		s.domainError(w, r, err)
 		return
 	}
 	person, err := s.service.Person(r.Context(), actor, receipt.PersonID)
@@ -156,16 +156,4 @@ func (s *Server) yubikeyReceipt(w http.ResponseWriter, r *http.Request, actor pr
 	}
 	s.render(w, r, http.StatusOK, "yubikey_receipt", pageData{Actor: &actor, Section: "yubikeys",
 		KeyReceipt: &keyReceiptView{Receipt: receipt, Person: person}, Flash: flash(s.localizer(r), r)})
-}
-
-// remoteError answers an error of the remote-access domain as a page.
-func (s *Server) remoteError(w http.ResponseWriter, r *http.Request, err error) {
-	switch {
-	case errors.Is(err, remoteaccess.ErrNotFound):
-		s.problemPage(w, r, http.StatusNotFound, "notfound")
-	case errors.Is(err, remoteaccess.ErrForbidden):
-		s.problemPage(w, r, http.StatusForbidden, "forbidden")
-	default:
-		s.domainError(w, r, err)
-	}
 }
