@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rickar/cal/v2"
 
@@ -214,6 +215,25 @@ func (s *Service) record(ctx context.Context, tx pgx.Tx, actor, action, requestI
 		RequestID: requestID, PersonID: personID, Data: data})
 }
 
+// inTx runs fn in a transaction. PostgreSQL may end one of two transactions that wait for
+// each other (a deadlock) or could not be serialised; it rolled back everything, so fn runs
+// again, a few times, as PostgreSQL's manual advises. Seen: IT's question or a comment on a
+// request while a job completes it, once in some hundred runs of the every-route test. fn
+// therefore keeps what it learns in variables it sets, never appends to, and makes no outside
+// call (the rule everywhere).
 func (s *Service) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
-	return pgx.BeginFunc(ctx, s.db, fn)
+	var err error
+	for range 3 {
+		if err = pgx.BeginFunc(ctx, s.db, fn); !retryable(err) {
+			return err
+		}
+	}
+	return err
+}
+
+// retryable tells that PostgreSQL rolled the transaction back for a deadlock or a
+// serialization failure, after which it may simply run again.
+func retryable(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001")
 }
