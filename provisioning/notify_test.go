@@ -260,7 +260,15 @@ func TestNotificationsOfRejectionCommentsAndTerms(t *testing.T) {
 	}
 	terms := grantInput("19121212-1212", "Tolvan", "Tolvansson", provisioning.ItemInput{System: "treserva", Role: "utforare"})
 	terms.Person.Email = "tolvan@example.org"
-	waits := submitApproved(t, app, terms)
+	waits, err := app.Service.Submit(ctx, app.Actors["requester"], terms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Its approver's e-mail out before the decision too, as for the first request.
+	waitNotices(t, smtp, 6)
+	if _, err := app.Service.Approve(ctx, app.Actors["manager"], waits.ID); err != nil {
+		t.Fatal(err)
+	}
 
 	// receipts 2, approvals 2, rejected, comment, awaiting the user
 	got := waitNotices(t, smtp, 7)
