@@ -115,7 +115,7 @@ func (st personState) desiredAt(now time.Time) desired {
 
 // readPersonState reads a person, their account and their open grants through q: the pool
 // for step 1, the locking transaction for step 3.
-func (s *Service) readPersonState(ctx context.Context, q querier, personID string, lock bool) (personState, error) {
+func (s *Service) readPersonState(ctx context.Context, q batchQuerier, personID string, lock bool) (personState, error) {
 	states, err := s.readPersonStates(ctx, q, []string{personID}, lock)
 	if err != nil {
 		return personState{}, err
@@ -127,10 +127,12 @@ func (s *Service) readPersonState(ctx context.Context, q querier, personID strin
 	return *st, nil
 }
 
-// readPersonStates reads several persons in three queries, whatever their number; those that
-// do not exist are missing from the map. With lock, the persons are locked in the order of
-// their ids, so that two batches never wait for each other in a circle.
-func (s *Service) readPersonStates(ctx context.Context, q querier, personIDs []string, lock bool) (map[string]*personState, error) {
+// readPersonStates reads several persons in three queries sent in one round trip, whatever
+// their number; those that do not exist are missing from the map. With lock, the persons are
+// locked in the order of their ids, so that two batches never wait for each other in a
+// circle; the account and grant queries run after the lock, so they see what the lock waited
+// for.
+func (s *Service) readPersonStates(ctx context.Context, q batchQuerier, personIDs []string, lock bool) (map[string]*personState, error) {
 	ids := uuidsOnly(personIDs)
 	query := `SELECT id::text, given_name, surname, email, mobile, employee_type, requested_username, link_required, personnummer_enc
 		FROM persons WHERE id = ANY($1) ORDER BY id`
@@ -138,59 +140,60 @@ func (s *Service) readPersonStates(ctx context.Context, q querier, personIDs []s
 		query += " FOR UPDATE"
 	}
 	states := make(map[string]*personState, len(ids))
-	rows, err := q.Query(ctx, query, ids)
-	if err != nil {
-		return nil, fmt.Errorf("read %d persons: %w", len(ids), err)
-	}
-	_, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (struct{}, error) {
-		var p personRow
-		err := row.Scan(&p.id, &p.givenName, &p.surname, &p.email, &p.mobile, &p.employeeType,
-			&p.requestedUsername, &p.linkRequired, &p.pnrSealed)
-		states[p.id] = &personState{person: p}
-		return struct{}{}, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read %d persons: %w", len(ids), err)
-	}
-	rows, err = q.Query(ctx, `SELECT person_id::text, username, dn, state, origin, entry_id FROM accounts
-		WHERE directory = $1 AND person_id = ANY($2)`, s.dirName, ids)
-	if err != nil {
-		return nil, fmt.Errorf("read accounts of %d persons: %w", len(ids), err)
-	}
-	_, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (struct{}, error) {
-		var personID string
-		var a accountRow
-		if err := row.Scan(&personID, &a.username, &a.dn, &a.state, &a.origin, &a.entryID); err != nil {
+	var b pgx.Batch
+	b.Queue(query, ids).Query(func(rows pgx.Rows) error {
+		_, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (struct{}, error) {
+			var p personRow
+			err := row.Scan(&p.id, &p.givenName, &p.surname, &p.email, &p.mobile, &p.employeeType,
+				&p.requestedUsername, &p.linkRequired, &p.pnrSealed)
+			states[p.id] = &personState{person: p}
 			return struct{}{}, err
+		})
+		if err != nil {
+			return fmt.Errorf("read %d persons: %w", len(ids), err)
 		}
-		if st := states[personID]; st != nil {
-			st.account, st.hasAccount = a, true
-		}
-		return struct{}{}, nil
+		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("read accounts of %d persons: %w", len(ids), err)
-	}
-	rows, err = q.Query(ctx, `SELECT id::text, person_id::text, request_id::text, group_name, state, member_dn,
+	b.Queue(`SELECT person_id::text, username, dn, state, origin, entry_id FROM accounts
+		WHERE directory = $1 AND person_id = ANY($2)`, s.dirName, ids).Query(func(rows pgx.Rows) error {
+		_, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (struct{}, error) {
+			var personID string
+			var a accountRow
+			if err := row.Scan(&personID, &a.username, &a.dn, &a.state, &a.origin, &a.entryID); err != nil {
+				return struct{}{}, err
+			}
+			if st := states[personID]; st != nil {
+				st.account, st.hasAccount = a, true
+			}
+			return struct{}{}, nil
+		})
+		if err != nil {
+			return fmt.Errorf("read accounts of %d persons: %w", len(ids), err)
+		}
+		return nil
+	})
+	b.Queue(`SELECT id::text, person_id::text, request_id::text, group_name, state, member_dn,
 			coalesce(ended_by_request::text, ''), starts_at, ends_at, manual,
 			(SELECT remote_access FROM systems WHERE id = system_id)
-		FROM grants WHERE person_id = ANY($1) AND state <> 'revoked' ORDER BY starts_at, id`, ids)
-	if err != nil {
-		return nil, fmt.Errorf("read grants of %d persons: %w", len(ids), err)
-	}
-	_, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (struct{}, error) {
-		var g grantRow
-		if err := row.Scan(&g.id, &g.personID, &g.requestID, &g.group, &g.state, &g.memberDN, &g.endedBy,
-			&g.startsAt, &g.endsAt, &g.manual, &g.remoteAccess); err != nil {
-			return struct{}{}, err
+		FROM grants WHERE person_id = ANY($1) AND state <> 'revoked' ORDER BY starts_at, id`, ids).Query(func(rows pgx.Rows) error {
+		_, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (struct{}, error) {
+			var g grantRow
+			if err := row.Scan(&g.id, &g.personID, &g.requestID, &g.group, &g.state, &g.memberDN, &g.endedBy,
+				&g.startsAt, &g.endsAt, &g.manual, &g.remoteAccess); err != nil {
+				return struct{}{}, err
+			}
+			if st := states[g.personID]; st != nil {
+				st.grants = append(st.grants, g)
+			}
+			return struct{}{}, nil
+		})
+		if err != nil {
+			return fmt.Errorf("read grants of %d persons: %w", len(ids), err)
 		}
-		if st := states[g.personID]; st != nil {
-			st.grants = append(st.grants, g)
-		}
-		return struct{}{}, nil
+		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("read grants of %d persons: %w", len(ids), err)
+	if err := q.SendBatch(ctx, &b).Close(); err != nil {
+		return nil, err
 	}
 	return states, nil
 }
@@ -469,7 +472,11 @@ func (s *Service) managedGroups(ctx context.Context, groups []string) (map[strin
 	for i, g := range groups {
 		keys[i] = groupKey(g)
 	}
-	return s.groupKeys(ctx, "SELECT DISTINCT group_key FROM grants WHERE NOT manual AND group_key = ANY($1)", keys)
+	slices.Sort(keys)
+	// One index probe per group, not every grant of every group: a batch's persons share
+	// their groups, and a group has as many grants as members.
+	return s.groupKeys(ctx, `SELECT k FROM unnest($1::text[]) AS k
+		WHERE EXISTS (SELECT 1 FROM grants WHERE NOT manual AND group_key = k)`, slices.Compact(keys))
 }
 
 // allManagedGroups returns the keys of every group a connected grant maps to.
@@ -613,8 +620,7 @@ func (s *Service) recordAccount(ctx context.Context, w stepWriter, st personStat
 	if before == state && st.account.dn == e.dn && st.account.entryID == e.id {
 		return nil
 	}
-	if err := w.exec(ctx, `UPDATE accounts SET dn = $3, state = $4, entry_id = $5, updated_at = $6
-		WHERE directory = $1 AND person_id = $2`, s.dirName, st.person.id, e.dn, state, e.id, s.clock.Now()); err != nil {
+	if err := w.setAccounts(ctx, accountChange{personID: st.person.id, dn: e.dn, state: state, entryID: e.id, at: s.clock.Now()}); err != nil {
 		return fmt.Errorf("record account %s: %w", st.account.username, err)
 	}
 	data := map[string]any{"directory": s.dirName, "dn": e.dn, "username": st.account.username}
@@ -646,22 +652,16 @@ func (s *Service) recordGrant(ctx context.Context, w stepWriter, g grantRow, dn 
 	switch {
 	case g.manual && g.state == GrantActive && g.ended(now):
 		// Whatever IT still has to remove by hand, the grant has ended: its factors end now.
-		if err := s.revokeFactorsOf(ctx, w, g, s.clock.Now()); err != nil {
-			return false, err
-		}
 		return true, s.awaitManualRemoval(ctx, w, g)
 	case g.ended(now) && (g.state == GrantScheduled || g.state == GrantActive):
-		if err := w.exec(ctx, "UPDATE grants SET state = $3, revoked_at = $2 WHERE id = $1", g.id, s.clock.Now(), GrantRevoked); err != nil {
+		change := grantChange{id: g.id, state: GrantRevoked, at: s.clock.Now(), factors: g.remoteAccess}
+		if err := w.setGrants(ctx, change); err != nil {
 			return false, fmt.Errorf("record revocation of grant %s: %w", g.id, err)
-		}
-		if err := s.revokeFactorsOf(ctx, w, g, s.clock.Now()); err != nil {
-			return false, err
 		}
 		return true, w.record(ctx, systemActor, "grant.revoked", g.requestID, g.personID,
 			map[string]any{"grant": g.id, "group": g.group, "member": dn, "trigger": g.trigger()})
 	case !g.manual && g.state == GrantScheduled && g.inEffect(now):
-		if err := w.exec(ctx, "UPDATE grants SET state = $4, member_dn = $2, provisioned_at = $3 WHERE id = $1",
-			g.id, dn, s.clock.Now(), GrantActive); err != nil {
+		if err := w.setGrants(ctx, grantChange{id: g.id, state: GrantActive, memberDN: dn, at: s.clock.Now()}); err != nil {
 			return false, fmt.Errorf("record grant %s: %w", g.id, err)
 		}
 		return true, w.record(ctx, systemActor, "grant.provisioned", g.requestID, g.personID,

@@ -13,7 +13,8 @@ import (
 // awaitManualRemoval marks an active manual grant for IT to remove by hand. The access is
 // not counted as gone until IT says it is.
 func (s *Service) awaitManualRemoval(ctx context.Context, w stepWriter, g grantRow) error {
-	if err := w.exec(ctx, "UPDATE grants SET state = $2 WHERE id = $1", g.id, GrantRemovalPending); err != nil {
+	change := grantChange{id: g.id, state: GrantRemovalPending, at: s.clock.Now(), factors: g.remoteAccess}
+	if err := w.setGrants(ctx, change); err != nil {
 		return fmt.Errorf("mark grant %s for manual removal: %w", g.id, err)
 	}
 	return w.record(ctx, systemActor, "grant.removal_pending", g.requestID, g.personID,

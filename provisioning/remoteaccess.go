@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -278,18 +277,4 @@ func (s *Service) revokeFactorsNow(ctx context.Context, tx pgx.Tx, actor string,
 	}
 	return s.record(ctx, tx, actor, "remote_access.factors_revoked", r.id, r.personID,
 		map[string]any{"grants": due, "factors": n, "yubikeysToReturn": keys})
-}
-
-// revokeFactorsOf queues the revocation of a remote-access grant's factors with the
-// revocation of the grant itself (the grant's own grant.revoked event tells when). Other
-// grants have no factors: a mass termination's batch then carries no statement more per
-// grant.
-func (s *Service) revokeFactorsOf(ctx context.Context, w stepWriter, g grantRow, at time.Time) error {
-	if !g.remoteAccess {
-		return nil
-	}
-	if err := w.exec(ctx, revokeFactorsSQL, []string{g.id}, at); err != nil {
-		return fmt.Errorf("revoke the factors of grant %s: %w", g.id, err)
-	}
-	return nil
 }

@@ -734,6 +734,12 @@ type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
+// batchQuerier is a querier that also sends several queries in one round trip.
+type batchQuerier interface {
+	querier
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
 // canAttest tells whether the principal manages the unit or one of its ancestors.
 func canAttest(ctx context.Context, q querier, principalID, unitID string) (bool, error) {
 	var ok bool
