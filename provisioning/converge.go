@@ -137,7 +137,7 @@ func (s *Service) readPersonStates(ctx context.Context, q batchQuerier, personID
 	query := `SELECT id::text, given_name, surname, email, mobile, employee_type, requested_username, link_required, personnummer_enc
 		FROM persons WHERE id = ANY($1) ORDER BY id`
 	if lock {
-		query += " FOR UPDATE"
+		query += " FOR NO KEY UPDATE"
 	}
 	states := make(map[string]*personState, len(ids))
 	var b pgx.Batch

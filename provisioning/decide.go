@@ -39,7 +39,7 @@ func (s *Service) lockRequests(ctx context.Context, tx pgx.Tx, ids []string, sta
 	rows, err := tx.Query(ctx, `SELECT id::text, number, kind, status, requester_id::text, person_id::text, unit_id::text,
 			valid_from, valid_to, effective_date, terms_required
 		FROM requests WHERE id = ANY($1) AND (cardinality($2::text[]) = 0 OR status = ANY($2))
-		ORDER BY id FOR UPDATE`, uuidsOnly(ids), append([]string{}, statuses...))
+		ORDER BY id FOR NO KEY UPDATE`, uuidsOnly(ids), append([]string{}, statuses...))
 	if err != nil {
 		return nil, fmt.Errorf("load %d requests: %w", len(ids), err)
 	}

@@ -131,12 +131,12 @@ func (s *Service) lockGrant(ctx context.Context, tx pgx.Tx, grantID string) (gra
 	if err != nil {
 		return g, fmt.Errorf("load grant %s: %w", grantID, err)
 	}
-	if _, err := tx.Exec(ctx, "SELECT 1 FROM persons WHERE id = $1 FOR UPDATE", g.personID); err != nil {
+	if _, err := tx.Exec(ctx, "SELECT 1 FROM persons WHERE id = $1 FOR NO KEY UPDATE", g.personID); err != nil {
 		return g, fmt.Errorf("lock person %s: %w", g.personID, err)
 	}
 	err = tx.QueryRow(ctx, `SELECT id::text, request_id::text, group_name, state, member_dn, coalesce(ended_by_request::text, ''),
 			starts_at, ends_at, manual, (SELECT remote_access FROM systems WHERE id = system_id)
-		FROM grants WHERE id = $1 FOR UPDATE`, grantID).Scan(&g.id, &g.requestID, &g.group, &g.state, &g.memberDN,
+		FROM grants WHERE id = $1 FOR NO KEY UPDATE`, grantID).Scan(&g.id, &g.requestID, &g.group, &g.state, &g.memberDN,
 		&g.endedBy, &g.startsAt, &g.endsAt, &g.manual, &g.remoteAccess)
 	if err != nil {
 		return g, fmt.Errorf("lock grant %s: %w", grantID, err)

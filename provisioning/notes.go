@@ -178,7 +178,7 @@ type newAttachment struct {
 func (s *Service) storeAttachment(ctx context.Context, tx pgx.Tx, auditActor, uploaderID, action string, a newAttachment) (string, error) {
 	var n int
 	if err := tx.QueryRow(ctx, `SELECT count(*) FROM attachments WHERE request_id = (
-		SELECT id FROM requests WHERE id = $1 FOR UPDATE)`, a.requestID).Scan(&n); err != nil {
+		SELECT id FROM requests WHERE id = $1 FOR NO KEY UPDATE)`, a.requestID).Scan(&n); err != nil {
 		return "", fmt.Errorf("attachments of %s: %w", a.requestID, err)
 	}
 	if n >= maxAttachments {

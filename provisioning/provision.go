@@ -325,7 +325,7 @@ func (s *Service) completeIfDone(ctx context.Context, tx pgx.Tx, requestID strin
 type closedRequest struct{ id, personID, from string }
 
 // The completion statements lock and close in one statement, so that a batch can send them
-// behind its grant changes in the same round trip. FOR UPDATE re-checks the status of a row
+// behind its grant changes in the same round trip. The row lock re-checks the status of a row
 // another transaction changed meanwhile, so a request cancelled since is left alone.
 const (
 	// completeRequestsSQL closes those of the grant and change requests that are underway,
@@ -336,7 +336,7 @@ const (
 				AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.request_id = r.id AND g.state = $4)
 				AND (r.other_system = '' OR r.other_system_done_at IS NOT NULL)
 				AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.ended_by_request = r.id AND g.state <> $7)
-			ORDER BY r.id FOR UPDATE OF r)
+			ORDER BY r.id FOR NO KEY UPDATE OF r)
 		UPDATE requests r SET status = $5, updated_at = $3 FROM done WHERE r.id = done.id
 		RETURNING r.id::text, r.person_id::text, done.status`
 
@@ -346,7 +346,7 @@ const (
 			SELECT r.id, r.status FROM requests r WHERE r.person_id = ANY($1) AND r.kind = $6
 				AND r.status = ANY($2) AND coalesce(r.effective_date, '-infinity') <= $7
 				AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.person_id = r.person_id AND g.state <> $4 AND g.ends_at <= $3)
-			ORDER BY r.id FOR UPDATE OF r)
+			ORDER BY r.id FOR NO KEY UPDATE OF r)
 		UPDATE requests r SET status = $5, updated_at = $3 FROM done WHERE r.id = done.id
 		RETURNING r.id::text, r.person_id::text, done.status`
 )
@@ -448,7 +448,7 @@ func (s *Service) UseNewAccount(ctx context.Context, actor Actor, personID strin
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		var declined string
 		err := tx.QueryRow(ctx, `UPDATE persons p SET requested_username = '', link_required = ''
-			FROM (SELECT id, link_required FROM persons WHERE id = $1 FOR UPDATE) old
+			FROM (SELECT id, link_required FROM persons WHERE id = $1 FOR NO KEY UPDATE) old
 			WHERE p.id = old.id AND old.link_required <> '' RETURNING old.link_required`, personID).Scan(&declined)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("person %s waits for no account link: %w", personID, ErrConflict)

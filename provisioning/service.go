@@ -217,10 +217,14 @@ func (s *Service) record(ctx context.Context, tx pgx.Tx, actor, action, requestI
 
 // inTx runs fn in a transaction. PostgreSQL may end one of two transactions that wait for
 // each other (a deadlock) or could not be serialised; it rolled back everything, so fn runs
-// again, a few times, as PostgreSQL's manual advises. Seen: IT's question or a comment on a
-// request while a job completes it, once in some hundred runs of the every-route test. fn
-// therefore keeps what it learns in variables it sets, never appends to, and makes no outside
-// call (the rule everywhere).
+// again, a few times, as PostgreSQL's manual advises. fn therefore keeps what it learns in
+// variables it sets, never appends to, and makes no outside call (the rule everywhere).
+//
+// Deadlocks are avoided by design, not by the retry: rows are locked in id order, persons
+// before their grants, and with FOR NO KEY UPDATE, which a foreign key's check (FOR KEY
+// SHARE) passes. With FOR UPDATE, IT's question on a request, which records a notification
+// about the person, waited for a job that held the person and then waited for the request
+// (TestRequestStepsDoNotWaitForARecordingJob).
 func (s *Service) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
 	var err error
 	for range 3 {
