@@ -124,6 +124,26 @@ func visit(t *testing.T, ctx context.Context, name, ready string) {
 	screenshot(t, ctx, name)
 }
 
+// arrived waits until the browser is at an address containing part: after a form's button
+// is clicked, the page it leaves may show what the next one is waited for by (a notice), and
+// a check that runs as it goes reads a page that is gone.
+// The address is read from Go, again and again: a script polling in the page would end with
+// the page it polls.
+func arrived(part string) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, target *chromedp.Target) (chromedp.Void, error) {
+		for {
+			if loc, err := chromedp.Location()(ctx, target); err == nil && strings.Contains(loc, part) {
+				return chromedp.Void{}, nil
+			}
+			select {
+			case <-ctx.Done():
+				return chromedp.Void{}, fmt.Errorf("waiting for an address with %q: %w", part, ctx.Err())
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+}
+
 func text(t *testing.T, ctx context.Context, sel string) string {
 	t.Helper()
 	s, err := chromedp.Run(ctx, chromedp.Text(sel))
@@ -239,7 +259,7 @@ func TestBrowserRequestFlow(t *testing.T) {
 			signInAs(t, ctx, "ingrid.it")
 			do(t, ctx, "open the IT queue", chromedp.Click(`a[href="/queue"]`))
 			visit(t, ctx, "queue-"+name, `table`)
-			do(t, ctx, "take the request", chromedp.Click(`form[action$="/take"] button`))
+			do(t, ctx, "take the request", chromedp.Click(`form[action$="/take"] button`), arrived("done=taken"))
 			visit(t, ctx, "queue-taken-"+name, `.notice`)
 			if queue := text(t, ctx, "table"); !strings.Contains(queue, "Ingrid IT-handläggare") {
 				t.Fatalf("the queue does not show Ingrid as the handler: %q", queue)
@@ -247,13 +267,13 @@ func TestBrowserRequestFlow(t *testing.T) {
 			do(t, ctx, "open the request", chromedp.Click(`table a[href^="/requests/"]`))
 			visit(t, ctx, "request-it-"+name, `#note`)
 			do(t, ctx, "record paper terms", chromedp.SendKeys(`#note`, "Blankett mottagen och kontrollerad"),
-				chromedp.Click(`form[action$="/terms/paper"] button`))
+				chromedp.Click(`form[action$="/terms/paper"] button`), arrived("done=paper"))
 			visit(t, ctx, "request-recorded-"+name, `.notice`)
 			s.waitGrant(t, "treserva", "active")
 			do(t, ctx, "reload", chromedp.Navigate(requestURL))
 			visit(t, ctx, "request-manual-"+name, `form.manual-step`)
 			do(t, ctx, "give Meddix by hand", chromedp.SendKeys(`form.manual-step input[name=note]`, "Upplagd i Meddix"),
-				chromedp.Click(`form.manual-step button`))
+				chromedp.Click(`form.manual-step button`), arrived("done=manual_done"))
 			visit(t, ctx, "request-manual-done-"+name, `.notice`)
 			waitForStatus(t, ctx, requestURL, "Klar")
 			visit(t, ctx, "request-completed-"+name, `.status-panel`)

@@ -67,13 +67,13 @@ func TestBrowserCertificateCategoriesAndAnswer(t *testing.T) {
 			signInAs(t, ctx, "ingrid.it")
 			do(t, ctx, "open the request", chromedp.Navigate(requestURL))
 			visit(t, ctx, "certificate-it-"+name, `#certificate-attachment`)
-			do(t, ctx, "verify the certificate", chromedp.Click(`form[action$="/certificate"] button`))
+			do(t, ctx, "verify the certificate", chromedp.Click(`form[action$="/certificate"] button`), arrived("done=certificate"))
 			visit(t, ctx, "certificate-verified-"+name, `.notice`)
 			if status := text(t, ctx, ".status-panel .status"); status != "Pågående" {
 				t.Fatalf("after the certificate the status is %q", status)
 			}
 			do(t, ctx, "ask the requester", chromedp.SendKeys(`#question`, "Vilken roll i Visma?"),
-				chromedp.Click(`form[action$="/ask"] button`))
+				chromedp.Click(`form[action$="/ask"] button`), arrived("done=asked"))
 			visit(t, ctx, "asked-"+name, `.notice`)
 			if status := text(t, ctx, ".status-panel"); !strings.Contains(status, "Väntar på användare") || !strings.Contains(status, "Väntar på svar från beställaren") {
 				t.Fatalf("after the question: %q", status)
@@ -83,7 +83,7 @@ func TestBrowserCertificateCategoriesAndAnswer(t *testing.T) {
 			signInAs(t, ctx, "maria.chef")
 			do(t, ctx, "open the request", chromedp.Navigate(requestURL))
 			visit(t, ctx, "question-"+name, `#comment`)
-			do(t, ctx, "answer", chromedp.SendKeys(`#comment`, "Attestant"), chromedp.Click(`form[action$="/comments"] button`))
+			do(t, ctx, "answer", chromedp.SendKeys(`#comment`, "Attestant"), chromedp.Click(`form[action$="/comments"] button`), arrived("done=commented"))
 			visit(t, ctx, "answered-"+name, `.notice`)
 			if status := text(t, ctx, ".status-panel .status"); status != "Besvarat av användaren" {
 				t.Fatalf("after the answer the status is %q", status)
@@ -98,7 +98,7 @@ func TestBrowserCertificateCategoriesAndAnswer(t *testing.T) {
 			signInAs(t, ctx, "ivar.admin")
 			do(t, ctx, "open the categories", chromedp.Navigate(s.url+"/admin/categories"))
 			visit(t, ctx, "admin-categories-"+name, `#category-1`)
-			do(t, ctx, "rename the first", setValue(`#category-1`, "Allmänt och övrigt"), chromedp.Click(`form.request-form button[type=submit]`))
+			do(t, ctx, "rename the first", setValue(`#category-1`, "Allmänt och övrigt"), chromedp.Click(`form.request-form button[type=submit]`), arrived("done=saved"))
 			visit(t, ctx, "admin-categories-saved-"+name, `.notice`)
 			do(t, ctx, "open meddix", chromedp.Navigate(s.url+"/admin/catalog/meddix"))
 			visit(t, ctx, "admin-system-training-"+name, `#trainingUrl`)

@@ -34,6 +34,6 @@ func TestBrowserYubiKeyPages(t *testing.T) {
 	}
 	do(t, ctx, "open the keys", chromedp.Click(`a[href="/yubikeys"]`))
 	visit(t, ctx, "yubikeys", `#to-return`)
-	do(t, ctx, "record the return", chromedp.Click(`#to-return + .table-wrap button[type=submit]`))
+	do(t, ctx, "record the return", chromedp.Click(`#to-return + .table-wrap button[type=submit]`), arrived("done=yubikey_returned"))
 	visit(t, ctx, "yubikeys-returned", `.notice`)
 }
