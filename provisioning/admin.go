@@ -299,8 +299,16 @@ func (s *Service) checkSystem(ctx context.Context, q querier, in *SystemAdmin, c
 	case len(in.Terms) > 20000:
 		ve.add("terms", "is longer than %d characters", 20000)
 	}
-	var exists bool
-	if err := q.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM systems WHERE id = $1)", in.ID).Scan(&exists); err != nil {
+	var exists, remote bool
+	var open int
+	// The open grants and requests of the system, counted only when its remote-access flag
+	// would change.
+	err := q.QueryRow(ctx, `SELECT true, s.remote_access, CASE WHEN s.remote_access = $2 THEN 0 ELSE
+			(SELECT count(*) FROM grants g WHERE g.system_id = s.id AND g.state <> $3) +
+			(SELECT count(*) FROM request_items i JOIN requests r ON r.id = i.request_id
+				WHERE i.system_id = s.id AND NOT (r.status = ANY($4))) END
+		FROM systems s WHERE s.id = $1`, in.ID, in.RemoteAccess, GrantRevoked, closedStatuses).Scan(&exists, &remote, &open)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("look up system %s: %w", in.ID, err)
 	}
 	switch {
@@ -308,6 +316,11 @@ func (s *Service) checkSystem(ctx context.Context, q querier, in *SystemAdmin, c
 		ve.add("id", "%q is already the id of a system", in.ID)
 	case !create && !exists:
 		return fmt.Errorf("system %s: %w", in.ID, ErrNotFound)
+	case open > 0:
+		// A remote-access grant has second factors and a login checks it; an ordinary one
+		// has neither. Changing what open grants are would leave factors nobody can use or
+		// remote access nobody ordered.
+		ve.add("remoteAccess", "cannot change while %d grants or requests of the system are open: end them first", open)
 	}
 	return ve.err()
 }

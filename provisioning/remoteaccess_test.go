@@ -257,3 +257,64 @@ func TestRemoteAccessCancelledWithoutCertificateLeavesNoFactor(t *testing.T) {
 		t.Fatalf("%d grants (%v) after the cancellation", grants, err)
 	}
 }
+
+// A system stops or starts being remote access only while nothing of it is open: a
+// remote-access grant has second factors and a login checks it, an ordinary one has neither,
+// so changing the flag under open grants would leave factors nobody can use, or remote access
+// nobody ordered. Once the grants have ended, the flag may change.
+func TestRemoteAccessFlagChangesOnlyWithoutOpenGrants(t *testing.T) {
+	app := testapp.New(t, testapp.Options{})
+	admin := provisioning.Actor{ID: app.Actors["it-handler"].ID, Subject: "it-handler",
+		Roles: []provisioning.Role{provisioning.RoleITHandler, provisioning.RoleITAdmin}}
+	system := func(id string) provisioning.SystemAdmin {
+		t.Helper()
+		systems, err := app.Service.Systems(ctx, admin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range systems {
+			if s.ID == id {
+				return s
+			}
+		}
+		t.Fatalf("no system %s", id)
+		return provisioning.SystemAdmin{}
+	}
+	refused := func(s provisioning.SystemAdmin) {
+		t.Helper()
+		var ve *provisioning.ValidationError
+		if err := app.Service.SaveSystem(ctx, admin, s, false); !errors.As(err, &ve) || ve.Errors[0].Field != "remoteAccess" {
+			t.Fatalf("flag of %s set to %v under open grants: %v", s.ID, s.RemoteAccess, err)
+		}
+		if system(s.ID).RemoteAccess == s.RemoteAccess {
+			t.Fatalf("the refused change of %s was saved", s.ID)
+		}
+	}
+
+	order := remoteOrder("19850113-9995", "Karin", "Ek", provisioning.RemoteFactorSMS)
+	order.Attachments = nil // it waits for the certificate, and is cancelled without it
+	sub := submitApproved(t, app, order)
+	app.WaitStatus(t, sub.ID, provisioning.StatusAwaitingCertificate)
+	remote := system("fjarratkomst")
+	remote.RemoteAccess = false
+	refused(remote)
+	// An ordinary system with an open request does not become remote access either.
+	submitApproved(t, app, grantInput("19500118-2046", "Åsa", "Lind", provisioning.ItemInput{System: "meddix"}))
+	meddix := system("meddix")
+	meddix.RemoteAccess = true
+	refused(meddix)
+
+	// The name and price still change under open grants.
+	remote = system("fjarratkomst")
+	remote.MonthlyPriceSEK = 140
+	if err := app.Service.SaveSystem(ctx, admin, remote, false); err != nil {
+		t.Fatalf("price change: %v", err)
+	}
+
+	app.Clock.Advance(provisioning.CertificateDeadline + time.Minute)
+	app.WaitStatus(t, sub.ID, provisioning.StatusCancelled)
+	remote.RemoteAccess = false
+	if err := app.Service.SaveSystem(ctx, admin, remote, false); err != nil {
+		t.Fatalf("flag change once nothing is open: %v", err)
+	}
+}
