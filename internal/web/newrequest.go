@@ -124,7 +124,6 @@ func (s *Server) submitRequest(w http.ResponseWriter, r *http.Request, actor pro
 		s.problemPage(w, r, http.StatusRequestEntityTooLarge, "form.too_large")
 		return
 	}
-	files, fileErr := formFiles(r)
 	catalog, err := s.service.Catalog(r.Context())
 	if err != nil {
 		s.fail(w, r, err)
@@ -172,33 +171,44 @@ func (s *Server) submitRequest(w http.ResponseWriter, r *http.Request, actor pro
 			itemSystem = append(itemSystem, sys.ID)
 		}
 	}
+	s.submitForm(w, r, actor, in, form, func(l Localizer, field string) (string, string, string) {
+		anchor, label := s.anchorFor(l, field, itemSystem, catalog)
+		if anchor == "systems" {
+			return anchor, "items", label
+		}
+		return anchor, anchor, label
+	}, func(status int, data pageData) { s.showNewRequest(w, r, actor, status, data) })
+}
+
+// submitForm submits a request form's input, with the files sent with it, and answers as
+// every request form does: a redirect to the request once it is made; otherwise the form
+// again, everything typed kept and each of the domain's errors next to its field, in the
+// user's language. anchor names a domain field's element, its FieldErrors key and label;
+// again shows the form.
+func (s *Server) submitForm(w http.ResponseWriter, r *http.Request, actor provisioning.Actor, in provisioning.SubmitInput,
+	form map[string]string, anchor func(l Localizer, field string) (id, key, label string), again func(status int, data pageData)) {
 	// The files go with the request into the domain, which checks and stores them in the
 	// request's transaction: a bad file refuses the whole form, and nothing is half stored.
-	for _, f := range files {
-		in.Attachments = append(in.Attachments, provisioning.Upload{Name: f.name, Data: f.data})
-	}
-	if fileErr != nil {
-		s.fail(w, r, fileErr)
+	files, err := formFiles(r)
+	if err != nil {
+		s.fail(w, r, err)
 		return
 	}
+	in.Attachments = files
 	out, err := s.service.Submit(r.Context(), actor, in)
 	var ve *provisioning.ValidationError
 	if errors.As(err, &ve) {
 		data := pageData{Form: form, FieldErrors: map[string]string{}}
 		l := s.localizer(r)
 		for _, fe := range ve.Errors {
-			anchor, label := s.anchorFor(l, fe.Field, itemSystem, catalog)
+			id, key, label := anchor(l, fe.Field)
 			msg := l.FieldMessage(fe)
-			data.Errors = append(data.Errors, formError{Anchor: anchor, Label: label, Message: msg})
-			key := anchor
-			if key == "systems" {
-				key = "items"
-			}
+			data.Errors = append(data.Errors, formError{Anchor: id, Label: label, Message: msg})
 			if _, taken := data.FieldErrors[key]; !taken {
 				data.FieldErrors[key] = msg
 			}
 		}
-		s.showNewRequest(w, r, actor, http.StatusBadRequest, data)
+		again(http.StatusBadRequest, data)
 		return
 	}
 	if err != nil {
@@ -224,17 +234,12 @@ func isMultipart(r *http.Request) bool {
 // maxFormFiles bounds the files sent with the request form.
 const maxFormFiles = 3 * provisioning.MaxAttachment
 
-type upload struct {
-	name string
-	data []byte
-}
-
 // formFiles reads the files of the request form's "files" field; the domain checks them.
-func formFiles(r *http.Request) ([]upload, error) {
+func formFiles(r *http.Request) ([]provisioning.Upload, error) {
 	if r.MultipartForm == nil {
 		return nil, nil
 	}
-	var files []upload
+	var files []provisioning.Upload
 	for _, h := range r.MultipartForm.File["files"] {
 		if h.Filename == "" && h.Size == 0 {
 			continue // the browser's empty file input
@@ -248,7 +253,7 @@ func formFiles(r *http.Request) ([]upload, error) {
 		if err != nil {
 			return nil, err
 		}
-		files = append(files, upload{name: h.Filename, data: data})
+		files = append(files, provisioning.Upload{Name: h.Filename, Data: data})
 	}
 	return files, nil
 }

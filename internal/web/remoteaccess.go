@@ -1,7 +1,6 @@
 package web
 
 import (
-	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -70,11 +69,6 @@ func (s *Server) submitRemoteAccess(w http.ResponseWriter, r *http.Request, acto
 		s.problemPage(w, r, http.StatusRequestEntityTooLarge, "form.too_large")
 		return
 	}
-	files, fileErr := formFiles(r)
-	if fileErr != nil {
-		s.fail(w, r, fileErr)
-		return
-	}
 	form := map[string]string{}
 	for _, name := range remoteFormFields {
 		form[name] = strings.TrimSpace(r.PostForm.Get(name))
@@ -90,30 +84,10 @@ func (s *Server) submitRemoteAccess(w http.ResponseWriter, r *http.Request, acto
 	if form["selfApprove"] != "" {
 		in.Approver = actor.ID
 	}
-	for _, f := range files {
-		in.Attachments = append(in.Attachments, provisioning.Upload{Name: f.name, Data: f.data})
-	}
-	out, err := s.service.Submit(r.Context(), actor, in)
-	var ve *provisioning.ValidationError
-	if errors.As(err, &ve) {
-		data := pageData{Form: form, FieldErrors: map[string]string{}}
-		l := s.localizer(r)
-		for _, fe := range ve.Errors {
-			anchor, label := remoteAnchor(l, fe.Field)
-			msg := l.FieldMessage(fe)
-			data.Errors = append(data.Errors, formError{Anchor: anchor, Label: label, Message: msg})
-			if _, taken := data.FieldErrors[anchor]; !taken {
-				data.FieldErrors[anchor] = msg
-			}
-		}
-		s.showRemoteAccess(w, r, actor, http.StatusBadRequest, data)
-		return
-	}
-	if err != nil {
-		s.domainError(w, r, err)
-		return
-	}
-	http.Redirect(w, r, "/requests/"+url.PathEscape(out.ID)+"?done=submitted", http.StatusSeeOther)
+	s.submitForm(w, r, actor, in, form, func(l Localizer, field string) (string, string, string) {
+		anchor, label := remoteAnchor(l, field)
+		return anchor, anchor, label
+	}, func(status int, data pageData) { s.showRemoteAccess(w, r, actor, status, data) })
 }
 
 // remoteAnchor returns the element id and label of a domain field on the order form.
