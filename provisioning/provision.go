@@ -188,15 +188,19 @@ func (s *Service) reserveAccounts(ctx context.Context, rs []reservation) error {
 			return err
 		}
 		w := &queued{s: s, tx: tx}
+		var got, gotBy []string
 		for _, r := range rs {
 			if r.st.hasAccount || owners[r.name] != r.st.person.id {
 				continue
 			}
-			w.exec(ctx, `INSERT INTO accounts (person_id, directory, username, state, origin, linked_by)
-				VALUES ($1, $2, $3, $4, 'created', '')`, r.st.person.id, s.dirName, r.name, AccountReserved)
-			w.exec(ctx, "UPDATE persons SET link_required = '' WHERE id = $1", r.st.person.id)
+			got, gotBy = append(got, r.name), append(gotBy, r.st.person.id)
 			w.record(ctx, systemActor, "username.reserved", "", r.st.person.id,
 				map[string]any{"username": r.name, "directory": s.dirName, "origin": "created"})
+		}
+		if len(got) > 0 {
+			w.exec(ctx, `INSERT INTO accounts (person_id, directory, username, state, origin, linked_by)
+				SELECT p, $1, u, $2, 'created', '' FROM unnest($3::uuid[], $4::text[]) AS r(p, u)`, s.dirName, AccountReserved, gotBy, got)
+			w.exec(ctx, "UPDATE persons SET link_required = '' WHERE id = ANY($1) AND link_required <> ''", gotBy)
 		}
 		if err := w.flush(ctx); err != nil {
 			return fmt.Errorf("reserve %d usernames: %w", len(names), err)
