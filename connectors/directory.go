@@ -71,10 +71,11 @@ type Directory interface {
 	// EnsureAccount creates the account when absent and enables it when disabled. An
 	// existing account's attributes are left as they are.
 	EnsureAccount(ctx context.Context, a Account) (AccountRef, error)
-	// CreateAccount adds the account's entry without looking for it first, for a caller that
-	// has just searched and found none, and returns its DN (FindAccounts reads its ID). The
-	// error wraps ErrExists when an entry is in the way.
-	CreateAccount(ctx context.Context, a Account) (string, error)
+	// CreateAccounts adds the accounts' entries without looking for them first, for a caller
+	// that has just searched and found none, not waiting for each answer before the next (a
+	// day's starters), and returns each one's DN or error in the order of accounts
+	// (FindAccounts reads their IDs). An error wraps ErrExists when an entry is in the way.
+	CreateAccounts(ctx context.Context, accounts []Account) []Created
 	// DisableAccount disables the account so that it can no longer sign in.
 	DisableAccount(ctx context.Context, dn string) error
 	// DisableAccounts disables many accounts at once (a mass termination), not waiting for
@@ -126,4 +127,10 @@ type Mail struct {
 // Mailer sends e-mail: SMTP in production, an outbox in dev.
 type Mailer interface {
 	Send(ctx context.Context, m Mail) error
+}
+
+// Created is what CreateAccounts did with one account: the entry's DN, or why not.
+type Created struct {
+	DN  string
+	Err error
 }

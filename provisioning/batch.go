@@ -39,6 +39,7 @@ type personBatch struct {
 	found    *connectors.AccountRef // what it found
 	groups   []string               // the groups the entry is in, read by the batch (nil: not read)
 	managed  map[string]bool        // which groups behorig manages, for the batch (nil: not read)
+	made     *connectors.Created    // what the batch's adds did for the entry (nil: not tried)
 	created  bool                   // step 2 added the entry; the batch reads back its ID
 	disable  bool                   // step 2 found the entry to lock; the batch locks it with the others
 	add      []memberChange
@@ -171,6 +172,7 @@ func (s *Service) readBatch(ctx context.Context, ids []string, out map[string]ba
 // the batch, removals first (taking away comes before giving).
 func (s *Service) applyBatch(ctx context.Context, batch []*batchPerson) {
 	s.readDirectory(ctx, batch)
+	s.createEntries(ctx, batch)
 	for _, p := range batch {
 		if p.err != nil {
 			continue
@@ -281,6 +283,29 @@ func (s *Service) readDirectory(ctx context.Context, batch []*batchPerson) {
 		if p.b.found != nil && p.b.groups != nil {
 			p.b.managed = managed
 		}
+	}
+}
+
+// createEntries adds the entries of the persons who need one and whom the batch's search
+// found none for, all at once; each person's step 2 then takes its own result (makeEntry).
+// When the adds fail as a whole (a panic), each person adds their own.
+func (s *Service) createEntries(ctx context.Context, batch []*batchPerson) {
+	var accounts []connectors.Account
+	var persons []*batchPerson
+	for _, p := range batch {
+		if p.err == nil && p.st.hasAccount && p.want.needsAccount && p.b.searched && p.b.found == nil {
+			accounts, persons = append(accounts, s.directoryAccount(p.st)), append(persons, p)
+		}
+	}
+	if len(accounts) == 0 {
+		return
+	}
+	var made []connectors.Created
+	if err := protect(func() error { made = s.dir.CreateAccounts(ctx, accounts); return nil }); err != nil || len(made) != len(persons) {
+		return
+	}
+	for i, p := range persons {
+		p.b.made = &made[i]
 	}
 }
 

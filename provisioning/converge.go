@@ -355,13 +355,18 @@ func (s *Service) applyToDirectory(ctx context.Context, st personState, want des
 }
 
 // makeEntry creates the person's entry, or enables it. In a batch, a new entry is added
-// without looking again (the batch's search has just found none) and its ID is read back with
-// the others'; an entry that appeared in between is looked up and must be the person's.
+// without looking again (the batch's search has just found none), with the others'
+// (createEntries), and its ID is read back with theirs; an entry that appeared in between is
+// looked up and must be the person's.
 func (s *Service) makeEntry(ctx context.Context, st personState, e entry, b *personBatch) (entry, error) {
 	acct := st.account
 	appeared := false
 	if b != nil && !e.exists {
-		dn, err := s.dir.CreateAccount(ctx, s.directoryAccount(st))
+		made := b.made
+		if made == nil { // the batch's adds did not get to it
+			made = &s.dir.CreateAccounts(ctx, []connectors.Account{s.directoryAccount(st)})[0]
+		}
+		dn, err := made.DN, made.Err
 		if err == nil {
 			b.created = true
 			return entry{exists: true, dn: dn}, nil

@@ -48,6 +48,9 @@ func (f *faultyDirectory) step(name string, call func() error) error {
 	f.calls++
 	f.names = append(f.names, name)
 	hit, mode, cancel := f.calls == f.failAt, f.mode, f.cancel
+	// A process killed makes no call after: what a batch would try again alone (a call that
+	// panicked for all of it) panics as well.
+	hit = hit || mode == "panic" && f.failAt > 0 && f.calls > f.failAt
 	f.mu.Unlock()
 	if hit && mode == "error" {
 		return fmt.Errorf("%s: connection reset (injected)", name)
@@ -72,9 +75,22 @@ func (f *faultyDirectory) FindAccounts(ctx context.Context, usernames, ids []str
 	return refs, err
 }
 
-func (f *faultyDirectory) CreateAccount(ctx context.Context, a connectors.Account) (dn string, err error) {
-	err = f.step("CreateAccount", func() error { dn, err = f.Directory.CreateAccount(ctx, a); return err })
-	return dn, err
+func (f *faultyDirectory) CreateAccounts(ctx context.Context, accounts []connectors.Account) (made []connectors.Created) {
+	err := f.step("CreateAccounts", func() error {
+		made = f.Directory.CreateAccounts(ctx, accounts)
+		var errs []error
+		for _, m := range made {
+			errs = append(errs, m.Err)
+		}
+		return errors.Join(errs...)
+	})
+	if made == nil {
+		made = make([]connectors.Created, len(accounts))
+		for i := range made {
+			made[i].Err = err
+		}
+	}
+	return made
 }
 
 func (f *faultyDirectory) LookupAccountByID(ctx context.Context, id string) (ref connectors.AccountRef, err error) {
@@ -480,15 +496,15 @@ type brokenFor struct {
 	mended   bool
 }
 
-func (d *brokenFor) CreateAccount(ctx context.Context, a connectors.Account) (string, error) {
+func (d *brokenFor) CreateAccounts(ctx context.Context, accounts []connectors.Account) []connectors.Created {
 	d.mu.Lock()
-	hit := a.Surname == d.surname && !d.panicked
+	hit := slices.ContainsFunc(accounts, func(a connectors.Account) bool { return a.Surname == d.surname }) && !d.panicked
 	d.panicked = d.panicked || hit
 	d.mu.Unlock()
 	if hit {
 		panic("a bug that only this person's entry meets (injected)")
 	}
-	return d.Directory.CreateAccount(ctx, a)
+	return d.Directory.CreateAccounts(ctx, accounts)
 }
 
 func (d *brokenFor) EnsureMember(ctx context.Context, group string, members ...string) error {

@@ -344,24 +344,60 @@ func (d *Directory) ensureAccount(conn *ldap.Conn, a connectors.Account) (connec
 	return d.lookup(conn, a.Username)
 }
 
-// CreateAccount adds the entry as EnsureAccount would name it, without looking first.
-func (d *Directory) CreateAccount(ctx context.Context, a connectors.Account) (string, error) {
+// createAhead is how many adds CreateAccounts has outstanding on the connection at once.
+const createAhead = 16
+
+// CreateAccounts adds the entries as EnsureAccount would name them, without looking first,
+// on the one connection without waiting for each answer before sending the next: slapd
+// checks and encodes the next entries while it writes one, so a day's starters cost the
+// directory's work and not a round trip each.
+func (d *Directory) CreateAccounts(ctx context.Context, accounts []connectors.Account) []connectors.Created {
+	made := make([]connectors.Created, len(accounts))
+	err := d.do(ctx, func(conn *ldap.Conn) error {
+		var wg sync.WaitGroup
+		ahead := make(chan struct{}, createAhead)
+		for i, a := range accounts {
+			ahead <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-ahead }()
+				made[i] = d.createAccount(conn, a)
+			})
+		}
+		wg.Wait()
+		for _, m := range made {
+			if ldap.IsErrorWithCode(m.Err, ldap.ErrorNetwork) {
+				return m.Err // the connection is dropped and dialled again
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		for i := range made {
+			if made[i].DN == "" && made[i].Err == nil {
+				made[i].Err = err
+			}
+		}
+	}
+	return made
+}
+
+func (d *Directory) createAccount(conn *ldap.Conn, a connectors.Account) connectors.Created {
 	if a.Username == "" || a.Surname == "" {
-		return "", errors.New("create account: username and surname are required")
+		return connectors.Created{Err: errors.New("create account: username and surname are required")}
 	}
 	rdnValue := a.Username
 	if d.cfg.RDNAttribute == "cn" {
 		rdnValue = commonName(a)
 	}
 	dn := childDN(d.cfg.RDNAttribute, rdnValue, d.cfg.PeopleDN)
-	err := d.do(ctx, func(conn *ldap.Conn) error { return conn.Add(d.accountAdd(dn, a, commonName(a))) })
-	if ldap.IsErrorWithCode(err, ldap.LDAPResultEntryAlreadyExists) {
-		return "", fmt.Errorf("add %s: %w", dn, connectors.ErrExists)
+	err := conn.Add(d.accountAdd(dn, a, commonName(a)))
+	switch {
+	case ldap.IsErrorWithCode(err, ldap.LDAPResultEntryAlreadyExists):
+		return connectors.Created{Err: fmt.Errorf("add %s: %w", dn, connectors.ErrExists)}
+	case err != nil:
+		return connectors.Created{Err: fmt.Errorf("add %s: %w", dn, err)}
 	}
-	if err != nil {
-		return "", fmt.Errorf("add %s: %w", dn, err)
-	}
-	return dn, nil
+	return connectors.Created{DN: dn}
 }
 
 func commonName(a connectors.Account) string {

@@ -3,6 +3,7 @@ package ldap
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -302,15 +303,52 @@ func TestUnreachableServer(t *testing.T) {
 
 // A batch finds many accounts in one search, by username (also one of several uid values,
 // answered under the name asked for) and by entryUUID, and leaves out those that do not
-// exist; CreateAccount adds without looking and says when an entry is in the way.
+// exist; CreateAccounts adds many without looking, and says for each one that fails why: an
+// entry in the way, a name the directory refuses, a missing surname.
 func TestFindAndCreateAccounts(t *testing.T) {
 	d, s := openDirectory(t, "uid")
-	dn, err := d.CreateAccount(ctx, anna)
-	if err != nil || dn != "uid=anna.berg,"+s.PeopleDN {
-		t.Fatalf("CreateAccount = %q, %v", dn, err)
+	made := d.CreateAccounts(ctx, []connectors.Account{anna})
+	if made[0].Err != nil || made[0].DN != "uid=anna.berg,"+s.PeopleDN {
+		t.Fatalf("CreateAccounts = %+v", made)
 	}
-	if _, err := d.CreateAccount(ctx, anna); !errors.Is(err, connectors.ErrExists) {
-		t.Fatalf("CreateAccount again: %v, want ErrExists", err)
+	var starters []connectors.Account
+	for i := range 40 {
+		starters = append(starters, connectors.Account{Username: fmt.Sprintf("start.%02d", i), GivenName: "Ny", Surname: fmt.Sprintf("Start%02d", i)})
+	}
+	starters[7] = anna                                                           // in the way
+	starters[13] = connectors.Account{Username: "no.surname", GivenName: "Utan"} // refused before the directory
+	starters[21].Username = "bad,=name\\+<>"                                     // escaped into a valid DN
+	made = d.CreateAccounts(ctx, starters)
+	if len(made) != len(starters) {
+		t.Fatalf("%d answers for %d accounts", len(made), len(starters))
+	}
+	for i, m := range made {
+		switch i {
+		case 7:
+			if !errors.Is(m.Err, connectors.ErrExists) {
+				t.Errorf("anna again: %+v, want ErrExists", m)
+			}
+		case 13:
+			if m.Err == nil {
+				t.Errorf("an account without surname was added: %+v", m)
+			}
+		default:
+			if m.Err != nil {
+				t.Errorf("%s: %v", starters[i].Username, m.Err)
+				continue
+			}
+			ref, err := d.LookupAccount(ctx, starters[i].Username)
+			if err != nil {
+				t.Errorf("%s: made %s, not found: %v", starters[i].Username, m.DN, err)
+				continue
+			}
+			// The server may write the DN's escapes its own way (\2C for \,).
+			madeDN, _ := goldap.ParseDN(m.DN)
+			foundDN, _ := goldap.ParseDN(ref.DN)
+			if madeDN == nil || !madeDN.Equal(foundDN) {
+				t.Errorf("%s: made %s, found %s", starters[i].Username, m.DN, ref.DN)
+			}
+		}
 	}
 	bo, err := d.EnsureAccount(ctx, connectors.Account{Username: "bo.ek", GivenName: "Bo", Surname: "Ek"})
 	if err != nil {
@@ -337,7 +375,7 @@ func TestFindAndCreateAccounts(t *testing.T) {
 			t.Errorf("%s: id %q, created by us %v", r.Username, r.ID, r.CreatedByUs)
 		}
 	}
-	if len(refs) != 2 || got["Anna.Berg"] != dn || got["bo.ek2"] != bo.DN {
+	if len(refs) != 2 || got["Anna.Berg"] != "uid=anna.berg,"+s.PeopleDN || got["bo.ek2"] != bo.DN {
 		t.Fatalf("FindAccounts = %+v", refs)
 	}
 }

@@ -68,9 +68,15 @@ func (d Directory) FindAccounts(ctx context.Context, usernames, ids []string) (r
 	return d.Inner.FindAccounts(ctx, usernames, ids)
 }
 
-func (d Directory) CreateAccount(ctx context.Context, a connectors.Account) (dn string, err error) {
-	defer func(start time.Time) { d.observe("create_account", start, err) }(time.Now())
-	return d.Inner.CreateAccount(ctx, a)
+func (d Directory) CreateAccounts(ctx context.Context, accounts []connectors.Account) []connectors.Created {
+	start := time.Now()
+	made := d.Inner.CreateAccounts(ctx, accounts)
+	var errs []error
+	for _, m := range made {
+		errs = append(errs, m.Err)
+	}
+	d.observe("create_accounts", start, errors.Join(errs...))
+	return made
 }
 
 func (d Directory) DisableAccounts(ctx context.Context, dns []string) []error {

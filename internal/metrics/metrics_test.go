@@ -139,7 +139,7 @@ func TestMetricsAfterTraffic(t *testing.T) {
 	s.want(t, "behorig_queue_scrape_ok", is(1), "1")
 	// The two grants' jobs may converge the person at once (both idempotent), so at least.
 	atLeast := func(n float64) func(float64) bool { return func(v float64) bool { return v >= n } }
-	s.want(t, "behorig_outside_call_duration_seconds_count", atLeast(1), ">= 1", "party", "directory", "op", "create_account")
+	s.want(t, "behorig_outside_call_duration_seconds_count", atLeast(1), ">= 1", "party", "directory", "op", "create_accounts")
 	s.want(t, "behorig_outside_call_duration_seconds_count", atLeast(2), ">= 2 (treserva and meddix)", "party", "directory", "op", "ensure_member")
 	// Two terms e-mails, and the notifications (receipts, the approver's, the login details),
 	// which their own jobs send meanwhile.
