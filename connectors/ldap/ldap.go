@@ -344,32 +344,16 @@ func (d *Directory) ensureAccount(conn *ldap.Conn, a connectors.Account) (connec
 	return d.lookup(conn, a.Username)
 }
 
-// createAhead is how many adds CreateAccounts has outstanding on the connection at once.
-const createAhead = 16
-
 // CreateAccounts adds the entries as EnsureAccount would name them, without looking first,
-// on the one connection without waiting for each answer before sending the next: slapd
-// checks and encodes the next entries while it writes one, so a day's starters cost the
-// directory's work and not a round trip each.
+// pipelined (see pipeline): slapd checks and encodes the next entries while it writes one,
+// so a day's starters cost the directory's work and not a round trip each.
 func (d *Directory) CreateAccounts(ctx context.Context, accounts []connectors.Account) []connectors.Created {
 	made := make([]connectors.Created, len(accounts))
 	err := d.do(ctx, func(conn *ldap.Conn) error {
-		var wg sync.WaitGroup
-		ahead := make(chan struct{}, createAhead)
-		for i, a := range accounts {
-			ahead <- struct{}{}
-			wg.Go(func() {
-				defer func() { <-ahead }()
-				made[i] = d.createAccount(conn, a)
-			})
-		}
-		wg.Wait()
-		for _, m := range made {
-			if ldap.IsErrorWithCode(m.Err, ldap.ErrorNetwork) {
-				return m.Err // the connection is dropped and dialled again
-			}
-		}
-		return nil
+		return pipeline(len(accounts), func(i int) error {
+			made[i] = d.createAccount(conn, accounts[i])
+			return made[i].Err
+		})
 	})
 	if err != nil {
 		for i := range made {
@@ -379,6 +363,33 @@ func (d *Directory) CreateAccounts(ctx context.Context, accounts []connectors.Ac
 		}
 	}
 	return made
+}
+
+// ahead is how many requests pipeline has outstanding on the connection at once.
+const ahead = 16
+
+// pipeline runs op(0) to op(n-1) on one connection without waiting for each answer before
+// sending the next, ahead at a time: a batch then costs the directory's work and not a round
+// trip per entry. It returns a network error one of them met, after which do drops the
+// connection; the other errors are op's to keep.
+func pipeline(n int, op func(i int) error) error {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var network error
+	slots := make(chan struct{}, ahead)
+	for i := range n {
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			if err := op(i); ldap.IsErrorWithCode(err, ldap.ErrorNetwork) {
+				mu.Lock()
+				network = err
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return network
 }
 
 func (d *Directory) createAccount(conn *ldap.Conn, a connectors.Account) connectors.Created {
@@ -443,31 +454,15 @@ func (d *Directory) DisableAccount(ctx context.Context, dn string) error {
 	return d.do(ctx, func(conn *ldap.Conn) error { return disable(conn, dn) })
 }
 
-// disableAhead is how many locks DisableAccounts has outstanding on the connection at once.
-const disableAhead = 16
-
-// DisableAccounts locks the accounts on the one connection without waiting for each answer
-// before sending the next, so that a mass termination costs the directory's work and not a
-// round trip per account.
+// DisableAccounts locks the accounts, pipelined (see pipeline), so that a mass termination
+// costs the directory's work and not a round trip per account.
 func (d *Directory) DisableAccounts(ctx context.Context, dns []string) []error {
 	errs := make([]error, len(dns))
 	err := d.do(ctx, func(conn *ldap.Conn) error {
-		var wg sync.WaitGroup
-		ahead := make(chan struct{}, disableAhead)
-		for i, dn := range dns {
-			ahead <- struct{}{}
-			wg.Go(func() {
-				defer func() { <-ahead }()
-				errs[i] = disable(conn, dn)
-			})
-		}
-		wg.Wait()
-		for _, err := range errs {
-			if ldap.IsErrorWithCode(err, ldap.ErrorNetwork) {
-				return err // the connection is dropped and dialled again
-			}
-		}
-		return nil
+		return pipeline(len(dns), func(i int) error {
+			errs[i] = disable(conn, dns[i])
+			return errs[i]
+		})
 	})
 	if err != nil {
 		for i := range errs {
