@@ -37,3 +37,25 @@ func TestManualGrantApprovedForADisabledAccountIsApplied(t *testing.T) {
 		return len(diffs) == 0
 	})
 }
+
+// A manual-only grant for a new person: its provision job converges the person, who needs
+// no account for it, and so gets none, and the job ends without an error.
+func TestManualOnlyGrantsJobMakesNoAccount(t *testing.T) {
+	app := testapp.New(t, testapp.Options{})
+	if _, err := app.Pool.Exec(ctx, "UPDATE systems SET manual = true WHERE id = 'panorama-ros'"); err != nil {
+		t.Fatal(err)
+	}
+	sub := submitApproved(t, app, grantInput("19500118-2046", "Anna", "Berg", provisioning.ItemInput{System: "panorama-ros"}))
+	app.WaitStatus(t, sub.ID, provisioning.StatusInProgress)
+	waitFor(t, "the provision job", func() bool {
+		var state string
+		app.Pool.QueryRow(ctx, "SELECT state FROM river_job WHERE kind = 'provision' ORDER BY id DESC LIMIT 1").Scan(&state)
+		if state == "retryable" || state == "discarded" {
+			t.Fatalf("the manual grant's provision job is %s", state)
+		}
+		return state == "completed"
+	})
+	if p := personOf(t, app, sub.ID); len(p.Accounts) != 0 {
+		t.Fatalf("accounts %+v for a manual grant alone", p.Accounts)
+	}
+}
