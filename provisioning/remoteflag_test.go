@@ -9,12 +9,13 @@ import (
 	"github.com/behorig/behorig/provisioning"
 )
 
-// waitForLockWait waits until some transaction waits for a row lock.
+// waitForLockWait waits until some transaction of the test's database waits for a lock.
 func waitForLockWait(t *testing.T, app *testapp.App) {
 	t.Helper()
 	waitFor(t, "a transaction to wait for a lock", func() bool {
 		var n int
-		if err := app.Pool.QueryRow(ctx, "SELECT count(*) FROM pg_locks WHERE NOT granted").Scan(&n); err != nil {
+		if err := app.Pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		return n > 0
