@@ -299,6 +299,15 @@ func (s *Service) checkSystem(ctx context.Context, q querier, in *SystemAdmin, c
 	case len(in.Terms) > 20000:
 		ve.add("terms", "is longer than %d characters", 20000)
 	}
+	if tx, ok := q.(pgx.Tx); ok && !create {
+		// Held until the save commits: a submission not yet committed holds the system by
+		// its item's foreign key, so this waits for it and the count below sees its request;
+		// one that comes after waits for the save and checks the flag again
+		// (lockItemSystems).
+		if _, err := tx.Exec(ctx, "SELECT 1 FROM systems WHERE id = $1 FOR UPDATE", in.ID); err != nil {
+			return fmt.Errorf("lock system %s: %w", in.ID, err)
+		}
+	}
 	var exists, remote bool
 	var open int
 	// The open grants and requests of the system, counted only when its remote-access flag

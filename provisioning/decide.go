@@ -265,11 +265,14 @@ func (s *Service) startGrants(ctx context.Context, tx pgx.Tx, actor string, r re
 		if err != nil {
 			return "", fmt.Errorf("grant %s to %s: %w", it.system, r.number, err)
 		}
-		// A manual system is IT's task on the request; only connected systems get a job.
-		if !it.manual {
-			if err := s.jobs.ScheduleProvision(ctx, tx, grantID, s.due(startsAt)); err != nil {
-				return "", fmt.Errorf("schedule provisioning of %s: %w", group, err)
-			}
+		// A manual system's access is IT's task on the request, but the grant counts for the
+		// account from its valid-from (desiredAt) as a connected one does: a job converges the
+		// person then too, or an account a termination disabled would stay disabled until
+		// reconciliation. It is also what makes a converge that recorded the person while
+		// this transaction inserted the grant (which the person's FOR NO KEY UPDATE lets pass)
+		// run again.
+		if err := s.jobs.ScheduleProvision(ctx, tx, grantID, s.due(startsAt)); err != nil {
+			return "", fmt.Errorf("schedule provisioning of %s: %w", group, err)
 		}
 		if endsAt != nil {
 			if err := s.jobs.ScheduleRevoke(ctx, tx, grantID, "valid_to", s.due(*endsAt)); err != nil {

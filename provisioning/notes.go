@@ -176,9 +176,14 @@ type newAttachment struct {
 // so that two uploads at once cannot pass the limit together. uploaderID is empty for the
 // person, who uploads through the link to the terms and is no principal.
 func (s *Service) storeAttachment(ctx context.Context, tx pgx.Tx, auditActor, uploaderID, action string, a newAttachment) (string, error) {
+	// The lock first, the count in a statement of its own: a statement counts what was
+	// committed when it began, so a count in the locking statement missed the file of an
+	// upload it waited for.
+	if _, err := tx.Exec(ctx, "SELECT 1 FROM requests WHERE id = $1 FOR NO KEY UPDATE", a.requestID); err != nil {
+		return "", fmt.Errorf("lock request %s: %w", a.requestID, err)
+	}
 	var n int
-	if err := tx.QueryRow(ctx, `SELECT count(*) FROM attachments WHERE request_id = (
-		SELECT id FROM requests WHERE id = $1 FOR NO KEY UPDATE)`, a.requestID).Scan(&n); err != nil {
+	if err := tx.QueryRow(ctx, "SELECT count(*) FROM attachments WHERE request_id = $1", a.requestID).Scan(&n); err != nil {
 		return "", fmt.Errorf("attachments of %s: %w", a.requestID, err)
 	}
 	if n >= maxAttachments {

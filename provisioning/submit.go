@@ -765,6 +765,9 @@ func (s *Service) pnrIndex(n personnummer.Number) []byte {
 }
 
 func (s *Service) insertRequest(ctx context.Context, tx pgx.Tx, actor Actor, v *validated) (Submitted, error) {
+	if err := lockItemSystems(ctx, tx, v); err != nil {
+		return Submitted{}, err
+	}
 	personID := v.personID
 	if v.kind == KindGrant || v.kind == KindRemoteAccess {
 		var err error
@@ -874,4 +877,46 @@ func numberRequest(ctx context.Context, tx pgx.Tx, requestID string, year int) (
 		return "", fmt.Errorf("number request %s: %w", requestID, err)
 	}
 	return number, nil
+}
+
+// lockItemSystems checks the remote-access flag of the items' systems again, in the
+// submission's transaction and key-share locked until it commits. Validation read the flags
+// before; an administrator may have changed one since (SaveSystem, which holds the system
+// FOR UPDATE while it counts the system's open requests and changes the flag): the lock
+// waits for that change and reads the flag it saved, and a change that comes later waits for
+// this submission and counts its request.
+func lockItemSystems(ctx context.Context, tx pgx.Tx, v *validated) error {
+	if len(v.items) == 0 {
+		return nil
+	}
+	ids := make([]string, len(v.items))
+	for i, it := range v.items {
+		ids[i] = it.systemID
+	}
+	rows, err := tx.Query(ctx, "SELECT id, remote_access FROM systems WHERE id = ANY($1) ORDER BY id FOR KEY SHARE", ids)
+	if err != nil {
+		return fmt.Errorf("lock the systems of %d items: %w", len(ids), err)
+	}
+	remote := map[string]bool{}
+	_, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (struct{}, error) {
+		var id string
+		var r bool
+		err := row.Scan(&id, &r)
+		remote[id] = r
+		return struct{}{}, err
+	})
+	if err != nil {
+		return fmt.Errorf("lock the systems of %d items: %w", len(ids), err)
+	}
+	ve := &ValidationError{}
+	for i, it := range v.items {
+		at := fmt.Sprintf("items[%d].system", i)
+		switch {
+		case v.kind == KindRemoteAccess && !remote[it.systemID]:
+			ve.add(at, "%q is not a remote-access system of the catalog", it.systemID)
+		case v.kind != KindRemoteAccess && remote[it.systemID]:
+			ve.add(at, "%s is ordered with the remote-access order (kind remote_access)", it.systemID)
+		}
+	}
+	return ve.err()
 }
