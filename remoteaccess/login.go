@@ -107,6 +107,9 @@ type loginSubject struct {
 	grantEnds                  *time.Time
 	sms, yubikey               *factorState
 	publicID                   string // of the person's key, to find its OTP in the password
+	// eventID is the id of the login's audit event, taken in the same query (audit.NextID):
+	// the record needs no round trip of its own for it.
+	eventID int64
 }
 
 type factorState struct {
@@ -174,43 +177,57 @@ func (s *Service) Login(ctx context.Context, a LoginAttempt) (LoginResult, error
 	}
 	// The attempt is counted before its secret is checked and given back when it was no
 	// wrong secret: attempts sent at once cannot all read "not locked" and each try a
-	// password, so a burst gets no more tries than MaxFailures.
-	claimed, err := s.claimAttempt(ctx, at.factor.id)
+	// password, so a burst gets no more tries than MaxFailures. A YubiKey's try is counted
+	// in the statement that accepts its OTP (claimYubiKey), which runs only once the try is
+	// taken.
+	var (
+		claimed   bool
+		otpReason string
+	)
+	if at.kind == FactorYubiKey {
+		claimed, otpReason, err = s.claimYubiKey(ctx, at, otp)
+	} else {
+		claimed, err = s.claimAttempt(ctx, at.factor.id)
+	}
 	if err != nil {
+		if claimed {
+			s.giveBack(ctx, at)
+		}
 		return LoginResult{}, fmt.Errorf("login of %s: %w", a.Username, err)
 	}
 	if !claimed {
 		return s.finish(ctx, at, LoginRejected, ReasonFactorLocked)
 	}
 	at.claimed = true
-	res, err := s.checkSecrets(ctx, at, password, otp)
+	res, err := s.checkSecrets(ctx, at, password, otpReason)
 	if err != nil && !at.count {
 		// Nothing was recorded: the try goes back.
-		if _, rerr := s.db.Exec(context.WithoutCancel(ctx), "UPDATE authenticators SET failures = greatest(failures - 1, 0) WHERE id = $1",
-			at.factor.id); rerr != nil {
-			s.log.WarnContext(ctx, "remote access: give back a login's try", "user", a.Username, "err", rerr)
-		}
+		s.giveBack(ctx, at)
 	}
 	return res, err
 }
 
-// checkSecrets checks a first request's secrets once its try is counted: the YubiKey's OTP
-// and the password, or the password and then an SMS code is sent.
-func (s *Service) checkSecrets(ctx context.Context, at *attempt, password, otp string) (LoginResult, error) {
+// giveBack returns a claimed try whose attempt ended in an error, before anything was
+// recorded.
+func (s *Service) giveBack(ctx context.Context, at *attempt) {
+	if _, err := s.db.Exec(context.WithoutCancel(ctx), "UPDATE authenticators SET failures = greatest(failures - 1, 0) WHERE id = $1",
+		at.factor.id); err != nil {
+		s.log.WarnContext(ctx, "remote access: give back a login's try", "user", at.Username, "err", err)
+	}
+}
+
+// checkSecrets checks a first request's secrets once its try is counted: the password
+// once the YubiKey's OTP was accepted (otpReason empty) or refused (otpReason says why), or
+// the password and then an SMS code is sent.
+func (s *Service) checkSecrets(ctx context.Context, at *attempt, password, otpReason string) (LoginResult, error) {
 	subject := at.subject
-	if at.kind == FactorYubiKey {
-		// The OTP first: it is checked here, without the directory, so that someone without
-		// the key never reaches a bind, nor the directory's own count of bad passwords
-		// (which would lock the person out of everything). An OTP used with a wrong password
-		// is spent; the key makes another.
-		ok, reason, err := s.CheckYubiKeyOTP(ctx, subject.personID, otp)
-		if err != nil {
-			return LoginResult{}, fmt.Errorf("login of %s: %w", at.Username, err)
-		}
-		if !ok {
-			at.count = reason != ReasonFactorLocked
-			return s.finish(ctx, at, LoginRejected, reason)
-		}
+	if otpReason != "" {
+		// The OTP is checked first, without the directory, so that someone without the key
+		// never reaches a bind, nor the directory's own count of bad passwords (which would
+		// lock the person out of everything). An OTP used with a wrong password is spent;
+		// the key makes another.
+		at.count = otpReason != ReasonFactorLocked
+		return s.finish(ctx, at, LoginRejected, otpReason)
 	}
 	bindCtx, cancel := context.WithTimeout(ctx, s.pwTimeout)
 	right, err := s.dir.CheckPassword(bindCtx, subject.dn, password)
@@ -280,11 +297,62 @@ func (s *Service) claimAttempt(ctx context.Context, factorID string) (bool, erro
 	if tag.RowsAffected() == 1 {
 		return true, nil
 	}
+	return false, s.lockExhausted(ctx, factorID)
+}
+
+// lockExhausted locks the factor when its tries are all taken (claimAttempt).
+func (s *Service) lockExhausted(ctx context.Context, factorID string) error {
 	if _, err := s.db.Exec(ctx, `UPDATE authenticators SET locked_at = $3
 		WHERE id = $1 AND revoked_at IS NULL AND locked_at IS NULL AND failures >= $2`, factorID, s.maxFailures, s.clock.Now()); err != nil {
-		return false, fmt.Errorf("lock the factor: %w", err)
+		return fmt.Errorf("lock the factor: %w", err)
 	}
-	return false, nil
+	return nil
+}
+
+// claimYubiKey counts a YubiKey login's try and checks its OTP (CheckYubiKeyOTP's rules),
+// in one statement when the OTP is this key's: the try is claimed as claimAttempt claims it,
+// and the key's (counter, use) moves only when the claim took, in the same statement, so
+// that a burst gets no more tries than MaxFailures and an OTP is still accepted at most once
+// (the pair's comparison is decided in the UPDATE, on the row's newest version). claimed
+// false: locked, or the tries all taken. reason names an OTP refused (the try is claimed
+// then, but for a locked factor).
+func (s *Service) claimYubiKey(ctx context.Context, at *attempt, otp string) (claimed bool, reason string, err error) {
+	personID := at.subject.personID
+	key, tok, reason, err := s.openOTP(ctx, personID, otp)
+	switch {
+	case err != nil:
+		return false, "", err
+	case reason == ReasonFactorLocked:
+		return false, "", nil
+	case reason != "":
+		// Not this key's OTP: a try like a wrong password.
+		claimed, err := s.claimAttempt(ctx, at.factor.id)
+		return claimed, reason, err
+	}
+	var accepted bool
+	err = s.db.QueryRow(ctx, `WITH claim AS (
+			UPDATE authenticators SET failures = failures + 1
+			WHERE id = $1 AND revoked_at IS NULL AND locked_at IS NULL AND failures < $2
+			RETURNING yubikey_id, person_id, kind
+		), accepted AS (
+			UPDATE yubikeys y SET last_counter = $4, last_use = $5
+			FROM claim c
+			WHERE y.id = $3 AND c.yubikey_id = y.id AND c.person_id = $6 AND c.kind = 'yubikey'
+			  AND y.person_id = $6 AND y.state = 'handed_out' AND (y.last_counter, y.last_use) < ($4, $5)
+			RETURNING y.id
+		)
+		SELECT EXISTS (SELECT 1 FROM claim), EXISTS (SELECT 1 FROM accepted)`,
+		at.factor.id, s.maxFailures, key.id, int32(tok.Counter), int32(tok.Use), personID).Scan(&claimed, &accepted)
+	switch {
+	case err != nil:
+		return false, "", fmt.Errorf("count the try and accept the yubikey otp: %w", err)
+	case !claimed:
+		return false, "", s.lockExhausted(ctx, at.factor.id)
+	case accepted:
+		return true, "", nil
+	}
+	_, reason, err = s.rejection(ctx, personID, key.publicID, ReasonReplayed)
+	return true, reason, err
 }
 
 // printable replaces what is not UTF-8 and the control characters (NUL among them) with
@@ -320,7 +388,7 @@ func (s *Service) loginSubject(ctx context.Context, username string) (*loginSubj
 	var smsID, smsMobile, ykID, publicID *string
 	var smsLocked, ykLocked, openEnded *bool
 	err := s.db.QueryRow(ctx, `SELECT p.id::text, a.dn, a.state, g.live > 0, g.open_ended, g.ends_at,
-			sf.id::text, sf.mobile, sf.locked_at IS NOT NULL, yf.id::text, y.public_id, yf.locked_at IS NOT NULL
+			sf.id::text, sf.mobile, sf.locked_at IS NOT NULL, yf.id::text, y.public_id, yf.locked_at IS NOT NULL, `+audit.NextID+`
 		FROM accounts a JOIN persons p ON p.id = a.person_id
 		CROSS JOIN LATERAL (SELECT count(*) AS live, bool_or(g.ends_at IS NULL) AS open_ended, max(g.ends_at) AS ends_at
 			FROM grants g JOIN systems sy ON sy.id = g.system_id
@@ -331,7 +399,7 @@ func (s *Service) loginSubject(ctx context.Context, username string) (*loginSubj
 		LEFT JOIN yubikeys y ON y.id = yf.yubikey_id
 		WHERE a.username = $1
 		ORDER BY a.state = 'active' DESC LIMIT 1`, username, s.clock.Now()).Scan(&sub.personID, &sub.dn, &sub.accountState,
-		&sub.hasGrant, &openEnded, &sub.grantEnds, &smsID, &smsMobile, &smsLocked, &ykID, &publicID, &ykLocked)
+		&sub.hasGrant, &openEnded, &sub.grantEnds, &smsID, &smsMobile, &smsLocked, &ykID, &publicID, &ykLocked, &sub.eventID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -373,8 +441,17 @@ func (s *Service) finish(ctx context.Context, at *attempt, outcome, reason strin
 		data["reason"] = reason
 	}
 	var personID string
+	var eventID int64
 	if at.subject != nil {
-		personID = at.subject.personID
+		personID, eventID = at.subject.personID, at.subject.eventID
+	}
+	event := audit.Event{At: now, Actor: "radius:" + at.Client, Action: "remote_access.login", PersonID: personID, Data: data}
+	if outcome == LoginAccepted && at.factor != nil && eventID != 0 {
+		// The hot path: recorded together with the other logins accepted meanwhile.
+		if err := s.accepts.record(ctx, &acceptRecord{factorID: at.factor.id, eventID: eventID, event: event}); err != nil {
+			return LoginResult{}, fmt.Errorf("login of %s: %w", at.Username, err)
+		}
+		return LoginResult{Outcome: outcome, SessionTimeout: at.subject.session(now)}, nil
 	}
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		switch {
@@ -416,8 +493,10 @@ func (s *Service) finish(ctx context.Context, at *attempt, outcome, reason strin
 				return fmt.Errorf("give back the try: %w", err)
 			}
 		}
-		return s.audit.Append(ctx, tx, audit.Event{At: now, Actor: "radius:" + at.Client, Action: "remote_access.login",
-			PersonID: personID, Data: data})
+		if eventID != 0 {
+			return s.audit.AppendWithID(ctx, tx, eventID, event)
+		}
+		return s.audit.Append(ctx, tx, event)
 	})
 	if err != nil {
 		return LoginResult{}, fmt.Errorf("login of %s: %w", at.Username, err)

@@ -82,6 +82,8 @@ type Service struct {
 	log         *slog.Logger
 	// keys are the YubiKeys' opened secrets (yubikey.go), shared by the copies OnPool makes.
 	keys *openedKeys
+	// accepts records accepted logins together (record.go), on db.
+	accepts *acceptRecorder
 }
 
 // New checks the config and returns a Service.
@@ -110,7 +112,7 @@ func New(c Config) (*Service, error) {
 	}
 	s := &Service{db: c.DB, box: c.Box, audit: c.Audit, dir: c.Directory, sms: c.SMS,
 		codeTTL: c.CodeTTL, codeTries: c.CodeTries, smsPerHour: c.SMSPerHour, maxFailures: c.MaxFailures,
-		pwTimeout: c.PasswordTimeout, clock: c.Clock, log: c.Logger, keys: newOpenedKeys()}
+		pwTimeout: c.PasswordTimeout, clock: c.Clock, log: c.Logger, keys: newOpenedKeys(), accepts: newAcceptRecorder(c.DB, c.Audit)}
 	if s.codeTTL == 0 {
 		s.codeTTL = 5 * time.Minute
 	}
@@ -141,6 +143,7 @@ func New(c Config) (*Service, error) {
 func (s *Service) OnPool(db *pgxpool.Pool) *Service {
 	c := *s
 	c.db = db
+	c.accepts = newAcceptRecorder(db, s.audit)
 	return &c
 }
 

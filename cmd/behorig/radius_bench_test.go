@@ -97,7 +97,7 @@ func radclientLoad(b *testing.B, addr, file string, want int) time.Duration {
 	took := time.Since(start)
 	accepted := radclientCount(out, "Accepted")
 	if err != nil || accepted != want {
-		b.Fatalf("radclient against %s: %d of %d accepted (%v)\n%s", addr, accepted, want, err, out)
+		b.Fatalf("radclient against %s (%s): %d of %d accepted (%v)\n%s", addr, filepath.Base(file), accepted, want, err, out)
 	}
 	return took
 }

@@ -161,6 +161,60 @@ func TestBurstOfGuessesStopsAtTheLockout(t *testing.T) {
 	}
 }
 
+// The same for a YubiKey, whose try is counted in the statement that accepts its OTP: a burst
+// of wrong passwords, each with a fresh OTP of the key, reaches the directory no more often
+// than the lockout allows, and leaves the factor locked for the right password and OTP.
+func TestBurstOfYubiKeyGuessesStopsAtTheLockout(t *testing.T) {
+	gate := &gatedDirectory{open: make(chan struct{})}
+	e := newEnv(t, func(c *remoteaccess.Config) { gate.Directory, c.Directory = c.Directory, gate })
+	close(gate.open)
+	bo := e.order(t, "19500118-2046", "Bo", "Ek", provisioning.RemoteFactorYubiKey)
+	e.handOutKey(t, &bo)
+	gate.open = make(chan struct{})
+	gate.entered.Store(0)
+
+	const guesses = 4 * maxFailures
+	otps := make([]string, guesses)
+	for i := range otps {
+		otps[i] = bo.key.press(t)
+	}
+	var wg sync.WaitGroup
+	var returned atomic.Int64
+	results := make(chan string, guesses)
+	for i := range guesses {
+		wg.Go(func() {
+			defer returned.Add(1)
+			res, err := e.svc.Login(t.Context(), remoteaccess.LoginAttempt{Client: "vpn", Username: bo.username,
+				Password: "guess-" + string(rune('a'+i)) + otps[i]})
+			if err != nil {
+				t.Error(err)
+			}
+			results <- res.Outcome
+		})
+	}
+	for deadline := time.Now().Add(replyWait); returned.Load()+gate.entered.Load() < guesses; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d guesses answered, %d in the directory", returned.Load(), gate.entered.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := gate.entered.Load(); n > maxFailures {
+		t.Errorf("%d guesses of %d reached the directory at once; the lockout allows %d", n, guesses, maxFailures)
+	}
+	close(gate.open)
+	wg.Wait()
+	close(results)
+	for outcome := range results {
+		if outcome != remoteaccess.LoginRejected {
+			t.Errorf("a wrong password got %s", outcome)
+		}
+	}
+	expect(t, "the right password and OTP after the burst", e.login(t, bo.username, password+bo.key.press(t)), "Access-Reject")
+	if got := e.lastLogin(t, bo.id); got["reason"] != "factor_locked" {
+		t.Errorf("audited %v", got)
+	}
+}
+
 // A State and its code that were accepted once are worth nothing in a new request (not a
 // retransmission: a new authenticator); a State answered after the grant ended, or by a
 // person whose account was disabled, is refused.
