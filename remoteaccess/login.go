@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/behorig/behorig/connectors"
 	"github.com/behorig/behorig/internal/audit"
@@ -382,41 +383,67 @@ func splitOTP(typed, publicID string) (password, otp string, found bool) {
 }
 
 // loginSubject reads the person behind username with their grant and factors; nil when no
-// account has the username.
+// account has the username. The logins that ask at the same time are read in one query
+// (group.go, newSubjectReader).
 func (s *Service) loginSubject(ctx context.Context, username string) (*loginSubject, error) {
-	var sub loginSubject
-	var smsID, smsMobile, ykID, publicID *string
-	var smsLocked, ykLocked, openEnded *bool
-	err := s.db.QueryRow(ctx, `SELECT p.id::text, a.dn, a.state, g.live > 0, g.open_ended, g.ends_at,
-			sf.id::text, sf.mobile, sf.locked_at IS NOT NULL, yf.id::text, y.public_id, yf.locked_at IS NOT NULL, `+audit.NextID+`
-		FROM accounts a JOIN persons p ON p.id = a.person_id
-		CROSS JOIN LATERAL (SELECT count(*) AS live, bool_or(g.ends_at IS NULL) AS open_ended, max(g.ends_at) AS ends_at
-			FROM grants g JOIN systems sy ON sy.id = g.system_id
-			WHERE g.person_id = p.id AND sy.remote_access AND g.state = 'active'
-				AND g.starts_at <= $2 AND (g.ends_at IS NULL OR g.ends_at > $2)) g
-		LEFT JOIN authenticators sf ON sf.person_id = p.id AND sf.kind = 'sms' AND sf.revoked_at IS NULL
-		LEFT JOIN authenticators yf ON yf.person_id = p.id AND yf.kind = 'yubikey' AND yf.revoked_at IS NULL
-		LEFT JOIN yubikeys y ON y.id = yf.yubikey_id
-		WHERE a.username = $1
-		ORDER BY a.state = 'active' DESC LIMIT 1`, username, s.clock.Now()).Scan(&sub.personID, &sub.dn, &sub.accountState,
-		&sub.hasGrant, &openEnded, &sub.grantEnds, &smsID, &smsMobile, &smsLocked, &ykID, &publicID, &ykLocked, &sub.eventID)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil
-	}
+	sub, err := s.subjects.do(ctx, username)
 	if err != nil {
 		return nil, fmt.Errorf("login: read the account %q: %w", username, err)
 	}
-	sub.openEnded = openEnded != nil && *openEnded
-	if smsID != nil {
-		sub.sms = &factorState{id: *smsID, mobile: *smsMobile, locked: *smsLocked}
-	}
-	if ykID != nil {
-		sub.yubikey = &factorState{id: *ykID, locked: *ykLocked}
-		if publicID != nil {
-			sub.publicID = *publicID
-		}
-	}
-	return &sub, nil
+	return sub, nil
+}
+
+// newSubjectReader returns the group that reads logins' subjects on db: one row per
+// username that names an account (the active one first), each with the id of the login's
+// audit event (audit.NextID), taken per username.
+func newSubjectReader(db *pgxpool.Pool, clock Clock) *group[string, *loginSubject] {
+	return &group[string, *loginSubject]{what: "read the accounts", maxRuns: 2, maxBatch: 256, timeout: 10 * time.Second,
+		run: func(ctx context.Context, usernames []string) ([]*loginSubject, error) {
+			rows, err := db.Query(ctx, `SELECT u.n, s.* FROM unnest($1::text[]) WITH ORDINALITY AS u(username, n)
+				CROSS JOIN LATERAL (SELECT p.id::text, a.dn, a.state, g.live > 0, g.open_ended, g.ends_at,
+						sf.id::text, sf.mobile, sf.locked_at IS NOT NULL, yf.id::text, y.public_id, yf.locked_at IS NOT NULL, `+audit.NextID+`
+					FROM accounts a JOIN persons p ON p.id = a.person_id
+					CROSS JOIN LATERAL (SELECT count(*) AS live, bool_or(g.ends_at IS NULL) AS open_ended, max(g.ends_at) AS ends_at
+						FROM grants g JOIN systems sy ON sy.id = g.system_id
+						WHERE g.person_id = p.id AND sy.remote_access AND g.state = 'active'
+							AND g.starts_at <= $2 AND (g.ends_at IS NULL OR g.ends_at > $2)) g
+					LEFT JOIN authenticators sf ON sf.person_id = p.id AND sf.kind = 'sms' AND sf.revoked_at IS NULL
+					LEFT JOIN authenticators yf ON yf.person_id = p.id AND yf.kind = 'yubikey' AND yf.revoked_at IS NULL
+					LEFT JOIN yubikeys y ON y.id = yf.yubikey_id
+					WHERE a.username = u.username
+					ORDER BY a.state = 'active' DESC LIMIT 1) s`, usernames, clock.Now())
+			if err != nil {
+				return nil, err
+			}
+			subjects := make([]*loginSubject, len(usernames))
+			var sub loginSubject
+			var n int
+			var smsID, smsMobile, ykID, publicID *string
+			var smsLocked, ykLocked, openEnded *bool
+			_, err = pgx.ForEachRow(rows, []any{&n, &sub.personID, &sub.dn, &sub.accountState, &sub.hasGrant, &openEnded,
+				&sub.grantEnds, &smsID, &smsMobile, &smsLocked, &ykID, &publicID, &ykLocked, &sub.eventID}, func() error {
+				if n < 1 || n > len(subjects) {
+					return fmt.Errorf("row %d of %d", n, len(subjects))
+				}
+				s := sub
+				s.openEnded = openEnded != nil && *openEnded
+				if smsID != nil {
+					s.sms = &factorState{id: *smsID, mobile: *smsMobile, locked: *smsLocked}
+				}
+				if ykID != nil {
+					s.yubikey = &factorState{id: *ykID, locked: *ykLocked}
+					if publicID != nil {
+						s.publicID = *publicID
+					}
+				}
+				subjects[n-1] = &s
+				return nil
+			})
+			if err != nil {
+				return nil, err
+			}
+			return subjects, nil
+		}}
 }
 
 // finish records the attempt and answers: one short transaction with the audit event and
@@ -448,7 +475,7 @@ func (s *Service) finish(ctx context.Context, at *attempt, outcome, reason strin
 	event := audit.Event{At: now, Actor: "radius:" + at.Client, Action: "remote_access.login", PersonID: personID, Data: data}
 	if outcome == LoginAccepted && at.factor != nil && eventID != 0 {
 		// The hot path: recorded together with the other logins accepted meanwhile.
-		if err := s.accepts.record(ctx, &acceptRecord{factorID: at.factor.id, eventID: eventID, event: event}); err != nil {
+		if _, err := s.accepts.do(ctx, acceptRecord{factorID: at.factor.id, eventID: eventID, event: event}); err != nil {
 			return LoginResult{}, fmt.Errorf("login of %s: %w", at.Username, err)
 		}
 		return LoginResult{Outcome: outcome, SessionTimeout: at.subject.session(now)}, nil

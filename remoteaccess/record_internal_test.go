@@ -52,7 +52,8 @@ func TestAcceptRecorderGroupCommits(t *testing.T) {
 			}
 			rec := &acceptRecord{factorID: "7f9c24e5-1a2b-4c3d-8e9f-0a1b2c3d4e5f", eventID: id,
 				event: audit.Event{At: time.Now(), Actor: "radius:vpn", Action: "remote_access.login", Data: map[string]any{"n": i}}}
-			errs <- r.record(ctx, rec)
+			_, err := r.do(ctx, *rec)
+			errs <- err
 		})
 	}
 	wg.Wait()
@@ -72,10 +73,10 @@ func TestAcceptRecorderGroupCommits(t *testing.T) {
 	if _, err := log.Verify(ctx, pool, nil); err != nil {
 		t.Fatalf("Verify: %v", err)
 	}
-	if n := r.batches.Load(); n >= logins {
+	if n := r.runs.Load(); n >= logins {
 		t.Errorf("%d logins recorded in %d writes: none shared one", logins, n)
 	}
-	t.Logf("%d logins recorded in %d writes", logins, r.batches.Load())
+	t.Logf("%d logins recorded in %d writes", logins, r.runs.Load())
 
 	// Requests that end at once: each is recorded if and only if record says so.
 	for range 20 {
@@ -85,7 +86,7 @@ func TestAcceptRecorderGroupCommits(t *testing.T) {
 		}
 		cctx, cancel := context.WithCancel(ctx)
 		cancel()
-		err := r.record(cctx, &acceptRecord{factorID: "7f9c24e5-1a2b-4c3d-8e9f-0a1b2c3d4e5f", eventID: id,
+		_, err := r.do(cctx, acceptRecord{factorID: "7f9c24e5-1a2b-4c3d-8e9f-0a1b2c3d4e5f", eventID: id,
 			event: audit.Event{At: time.Now(), Actor: "radius:vpn", Action: "remote_access.login"}})
 		var n int
 		if qerr := pool.QueryRow(ctx, "SELECT count(*) FROM audit_events WHERE id = $1", id).Scan(&n); qerr != nil {

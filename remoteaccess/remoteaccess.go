@@ -82,8 +82,10 @@ type Service struct {
 	log         *slog.Logger
 	// keys are the YubiKeys' opened secrets (yubikey.go), shared by the copies OnPool makes.
 	keys *openedKeys
-	// accepts records accepted logins together (record.go), on db.
-	accepts *acceptRecorder
+	// subjects reads logins' subjects together (login.go), and accepts records accepted
+	// logins together (record.go), both on db.
+	subjects *group[string, *loginSubject]
+	accepts  *group[acceptRecord, struct{}]
 }
 
 // New checks the config and returns a Service.
@@ -112,7 +114,7 @@ func New(c Config) (*Service, error) {
 	}
 	s := &Service{db: c.DB, box: c.Box, audit: c.Audit, dir: c.Directory, sms: c.SMS,
 		codeTTL: c.CodeTTL, codeTries: c.CodeTries, smsPerHour: c.SMSPerHour, maxFailures: c.MaxFailures,
-		pwTimeout: c.PasswordTimeout, clock: c.Clock, log: c.Logger, keys: newOpenedKeys(), accepts: newAcceptRecorder(c.DB, c.Audit)}
+		pwTimeout: c.PasswordTimeout, clock: c.Clock, log: c.Logger, keys: newOpenedKeys()}
 	if s.codeTTL == 0 {
 		s.codeTTL = 5 * time.Minute
 	}
@@ -134,6 +136,7 @@ func New(c Config) (*Service, error) {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
+	s.subjects, s.accepts = newSubjectReader(s.db, s.clock), newAcceptRecorder(s.db, s.audit)
 	return s, nil
 }
 
@@ -143,7 +146,7 @@ func New(c Config) (*Service, error) {
 func (s *Service) OnPool(db *pgxpool.Pool) *Service {
 	c := *s
 	c.db = db
-	c.accepts = newAcceptRecorder(db, s.audit)
+	c.subjects, c.accepts = newSubjectReader(db, s.clock), newAcceptRecorder(db, s.audit)
 	return &c
 }
 
