@@ -143,6 +143,8 @@ func (s *Service) Login(ctx context.Context, a LoginAttempt) (LoginResult, error
 	a.Username, a.NAS = printable(a.Username), printable(a.NAS)
 	at := &attempt{LoginAttempt: a}
 	if typedName != a.Username {
+		// Also: the account is read in one query with other logins' (loginSubject), and a
+		// username PostgreSQL refuses would fail theirs too.
 		return s.finish(ctx, at, LoginRejected, ReasonUnknownUser)
 	}
 	subject, err := s.loginSubject(ctx, a.Username)
@@ -446,9 +448,11 @@ func newSubjectReader(db *pgxpool.Pool, clock Clock) *group[string, *loginSubjec
 		}}
 }
 
-// finish records the attempt and answers: one short transaction with the audit event and
-// the factor's count (a failure counted, locking at MaxFailures; or the count back to zero
-// on an accepted login).
+// finish records the attempt and answers: an accepted login's event and its count back to
+// zero go with the other logins accepted meanwhile (record.go); any other outcome is one
+// short transaction with the audit event and the factor's count (a failure counted, locking
+// at MaxFailures, which the event names; or a try given back). Either way the answer leaves
+// only once the record is committed.
 func (s *Service) finish(ctx context.Context, at *attempt, outcome, reason string) (LoginResult, error) {
 	now := s.clock.Now()
 	if outcome == LoginAccepted && at.subject.session(now) < time.Second {

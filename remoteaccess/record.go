@@ -2,9 +2,11 @@ package remoteaccess
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/behorig/behorig/internal/audit"
@@ -39,15 +41,26 @@ func newAcceptRecorder(db *pgxpool.Pool, log *audit.Log) *group[acceptRecord, st
 			for i, rec := range recs {
 				factors[i], ids[i], events[i] = rec.factorID, rec.eventID, rec.event
 			}
-			b := &pgx.Batch{}
-			// Setting zero twice is zero: a factor twice in a batch needs nothing more.
-			b.Queue("UPDATE authenticators SET failures = 0 WHERE id = ANY($1::uuid[]) AND failures <> 0", factors)
-			if err := log.QueueAppendAll(b, ids, events); err != nil {
-				return nil, err
+			// The factors' rows are locked in no set order, so a batch can deadlock with
+			// other work that updates several of them (a mass termination's revocation):
+			// the batch is one transaction, rolled back whole, and runs again rather than
+			// failing every login in it.
+			for attempt := 1; ; attempt++ {
+				b := &pgx.Batch{}
+				// Setting zero twice is zero: a factor twice in a batch needs nothing more.
+				b.Queue("UPDATE authenticators SET failures = 0 WHERE id = ANY($1::uuid[]) AND failures <> 0", factors)
+				if err := log.QueueAppendAll(b, ids, events); err != nil {
+					return nil, err
+				}
+				err := db.SendBatch(ctx, b).Close()
+				var pe *pgconn.PgError
+				if err != nil && errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001") && attempt < 3 {
+					continue
+				}
+				if err != nil {
+					return nil, err
+				}
+				return make([]struct{}, len(recs)), nil
 			}
-			if err := db.SendBatch(ctx, b).Close(); err != nil {
-				return nil, err
-			}
-			return make([]struct{}, len(recs)), nil
 		}}
 }
