@@ -428,6 +428,8 @@ func newSubjectReader(db *pgxpool.Pool, clock Clock) *group[string, *loginSubjec
 					return fmt.Errorf("row %d of %d", n, len(subjects))
 				}
 				s := sub
+				// The next row's scan must not write through this row's pointer.
+				sub.grantEnds = nil
 				s.openEnded = openEnded != nil && *openEnded
 				if smsID != nil {
 					s.sms = &factorState{id: *smsID, mobile: *smsMobile, locked: *smsLocked}

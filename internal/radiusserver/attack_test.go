@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/md5"
+	"fmt"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -307,4 +308,44 @@ func TestTriesLeftByACrashLockTheFactorForIT(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.challenge(t, asa)
+}
+
+// Logins at the same time share their account reads and records (remoteaccess's group.go):
+// a person's YubiKey logins, each with the key's next OTP, are all accepted while unknown
+// usernames are refused in the same reads, and each attempt is audited once.
+func TestConcurrentLoginsShareReadsAndRecords(t *testing.T) {
+	e := newEnv(t)
+	bo := e.order(t, "19500118-2046", "Bo", "Ek", provisioning.RemoteFactorYubiKey)
+	e.handOutKey(t, &bo)
+	const n = 20
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for range n {
+			res, err := e.svc.Login(t.Context(), remoteaccess.LoginAttempt{Client: "vpn", Username: bo.username,
+				Password: password + bo.key.press(t)})
+			if err != nil || res.Outcome != remoteaccess.LoginAccepted || res.SessionTimeout <= 0 {
+				t.Errorf("Bo's login: %+v, %v", res, err)
+			}
+		}
+	})
+	for g := range 3 {
+		wg.Go(func() {
+			for i := range n {
+				res, err := e.svc.Login(t.Context(), remoteaccess.LoginAttempt{Client: "vpn", Username: fmt.Sprintf("nobody-%d-%d", g, i),
+					Password: password})
+				if err != nil || res.Outcome != remoteaccess.LoginRejected {
+					t.Errorf("an unknown user's login: %+v, %v", res, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if got := e.logins(t, bo.id); len(got) != n || got[0] != "accept/" || got[n-1] != "accept/" {
+		t.Errorf("Bo's logins audited: %v", got)
+	}
+	var unknown int
+	if err := e.app.Pool.QueryRow(t.Context(), `SELECT count(*) FROM audit_events WHERE action = 'remote_access.login'
+		AND data->>'reason' = 'unknown_user' AND data->>'username' LIKE 'nobody-%'`).Scan(&unknown); err != nil || unknown != 3*n {
+		t.Errorf("%d unknown users' logins audited (%v); want %d", unknown, err, 3*n)
+	}
 }
