@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/behorig/behorig/connectors"
 	"github.com/behorig/behorig/internal/audit"
@@ -107,6 +108,9 @@ type loginSubject struct {
 	grantEnds                  *time.Time
 	sms, yubikey               *factorState
 	publicID                   string // of the person's key, to find its OTP in the password
+	// eventID is the id of the login's audit event, taken in the same query (audit.NextID):
+	// the record needs no round trip of its own for it.
+	eventID int64
 }
 
 type factorState struct {
@@ -139,6 +143,8 @@ func (s *Service) Login(ctx context.Context, a LoginAttempt) (LoginResult, error
 	a.Username, a.NAS = printable(a.Username), printable(a.NAS)
 	at := &attempt{LoginAttempt: a}
 	if typedName != a.Username {
+		// Also: the account is read in one query with other logins' (loginSubject), and a
+		// username PostgreSQL refuses would fail theirs too.
 		return s.finish(ctx, at, LoginRejected, ReasonUnknownUser)
 	}
 	subject, err := s.loginSubject(ctx, a.Username)
@@ -174,43 +180,57 @@ func (s *Service) Login(ctx context.Context, a LoginAttempt) (LoginResult, error
 	}
 	// The attempt is counted before its secret is checked and given back when it was no
 	// wrong secret: attempts sent at once cannot all read "not locked" and each try a
-	// password, so a burst gets no more tries than MaxFailures.
-	claimed, err := s.claimAttempt(ctx, at.factor.id)
+	// password, so a burst gets no more tries than MaxFailures. A YubiKey's try is counted
+	// in the statement that accepts its OTP (claimYubiKey), which runs only once the try is
+	// taken.
+	var (
+		claimed   bool
+		otpReason string
+	)
+	if at.kind == FactorYubiKey {
+		claimed, otpReason, err = s.claimYubiKey(ctx, at, otp)
+	} else {
+		claimed, err = s.claimAttempt(ctx, at.factor.id)
+	}
 	if err != nil {
+		if claimed {
+			s.giveBack(ctx, at)
+		}
 		return LoginResult{}, fmt.Errorf("login of %s: %w", a.Username, err)
 	}
 	if !claimed {
 		return s.finish(ctx, at, LoginRejected, ReasonFactorLocked)
 	}
 	at.claimed = true
-	res, err := s.checkSecrets(ctx, at, password, otp)
+	res, err := s.checkSecrets(ctx, at, password, otpReason)
 	if err != nil && !at.count {
 		// Nothing was recorded: the try goes back.
-		if _, rerr := s.db.Exec(context.WithoutCancel(ctx), "UPDATE authenticators SET failures = greatest(failures - 1, 0) WHERE id = $1",
-			at.factor.id); rerr != nil {
-			s.log.WarnContext(ctx, "remote access: give back a login's try", "user", a.Username, "err", rerr)
-		}
+		s.giveBack(ctx, at)
 	}
 	return res, err
 }
 
-// checkSecrets checks a first request's secrets once its try is counted: the YubiKey's OTP
-// and the password, or the password and then an SMS code is sent.
-func (s *Service) checkSecrets(ctx context.Context, at *attempt, password, otp string) (LoginResult, error) {
+// giveBack returns a claimed try whose attempt ended in an error, before anything was
+// recorded.
+func (s *Service) giveBack(ctx context.Context, at *attempt) {
+	if _, err := s.db.Exec(context.WithoutCancel(ctx), "UPDATE authenticators SET failures = greatest(failures - 1, 0) WHERE id = $1",
+		at.factor.id); err != nil {
+		s.log.WarnContext(ctx, "remote access: give back a login's try", "user", at.Username, "err", err)
+	}
+}
+
+// checkSecrets checks a first request's secrets once its try is counted: the password
+// once the YubiKey's OTP was accepted (otpReason empty) or refused (otpReason says why), or
+// the password and then an SMS code is sent.
+func (s *Service) checkSecrets(ctx context.Context, at *attempt, password, otpReason string) (LoginResult, error) {
 	subject := at.subject
-	if at.kind == FactorYubiKey {
-		// The OTP first: it is checked here, without the directory, so that someone without
-		// the key never reaches a bind, nor the directory's own count of bad passwords
-		// (which would lock the person out of everything). An OTP used with a wrong password
-		// is spent; the key makes another.
-		ok, reason, err := s.CheckYubiKeyOTP(ctx, subject.personID, otp)
-		if err != nil {
-			return LoginResult{}, fmt.Errorf("login of %s: %w", at.Username, err)
-		}
-		if !ok {
-			at.count = reason != ReasonFactorLocked
-			return s.finish(ctx, at, LoginRejected, reason)
-		}
+	if otpReason != "" {
+		// The OTP is checked first, without the directory, so that someone without the key
+		// never reaches a bind, nor the directory's own count of bad passwords (which would
+		// lock the person out of everything). An OTP used with a wrong password is spent;
+		// the key makes another.
+		at.count = otpReason != ReasonFactorLocked
+		return s.finish(ctx, at, LoginRejected, otpReason)
 	}
 	bindCtx, cancel := context.WithTimeout(ctx, s.pwTimeout)
 	right, err := s.dir.CheckPassword(bindCtx, subject.dn, password)
@@ -280,11 +300,62 @@ func (s *Service) claimAttempt(ctx context.Context, factorID string) (bool, erro
 	if tag.RowsAffected() == 1 {
 		return true, nil
 	}
+	return false, s.lockExhausted(ctx, factorID)
+}
+
+// lockExhausted locks the factor when its tries are all taken (claimAttempt).
+func (s *Service) lockExhausted(ctx context.Context, factorID string) error {
 	if _, err := s.db.Exec(ctx, `UPDATE authenticators SET locked_at = $3
 		WHERE id = $1 AND revoked_at IS NULL AND locked_at IS NULL AND failures >= $2`, factorID, s.maxFailures, s.clock.Now()); err != nil {
-		return false, fmt.Errorf("lock the factor: %w", err)
+		return fmt.Errorf("lock the factor: %w", err)
 	}
-	return false, nil
+	return nil
+}
+
+// claimYubiKey counts a YubiKey login's try and checks its OTP (CheckYubiKeyOTP's rules),
+// in one statement when the OTP is this key's: the try is claimed as claimAttempt claims it,
+// and the key's (counter, use) moves only when the claim took, in the same statement, so
+// that a burst gets no more tries than MaxFailures and an OTP is still accepted at most once
+// (the pair's comparison is decided in the UPDATE, on the row's newest version). claimed
+// false: locked, or the tries all taken. reason names an OTP refused (the try is claimed
+// then, but for a locked factor).
+func (s *Service) claimYubiKey(ctx context.Context, at *attempt, otp string) (claimed bool, reason string, err error) {
+	personID := at.subject.personID
+	key, tok, reason, err := s.openOTP(ctx, personID, otp)
+	switch {
+	case err != nil:
+		return false, "", err
+	case reason == ReasonFactorLocked:
+		return false, "", nil
+	case reason != "":
+		// Not this key's OTP: a try like a wrong password.
+		claimed, err := s.claimAttempt(ctx, at.factor.id)
+		return claimed, reason, err
+	}
+	var accepted bool
+	err = s.db.QueryRow(ctx, `WITH claim AS (
+			UPDATE authenticators SET failures = failures + 1
+			WHERE id = $1 AND revoked_at IS NULL AND locked_at IS NULL AND failures < $2
+			RETURNING yubikey_id, person_id, kind
+		), accepted AS (
+			UPDATE yubikeys y SET last_counter = $4, last_use = $5
+			FROM claim c
+			WHERE y.id = $3 AND c.yubikey_id = y.id AND c.person_id = $6 AND c.kind = 'yubikey'
+			  AND y.person_id = $6 AND y.state = 'handed_out' AND (y.last_counter, y.last_use) < ($4, $5)
+			RETURNING y.id
+		)
+		SELECT EXISTS (SELECT 1 FROM claim), EXISTS (SELECT 1 FROM accepted)`,
+		at.factor.id, s.maxFailures, key.id, int32(tok.Counter), int32(tok.Use), personID).Scan(&claimed, &accepted)
+	switch {
+	case err != nil:
+		return false, "", fmt.Errorf("count the try and accept the yubikey otp: %w", err)
+	case !claimed:
+		return false, "", s.lockExhausted(ctx, at.factor.id)
+	case accepted:
+		return true, "", nil
+	}
+	_, reason, err = s.rejection(ctx, personID, key.publicID, ReasonReplayed)
+	return true, reason, err
 }
 
 // printable replaces what is not UTF-8 and the control characters (NUL among them) with
@@ -314,46 +385,76 @@ func splitOTP(typed, publicID string) (password, otp string, found bool) {
 }
 
 // loginSubject reads the person behind username with their grant and factors; nil when no
-// account has the username.
+// account has the username. The logins that ask at the same time are read in one query
+// (group.go, newSubjectReader).
 func (s *Service) loginSubject(ctx context.Context, username string) (*loginSubject, error) {
-	var sub loginSubject
-	var smsID, smsMobile, ykID, publicID *string
-	var smsLocked, ykLocked, openEnded *bool
-	err := s.db.QueryRow(ctx, `SELECT p.id::text, a.dn, a.state, g.live > 0, g.open_ended, g.ends_at,
-			sf.id::text, sf.mobile, sf.locked_at IS NOT NULL, yf.id::text, y.public_id, yf.locked_at IS NOT NULL
-		FROM accounts a JOIN persons p ON p.id = a.person_id
-		CROSS JOIN LATERAL (SELECT count(*) AS live, bool_or(g.ends_at IS NULL) AS open_ended, max(g.ends_at) AS ends_at
-			FROM grants g JOIN systems sy ON sy.id = g.system_id
-			WHERE g.person_id = p.id AND sy.remote_access AND g.state = 'active'
-				AND g.starts_at <= $2 AND (g.ends_at IS NULL OR g.ends_at > $2)) g
-		LEFT JOIN authenticators sf ON sf.person_id = p.id AND sf.kind = 'sms' AND sf.revoked_at IS NULL
-		LEFT JOIN authenticators yf ON yf.person_id = p.id AND yf.kind = 'yubikey' AND yf.revoked_at IS NULL
-		LEFT JOIN yubikeys y ON y.id = yf.yubikey_id
-		WHERE a.username = $1
-		ORDER BY a.state = 'active' DESC LIMIT 1`, username, s.clock.Now()).Scan(&sub.personID, &sub.dn, &sub.accountState,
-		&sub.hasGrant, &openEnded, &sub.grantEnds, &smsID, &smsMobile, &smsLocked, &ykID, &publicID, &ykLocked)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil
-	}
+	sub, err := s.subjects.do(ctx, username)
 	if err != nil {
 		return nil, fmt.Errorf("login: read the account %q: %w", username, err)
 	}
-	sub.openEnded = openEnded != nil && *openEnded
-	if smsID != nil {
-		sub.sms = &factorState{id: *smsID, mobile: *smsMobile, locked: *smsLocked}
-	}
-	if ykID != nil {
-		sub.yubikey = &factorState{id: *ykID, locked: *ykLocked}
-		if publicID != nil {
-			sub.publicID = *publicID
-		}
-	}
-	return &sub, nil
+	return sub, nil
 }
 
-// finish records the attempt and answers: one short transaction with the audit event and
-// the factor's count (a failure counted, locking at MaxFailures; or the count back to zero
-// on an accepted login).
+// newSubjectReader returns the group that reads logins' subjects on db: one row per
+// username that names an account (the active one first), each with the id of the login's
+// audit event (audit.NextID), taken per username.
+func newSubjectReader(db *pgxpool.Pool, clock Clock) *group[string, *loginSubject] {
+	return &group[string, *loginSubject]{what: "read the accounts", maxRuns: 2, maxBatch: 256, timeout: 10 * time.Second,
+		run: func(ctx context.Context, usernames []string) ([]*loginSubject, error) {
+			rows, err := db.Query(ctx, `SELECT u.n, s.* FROM unnest($1::text[]) WITH ORDINALITY AS u(username, n)
+				CROSS JOIN LATERAL (SELECT p.id::text, a.dn, a.state, g.live > 0, g.open_ended, g.ends_at,
+						sf.id::text, sf.mobile, sf.locked_at IS NOT NULL, yf.id::text, y.public_id, yf.locked_at IS NOT NULL, `+audit.NextID+`
+					FROM accounts a JOIN persons p ON p.id = a.person_id
+					CROSS JOIN LATERAL (SELECT count(*) AS live, bool_or(g.ends_at IS NULL) AS open_ended, max(g.ends_at) AS ends_at
+						FROM grants g JOIN systems sy ON sy.id = g.system_id
+						WHERE g.person_id = p.id AND sy.remote_access AND g.state = 'active'
+							AND g.starts_at <= $2 AND (g.ends_at IS NULL OR g.ends_at > $2)) g
+					LEFT JOIN authenticators sf ON sf.person_id = p.id AND sf.kind = 'sms' AND sf.revoked_at IS NULL
+					LEFT JOIN authenticators yf ON yf.person_id = p.id AND yf.kind = 'yubikey' AND yf.revoked_at IS NULL
+					LEFT JOIN yubikeys y ON y.id = yf.yubikey_id
+					WHERE a.username = u.username
+					ORDER BY a.state = 'active' DESC LIMIT 1) s`, usernames, clock.Now())
+			if err != nil {
+				return nil, err
+			}
+			subjects := make([]*loginSubject, len(usernames))
+			var sub loginSubject
+			var n int
+			var smsID, smsMobile, ykID, publicID *string
+			var smsLocked, ykLocked, openEnded *bool
+			_, err = pgx.ForEachRow(rows, []any{&n, &sub.personID, &sub.dn, &sub.accountState, &sub.hasGrant, &openEnded,
+				&sub.grantEnds, &smsID, &smsMobile, &smsLocked, &ykID, &publicID, &ykLocked, &sub.eventID}, func() error {
+				if n < 1 || n > len(subjects) {
+					return fmt.Errorf("row %d of %d", n, len(subjects))
+				}
+				s := sub
+				// The next row's scan must not write through this row's pointer.
+				sub.grantEnds = nil
+				s.openEnded = openEnded != nil && *openEnded
+				if smsID != nil {
+					s.sms = &factorState{id: *smsID, mobile: *smsMobile, locked: *smsLocked}
+				}
+				if ykID != nil {
+					s.yubikey = &factorState{id: *ykID, locked: *ykLocked}
+					if publicID != nil {
+						s.publicID = *publicID
+					}
+				}
+				subjects[n-1] = &s
+				return nil
+			})
+			if err != nil {
+				return nil, err
+			}
+			return subjects, nil
+		}}
+}
+
+// finish records the attempt and answers: an accepted login's event and its count back to
+// zero go with the other logins accepted meanwhile (record.go); any other outcome is one
+// short transaction with the audit event and the factor's count (a failure counted, locking
+// at MaxFailures, which the event names; or a try given back). Either way the answer leaves
+// only once the record is committed.
 func (s *Service) finish(ctx context.Context, at *attempt, outcome, reason string) (LoginResult, error) {
 	now := s.clock.Now()
 	if outcome == LoginAccepted && at.subject.session(now) < time.Second {
@@ -373,8 +474,17 @@ func (s *Service) finish(ctx context.Context, at *attempt, outcome, reason strin
 		data["reason"] = reason
 	}
 	var personID string
+	var eventID int64
 	if at.subject != nil {
-		personID = at.subject.personID
+		personID, eventID = at.subject.personID, at.subject.eventID
+	}
+	event := audit.Event{At: now, Actor: "radius:" + at.Client, Action: "remote_access.login", PersonID: personID, Data: data}
+	if outcome == LoginAccepted && at.factor != nil && eventID != 0 {
+		// The hot path: recorded together with the other logins accepted meanwhile.
+		if _, err := s.accepts.do(ctx, acceptRecord{factorID: at.factor.id, eventID: eventID, event: event}); err != nil {
+			return LoginResult{}, fmt.Errorf("login of %s: %w", at.Username, err)
+		}
+		return LoginResult{Outcome: outcome, SessionTimeout: at.subject.session(now)}, nil
 	}
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		switch {
@@ -416,8 +526,10 @@ func (s *Service) finish(ctx context.Context, at *attempt, outcome, reason strin
 				return fmt.Errorf("give back the try: %w", err)
 			}
 		}
-		return s.audit.Append(ctx, tx, audit.Event{At: now, Actor: "radius:" + at.Client, Action: "remote_access.login",
-			PersonID: personID, Data: data})
+		if eventID != 0 {
+			return s.audit.AppendWithID(ctx, tx, eventID, event)
+		}
+		return s.audit.Append(ctx, tx, event)
 	})
 	if err != nil {
 		return LoginResult{}, fmt.Errorf("login of %s: %w", at.Username, err)

@@ -82,6 +82,10 @@ type Service struct {
 	log         *slog.Logger
 	// keys are the YubiKeys' opened secrets (yubikey.go), shared by the copies OnPool makes.
 	keys *openedKeys
+	// subjects reads logins' subjects together (login.go), and accepts records accepted
+	// logins together (record.go), both on db.
+	subjects *group[string, *loginSubject]
+	accepts  *group[acceptRecord, struct{}]
 }
 
 // New checks the config and returns a Service.
@@ -132,6 +136,7 @@ func New(c Config) (*Service, error) {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
+	s.subjects, s.accepts = newSubjectReader(s.db, s.clock), newAcceptRecorder(s.db, s.audit)
 	return s, nil
 }
 
@@ -141,6 +146,7 @@ func New(c Config) (*Service, error) {
 func (s *Service) OnPool(db *pgxpool.Pool) *Service {
 	c := *s
 	c.db = db
+	c.subjects, c.accepts = newSubjectReader(db, s.clock), newAcceptRecorder(db, s.audit)
 	return &c
 }
 

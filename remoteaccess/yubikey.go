@@ -275,23 +275,9 @@ func (s *Service) Importer() Importer {
 // A login is one statement here once the key's secrets are known (openedKeys); a rejection
 // reads the key's state once more to name the reason.
 func (s *Service) CheckYubiKeyOTP(ctx context.Context, personID, otp string) (ok bool, reason string, err error) {
-	o, err := yubiotp.Parse(otp)
-	if err != nil {
-		return false, ReasonOTPFormat, nil
-	}
-	key, known := s.keys.get(o.PublicID)
-	if !known {
-		if key, reason, err = s.readKey(ctx, personID, o.PublicID); err != nil || reason != "" {
-			return false, reason, err
-		}
-		s.keys.put(o.PublicID, key)
-	}
-	tok, err := yubiotp.Decrypt(o, key.aesKey)
-	if err != nil && !errors.Is(err, yubiotp.ErrCRC) {
-		return false, "", fmt.Errorf("yubikey %s: %w", key.id, err)
-	}
-	if err != nil || subtle.ConstantTimeCompare(tok.PrivateID[:], key.privateID) != 1 {
-		return s.rejection(ctx, personID, o.PublicID, ReasonOTPInvalid)
+	key, tok, reason, err := s.openOTP(ctx, personID, otp)
+	if err != nil || reason != "" {
+		return false, reason, err
 	}
 	// The row comparison is PostgreSQL's lexicographic order: counter first, then use.
 	tag, err := s.db.Exec(ctx, `UPDATE yubikeys SET last_counter = $2, last_use = $3
@@ -303,14 +289,42 @@ func (s *Service) CheckYubiKeyOTP(ctx context.Context, personID, otp string) (ok
 		return false, "", fmt.Errorf("accept yubikey otp: %w", err)
 	}
 	if tag.RowsAffected() == 0 {
-		return s.rejection(ctx, personID, o.PublicID, ReasonReplayed)
+		return s.rejection(ctx, personID, key.publicID, ReasonReplayed)
 	}
 	return true, "", nil
+}
+
+// openOTP does the part of an OTP's check that needs no write: the OTP parsed, decrypted
+// with its key's AES key and its private id compared. It gives the key and the OTP's token,
+// or the reason it is refused (for the audit log); err is for the database only.
+func (s *Service) openOTP(ctx context.Context, personID, otp string) (openedKey, yubiotp.Token, string, error) {
+	o, err := yubiotp.Parse(otp)
+	if err != nil {
+		return openedKey{}, yubiotp.Token{}, ReasonOTPFormat, nil
+	}
+	key, known := s.keys.get(o.PublicID)
+	if !known {
+		var reason string
+		if key, reason, err = s.readKey(ctx, personID, o.PublicID); err != nil || reason != "" {
+			return openedKey{}, yubiotp.Token{}, reason, err
+		}
+		s.keys.put(o.PublicID, key)
+	}
+	tok, err := yubiotp.Decrypt(o, key.aesKey)
+	if err != nil && !errors.Is(err, yubiotp.ErrCRC) {
+		return openedKey{}, yubiotp.Token{}, "", fmt.Errorf("yubikey %s: %w", key.id, err)
+	}
+	if err != nil || subtle.ConstantTimeCompare(tok.PrivateID[:], key.privateID) != 1 {
+		_, reason, err := s.rejection(ctx, personID, o.PublicID, ReasonOTPInvalid)
+		return openedKey{}, yubiotp.Token{}, reason, err
+	}
+	return key, tok, "", nil
 }
 
 // openedKey is a key's secrets, opened from the box.
 type openedKey struct {
 	id        string
+	publicID  string
 	aesKey    []byte
 	privateID []byte
 }
@@ -353,6 +367,7 @@ func (s *Service) readKey(ctx context.Context, personID, publicID string) (opene
 		WHERE y.public_id = $1 AND y.person_id = $2 AND y.state = 'handed_out'
 		  AND a.person_id = $2 AND a.kind = 'yubikey' AND a.revoked_at IS NULL`,
 		publicID, personID).Scan(&key.id, &privateSealed, &aesKey, &locked)
+	key.publicID = publicID
 	if errors.Is(err, pgx.ErrNoRows) {
 		return openedKey{}, ReasonUnknownKey, nil
 	}

@@ -15,11 +15,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	goldap "github.com/go-ldap/ldap/v3"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/behorig/behorig/auth/otp"
 	"github.com/behorig/behorig/auth/yubiotp"
@@ -27,7 +29,6 @@ import (
 	"github.com/behorig/behorig/internal/devenv"
 	"github.com/behorig/behorig/internal/localserver"
 	"github.com/behorig/behorig/internal/radiusserver"
-	"github.com/behorig/behorig/internal/store"
 	"github.com/behorig/behorig/internal/testapp"
 	"github.com/behorig/behorig/internal/testenv"
 )
@@ -97,7 +98,7 @@ func radclientLoad(b *testing.B, addr, file string, want int) time.Duration {
 	took := time.Since(start)
 	accepted := radclientCount(out, "Accepted")
 	if err != nil || accepted != want {
-		b.Fatalf("radclient against %s: %d of %d accepted (%v)\n%s", addr, accepted, want, err, out)
+		b.Fatalf("radclient against %s (%s): %d of %d accepted (%v)\n%s", addr, filepath.Base(file), accepted, want, err, out)
 	}
 	return took
 }
@@ -199,6 +200,9 @@ func benchmarkRADIUS(b *testing.B) {
 		rawTimes = append(rawTimes, freeradiusRound(b, fr.Addr, dir, users))
 	}
 	radiusRatio(b, oursTimes, rawTimes, len(users))
+	logins := float64(rounds * len(users))
+	b.ReportMetric(float64(ours.db.statements.Load())/logins, "behorig_db_statements/op")
+	b.ReportMetric(float64(ours.db.roundTrips.Load())/logins, "behorig_db_roundtrips/op")
 }
 
 // radBenchBehorig is behorig's RADIUS server as serve runs it (internal/radiusserver on a
@@ -207,7 +211,31 @@ type radBenchBehorig struct {
 	addr  string
 	users []radBenchUser
 	keys  []*radBenchKey
+	db    statementCounter
 }
+
+// statementCounter counts what behorig's RADIUS pool sends PostgreSQL: statements, and
+// round trips (a statement alone, or a batch of them in one).
+type statementCounter struct{ statements, roundTrips atomic.Int64 }
+
+func (c *statementCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	c.statements.Add(1)
+	c.roundTrips.Add(1)
+	return ctx
+}
+
+func (c *statementCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+func (c *statementCounter) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	c.roundTrips.Add(1)
+	return ctx
+}
+
+func (c *statementCounter) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {
+	c.statements.Add(1)
+}
+
+func (c *statementCounter) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
 
 // radBenchKey plays a user's YubiKey: one session, each round's OTP the next use.
 type radBenchKey struct {
@@ -294,8 +322,15 @@ func startRadBenchBehorig(b *testing.B, app *testapp.App, users []radBenchUser) 
 			b.Fatalf("hand out to %s: %v", u.uid, err)
 		}
 	}
-	// As serve runs it: on a pool of its own, the gateway 127.0.0.1 with its secret.
-	pool, err := store.OpenSized(ctx, app.Pool.Config().ConnConfig.ConnString(), radiusConnections)
+	// As serve runs it: on a pool of its own, the gateway 127.0.0.1 with its secret; the
+	// pool's statements and round trips are counted (an atomic add each) for the report.
+	poolCfg, err := pgxpool.ParseConfig(app.Pool.Config().ConnConfig.ConnString())
+	if err != nil {
+		b.Fatal(err)
+	}
+	poolCfg.MaxConns = radiusConnections
+	poolCfg.ConnConfig.Tracer = &ours.db
+	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/md5"
+	"fmt"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -161,6 +162,60 @@ func TestBurstOfGuessesStopsAtTheLockout(t *testing.T) {
 	}
 }
 
+// The same for a YubiKey, whose try is counted in the statement that accepts its OTP: a burst
+// of wrong passwords, each with a fresh OTP of the key, reaches the directory no more often
+// than the lockout allows, and leaves the factor locked for the right password and OTP.
+func TestBurstOfYubiKeyGuessesStopsAtTheLockout(t *testing.T) {
+	gate := &gatedDirectory{open: make(chan struct{})}
+	e := newEnv(t, func(c *remoteaccess.Config) { gate.Directory, c.Directory = c.Directory, gate })
+	close(gate.open)
+	bo := e.order(t, "19500118-2046", "Bo", "Ek", provisioning.RemoteFactorYubiKey)
+	e.handOutKey(t, &bo)
+	gate.open = make(chan struct{})
+	gate.entered.Store(0)
+
+	const guesses = 4 * maxFailures
+	otps := make([]string, guesses)
+	for i := range otps {
+		otps[i] = bo.key.press(t)
+	}
+	var wg sync.WaitGroup
+	var returned atomic.Int64
+	results := make(chan string, guesses)
+	for i := range guesses {
+		wg.Go(func() {
+			defer returned.Add(1)
+			res, err := e.svc.Login(t.Context(), remoteaccess.LoginAttempt{Client: "vpn", Username: bo.username,
+				Password: "guess-" + string(rune('a'+i)) + otps[i]})
+			if err != nil {
+				t.Error(err)
+			}
+			results <- res.Outcome
+		})
+	}
+	for deadline := time.Now().Add(replyWait); returned.Load()+gate.entered.Load() < guesses; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d guesses answered, %d in the directory", returned.Load(), gate.entered.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := gate.entered.Load(); n > maxFailures {
+		t.Errorf("%d guesses of %d reached the directory at once; the lockout allows %d", n, guesses, maxFailures)
+	}
+	close(gate.open)
+	wg.Wait()
+	close(results)
+	for outcome := range results {
+		if outcome != remoteaccess.LoginRejected {
+			t.Errorf("a wrong password got %s", outcome)
+		}
+	}
+	expect(t, "the right password and OTP after the burst", e.login(t, bo.username, password+bo.key.press(t)), "Access-Reject")
+	if got := e.lastLogin(t, bo.id); got["reason"] != "factor_locked" {
+		t.Errorf("audited %v", got)
+	}
+}
+
 // A State and its code that were accepted once are worth nothing in a new request (not a
 // retransmission: a new authenticator); a State answered after the grant ended, or by a
 // person whose account was disabled, is refused.
@@ -253,4 +308,44 @@ func TestTriesLeftByACrashLockTheFactorForIT(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.challenge(t, asa)
+}
+
+// Logins at the same time share their account reads and records (remoteaccess's group.go):
+// a person's YubiKey logins, each with the key's next OTP, are all accepted while unknown
+// usernames are refused in the same reads, and each attempt is audited once.
+func TestConcurrentLoginsShareReadsAndRecords(t *testing.T) {
+	e := newEnv(t)
+	bo := e.order(t, "19500118-2046", "Bo", "Ek", provisioning.RemoteFactorYubiKey)
+	e.handOutKey(t, &bo)
+	const n = 20
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for range n {
+			res, err := e.svc.Login(t.Context(), remoteaccess.LoginAttempt{Client: "vpn", Username: bo.username,
+				Password: password + bo.key.press(t)})
+			if err != nil || res.Outcome != remoteaccess.LoginAccepted || res.SessionTimeout <= 0 {
+				t.Errorf("Bo's login: %+v, %v", res, err)
+			}
+		}
+	})
+	for g := range 3 {
+		wg.Go(func() {
+			for i := range n {
+				res, err := e.svc.Login(t.Context(), remoteaccess.LoginAttempt{Client: "vpn", Username: fmt.Sprintf("nobody-%d-%d", g, i),
+					Password: password})
+				if err != nil || res.Outcome != remoteaccess.LoginRejected {
+					t.Errorf("an unknown user's login: %+v, %v", res, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if got := e.logins(t, bo.id); len(got) != n || got[0] != "accept/" || got[n-1] != "accept/" {
+		t.Errorf("Bo's logins audited: %v", got)
+	}
+	var unknown int
+	if err := e.app.Pool.QueryRow(t.Context(), `SELECT count(*) FROM audit_events WHERE action = 'remote_access.login'
+		AND data->>'reason' = 'unknown_user' AND data->>'username' LIKE 'nobody-%'`).Scan(&unknown); err != nil || unknown != 3*n {
+		t.Errorf("%d unknown users' logins audited (%v); want %d", unknown, err, 3*n)
+	}
 }

@@ -1,0 +1,128 @@
+package remoteaccess
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// group runs the calls that concurrent logins make of one statement together: a gateway's
+// rush of logins is hundreds in flight, and PostgreSQL's CPU, shared with everything else
+// on the machine, was their limit, most of it spent per statement (a round trip, a wake-up,
+// an executor start) rather than per row. So one statement serves every login that waits
+// for it.
+//
+// There is no timer and no waiting for company: a call runs at once when fewer than
+// maxRuns runs are under way, and the calls that come in meanwhile go together in the next
+// run, at most maxBatch in one. A run's goroutine ends when the queue is empty: nothing runs
+// while nobody logs in, and nothing outlives the last call.
+type group[In, Out any] struct {
+	// run does the work of a batch: one result per input, in order, or one error for all.
+	run func(ctx context.Context, in []In) ([]Out, error)
+	// what names the work in errors.
+	what string
+	// maxRuns bounds the runs at once, each on a connection of the pool, so that the
+	// logins' other statements keep connections; maxBatch the calls in one run.
+	maxRuns, maxBatch int
+	// timeout bounds one run: a hung database fails the calls waiting for it instead of
+	// holding them, and the run's connection, for ever.
+	timeout time.Duration
+
+	mu      sync.Mutex
+	queue   []*groupCall[In, Out]
+	running int
+	// runs counts the runs, for the tests that see calls share them.
+	runs atomic.Int64
+}
+
+type groupCall[In, Out any] struct {
+	in   In
+	out  Out
+	err  error
+	done chan struct{}
+}
+
+// do runs in with the calls queued beside it and returns its result. When ctx ends before
+// the call's run began, the call is taken back and never runs; once its run began, do waits
+// for the run's end (bounded by timeout), so that a write that returns an error was not
+// made.
+func (g *group[In, Out]) do(ctx context.Context, in In) (Out, error) {
+	c := &groupCall[In, Out]{in: in, done: make(chan struct{})}
+	g.mu.Lock()
+	g.queue = append(g.queue, c)
+	start := g.running < g.maxRuns
+	if start {
+		g.running++
+	}
+	g.mu.Unlock()
+	if start {
+		// The run works for every waiting call, not for this one alone: its context is not
+		// this request's, which may end while the others wait.
+		go g.drain(context.WithoutCancel(ctx))
+	}
+	select {
+	case <-c.done:
+		return c.out, c.err
+	case <-ctx.Done():
+	}
+	g.mu.Lock()
+	for i, q := range g.queue {
+		if q == c {
+			g.queue = append(g.queue[:i], g.queue[i+1:]...)
+			g.mu.Unlock()
+			var zero Out
+			return zero, fmt.Errorf("%s: %w", g.what, context.Cause(ctx))
+		}
+	}
+	g.mu.Unlock()
+	<-c.done
+	return c.out, c.err
+}
+
+// drain runs batches from the queue until it is empty.
+func (g *group[In, Out]) drain(ctx context.Context) {
+	for {
+		g.mu.Lock()
+		n := min(len(g.queue), g.maxBatch)
+		if n == 0 {
+			g.running--
+			g.mu.Unlock()
+			return
+		}
+		batch := make([]*groupCall[In, Out], n)
+		copy(batch, g.queue)
+		g.queue = append(g.queue[:0], g.queue[n:]...)
+		g.mu.Unlock()
+		g.runBatch(ctx, batch)
+		g.runs.Add(1)
+	}
+}
+
+func (g *group[In, Out]) runBatch(ctx context.Context, batch []*groupCall[In, Out]) {
+	ctx, cancel := context.WithTimeout(ctx, g.timeout)
+	defer cancel()
+	in := make([]In, len(batch))
+	for i, c := range batch {
+		in[i] = c.in
+	}
+	out, err := g.run(ctx, in)
+	switch {
+	case err != nil && errors.Is(err, context.DeadlineExceeded):
+		err = fmt.Errorf("%s for %d logins: %w (no answer from the database in %s)", g.what, len(batch), err, g.timeout)
+	case err != nil:
+		err = fmt.Errorf("%s for %d logins: %w", g.what, len(batch), err)
+	case len(out) != len(batch):
+		err = fmt.Errorf("%s for %d logins: %d results", g.what, len(batch), len(out))
+	}
+	for i, c := range batch {
+		if err != nil {
+			c.err = err
+		} else {
+			c.out = out[i]
+		}
+		close(c.done)
+	}
+}
