@@ -552,6 +552,19 @@ func (s *Service) HandOut(ctx context.Context, actor provisioning.Actor, personI
 		if err != nil {
 			return err
 		}
+		if grantID != "" {
+			// The grant stays as it is until this commits: a revocation recording it waits,
+			// and then revokes the factor made here; one that got there first has ended it,
+			// and the read below, once the lock is had, sees that.
+			err = tx.QueryRow(ctx, `SELECT id FROM grants WHERE id = $1 AND state IN ('scheduled', 'active')
+				AND (ends_at IS NULL OR ends_at > $2) FOR SHARE`, grantID, now).Scan(&grantID)
+			if errors.Is(err, pgx.ErrNoRows) {
+				grantID, err = "", nil
+			}
+			if err != nil {
+				return fmt.Errorf("lock remote-access grant: %w", err)
+			}
+		}
 		if grantID == "" {
 			return fieldError("person", "has no approved remote-access order with a YubiKey")
 		}

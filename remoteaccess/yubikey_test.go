@@ -542,3 +542,58 @@ func TestLockedFactorRejects(t *testing.T) {
 		t.Fatalf("after unlock: %s", reason)
 	}
 }
+
+// A hand-out while a revocation records the grant's end: the revocation holds the grant, so
+// the hand-out waits for it and then finds no grant to hand a key out for. Read without the
+// lock, the grant was still active, and the hand-out made a live factor for an ended grant
+// that no revocation would revoke again, and the key never went on IT's list of keys to
+// return.
+func TestHandOutWaitsForARevocationOfTheGrant(t *testing.T) {
+	e := newKeyEnv(t)
+	ctx := context.Background()
+	k := newTestKey(1)
+	e.importKeys(t, k)
+	person, grant := e.personWithRemoteAccess(t, "yubikey")
+
+	revocation, err := e.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer revocation.Rollback(ctx)
+	if _, err := revocation.Exec(ctx, "UPDATE grants SET state = 'revoked', revoked_at = now() WHERE id = $1", grant); err != nil {
+		t.Fatal(err)
+	}
+	handedOut := make(chan error, 1)
+	go func() {
+		_, err := e.service.HandOut(ctx, e.it, person, k.publicID, "")
+		handedOut <- err
+	}()
+	// The hand-out waits for the revocation's lock on the grant (or, without it, is done).
+	deadline := time.Now().Add(20 * time.Second)
+	for waiting := false; !waiting; {
+		select {
+		case err := <-handedOut:
+			t.Fatalf("the hand-out went ahead of the revocation holding the grant: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the hand-out neither waited for the grant nor finished")
+		}
+		if err := e.pool.QueryRow(ctx, `SELECT count(*) > 0 FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := revocation.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var ve *provisioning.ValidationError
+	if err := <-handedOut; !errors.As(err, &ve) || ve.Errors[0].Field != "person" {
+		t.Fatalf("a hand-out for a grant that ended meanwhile: %v", err)
+	}
+	var live int
+	if err := e.pool.QueryRow(ctx, "SELECT count(*) FROM authenticators WHERE grant_id = $1 AND revoked_at IS NULL", grant).Scan(&live); err != nil || live != 0 {
+		t.Fatalf("%d live factors (%v) for the revoked grant", live, err)
+	}
+}
