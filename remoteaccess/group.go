@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // group runs the calls that concurrent logins make of one statement together: a gateway's
@@ -101,14 +104,27 @@ func (g *group[In, Out]) drain(ctx context.Context) {
 	}
 }
 
-func (g *group[In, Out]) runBatch(ctx context.Context, batch []*groupCall[In, Out]) {
-	ctx, cancel := context.WithTimeout(ctx, g.timeout)
+func (g *group[In, Out]) runBatch(parent context.Context, batch []*groupCall[In, Out]) {
+	ctx, cancel := context.WithTimeout(parent, g.timeout)
 	defer cancel()
 	in := make([]In, len(batch))
 	for i, c := range batch {
 		in[i] = c.in
 	}
 	out, err := g.run(ctx, in)
+	var pe *pgconn.PgError
+	if err != nil && len(batch) > 1 && errors.As(err, &pe) && strings.HasPrefix(pe.Code, "22") {
+		// A data exception is a call's input that PostgreSQL refuses (a username that the
+		// database's encoding cannot hold): it must not fail the calls that only shared its
+		// run. A failed run changed nothing (one statement, or one implicit transaction), so
+		// the batch runs again in halves, down to the refused call alone: a few runs more,
+		// not one per call, for whoever sends such input on purpose.
+		cancel()
+		half := len(batch) / 2
+		g.runBatch(parent, batch[:half])
+		g.runBatch(parent, batch[half:])
+		return
+	}
 	switch {
 	case err != nil && errors.Is(err, context.DeadlineExceeded):
 		err = fmt.Errorf("%s for %d logins: %w (no answer from the database in %s)", g.what, len(batch), err, g.timeout)
