@@ -213,10 +213,22 @@ func (s *Service) Login(ctx context.Context, a LoginAttempt) (LoginResult, error
 // giveBack returns a claimed try whose attempt ended in an error, before anything was
 // recorded.
 func (s *Service) giveBack(ctx context.Context, at *attempt) {
-	if _, err := s.db.Exec(context.WithoutCancel(ctx), "UPDATE authenticators SET failures = greatest(failures - 1, 0) WHERE id = $1",
+	dctx, cancel := detached(ctx)
+	defer cancel()
+	if _, err := s.db.Exec(dctx, "UPDATE authenticators SET failures = greatest(failures - 1, 0) WHERE id = $1",
 		at.factor.id); err != nil {
 		s.log.WarnContext(ctx, "remote access: give back a login's try", "user", at.Username, "err", err)
 	}
+}
+
+// detachedTimeout bounds the writes that outlive their request (detached).
+var detachedTimeout = 10 * time.Second
+
+// detached is ctx without its end, for a write that must be made even when the request gave
+// up, yet bounded: a hung database fails it instead of holding the request's goroutine, and
+// the RADIUS server's slot for it, for ever.
+func detached(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), detachedTimeout)
 }
 
 // checkSecrets checks a first request's secrets once its try is counted: the password

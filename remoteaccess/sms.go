@@ -131,14 +131,19 @@ func (s *Service) SendCode(ctx context.Context, personID, mobile, purpose, clien
 	if err != nil {
 		// The challenge was never valid (no provider); removing it gives the person's try back
 		// to the rate limit, which counts codes sent, and leaves nothing behind.
-		if _, derr := s.db.Exec(context.WithoutCancel(ctx), "DELETE FROM sms_challenges WHERE id = $1", id); derr != nil {
+		dctx, cancel := detached(ctx)
+		_, derr := s.db.Exec(dctx, "DELETE FROM sms_challenges WHERE id = $1", id)
+		cancel()
+		if derr != nil {
 			s.log.WarnContext(ctx, "remove an SMS challenge no gateway took", "challenge", id, "err", derr)
 		}
 		return nil, fmt.Errorf("send code to %s: %w", connectors.MaskMobile(mobile), err)
 	}
 	// The SMS is out: the receipt makes its code valid, recorded even if the caller gave up
 	// meanwhile (a gateway's retransmission of the login finds the code on the phone).
-	if _, err := s.db.Exec(context.WithoutCancel(ctx), "UPDATE sms_challenges SET provider = $2, provider_id = $3 WHERE id = $1",
+	dctx, cancel := detached(ctx)
+	defer cancel()
+	if _, err := s.db.Exec(dctx, "UPDATE sms_challenges SET provider = $2, provider_id = $3 WHERE id = $1",
 		id, cmp.Or(receipt.Provider, "unknown"), receipt.MessageID); err != nil {
 		return nil, fmt.Errorf("send code: record the gateway's receipt: %w", err)
 	}
