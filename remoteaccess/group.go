@@ -114,9 +114,11 @@ func (g *group[In, Out]) runBatch(parent context.Context, batch []*groupCall[In,
 	out, err := g.run(ctx, in)
 	var pe *pgconn.PgError
 	if err != nil && len(batch) > 1 && errors.As(err, &pe) && strings.HasPrefix(pe.Code, "22") {
-		// A data exception is a call's input that PostgreSQL refuses (a username that the
-		// database's encoding cannot hold): it must not fail the calls that only shared its
-		// run. A failed run changed nothing (one statement, or one implicit transaction), so
+		// A data exception is a call's input that PostgreSQL refuses (bytes that are no
+		// UTF-8 if printable is ever bypassed; a username the database's encoding cannot
+		// hold when the URL sets client_encoding=UTF8 on a LATIN1 database — pgx's default
+		// client encoding is the database's, which stores anything): it must not fail the
+		// calls that only shared its run. A failed run changed nothing (one statement, or one implicit transaction), so
 		// the batch runs again in halves, down to the refused call alone: a few runs more,
 		// not one per call, for whoever sends such input on purpose.
 		cancel()

@@ -10,8 +10,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// One call's input that PostgreSQL refuses (a username a LATIN1 database cannot hold:
-// SQLSTATE 22P05) fails that call only, not the others that shared its run; a run that
+// One call's input that PostgreSQL refuses (a data exception, as a username a LATIN1
+// database cannot hold with client_encoding=UTF8: SQLSTATE 22P05) fails that call only, not the others that shared its run; a run that
 // fails otherwise still fails every call in it.
 func TestGroupIsolatesARefusedInput(t *testing.T) {
 	start := make(chan struct{})
