@@ -163,29 +163,25 @@ func (l *Log) AppendAll(ctx context.Context, tx pgx.Tx, events []Event) error {
 	if len(events) == 0 {
 		return nil
 	}
-	records := make([]entry, len(events))
-	for i, e := range events {
+	for _, e := range events {
 		if e.Action == CheckpointAction {
 			return fmt.Errorf("audit %s: only Checkpoint writes checkpoints", e.Action)
 		}
-		r, err := newRecord(e)
-		if err != nil {
-			return err
-		}
-		records[i] = r
 	}
-	rows, err := tx.Query(ctx, "SELECT nextval('audit_events_id_seq') FROM generate_series(1, $1)", len(records))
+	rows, err := tx.Query(ctx, "SELECT nextval('audit_events_id_seq') FROM generate_series(1, $1)", len(events))
 	if err != nil {
-		return fmt.Errorf("audit: take %d ids: %w", len(records), err)
+		return fmt.Errorf("audit: take %d ids: %w", len(events), err)
 	}
 	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	if err != nil || len(ids) != len(records) {
-		return fmt.Errorf("audit: take %d ids: got %d: %w", len(records), len(ids), err)
+	if err != nil || len(ids) != len(events) {
+		return fmt.Errorf("audit: take %d ids: got %d: %w", len(events), len(ids), err)
 	}
 	slices.Sort(ids)
-	for i := range records {
-		records[i].ID = ids[i]
-		records[i].MAC = l.keys.entryMAC(records[i])
+	records := make([]entry, len(events))
+	for i, e := range events {
+		if records[i], err = l.newEntry(ids[i], e); err != nil {
+			return err
+		}
 	}
 	_, err = tx.CopyFrom(ctx, pgx.Identifier{"audit_events"},
 		[]string{"id", "at", "actor", "action", "request_id", "person_id", "data", "mac"},
@@ -229,12 +225,10 @@ func (l *Log) insert(ctx context.Context, tx pgx.Tx, e Event) error {
 }
 
 func (l *Log) insertAs(ctx context.Context, tx pgx.Tx, id int64, e Event) error {
-	r, err := newRecord(e)
+	r, err := l.newEntry(id, e)
 	if err != nil {
 		return err
 	}
-	r.ID = id
-	r.MAC = l.keys.entryMAC(r)
 	_, err = tx.Exec(ctx, `INSERT INTO audit_events (id, at, actor, action, request_id, person_id, data, mac)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
 		r.ID, r.At, r.Actor, r.Action, r.request, r.person, string(r.Data), r.MAC)
@@ -242,6 +236,17 @@ func (l *Log) insertAs(ctx context.Context, tx pgx.Tx, id int64, e Event) error 
 		return fmt.Errorf("audit %s: insert: %w", e.Action, err)
 	}
 	return nil
+}
+
+// newEntry makes the event into the entry stored under id, with its entry MAC.
+func (l *Log) newEntry(id int64, e Event) (entry, error) {
+	r, err := newRecord(e)
+	if err != nil {
+		return entry{}, err
+	}
+	r.ID = id
+	r.MAC = l.keys.entryMAC(r)
+	return r, nil
 }
 
 // entry is a record about to be inserted, with its ids parsed as the database stores them.

@@ -38,12 +38,10 @@ func (l *Log) QueueAppendAll(b *pgx.Batch, ids []int64, events []Event) error {
 		if e.Action == CheckpointAction {
 			return fmt.Errorf("audit %s: only Checkpoint writes checkpoints", e.Action)
 		}
-		r, err := newRecord(e)
+		r, err := l.newEntry(ids[i], e)
 		if err != nil {
 			return err
 		}
-		r.ID = ids[i]
-		r.MAC = l.keys.entryMAC(r)
 		at[i], actors[i], actions[i], requests[i], persons[i], data[i], macs[i] = r.At, r.Actor, r.Action, r.request, r.person, string(r.Data), r.MAC
 	}
 	// json keeps its text as given, which the entry MAC covers; text[] cast row by row.
