@@ -493,8 +493,12 @@ func (s *Service) finish(ctx context.Context, at *attempt, outcome, reason strin
 	event := audit.Event{At: now, Actor: "radius:" + at.Client, Action: "remote_access.login", PersonID: personID, Data: data}
 	if outcome == LoginAccepted && at.factor != nil && eventID != 0 {
 		// The hot path: recorded together with the other logins accepted meanwhile.
-		if _, err := s.accepts.do(ctx, acceptRecord{factorID: at.factor.id, eventID: eventID, event: event}); err != nil {
+		kept, err := s.accepts.do(ctx, acceptRecord{factorID: at.factor.id, eventID: eventID, event: event})
+		if err != nil {
 			return LoginResult{}, fmt.Errorf("login of %s: %w", at.Username, err)
+		}
+		if !kept { // the factor was revoked while the login was checked; recorded as a Reject
+			return LoginResult{Outcome: LoginRejected, Message: rejectMessage}, nil
 		}
 		return LoginResult{Outcome: outcome, SessionTimeout: at.subject.session(now)}, nil
 	}
@@ -528,7 +532,15 @@ func (s *Service) finish(ctx context.Context, at *attempt, outcome, reason strin
 				data["locked"] = true
 			}
 		case at.factor != nil && outcome == LoginAccepted:
-			if _, err := tx.Exec(ctx, "UPDATE authenticators SET failures = 0 WHERE id = $1 AND failures <> 0", at.factor.id); err != nil {
+			// As a group commit does (record.go): a factor revoked meanwhile makes a Reject.
+			err := tx.QueryRow(ctx, "UPDATE authenticators SET failures = 0 WHERE id = $1 AND revoked_at IS NULL RETURNING id",
+				at.factor.id).Scan(new(string))
+			if errors.Is(err, pgx.ErrNoRows) {
+				outcome, reason = LoginRejected, ReasonNoFactor
+				data["result"], data["reason"] = outcome, reason
+				err = nil
+			}
+			if err != nil {
 				return fmt.Errorf("reset the failures: %w", err)
 			}
 		case at.claimed:

@@ -3,6 +3,7 @@ package remoteaccess
 import (
 	"context"
 	"errors"
+	"maps"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -15,52 +16,98 @@ import (
 // An accepted login's record is its audit event and its factor's failure count set back to
 // zero, and the answer may leave only once both are committed. Recorded one by one that was
 // a transaction of five round trips per login. Now the records of logins accepted at the
-// same time are a group commit (group.go): one pipelined batch, one round trip, one
-// implicit transaction, whatever their number; each login's answer leaves when the batch
-// that holds its record has committed.
+// same time are a group commit (group.go): one transaction whatever their number; each
+// login's answer leaves when the transaction that holds its record has committed.
+//
+// The factor is read again in that transaction, held against a revocation until it
+// commits: a factor revoked while the login was checked (the grant ended, IT took the key
+// back during the password's bind) makes the login a Reject, recorded as one. Without it,
+// the gateway got an Accept, with a session as long as the grant read at the start.
 //
 // Only accepted logins come here: their record is the same for all (no count to read back),
 // and they are what a rush is made of. Refusals and challenges keep their own transaction
 // (finish), whose failure count goes into the event.
 
 // acceptRecord is one accepted login to record: its factor, and its audit event with the
-// id taken beforehand (audit.NextID, in the login's first query).
+// id taken beforehand (audit.NextID, in the login's first query). The event's data is the
+// login's, with "result": "accept".
 type acceptRecord struct {
 	factorID string
 	eventID  int64
 	event    audit.Event
 }
 
-// newAcceptRecorder returns the group that records accepted logins on db.
-func newAcceptRecorder(db *pgxpool.Pool, log *audit.Log) *group[acceptRecord, struct{}] {
-	return &group[acceptRecord, struct{}]{what: "record accepted logins", maxRuns: 2, maxBatch: 256, timeout: 10 * time.Second,
-		run: func(ctx context.Context, recs []acceptRecord) ([]struct{}, error) {
-			factors := make([]string, len(recs))
-			ids := make([]int64, len(recs))
-			events := make([]audit.Event, len(recs))
-			for i, rec := range recs {
-				factors[i], ids[i], events[i] = rec.factorID, rec.eventID, rec.event
-			}
+// newAcceptRecorder returns the group that records accepted logins on db; each login's
+// result tells whether it stayed accepted (its factor was still live).
+func newAcceptRecorder(db *pgxpool.Pool, log *audit.Log) *group[acceptRecord, bool] {
+	return &group[acceptRecord, bool]{what: "record accepted logins", maxRuns: 2, maxBatch: 256, timeout: 10 * time.Second,
+		run: func(ctx context.Context, recs []acceptRecord) ([]bool, error) {
 			// The factors' rows are locked in no set order, so a batch can deadlock with
 			// other work that updates several of them (a mass termination's revocation):
-			// the batch is one transaction, rolled back whole, and runs again rather than
-			// failing every login in it.
+			// the transaction is rolled back whole and runs again rather than failing
+			// every login in it.
 			for attempt := 1; ; attempt++ {
-				b := &pgx.Batch{}
-				// Setting zero twice is zero: a factor twice in a batch needs nothing more.
-				b.Queue("UPDATE authenticators SET failures = 0 WHERE id = ANY($1::uuid[]) AND failures <> 0", factors)
-				if err := log.QueueAppendAll(b, ids, events); err != nil {
-					return nil, err
-				}
-				err := db.SendBatch(ctx, b).Close()
+				kept, err := recordAccepts(ctx, db, log, recs)
 				var pe *pgconn.PgError
 				if err != nil && errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001") && attempt < 3 {
 					continue
 				}
-				if err != nil {
-					return nil, err
-				}
-				return make([]struct{}, len(recs)), nil
+				return kept, err
 			}
 		}}
+}
+
+// recordAccepts records the logins in one transaction of two batches: the factors still
+// live, held and their counts set back to zero; then the events, a Reject's for a login
+// whose factor was revoked meanwhile.
+func recordAccepts(ctx context.Context, db *pgxpool.Pool, log *audit.Log, recs []acceptRecord) ([]bool, error) {
+	factors := make([]string, len(recs))
+	ids := make([]int64, len(recs))
+	for i, rec := range recs {
+		factors[i], ids[i] = rec.factorID, rec.eventID
+	}
+	kept := make([]bool, len(recs))
+	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		live := map[string]bool{}
+		b := &pgx.Batch{}
+		b.Queue("SELECT id::text FROM authenticators WHERE id = ANY($1::uuid[]) AND revoked_at IS NULL FOR NO KEY UPDATE",
+			factors).Query(func(rows pgx.Rows) error {
+			ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			for _, id := range ids {
+				live[id] = true
+			}
+			return err
+		})
+		// Setting zero twice is zero: a factor twice in a batch needs nothing more.
+		b.Queue("UPDATE authenticators SET failures = 0 WHERE id = ANY($1::uuid[]) AND revoked_at IS NULL AND failures <> 0", factors)
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return err
+		}
+		events := make([]audit.Event, len(recs))
+		for i, rec := range recs {
+			events[i], kept[i] = rec.event, live[rec.factorID]
+			if !kept[i] {
+				events[i].Data = rejected(rec.event.Data, ReasonNoFactor)
+			}
+		}
+		b = &pgx.Batch{}
+		if err := log.QueueAppendAll(b, ids, events); err != nil {
+			return err
+		}
+		return tx.SendBatch(ctx, b).Close()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return kept, nil
+}
+
+// rejected is an accepted login's event data made a Reject's for reason.
+func rejected(data any, reason string) map[string]any {
+	out := map[string]any{}
+	if m, ok := data.(map[string]any); ok {
+		maps.Copy(out, m)
+	}
+	out["result"], out["reason"] = LoginRejected, reason
+	return out
 }

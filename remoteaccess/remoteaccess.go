@@ -85,7 +85,7 @@ type Service struct {
 	// subjects reads logins' subjects together (login.go), and accepts records accepted
 	// logins together (record.go), both on db.
 	subjects *group[string, *loginSubject]
-	accepts  *group[acceptRecord, struct{}]
+	accepts  *group[acceptRecord, bool]
 }
 
 // New checks the config and returns a Service.

@@ -349,3 +349,42 @@ func TestConcurrentLoginsShareReadsAndRecords(t *testing.T) {
 		t.Errorf("%d unknown users' logins audited (%v); want %d", unknown, err, 3*n)
 	}
 }
+
+// A factor revoked while the login's password is checked (the grant ended, or IT took the
+// key back, during the bind): the login is refused and recorded as refused, though its
+// password and OTP were right. The record reads the factor again, held until it commits;
+// before, the gateway got an Accept with a session as long as the grant read at the start.
+func TestFactorRevokedDuringTheLoginIsRefused(t *testing.T) {
+	gate := &gatedDirectory{open: make(chan struct{})}
+	e := newEnv(t, func(c *remoteaccess.Config) { gate.Directory, c.Directory = c.Directory, gate })
+	close(gate.open)
+	bo := e.order(t, "19500118-2046", "Bo", "Ek", provisioning.RemoteFactorYubiKey)
+	e.handOutKey(t, &bo)
+	gate.open = make(chan struct{})
+	gate.entered.Store(0)
+
+	result := make(chan remoteaccess.LoginResult, 1)
+	go func() {
+		res, err := e.svc.Login(t.Context(), remoteaccess.LoginAttempt{Client: "vpn", Username: bo.username,
+			Password: password + bo.key.press(t)})
+		if err != nil {
+			t.Error(err)
+		}
+		result <- res
+	}()
+	for deadline := time.Now().Add(replyWait); gate.entered.Load() == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the login never reached the password check")
+		}
+	}
+	if _, err := e.app.Pool.Exec(t.Context(), "UPDATE authenticators SET revoked_at = now() WHERE person_id = $1", bo.id); err != nil {
+		t.Fatal(err)
+	}
+	close(gate.open)
+	if res := <-result; res.Outcome != remoteaccess.LoginRejected || res.SessionTimeout != 0 {
+		t.Fatalf("a login whose factor was revoked during the password check got %+v", res)
+	}
+	if got := e.lastLogin(t, bo.id); got["result"] != "reject" || got["reason"] != remoteaccess.ReasonNoFactor {
+		t.Errorf("audited %v", got)
+	}
+}
