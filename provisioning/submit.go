@@ -778,33 +778,27 @@ func (s *Service) insertRequest(ctx context.Context, tx pgx.Tx, actor Actor, v *
 	now := s.clock.Now()
 	// Every submission of the year waits for the request-number counter's row and holds it
 	// until it commits, so the number is taken last: the request goes in under a placeholder
-	// and the audit event's id is taken before, and only the number, the event and the commit
-	// run while the row is held.
-	auditID, err := s.audit.TakeID(ctx, tx)
-	if err != nil {
-		return Submitted{}, err
-	}
+	// and the audit event's id is taken with it, and only the number, the event and the
+	// commit run while the row is held.
+	var auditID int64
 	r := Submitted{Status: StatusAwaitingApproval}
-	err = tx.QueryRow(ctx, `INSERT INTO requests (number, kind, status, requester_id, approver_id, person_id, unit_id,
+	err := tx.QueryRow(ctx, `INSERT INTO requests (number, kind, status, requester_id, approver_id, person_id, unit_id,
 		cost_centre, reason, valid_from, valid_to, effective_date, terms_required, approved_by_submitter, created_at, updated_at,
 		description, person_given_name, person_surname, person_email, person_mobile, person_username, person_job_title,
 		person_employee_type, username_check, other_system, remote_factor)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, true, $14, $14, $15,
 			COALESCE(NULLIF($16, ''), (SELECT given_name FROM persons WHERE id = $6)),
 			COALESCE(NULLIF($17, ''), (SELECT surname FROM persons WHERE id = $6)), $18, $19, $20, $21, $22, $23, $24,
-			NULLIF($25, '')) RETURNING id::text`,
+			NULLIF($25, '')) RETURNING id::text, `+audit.NextID,
 		"pending-"+rand.Text(), v.kind, r.Status, actor.ID, v.approverID, personID, v.unitID, v.costCentre, v.reason,
 		datePtr(v.validFrom), datePtr(v.validTo), datePtr(v.effective), v.termsRequired, now, v.description,
 		v.person.GivenName, v.person.Surname, v.person.Email, v.person.Mobile, v.person.Username, v.person.JobTitle,
-		v.person.EmployeeType, v.usernameCheck, v.otherSystem, v.remoteFactor).Scan(&r.ID)
+		v.person.EmployeeType, v.usernameCheck, v.otherSystem, v.remoteFactor).Scan(&r.ID, &auditID)
 	if err != nil {
 		return Submitted{}, fmt.Errorf("insert request: %w", err)
 	}
-	for i, item := range v.items {
-		if _, err := tx.Exec(ctx, `INSERT INTO request_items (request_id, position, system_id, role_id, unit_id)
-			VALUES ($1, $2, $3, NULLIF($4, ''), $5)`, r.ID, i, item.systemID, item.roleID, item.unitID); err != nil {
-			return Submitted{}, fmt.Errorf("insert item %d of request %s: %w", i, r.ID, err)
-		}
+	if err := insertItems(ctx, tx, r.ID, v.items); err != nil {
+		return Submitted{}, err
 	}
 	if err := insertEndings(ctx, tx, r.ID, v.endings); err != nil {
 		return Submitted{}, err
@@ -843,6 +837,24 @@ func (s *Service) insertRequest(ctx context.Context, tx pgx.Tx, actor Actor, v *
 		}
 	}
 	return r, nil
+}
+
+// insertItems stores the request's items in one statement, numbered in their order.
+func insertItems(ctx context.Context, tx pgx.Tx, requestID string, items []validItem) error {
+	if len(items) == 0 {
+		return nil
+	}
+	systems, roles, units := make([]string, len(items)), make([]string, len(items)), make([]string, len(items))
+	for i, item := range items {
+		systems[i], roles[i], units[i] = item.systemID, item.roleID, item.unitID
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO request_items (request_id, position, system_id, role_id, unit_id)
+		SELECT $1, i.n - 1, i.system, NULLIF(i.role, ''), i.unit::uuid
+		FROM unnest($2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS i(system, role, unit, n)`,
+		requestID, systems, roles, units); err != nil {
+		return fmt.Errorf("insert %d items of request %s: %w", len(items), requestID, err)
+	}
+	return nil
 }
 
 // upsertPerson finds the person by personnummer, or makes a new one with only the number and
