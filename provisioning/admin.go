@@ -246,6 +246,13 @@ func (s *Service) SaveSystem(ctx context.Context, actor Actor, in SystemAdmin, c
 		return err
 	}
 	return s.inTx(ctx, func(tx pgx.Tx) error {
+		// Held until the save commits: a submission not yet committed holds the system by
+		// its item's foreign key, so this waits for it and the check's count of open
+		// requests sees it; one that comes after waits for the save and checks the flag
+		// again (lockItemSystems).
+		if _, err := tx.Exec(ctx, "SELECT 1 FROM systems WHERE id = $1 FOR UPDATE", strings.TrimSpace(in.ID)); err != nil {
+			return fmt.Errorf("lock system %s: %w", in.ID, err)
+		}
 		if err := s.checkSystem(ctx, tx, &in, create); err != nil {
 			return err
 		}
@@ -299,24 +306,15 @@ func (s *Service) checkSystem(ctx context.Context, q querier, in *SystemAdmin, c
 	case len(in.Terms) > 20000:
 		ve.add("terms", "is longer than %d characters", 20000)
 	}
-	if tx, ok := q.(pgx.Tx); ok && !create {
-		// Held until the save commits: a submission not yet committed holds the system by
-		// its item's foreign key, so this waits for it and the count below sees its request;
-		// one that comes after waits for the save and checks the flag again
-		// (lockItemSystems).
-		if _, err := tx.Exec(ctx, "SELECT 1 FROM systems WHERE id = $1 FOR UPDATE", in.ID); err != nil {
-			return fmt.Errorf("lock system %s: %w", in.ID, err)
-		}
-	}
-	var exists, remote bool
+	var exists bool
 	var open int
 	// The open grants and requests of the system, counted only when its remote-access flag
 	// would change.
-	err := q.QueryRow(ctx, `SELECT true, s.remote_access, CASE WHEN s.remote_access = $2 THEN 0 ELSE
+	err := q.QueryRow(ctx, `SELECT true, CASE WHEN s.remote_access = $2 THEN 0 ELSE
 			(SELECT count(*) FROM grants g WHERE g.system_id = s.id AND g.state <> $3) +
 			(SELECT count(*) FROM request_items i JOIN requests r ON r.id = i.request_id
 				WHERE i.system_id = s.id AND NOT (r.status = ANY($4))) END
-		FROM systems s WHERE s.id = $1`, in.ID, in.RemoteAccess, GrantRevoked, closedStatuses).Scan(&exists, &remote, &open)
+		FROM systems s WHERE s.id = $1`, in.ID, in.RemoteAccess, GrantRevoked, closedStatuses).Scan(&exists, &open)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("look up system %s: %w", in.ID, err)
 	}

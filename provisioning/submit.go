@@ -507,9 +507,7 @@ func (s *Service) validateItem(ctx context.Context, at string, item ItemInput, d
 	} else if err != nil {
 		return vi, false, false, fmt.Errorf("look up system %q: %w", item.System, err)
 	}
-	// Remote access needs its second factor, which only the remote-access order asks for.
-	if remoteAccess {
-		ve.add(at+".system", "%s is ordered with the remote-access order (kind remote_access)", vi.systemID)
+	if !remoteFlagFits(ve, at+".system", KindGrant, vi.systemID, remoteAccess) {
 		return vi, false, false, nil
 	}
 	ok := true
@@ -922,13 +920,23 @@ func lockItemSystems(ctx context.Context, tx pgx.Tx, v *validated) error {
 	}
 	ve := &ValidationError{}
 	for i, it := range v.items {
-		at := fmt.Sprintf("items[%d].system", i)
-		switch {
-		case v.kind == KindRemoteAccess && !remote[it.systemID]:
-			ve.add(at, "%q is not a remote-access system of the catalog", it.systemID)
-		case v.kind != KindRemoteAccess && remote[it.systemID]:
-			ve.add(at, "%s is ordered with the remote-access order (kind remote_access)", it.systemID)
-		}
+		remoteFlagFits(ve, fmt.Sprintf("items[%d].system", i), v.kind, it.systemID, remote[it.systemID])
 	}
 	return ve.err()
+}
+
+// remoteFlagFits tells whether a system whose remote-access flag is remote may be an item
+// of a request of kind, and adds the error at field when not: remote access needs its
+// second factor, which only the remote-access order asks for, and that order grants nothing
+// else.
+func remoteFlagFits(ve *ValidationError, field, kind, systemID string, remote bool) bool {
+	switch {
+	case kind == KindRemoteAccess && !remote:
+		ve.add(field, "%q is not a remote-access system of the catalog", systemID)
+	case kind != KindRemoteAccess && remote:
+		ve.add(field, "%s is ordered with the remote-access order (kind remote_access)", systemID)
+	default:
+		return true
+	}
+	return false
 }
