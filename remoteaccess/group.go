@@ -25,6 +25,8 @@ import (
 type group[In, Out any] struct {
 	// run does the work of a batch: one result per input, in order, or one error for all.
 	run func(ctx context.Context, in []In) ([]Out, error)
+	// again, when set, tells of a result that its call must run again, in the next batch.
+	again func(Out) bool
 	// what names the work in errors.
 	what string
 	// maxRuns bounds the runs at once, each on a connection of the pool, so that the
@@ -112,15 +114,20 @@ func (g *group[In, Out]) runBatch(parent context.Context, batch []*groupCall[In,
 		in[i] = c.in
 	}
 	out, err := g.run(ctx, in)
+	for attempt := 1; retryable(err) && attempt < 3; attempt++ {
+		// A deadlock or serialization failure rolled the run back whole: it runs again
+		// rather than failing every call in it.
+		out, err = g.run(ctx, in)
+	}
 	var pe *pgconn.PgError
 	if err != nil && len(batch) > 1 && errors.As(err, &pe) && strings.HasPrefix(pe.Code, "22") {
 		// A data exception is a call's input that PostgreSQL refuses (bytes that are no
 		// UTF-8 if printable is ever bypassed; a username the database's encoding cannot
 		// hold when the URL sets client_encoding=UTF8 on a LATIN1 database — pgx's default
 		// client encoding is the database's, which stores anything): it must not fail the
-		// calls that only shared its run. A failed run changed nothing (one statement, or one implicit transaction), so
-		// the batch runs again in halves, down to the refused call alone: a few runs more,
-		// not one per call, for whoever sends such input on purpose.
+		// calls that only shared its run. A failed run changed nothing (one statement, or
+		// one transaction), so the batch runs again in halves, down to the refused call
+		// alone: a few runs more, not one per call, for whoever sends such input on purpose.
 		cancel()
 		half := len(batch) / 2
 		g.runBatch(parent, batch[:half])
@@ -135,12 +142,29 @@ func (g *group[In, Out]) runBatch(parent context.Context, batch []*groupCall[In,
 	case len(out) != len(batch):
 		err = fmt.Errorf("%s for %d logins: %d results", g.what, len(batch), len(out))
 	}
+	var again []*groupCall[In, Out]
 	for i, c := range batch {
-		if err != nil {
+		switch {
+		case err != nil:
 			c.err = err
-		} else {
+		case g.again != nil && g.again(out[i]):
+			again = append(again, c)
+			continue
+		default:
 			c.out = out[i]
 		}
 		close(c.done)
 	}
+	if len(again) > 0 {
+		// First in the queue: drain, which called this, takes them next.
+		g.mu.Lock()
+		g.queue = append(again, g.queue...)
+		g.mu.Unlock()
+	}
+}
+
+// retryable tells of an error after which a run that changed nothing may run again.
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
 }

@@ -19,8 +19,8 @@ import (
 // A login relayed by a gateway, in one or two steps:
 //
 //   - YubiKey: the password and the key's OTP typed together in one field. The OTP is
-//     checked (CheckYubiKeyOTP), then the password with a bind as the person: Accept or
-//     Reject.
+//     checked (yubikey.go's rules, in the statement that reads the login's subject), then
+//     the password with a bind as the person: Accept or Reject.
 //   - SMS: the password alone. Once it is right, a code goes to the factor's mobile and the
 //     answer is a Challenge with a State; the gateway's second request carries the code and
 //     that State: Accept or Reject.
@@ -45,8 +45,8 @@ const (
 	LoginChallenged = "challenge"
 )
 
-// Reasons a login was refused, for the audit log, beside those of CheckYubiKeyOTP and
-// CheckCode, which it passes on.
+// Reasons a login was refused, for the audit log, beside those of a YubiKey's OTP
+// (yubikey.go) and CheckCode, which it passes on.
 const (
 	ReasonUnknownUser     = "unknown_user"     // no account has this username
 	ReasonAccountDisabled = "account_disabled" // the account is not active (terminated)
@@ -111,6 +111,17 @@ type loginSubject struct {
 	// eventID is the id of the login's audit event, taken in the same query (audit.NextID):
 	// the record needs no round trip of its own for it.
 	eventID int64
+	// otp is what the same query did with the login's YubiKey OTP.
+	otp otpClaim
+}
+
+// otpClaim is what the read of a login's subject did with an OTP of the person's key:
+// tried, it counted the try (claimed, unless the tries were all taken) and accepted the OTP
+// when its (counter, use) was above the key's last (accepted).
+type otpClaim struct {
+	// wanted: the login would have its OTP claimed, but another login of the same factor
+	// had the statement's one claim (tried false); it runs again.
+	wanted, tried, claimed, accepted bool
 }
 
 type factorState struct {
@@ -147,7 +158,19 @@ func (s *Service) Login(ctx context.Context, a LoginAttempt) (LoginResult, error
 		// username PostgreSQL refuses would fail theirs too.
 		return s.finish(ctx, at, LoginRejected, ReasonUnknownUser)
 	}
-	subject, err := s.loginSubject(ctx, a.Username)
+	var typed *typedOTP
+	if a.State == nil { // a challenge's answer is an SMS code
+		typed = s.keys.typed(a.Password)
+	}
+	return s.decide(ctx, at, typed, false)
+}
+
+// decide decides a login once its username is known to be text. typed is the YubiKey OTP
+// at the end of the password when this process knows the key: the read of the subject then
+// also counts the try and accepts the OTP, in the same statement. reread tells that the
+// subject is read a second time, once the key was opened for a first login with it.
+func (s *Service) decide(ctx context.Context, at *attempt, typed *typedOTP, reread bool) (LoginResult, error) {
+	subject, err := s.loginSubject(ctx, at.Username, typed)
 	if err != nil {
 		return LoginResult{}, err
 	}
@@ -160,10 +183,10 @@ func (s *Service) Login(ctx context.Context, a LoginAttempt) (LoginResult, error
 	case !subject.hasGrant:
 		return s.finish(ctx, at, LoginRejected, ReasonNoGrant)
 	}
-	if a.State != nil {
+	if at.State != nil {
 		return s.answerChallenge(ctx, at)
 	}
-	password, otp, found := splitOTP(a.Password, subject.publicID)
+	password, otp, found := splitOTP(at.Password, subject.publicID)
 	switch {
 	case subject.yubikey != nil && found:
 		at.factor, at.kind = subject.yubikey, FactorYubiKey
@@ -181,22 +204,41 @@ func (s *Service) Login(ctx context.Context, a LoginAttempt) (LoginResult, error
 	// The attempt is counted before its secret is checked and given back when it was no
 	// wrong secret: attempts sent at once cannot all read "not locked" and each try a
 	// password, so a burst gets no more tries than MaxFailures. A YubiKey's try is counted
-	// in the statement that accepts its OTP (claimYubiKey), which runs only once the try is
-	// taken.
+	// in the statement that accepts its OTP, which runs only once the try is taken.
 	var (
 		claimed   bool
 		otpReason string
 	)
-	if at.kind == FactorYubiKey {
-		claimed, otpReason, err = s.claimYubiKey(ctx, at, otp)
-	} else {
+	switch {
+	case at.kind == FactorYubiKey && subject.otp.tried:
+		claimed, otpReason, err = s.claimedYubiKey(ctx, at)
+	case at.kind == FactorYubiKey && !reread:
+		// The first login with the key since this process started (or an OTP that is not
+		// the key's): open it, then read again to claim the try with the OTP.
+		key, tok, reason, err := s.openOTP(ctx, subject.personID, otp)
+		switch {
+		case err != nil:
+			return LoginResult{}, fmt.Errorf("login of %s: %w", at.Username, err)
+		case reason == ReasonFactorLocked:
+			return s.finish(ctx, at, LoginRejected, reason)
+		case reason == "":
+			return s.decide(ctx, at, &typedOTP{publicID: key.publicID, token: tok}, true)
+		}
+		// Not this key's OTP: a try like a wrong password.
+		claimed, err = s.claimAttempt(ctx, at.factor.id)
+		otpReason = reason
+	case at.kind == FactorYubiKey:
+		// The person's key changed hands between the two reads.
+		claimed, err = s.claimAttempt(ctx, at.factor.id)
+		otpReason = ReasonUnknownKey
+	default:
 		claimed, err = s.claimAttempt(ctx, at.factor.id)
 	}
 	if err != nil {
 		if claimed {
 			s.giveBack(ctx, at)
 		}
-		return LoginResult{}, fmt.Errorf("login of %s: %w", a.Username, err)
+		return LoginResult{}, fmt.Errorf("login of %s: %w", at.Username, err)
 	}
 	if !claimed {
 		return s.finish(ctx, at, LoginRejected, ReasonFactorLocked)
@@ -324,49 +366,17 @@ func (s *Service) lockExhausted(ctx context.Context, factorID string) error {
 	return nil
 }
 
-// claimYubiKey counts a YubiKey login's try and checks its OTP (CheckYubiKeyOTP's rules),
-// in one statement when the OTP is this key's: the try is claimed as claimAttempt claims it,
-// and the key's (counter, use) moves only when the claim took, in the same statement, so
-// that a burst gets no more tries than MaxFailures and an OTP is still accepted at most once
-// (the pair's comparison is decided in the UPDATE, on the row's newest version). claimed
-// false: locked, or the tries all taken. reason names an OTP refused (the try is claimed
-// then, but for a locked factor).
-func (s *Service) claimYubiKey(ctx context.Context, at *attempt, otp string) (claimed bool, reason string, err error) {
-	personID := at.subject.personID
-	key, tok, reason, err := s.openOTP(ctx, personID, otp)
-	switch {
-	case err != nil:
-		return false, "", err
-	case reason == ReasonFactorLocked:
-		return false, "", nil
-	case reason != "":
-		// Not this key's OTP: a try like a wrong password.
-		claimed, err := s.claimAttempt(ctx, at.factor.id)
-		return claimed, reason, err
-	}
-	var accepted bool
-	err = s.db.QueryRow(ctx, `WITH claim AS (
-			UPDATE authenticators SET failures = failures + 1
-			WHERE id = $1 AND revoked_at IS NULL AND locked_at IS NULL AND failures < $2
-			RETURNING yubikey_id, person_id, kind
-		), accepted AS (
-			UPDATE yubikeys y SET last_counter = $4, last_use = $5
-			FROM claim c
-			WHERE y.id = $3 AND c.yubikey_id = y.id AND c.person_id = $6 AND c.kind = 'yubikey'
-			  AND y.person_id = $6 AND y.state = 'handed_out' AND (y.last_counter, y.last_use) < ($4, $5)
-			RETURNING y.id
-		)
-		SELECT EXISTS (SELECT 1 FROM claim), EXISTS (SELECT 1 FROM accepted)`,
-		at.factor.id, s.maxFailures, key.id, int32(tok.Counter), int32(tok.Use), personID).Scan(&claimed, &accepted)
-	switch {
-	case err != nil:
-		return false, "", fmt.Errorf("count the try and accept the yubikey otp: %w", err)
-	case !claimed:
+// claimedYubiKey gives what the subject's read did with the login's OTP (otpClaim): claimed
+// false when the factor's tries were all taken (it is locked then, as claimAttempt locks);
+// reason names an OTP refused (the try is claimed then).
+func (s *Service) claimedYubiKey(ctx context.Context, at *attempt) (claimed bool, reason string, err error) {
+	switch c := at.subject.otp; {
+	case !c.claimed:
 		return false, "", s.lockExhausted(ctx, at.factor.id)
-	case accepted:
+	case c.accepted:
 		return true, "", nil
 	}
-	_, reason, err = s.rejection(ctx, personID, key.publicID, ReasonReplayed)
+	_, reason, err = s.rejection(ctx, at.subject.personID, at.subject.publicID, ReasonReplayed)
 	return true, reason, err
 }
 
@@ -397,47 +407,105 @@ func splitOTP(typed, publicID string) (password, otp string, found bool) {
 }
 
 // loginSubject reads the person behind username with their grant and factors; nil when no
-// account has the username. The logins that ask at the same time are read in one query
-// (group.go, newSubjectReader).
-func (s *Service) loginSubject(ctx context.Context, username string) (*loginSubject, error) {
-	sub, err := s.subjects.do(ctx, username)
+// account has the username. With typed, the OTP of a key this process knows, the same
+// statement counts the try and accepts the OTP when the key is the person's and the login
+// would go on to check it (subject.otp). The logins that ask at the same time are read in
+// one query (group.go, newSubjectReader).
+func (s *Service) loginSubject(ctx context.Context, username string, typed *typedOTP) (*loginSubject, error) {
+	sub, err := s.subjects.do(ctx, subjectQuery{username: username, otp: typed})
 	if err != nil {
 		return nil, fmt.Errorf("login: read the account %q: %w", username, err)
 	}
 	return sub, nil
 }
 
-// newSubjectReader returns the group that reads logins' subjects on db: one row per
-// username that names an account (the active one first), each with the id of the login's
-// audit event (audit.NextID), taken per username.
-func newSubjectReader(db *pgxpool.Pool, clock Clock) *group[string, *loginSubject] {
-	return &group[string, *loginSubject]{what: "read the accounts", maxRuns: 2, maxBatch: 256, timeout: 10 * time.Second,
-		run: func(ctx context.Context, usernames []string) ([]*loginSubject, error) {
-			rows, err := db.Query(ctx, `SELECT u.n, s.* FROM unnest($1::text[]) WITH ORDINALITY AS u(username, n)
-				CROSS JOIN LATERAL (SELECT p.id::text, a.dn, a.state, g.live > 0, g.open_ended, g.ends_at,
-						sf.id::text, sf.mobile, sf.locked_at IS NOT NULL, yf.id::text, y.public_id, yf.locked_at IS NOT NULL, `+audit.NextID+`
-					FROM accounts a JOIN persons p ON p.id = a.person_id
-					CROSS JOIN LATERAL (SELECT count(*) AS live, bool_or(g.ends_at IS NULL) AS open_ended, max(g.ends_at) AS ends_at
-						FROM grants g JOIN systems sy ON sy.id = g.system_id
-						WHERE g.person_id = p.id AND sy.remote_access AND g.state = 'active'
-							AND g.starts_at <= $2 AND (g.ends_at IS NULL OR g.ends_at > $2)) g
-					LEFT JOIN authenticators sf ON sf.person_id = p.id AND sf.kind = 'sms' AND sf.revoked_at IS NULL
-					LEFT JOIN authenticators yf ON yf.person_id = p.id AND yf.kind = 'yubikey' AND yf.revoked_at IS NULL
-					LEFT JOIN yubikeys y ON y.id = yf.yubikey_id
-					WHERE a.username = u.username
-					ORDER BY a.state = 'active' DESC LIMIT 1) s`, usernames, clock.Now())
+// subjectQuery is one login's part of the subjects' read.
+type subjectQuery struct {
+	username string
+	otp      *typedOTP
+}
+
+// subjectsSQL reads the subjects of the logins $1, each with the id of its audit event
+// (audit.NextID), and claims the tries of those that typed an OTP ($3: the key's public id,
+// $4 and $5 the OTP's counter and use) the way claimAttempt claims one: a try counted while
+// fewer than $6 are, and in the same statement the key's (counter, use) moved when the OTP's
+// is greater, PostgreSQL's row comparison on the row's newest version. An OTP is claimed
+// only when the login goes on to check it: the account active, the grant live at $2, the
+// key the person's with a live factor that is not locked (decide's order). The factors are
+// locked in the order of their ids, so that two reads at once cannot deadlock, and a factor
+// is claimed once per statement (DISTINCT ON): its other logins run again (group.again).
+const subjectsSQL = `WITH s AS MATERIALIZED (
+		SELECT u.n, u.public_id AS typed_key, u.counter, u.use, s.*
+		FROM unnest($1::text[], $3::text[], $4::int[], $5::int[]) WITH ORDINALITY AS u(username, public_id, counter, use, n)
+		CROSS JOIN LATERAL (SELECT p.id AS person_id, a.dn, a.state, g.live > 0 AS has_grant, g.open_ended, g.ends_at,
+				sf.id AS sms_id, sf.mobile, sf.locked_at IS NOT NULL AS sms_locked,
+				yf.id AS yf_id, y.id AS key_id, y.public_id, yf.locked_at IS NOT NULL AS yf_locked, ` + audit.NextID + ` AS event_id
+			FROM accounts a JOIN persons p ON p.id = a.person_id
+			CROSS JOIN LATERAL (SELECT count(*) AS live, bool_or(g.ends_at IS NULL) AS open_ended, max(g.ends_at) AS ends_at
+				FROM grants g JOIN systems sy ON sy.id = g.system_id
+				WHERE g.person_id = p.id AND sy.remote_access AND g.state = 'active'
+					AND g.starts_at <= $2 AND (g.ends_at IS NULL OR g.ends_at > $2)) g
+			LEFT JOIN authenticators sf ON sf.person_id = p.id AND sf.kind = 'sms' AND sf.revoked_at IS NULL
+			LEFT JOIN authenticators yf ON yf.person_id = p.id AND yf.kind = 'yubikey' AND yf.revoked_at IS NULL
+			LEFT JOIN yubikeys y ON y.id = yf.yubikey_id
+			WHERE a.username = u.username
+			ORDER BY a.state = 'active' DESC LIMIT 1) s
+	), w AS (
+		SELECT s.*, coalesce(typed_key = public_id AND state = 'active' AND dn <> '' AND has_grant AND NOT yf_locked, false) AS wanted
+		FROM s
+	), tried AS (
+		SELECT DISTINCT ON (yf_id) n, yf_id, key_id, person_id, counter, use FROM w WHERE wanted ORDER BY yf_id, n
+	), held AS MATERIALIZED (
+		SELECT f.id FROM authenticators f WHERE f.id IN (SELECT yf_id FROM tried) ORDER BY f.id FOR NO KEY UPDATE
+	), claimed AS (
+		UPDATE authenticators f SET failures = f.failures + 1
+		FROM tried t JOIN held h ON h.id = t.yf_id
+		WHERE f.id = t.yf_id AND f.revoked_at IS NULL AND f.locked_at IS NULL AND f.failures < $6
+		RETURNING t.n, f.yubikey_id, f.person_id, f.kind
+	), accepted AS (
+		UPDATE yubikeys y SET last_counter = t.counter, last_use = t.use
+		FROM tried t JOIN claimed c ON c.n = t.n
+		WHERE y.id = t.key_id AND c.yubikey_id = y.id AND c.person_id = t.person_id AND c.kind = 'yubikey'
+			AND y.person_id = t.person_id AND y.state = 'handed_out' AND (y.last_counter, y.last_use) < (t.counter, t.use)
+		RETURNING t.n
+	)
+	SELECT w.n, w.person_id::text, w.dn, w.state, w.has_grant, w.open_ended, w.ends_at, w.sms_id::text, w.mobile, w.sms_locked,
+		w.yf_id::text, w.public_id, w.yf_locked, w.event_id, w.wanted,
+		w.n IN (SELECT n FROM tried), w.n IN (SELECT n FROM claimed), w.n IN (SELECT n FROM accepted)
+	FROM w`
+
+// newSubjectReader returns the group that reads logins' subjects on db (subjectsSQL): one
+// row per username that names an account (the active one first).
+func newSubjectReader(db *pgxpool.Pool, clock Clock, maxFailures int) *group[subjectQuery, *loginSubject] {
+	return &group[subjectQuery, *loginSubject]{what: "read the accounts", maxRuns: 2, maxBatch: 256, timeout: 10 * time.Second,
+		// A login whose OTP would have been claimed but for another login of the same factor
+		// in the statement runs again, in the next one.
+		again: func(sub *loginSubject) bool { return sub != nil && sub.otp.wanted && !sub.otp.tried },
+		run: func(ctx context.Context, queries []subjectQuery) ([]*loginSubject, error) {
+			n := len(queries)
+			usernames, keys := make([]string, n), make([]*string, n)
+			counters, uses := make([]*int32, n), make([]*int32, n)
+			for i, q := range queries {
+				usernames[i] = q.username
+				if q.otp != nil {
+					counter, use := int32(q.otp.token.Counter), int32(q.otp.token.Use)
+					keys[i], counters[i], uses[i] = &q.otp.publicID, &counter, &use
+				}
+			}
+			rows, err := db.Query(ctx, subjectsSQL, usernames, clock.Now(), keys, counters, uses, maxFailures)
 			if err != nil {
 				return nil, err
 			}
-			subjects := make([]*loginSubject, len(usernames))
+			subjects := make([]*loginSubject, n)
 			var sub loginSubject
-			var n int
+			var i int
 			var smsID, smsMobile, ykID, publicID *string
 			var smsLocked, ykLocked, openEnded *bool
-			_, err = pgx.ForEachRow(rows, []any{&n, &sub.personID, &sub.dn, &sub.accountState, &sub.hasGrant, &openEnded,
-				&sub.grantEnds, &smsID, &smsMobile, &smsLocked, &ykID, &publicID, &ykLocked, &sub.eventID}, func() error {
-				if n < 1 || n > len(subjects) {
-					return fmt.Errorf("row %d of %d", n, len(subjects))
+			_, err = pgx.ForEachRow(rows, []any{&i, &sub.personID, &sub.dn, &sub.accountState, &sub.hasGrant, &openEnded,
+				&sub.grantEnds, &smsID, &smsMobile, &smsLocked, &ykID, &publicID, &ykLocked, &sub.eventID,
+				&sub.otp.wanted, &sub.otp.tried, &sub.otp.claimed, &sub.otp.accepted}, func() error {
+				if i < 1 || i > n {
+					return fmt.Errorf("row %d of %d", i, n)
 				}
 				s := sub
 				// The next row's scan must not write through this row's pointer.
@@ -452,7 +520,7 @@ func newSubjectReader(db *pgxpool.Pool, clock Clock) *group[string, *loginSubjec
 						s.publicID = *publicID
 					}
 				}
-				subjects[n-1] = &s
+				subjects[i-1] = &s
 				return nil
 			})
 			if err != nil {

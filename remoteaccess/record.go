@@ -2,12 +2,10 @@ package remoteaccess
 
 import (
 	"context"
-	"errors"
 	"maps"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/behorig/behorig/internal/audit"
@@ -42,18 +40,7 @@ type acceptRecord struct {
 func newAcceptRecorder(db *pgxpool.Pool, log *audit.Log) *group[acceptRecord, bool] {
 	return &group[acceptRecord, bool]{what: "record accepted logins", maxRuns: 2, maxBatch: 256, timeout: 10 * time.Second,
 		run: func(ctx context.Context, recs []acceptRecord) ([]bool, error) {
-			// The factors' rows are locked in no set order, so a batch can deadlock with
-			// other work that updates several of them (a mass termination's revocation):
-			// the transaction is rolled back whole and runs again rather than failing
-			// every login in it.
-			for attempt := 1; ; attempt++ {
-				kept, err := recordAccepts(ctx, db, log, recs)
-				var pe *pgconn.PgError
-				if err != nil && errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001") && attempt < 3 {
-					continue
-				}
-				return kept, err
-			}
+			return recordAccepts(ctx, db, log, recs)
 		}}
 }
 
@@ -70,7 +57,8 @@ func recordAccepts(ctx context.Context, db *pgxpool.Pool, log *audit.Log, recs [
 	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
 		live := map[string]bool{}
 		b := &pgx.Batch{}
-		b.Queue("SELECT id::text FROM authenticators WHERE id = ANY($1::uuid[]) AND revoked_at IS NULL FOR NO KEY UPDATE",
+		// In the order of their ids, as the subjects' read claims them (subjectsSQL).
+		b.Queue("SELECT id::text FROM authenticators WHERE id = ANY($1::uuid[]) AND revoked_at IS NULL ORDER BY id FOR NO KEY UPDATE",
 			factors).Query(func(rows pgx.Rows) error {
 			ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
 			for _, id := range ids {

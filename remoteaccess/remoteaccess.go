@@ -84,7 +84,7 @@ type Service struct {
 	keys *openedKeys
 	// subjects reads logins' subjects together (login.go), and accepts records accepted
 	// logins together (record.go), both on db.
-	subjects *group[string, *loginSubject]
+	subjects *group[subjectQuery, *loginSubject]
 	accepts  *group[acceptRecord, bool]
 }
 
@@ -136,7 +136,7 @@ func New(c Config) (*Service, error) {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
-	s.subjects, s.accepts = newSubjectReader(s.db, s.clock), newAcceptRecorder(s.db, s.audit)
+	s.subjects, s.accepts = newSubjectReader(s.db, s.clock, s.maxFailures), newAcceptRecorder(s.db, s.audit)
 	return s, nil
 }
 
@@ -146,7 +146,7 @@ func New(c Config) (*Service, error) {
 func (s *Service) OnPool(db *pgxpool.Pool) *Service {
 	c := *s
 	c.db = db
-	c.subjects, c.accepts = newSubjectReader(db, s.clock), newAcceptRecorder(db, s.audit)
+	c.subjects, c.accepts = newSubjectReader(db, s.clock, s.maxFailures), newAcceptRecorder(db, s.audit)
 	return &c
 }
 

@@ -39,7 +39,7 @@ const (
 	KeyLost         = "lost"
 )
 
-// Reasons CheckYubiKeyOTP gives for a rejected OTP: for the audit log and the tests, never
+// Reasons a YubiKey's OTP is refused: for the audit log and the tests, never
 // for the gateway, which gets the same Reject whatever the cause.
 const (
 	ReasonOTPFormat    = "otp_format"    // not modhex of 32..64 characters
@@ -262,41 +262,19 @@ func (s *Service) Importer() Importer {
 	return Importer{DB: s.db, Box: s.box, Audit: s.audit, Logger: s.log}
 }
 
-// CheckYubiKeyOTP checks an OTP typed by the person's YubiKey: the key must be handed out to
-// the person with a live (not revoked, not locked) yubikey factor; the OTP must decrypt with
-// its AES key (modhex, CRC), carry its private id, and its (counter, use) must be strictly
-// above the last accepted pair. The pair moves in the UPDATE that accepts the OTP, guarded by
-// the comparison and by the hand-out and the factor, so that of two requests with one OTP (a
+// A YubiKey OTP is accepted when the key is handed out to the person with a live (not
+// revoked, not locked) yubikey factor, the OTP decrypts with the key's AES key (modhex, CRC)
+// and carries its private id, and its (counter, use) is strictly above the last accepted
+// pair. The opening needs no database once this process knows the key (openedKeys); the rest
+// is decided by the statement that claims the login's try (login.go, newSubjectReader),
+// which moves the pair only when it is greater, so that of two requests with one OTP (a
 // gateway's retry, a replay, two replicas) exactly one is accepted, and a key returned or a
-// factor revoked a moment ago accepts nothing. ok false comes with a Reason* for the audit
-// log; err is for the database only. Nothing here is written to the log: the OTP is a
-// credential.
-//
-// A login is one statement here once the key's secrets are known (openedKeys); a rejection
-// reads the key's state once more to name the reason.
-func (s *Service) CheckYubiKeyOTP(ctx context.Context, personID, otp string) (ok bool, reason string, err error) {
-	key, tok, reason, err := s.openOTP(ctx, personID, otp)
-	if err != nil || reason != "" {
-		return false, reason, err
-	}
-	// The row comparison is PostgreSQL's lexicographic order: counter first, then use.
-	tag, err := s.db.Exec(ctx, `UPDATE yubikeys SET last_counter = $2, last_use = $3
-		WHERE id = $1 AND person_id = $4 AND state = 'handed_out' AND (last_counter, last_use) < ($2, $3)
-		  AND EXISTS (SELECT 1 FROM authenticators a WHERE a.yubikey_id = yubikeys.id AND a.person_id = $4
-		      AND a.kind = 'yubikey' AND a.revoked_at IS NULL AND a.locked_at IS NULL)`,
-		key.id, int32(tok.Counter), int32(tok.Use), personID)
-	if err != nil {
-		return false, "", fmt.Errorf("accept yubikey otp: %w", err)
-	}
-	if tag.RowsAffected() == 0 {
-		return s.rejection(ctx, personID, key.publicID, ReasonReplayed)
-	}
-	return true, "", nil
-}
+// factor revoked a moment ago accepts nothing. Nothing here is written to the log: the OTP
+// is a credential.
 
-// openOTP does the part of an OTP's check that needs no write: the OTP parsed, decrypted
-// with its key's AES key and its private id compared. It gives the key and the OTP's token,
-// or the reason it is refused (for the audit log); err is for the database only.
+// openOTP opens an OTP typed by the person's key, reading the key when this process does
+// not know it yet. It gives the key and the OTP's token, or the reason it is refused (for
+// the audit log); err is for the database only.
 func (s *Service) openOTP(ctx context.Context, personID, otp string) (openedKey, yubiotp.Token, string, error) {
 	o, err := yubiotp.Parse(otp)
 	if err != nil {
@@ -310,11 +288,8 @@ func (s *Service) openOTP(ctx context.Context, personID, otp string) (openedKey,
 		}
 		s.keys.put(o.PublicID, key)
 	}
-	tok, err := yubiotp.Decrypt(o, key.aesKey)
-	if err != nil && !errors.Is(err, yubiotp.ErrCRC) {
-		return openedKey{}, yubiotp.Token{}, "", fmt.Errorf("yubikey %s: %w", key.id, err)
-	}
-	if err != nil || subtle.ConstantTimeCompare(tok.PrivateID[:], key.privateID) != 1 {
+	tok, ok := key.open(o)
+	if !ok {
 		_, reason, err := s.rejection(ctx, personID, o.PublicID, ReasonOTPInvalid)
 		return openedKey{}, yubiotp.Token{}, reason, err
 	}
@@ -329,6 +304,15 @@ type openedKey struct {
 	privateID []byte
 }
 
+// open decrypts an OTP of the key; false when it is not the key's (CRC or private id wrong).
+func (k openedKey) open(o yubiotp.OTP) (yubiotp.Token, bool) {
+	tok, err := yubiotp.Decrypt(o, k.aesKey)
+	if err != nil || subtle.ConstantTimeCompare(tok.PrivateID[:], k.privateID) != 1 {
+		return yubiotp.Token{}, false
+	}
+	return tok, true
+}
+
 // openedKeys keeps the keys' opened secrets by public id, so that a login does not read and
 // open them again. A key's secrets never change once imported (a public id is never reused,
 // the import refuses it), so nothing goes stale; who may use the key is not kept here but
@@ -337,9 +321,13 @@ type openedKey struct {
 type openedKeys struct {
 	mu   sync.RWMutex
 	byID map[string]openedKey
+	// lengths are the lengths of the public ids known, for typed to find an OTP's start.
+	lengths map[int]bool
 }
 
-func newOpenedKeys() *openedKeys { return &openedKeys{byID: map[string]openedKey{}} }
+func newOpenedKeys() *openedKeys {
+	return &openedKeys{byID: map[string]openedKey{}, lengths: map[int]bool{}}
+}
 
 func (c *openedKeys) get(publicID string) (openedKey, bool) {
 	c.mu.RLock()
@@ -352,6 +340,41 @@ func (c *openedKeys) put(publicID string, k openedKey) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.byID[publicID] = k
+	c.lengths[len(publicID)] = true
+}
+
+// typedOTP is a YubiKey OTP found at the end of what was typed and opened with its key.
+type typedOTP struct {
+	publicID string
+	token    yubiotp.Token
+}
+
+// typed finds an OTP of a key this process knows at the end of what was typed (the
+// password, then the key's output) and opens it; nil when there is none.
+func (c *openedKeys) typed(typed string) *typedOTP {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for n := range c.lengths {
+		if len(typed) < n+yubiotp.TokenLen {
+			continue
+		}
+		key, known := c.byID[strings.ToLower(typed[len(typed)-n-yubiotp.TokenLen:len(typed)-yubiotp.TokenLen])]
+		if !known {
+			continue
+		}
+		_, otp, found := splitOTP(typed, key.publicID)
+		if !found {
+			continue
+		}
+		o, err := yubiotp.Parse(otp)
+		if err != nil {
+			continue
+		}
+		if tok, ok := key.open(o); ok {
+			return &typedOTP{publicID: key.publicID, token: tok}
+		}
+	}
+	return nil
 }
 
 // readKey reads and opens the key with this public id if it is handed out to the person with

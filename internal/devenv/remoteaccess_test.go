@@ -6,11 +6,12 @@ import (
 
 	"github.com/behorig/behorig/internal/devenv"
 	"github.com/behorig/behorig/internal/testapp"
+	"github.com/behorig/behorig/remoteaccess"
 )
 
 // What `behorig dev` seeds for remote access works as the README says: the demo person's
 // password binds, she has a live SMS factor and the demo key, and each press of the key on
-// the dev page is an OTP behorig accepts once. Seeding again changes nothing.
+// the dev page logs her in once with her password. Seeding again changes nothing.
 func TestSeedRemoteAccess(t *testing.T) {
 	ctx := context.Background()
 	app := testapp.New(t, testapp.Options{NoJobs: true})
@@ -44,12 +45,21 @@ func TestSeedRemoteAccess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	login := func(otp string) string {
+		t.Helper()
+		res, err := app.Remote.Login(ctx, remoteaccess.LoginAttempt{Client: "dev", Username: devenv.DemoRemotePerson.Username,
+			Password: devenv.DemoRemotePerson.Password + otp})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Outcome
+	}
 	for i, otp := range []string{first, second} {
-		if ok, reason, err := app.Remote.CheckYubiKeyOTP(ctx, personID, otp); err != nil || !ok {
-			t.Fatalf("press %d: %v %s %v", i+1, ok, reason, err)
+		if got := login(otp); got != remoteaccess.LoginAccepted {
+			t.Fatalf("press %d: %s", i+1, got)
 		}
 	}
-	if ok, _, _ := app.Remote.CheckYubiKeyOTP(ctx, personID, second); ok {
-		t.Fatal("a pressed OTP was accepted twice")
+	if got := login(second); got != remoteaccess.LoginRejected {
+		t.Fatalf("a pressed OTP used twice: %s", got)
 	}
 }

@@ -46,6 +46,7 @@ const (
 type env struct {
 	app    *testapp.App
 	svc    *remoteaccess.Service
+	cfg    remoteaccess.Config // svc's, for another instance
 	outbox sms.Outbox
 	addr   string
 	// typed is every User-Password sent, to be sure none reached the audit log.
@@ -91,7 +92,7 @@ func newEnv(t *testing.T, tune ...func(*remoteaccess.Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.svc = svc
+	e.svc, e.cfg = svc, cfg
 	server, err := radiusserver.New(config.RADIUS{Clients: []config.RADIUSClient{{Name: "vpn", Address: "127.0.0.1", Secret: secret}}},
 		svc, slog.New(slog.NewTextHandler(errorLog{t}, nil)))
 	if err != nil {
@@ -172,8 +173,13 @@ type key struct {
 // handOutKey imports a new key and IT hands it out to the person.
 func (e *env) handOutKey(t *testing.T, p *person) {
 	t.Helper()
-	k := &key{serial: 5550001, publicID: "vvcccccdhlbd", privateID: [6]byte{0xa0, 0x9a, 0xa8, 0xbf, 0x3d, 0x01},
-		aesKey: []byte("sixteen byte key")}
+	e.handOut(t, p, &key{serial: 5550001, publicID: "vvcccccdhlbd", privateID: [6]byte{0xa0, 0x9a, 0xa8, 0xbf, 0x3d, 0x01},
+		aesKey: []byte("sixteen byte key")})
+}
+
+// handOut imports k and IT hands it out to the person.
+func (e *env) handOut(t *testing.T, p *person, k *key) {
+	t.Helper()
 	line := fmt.Sprintf("%d,%s,%x,%x,,2026-12-01T08:00:00,\n", k.serial, k.publicID, k.privateID, k.aesKey)
 	if _, err := e.svc.Importer().Import(t.Context(), "cli", strings.NewReader(line)); err != nil {
 		t.Fatal(err)
