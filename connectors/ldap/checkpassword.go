@@ -8,10 +8,22 @@ import (
 	"github.com/go-ldap/ldap/v3"
 )
 
-// idleBindConns is how many connections CheckPassword keeps open between binds: a burst of
-// logins from the gateways reuses them instead of connecting for each (as FreeRADIUS's
-// rlm_ldap keeps a pool), and more than this at once connect and close.
-const idleBindConns = 32
+// maxBindConns bounds the connections CheckPassword has open at once, kept between binds: a
+// gateway's burst of logins reuses them, waiting for one to come free, instead of each
+// login connecting (and, to AD over ldaps, shaking hands) and closing, which cost the
+// directory and this process more than the binds themselves. FreeRADIUS's rlm_ldap keeps a
+// pool the same way.
+const maxBindConns = 64
+
+// bindPool holds CheckPassword's connections: idle ones, and a slot for each one open.
+type bindPool struct {
+	idle  chan *ldap.Conn
+	slots chan struct{}
+}
+
+func newBindPool() bindPool {
+	return bindPool{idle: make(chan *ldap.Conn, maxBindConns), slots: make(chan struct{}, maxBindConns)}
+}
 
 // CheckPassword binds as the account with the password on a connection that serves only
 // such binds, so that the service account's connection is never bound as a person and a slow
@@ -45,7 +57,7 @@ func (d *Directory) CheckPassword(ctx context.Context, dn, password string) (boo
 	}
 }
 
-// bind binds on conn and keeps conn for the next bind when the directory answered.
+// bind binds on conn, and keeps conn for the next bind when the directory answered.
 func (d *Directory) bind(ctx context.Context, conn *ldap.Conn, dn, password string) (bool, error) {
 	deadline, _ := ctx.Deadline()
 	conn.SetTimeout(time.Until(deadline))
@@ -54,6 +66,7 @@ func (d *Directory) bind(ctx context.Context, conn *ldap.Conn, dn, password stri
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	err := conn.Bind(dn, password)
 	if !stop() {
+		d.dropBindConn(conn)
 		return false, context.Cause(ctx)
 	}
 	switch {
@@ -64,39 +77,70 @@ func (d *Directory) bind(ctx context.Context, conn *ldap.Conn, dn, password stri
 		d.putBindConn(conn)
 		return false, nil
 	}
-	conn.Close()
+	d.dropBindConn(conn)
 	return false, err
 }
 
-// bindConn takes an idle bind connection (pooled) or makes one.
+// bindConn takes an idle bind connection (pooled), or connects when fewer than
+// maxBindConns are open, or waits for either within ctx.
 func (d *Directory) bindConn(ctx context.Context) (conn *ldap.Conn, pooled bool, err error) {
 	for {
+		// An idle connection first: connecting while one is idle would open them all.
 		select {
-		case conn := <-d.binds:
-			if !conn.IsClosing() {
+		case conn := <-d.binds.idle:
+			if conn, ok := d.usable(conn); ok {
 				return conn, true, nil
 			}
+			continue
 		default:
+		}
+		select {
+		case conn := <-d.binds.idle:
+			if conn, ok := d.usable(conn); ok {
+				return conn, true, nil
+			}
+		case d.binds.slots <- struct{}{}:
 			conn, err := d.connect(ctx)
-			return conn, false, err
+			if err != nil {
+				<-d.binds.slots
+				return nil, false, err
+			}
+			return conn, false, nil
+		case <-ctx.Done():
+			return nil, false, fmt.Errorf("wait for a connection to bind on: %w", context.Cause(ctx))
 		}
 	}
 }
 
-// putBindConn keeps the connection for the next bind, or closes it when enough are idle.
+// usable gives back an idle connection that is still open; a closed one gives up its slot.
+func (d *Directory) usable(conn *ldap.Conn) (*ldap.Conn, bool) {
+	if conn.IsClosing() {
+		d.dropBindConn(conn)
+		return nil, false
+	}
+	return conn, true
+}
+
+// putBindConn keeps the connection for the next bind.
 func (d *Directory) putBindConn(conn *ldap.Conn) {
 	select {
-	case d.binds <- conn:
-	default:
-		conn.Close()
+	case d.binds.idle <- conn:
+	default: // cannot happen (no more are open than idle holds), but must not block
+		d.dropBindConn(conn)
 	}
+}
+
+// dropBindConn closes a bind connection and frees its slot.
+func (d *Directory) dropBindConn(conn *ldap.Conn) {
+	conn.Close()
+	<-d.binds.slots
 }
 
 func (d *Directory) closeBindConns() {
 	for {
 		select {
-		case conn := <-d.binds:
-			conn.Close()
+		case conn := <-d.binds.idle:
+			d.dropBindConn(conn)
 		default:
 			return
 		}

@@ -97,3 +97,59 @@ func TestCheckPasswordTimesOut(t *testing.T) {
 		t.Errorf("stalled directory (caller's deadline): %v, %v; want an error", ok, err)
 	}
 }
+
+// A burst of logins larger than the pool while the directory hangs: every check fails once
+// its time is over (those waiting for a connection too), no connection is left counted as
+// open, and once the directory answers again the checks work, on connections the pool keeps
+// for the next (at most maxBindConns).
+func TestCheckPasswordPoolAfterAStall(t *testing.T) {
+	s := testenv.LDAP(t)
+	proxy := testenv.NewStallProxy(t, strings.TrimPrefix(s.URL(), "ldap://"))
+	d, err := Config{URL: "ldap://" + proxy.Addr, BindDN: s.ServiceDN, BindPassword: s.ServicePassword, BaseDN: s.BaseDN,
+		Timeout: 2 * time.Second}.Open(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	ref, err := d.EnsureAccount(ctx, anna)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const good = "Höst-Regn-4242"
+	if err := d.SetPassword(ctx, ref.DN, good); err != nil {
+		t.Fatal(err)
+	}
+	burst := func(want bool) (failed int) {
+		t.Helper()
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		for range 2 * maxBindConns {
+			wg.Go(func() {
+				cctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+				defer cancel()
+				ok, err := d.CheckPassword(cctx, ref.DN, good)
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil || ok != want {
+					failed++
+				}
+			})
+		}
+		wg.Wait()
+		return failed
+	}
+	proxy.Stall()
+	if failed := burst(false); failed != 2*maxBindConns {
+		t.Errorf("stalled: %d of %d checks failed, want all", failed, 2*maxBindConns)
+	}
+	if open := len(d.binds.slots); open != 0 {
+		t.Errorf("%d connections counted as open after the stall", open)
+	}
+	proxy.Release()
+	if failed := burst(true); failed != 0 {
+		t.Errorf("after the stall: %d of %d checks failed", failed, 2*maxBindConns)
+	}
+	if open, idle := len(d.binds.slots), len(d.binds.idle); open == 0 || open != idle || open > maxBindConns {
+		t.Errorf("after a burst: %d connections open, %d idle; want them all kept, at most %d", open, idle, maxBindConns)
+	}
+}

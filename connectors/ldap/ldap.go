@@ -47,9 +47,9 @@ type Directory struct {
 	mu   sync.Mutex // guards conn; one operation at a time on it
 	conn *ldap.Conn
 
-	// binds are idle connections for CheckPassword's binds as users, kept apart from conn,
+	// binds are the connections for CheckPassword's binds as users, kept apart from conn,
 	// which is bound as the service account.
-	binds chan *ldap.Conn
+	binds bindPool
 }
 
 var _ connectors.Directory = (*Directory)(nil)
@@ -78,7 +78,7 @@ func (c Config) Open(logger *slog.Logger) (*Directory, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Directory{cfg: c, log: logger, binds: make(chan *ldap.Conn, idleBindConns)}, nil
+	return &Directory{cfg: c, log: logger, binds: newBindPool()}, nil
 }
 
 func (c Config) validate() error {
