@@ -44,7 +44,7 @@ func newAcceptRecorder(db *pgxpool.Pool, log *audit.Log) *group[acceptRecord, bo
 		}}
 }
 
-// recordAccepts records the logins in one transaction of two batches: the factors still
+// recordAccepts records the logins in one transaction of two statements: the factors still
 // live, held and their counts set back to zero; then the events, a Reject's for a login
 // whose factor was revoked meanwhile.
 func recordAccepts(ctx context.Context, db *pgxpool.Pool, log *audit.Log, recs []acceptRecord) ([]bool, error) {
@@ -55,21 +55,24 @@ func recordAccepts(ctx context.Context, db *pgxpool.Pool, log *audit.Log, recs [
 	}
 	kept := make([]bool, len(recs))
 	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		// Held in the order of their ids, as the subjects' read claims them (subjectsSQL);
+		// setting zero twice is zero, so a factor twice in a batch needs nothing more.
+		rows, err := tx.Query(ctx, `WITH held AS MATERIALIZED (
+				SELECT id FROM authenticators WHERE id = ANY($1::uuid[]) AND revoked_at IS NULL ORDER BY id FOR NO KEY UPDATE
+			), reset AS (
+				UPDATE authenticators a SET failures = 0 FROM held WHERE a.id = held.id AND a.failures <> 0
+			)
+			SELECT id::text FROM held`, factors)
+		if err != nil {
+			return err
+		}
+		held, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
 		live := map[string]bool{}
-		b := &pgx.Batch{}
-		// In the order of their ids, as the subjects' read claims them (subjectsSQL).
-		b.Queue("SELECT id::text FROM authenticators WHERE id = ANY($1::uuid[]) AND revoked_at IS NULL ORDER BY id FOR NO KEY UPDATE",
-			factors).Query(func(rows pgx.Rows) error {
-			ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-			for _, id := range ids {
-				live[id] = true
-			}
-			return err
-		})
-		// Setting zero twice is zero: a factor twice in a batch needs nothing more.
-		b.Queue("UPDATE authenticators SET failures = 0 WHERE id = ANY($1::uuid[]) AND revoked_at IS NULL AND failures <> 0", factors)
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return err
+		for _, id := range held {
+			live[id] = true
 		}
 		events := make([]audit.Event, len(recs))
 		for i, rec := range recs {
@@ -78,7 +81,7 @@ func recordAccepts(ctx context.Context, db *pgxpool.Pool, log *audit.Log, recs [
 				events[i].Data = rejected(rec.event.Data, ReasonNoFactor)
 			}
 		}
-		b = &pgx.Batch{}
+		b := &pgx.Batch{}
 		if err := log.QueueAppendAll(b, ids, events); err != nil {
 			return err
 		}
