@@ -437,16 +437,16 @@ type subjectQuery struct {
 const subjectsSQL = `WITH s AS MATERIALIZED (
 		SELECT u.n, u.public_id AS typed_key, u.counter, u.use, s.*
 		FROM unnest($1::text[], $3::text[], $4::int[], $5::int[]) WITH ORDINALITY AS u(username, public_id, counter, use, n)
-		CROSS JOIN LATERAL (SELECT p.id AS person_id, a.dn, a.state, g.live > 0 AS has_grant, g.open_ended, g.ends_at,
+		CROSS JOIN LATERAL (SELECT a.person_id, a.dn, a.state, g.live > 0 AS has_grant, g.open_ended, g.ends_at,
 				sf.id AS sms_id, sf.mobile, sf.locked_at IS NOT NULL AS sms_locked,
 				yf.id AS yf_id, y.id AS key_id, y.public_id, yf.locked_at IS NOT NULL AS yf_locked, ` + audit.NextID + ` AS event_id
-			FROM accounts a JOIN persons p ON p.id = a.person_id
+			FROM accounts a
 			CROSS JOIN LATERAL (SELECT count(*) AS live, bool_or(g.ends_at IS NULL) AS open_ended, max(g.ends_at) AS ends_at
 				FROM grants g JOIN systems sy ON sy.id = g.system_id
-				WHERE g.person_id = p.id AND sy.remote_access AND g.state = 'active'
+				WHERE g.person_id = a.person_id AND sy.remote_access AND g.state = 'active'
 					AND g.starts_at <= $2 AND (g.ends_at IS NULL OR g.ends_at > $2)) g
-			LEFT JOIN authenticators sf ON sf.person_id = p.id AND sf.kind = 'sms' AND sf.revoked_at IS NULL
-			LEFT JOIN authenticators yf ON yf.person_id = p.id AND yf.kind = 'yubikey' AND yf.revoked_at IS NULL
+			LEFT JOIN authenticators sf ON sf.person_id = a.person_id AND sf.kind = 'sms' AND sf.revoked_at IS NULL
+			LEFT JOIN authenticators yf ON yf.person_id = a.person_id AND yf.kind = 'yubikey' AND yf.revoked_at IS NULL
 			LEFT JOIN yubikeys y ON y.id = yf.yubikey_id
 			WHERE a.username = u.username
 			ORDER BY a.state = 'active' DESC LIMIT 1) s

@@ -87,8 +87,9 @@ func addRadBenchEntries(b *testing.B, slapd *localserver.Slapd, users []radBench
 
 // radclientLoad sends the requests of file (radclient's format: one request per paragraph)
 // radBenchParallel at a time and returns how long the whole file took. Every request must get
-// an Access-Accept: a benchmark of rejections would measure nothing.
-func radclientLoad(b *testing.B, addr, file string, want int) time.Duration {
+// an Access-Accept: a benchmark of rejections would measure nothing. causes, when given, says
+// from the server's log why some were not.
+func radclientLoad(b *testing.B, addr, file string, want int, causes func() string) time.Duration {
 	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -98,7 +99,11 @@ func radclientLoad(b *testing.B, addr, file string, want int) time.Duration {
 	took := time.Since(start)
 	accepted := radclientCount(out, "Accepted")
 	if err != nil || accepted != want {
-		b.Fatalf("radclient against %s (%s): %d of %d accepted (%v)\n%s", addr, filepath.Base(file), accepted, want, err, out)
+		why := ""
+		if causes != nil {
+			why = "\nthe server's log:\n" + causes()
+		}
+		b.Fatalf("radclient against %s (%s): %d of %d accepted (%v)\n%s%s", addr, filepath.Base(file), accepted, want, err, out, why)
 	}
 	return took
 }
@@ -139,7 +144,7 @@ func awayFromTOTPStep() {
 }
 
 // freeradiusRound runs one round against FreeRADIUS: every user with a fresh TOTP code.
-func freeradiusRound(b *testing.B, addr, dir string, users []radBenchUser) time.Duration {
+func freeradiusRound(b *testing.B, fr *testenv.FreeRADIUS, dir string, users []radBenchUser) time.Duration {
 	b.Helper()
 	awayFromTOTPStep()
 	file := filepath.Join(dir, "freeradius.txt")
@@ -151,7 +156,7 @@ func freeradiusRound(b *testing.B, addr, dir string, users []radBenchUser) time.
 		}
 		return code
 	})
-	return radclientLoad(b, addr, file, len(users))
+	return radclientLoad(b, fr.Addr, file, len(users), fr.RejectCauses)
 }
 
 // radiusRatio reports the median round of each side per login.
@@ -197,7 +202,7 @@ func benchmarkRADIUS(b *testing.B) {
 	var oursTimes, rawTimes []time.Duration
 	for range rounds {
 		oursTimes = append(oursTimes, ours.round(b, dir))
-		rawTimes = append(rawTimes, freeradiusRound(b, fr.Addr, dir, users))
+		rawTimes = append(rawTimes, freeradiusRound(b, fr, dir, users))
 	}
 	radiusRatio(b, oursTimes, rawTimes, len(users))
 	logins := float64(rounds * len(users))
@@ -366,5 +371,5 @@ func (o *radBenchBehorig) round(b *testing.B, dir string) time.Duration {
 		next[u.uid] = o.keys[i].press(b)
 	}
 	writeRadRequests(b, file, o.users, func(u radBenchUser) string { return next[u.uid] })
-	return radclientLoad(b, o.addr, file, len(o.users))
+	return radclientLoad(b, o.addr, file, len(o.users), nil)
 }

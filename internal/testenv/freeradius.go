@@ -221,6 +221,23 @@ func StartFreeRADIUS(t testing.TB, c FreeRADIUSLDAPTOTP) *FreeRADIUS {
 	}
 }
 
+// RejectCauses are the errors and warnings of FreeRADIUS's log, for a test that expected
+// Accepts. (Logging every login, auth = yes, would say more but add work to every request of
+// the benchmark that this server is compared in.)
+func (fr *FreeRADIUS) RejectCauses() string {
+	b, _ := os.ReadFile(filepath.Join(fr.Dir, "log", "stdout.log")) // -l stdout
+	var causes []string
+	for line := range strings.Lines(string(b)) {
+		if strings.Contains(line, "ERROR") || strings.Contains(line, "WARNING") {
+			causes = append(causes, strings.TrimSpace(line))
+		}
+	}
+	if len(causes) > 20 {
+		causes = append(causes[:20], fmt.Sprintf("... and %d more", len(causes)-20))
+	}
+	return strings.Join(causes, "\n")
+}
+
 // answered tells whether a RADIUS server answers an Access-Request at addr at all: any
 // answer, even a Reject, shows that it listens.
 func answered(addr, secret string) bool {
