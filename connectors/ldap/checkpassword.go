@@ -2,6 +2,7 @@ package ldap
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -31,8 +32,11 @@ func newBindPool() bindPool {
 // timeout. A bind that the directory refuses with invalidCredentials (49: wrong password, or
 // a locked or disabled account, which OpenLDAP and AD both answer so) is false with no error.
 func (d *Directory) CheckPassword(ctx context.Context, dn, password string) (bool, error) {
-	if _, err := ldap.ParseDN(dn); err != nil || dn == "" {
-		return false, fmt.Errorf("check password of %q: not a DN", dn)
+	if dn == "" {
+		// The DN is the account's, as the directory gave it; one that is no DN is the
+		// directory's to refuse (invalidDNSyntax), which is an error below. Parsing it here
+		// on every login cost more than the bind's own encoding.
+		return false, fmt.Errorf("check password: no DN")
 	}
 	if password == "" {
 		// An empty password makes a simple bind an unauthenticated one (RFC 4513 §5.1.2),
@@ -69,6 +73,7 @@ func (d *Directory) bind(ctx context.Context, conn *ldap.Conn, dn, password stri
 		d.dropBindConn(conn)
 		return false, context.Cause(ctx)
 	}
+	var lerr *ldap.Error
 	switch {
 	case err == nil:
 		d.putBindConn(conn)
@@ -76,6 +81,10 @@ func (d *Directory) bind(ctx context.Context, conn *ldap.Conn, dn, password stri
 	case ldap.IsErrorWithCode(err, ldap.LDAPResultInvalidCredentials):
 		d.putBindConn(conn)
 		return false, nil
+	case errors.As(err, &lerr) && lerr.ResultCode < ldap.ErrorNetwork:
+		// Another answer of the directory (a DN that is none, busy): the connection works.
+		d.putBindConn(conn)
+		return false, err
 	}
 	d.dropBindConn(conn)
 	return false, err
