@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/behorig/behorig/connectors"
+	"github.com/behorig/behorig/internal/localserver"
 	"github.com/behorig/behorig/internal/testenv"
 )
 
@@ -15,20 +17,8 @@ import (
 // for a wrong password.
 func TestCheckPassword(t *testing.T) {
 	s := testenv.LDAP(t)
-	d, err := Config{URL: s.URL(), BindDN: s.ServiceDN, BindPassword: s.ServicePassword, BaseDN: s.BaseDN,
-		Timeout: 5 * time.Second}.Open(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	ref, err := d.EnsureAccount(ctx, anna)
-	if err != nil {
-		t.Fatal(err)
-	}
 	good := "Sommar-Regn-" + strings.Repeat("7", 3)
-	if err := d.SetPassword(ctx, ref.DN, good); err != nil {
-		t.Fatal(err)
-	}
+	d, ref := withAnna(t, s, s.URL(), good)
 	// Right and wrong interleaved from many goroutines: the idle connections are bound as
 	// someone after each check and must never answer for the next.
 	var wg sync.WaitGroup
@@ -63,6 +53,26 @@ func TestCheckPassword(t *testing.T) {
 	if ok, err := d.CheckPassword(ctx, ref.DN, good); ok || err != nil {
 		t.Errorf("disabled account: %v, %v; want false", ok, err)
 	}
+}
+
+// withAnna opens the directory at url (slapd s, or a proxy to it) as behorig's service
+// account, with anna's account and its password set.
+func withAnna(t *testing.T, s *localserver.Slapd, url, password string) (*Directory, connectors.AccountRef) {
+	t.Helper()
+	d, err := Config{URL: url, BindDN: s.ServiceDN, BindPassword: s.ServicePassword, BaseDN: s.BaseDN,
+		Timeout: 5 * time.Second}.Open(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	ref, err := d.EnsureAccount(ctx, anna)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.SetPassword(ctx, ref.DN, password); err != nil {
+		t.Fatalf("set %s's password: %v", ref.DN, err)
+	}
+	return d, ref
 }
 
 func fmtBoolErr(ok bool, err error) string {
@@ -105,20 +115,8 @@ func TestCheckPasswordTimesOut(t *testing.T) {
 func TestCheckPasswordPoolAfterAStall(t *testing.T) {
 	s := testenv.LDAP(t)
 	proxy := testenv.NewStallProxy(t, strings.TrimPrefix(s.URL(), "ldap://"))
-	d, err := Config{URL: "ldap://" + proxy.Addr, BindDN: s.ServiceDN, BindPassword: s.ServicePassword, BaseDN: s.BaseDN,
-		Timeout: 2 * time.Second}.Open(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	ref, err := d.EnsureAccount(ctx, anna)
-	if err != nil {
-		t.Fatal(err)
-	}
 	const good = "Höst-Regn-4242"
-	if err := d.SetPassword(ctx, ref.DN, good); err != nil {
-		t.Fatal(err)
-	}
+	d, ref := withAnna(t, s, "ldap://"+proxy.Addr, good)
 	burst := func(want bool) (failed int) {
 		t.Helper()
 		var wg sync.WaitGroup

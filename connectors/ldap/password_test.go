@@ -4,7 +4,6 @@ import (
 	"errors"
 	"strings"
 	"testing"
-	"time"
 
 	goldap "github.com/go-ldap/ldap/v3"
 
@@ -29,20 +28,8 @@ func bindAs(t *testing.T, s *localserver.Slapd, dn, password string) error {
 // reason, leaving the old one working.
 func TestSetPasswordUnderThePolicy(t *testing.T) {
 	s := testenv.LDAP(t)
-	d, err := Config{URL: s.URL(), BindDN: s.ServiceDN, BindPassword: s.ServicePassword, BaseDN: s.BaseDN,
-		Timeout: 5 * time.Second}.Open(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	ref, err := d.EnsureAccount(ctx, anna)
-	if err != nil {
-		t.Fatal(err)
-	}
 	good := "Sommar-Regn-" + strings.Repeat("7", 3)
-	if err := d.SetPassword(ctx, ref.DN, good); err != nil {
-		t.Fatalf("set a password the policy takes: %v", err)
-	}
+	d, ref := withAnna(t, s, s.URL(), good) // a password the policy takes
 	if err := bindAs(t, s, ref.DN, good); err != nil {
 		t.Fatalf("bind with the new password: %v", err)
 	}
@@ -56,7 +43,7 @@ func TestSetPasswordUnderThePolicy(t *testing.T) {
 	}
 
 	short := strings.Repeat("x", localserver.PasswordMinLength-1)
-	err = d.SetPassword(ctx, ref.DN, short)
+	err := d.SetPassword(ctx, ref.DN, short)
 	var refused *connectors.PasswordRefusedError
 	if !errors.As(err, &refused) {
 		t.Fatalf("a %d-character password: %v, want the policy's refusal", len(short), err)
