@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/behorig/behorig/auth/yubiotp"
 	"github.com/behorig/behorig/connectors"
 	"github.com/behorig/behorig/internal/audit"
 )
@@ -215,7 +216,14 @@ func (s *Service) decide(ctx context.Context, at *attempt, typed *typedOTP, rere
 	case at.kind == FactorYubiKey && !reread:
 		// The first login with the key since this process started (or an OTP that is not
 		// the key's): open it, then read again to claim the try with the OTP.
-		key, tok, reason, err := s.openOTP(ctx, subject.personID, otp)
+		// err is decide's, not one of this case's own: the count's error below must reach
+		// the check after the switch, or a failed count answers as a locked factor.
+		var (
+			key    openedKey
+			tok    yubiotp.Token
+			reason string
+		)
+		key, tok, reason, err = s.openOTP(ctx, subject.personID, otp)
 		switch {
 		case err != nil:
 			return LoginResult{}, fmt.Errorf("login of %s: %w", at.Username, err)
