@@ -175,7 +175,8 @@ func (s *Service) decide(ctx context.Context, at *attempt, typed *typedOTP, rere
 	if err != nil {
 		return LoginResult{}, err
 	}
-	at.subject = subject
+	// A reread starts again: what the first read chose is not this one's.
+	at.subject, at.factor, at.kind = subject, nil, ""
 	switch {
 	case subject == nil:
 		return s.finish(ctx, at, LoginRejected, ReasonUnknownUser)

@@ -94,6 +94,10 @@ func (d *Directory) bind(ctx context.Context, conn *ldap.Conn, dn, password stri
 // maxBindConns are open, or waits for either within ctx.
 func (d *Directory) bindConn(ctx context.Context) (conn *ldap.Conn, pooled bool, err error) {
 	for {
+		if err := context.Cause(ctx); err != nil {
+			// Taken now, an idle connection would be closed by the bind at once.
+			return nil, false, fmt.Errorf("wait for a connection to bind on: %w", err)
+		}
 		// An idle connection first: connecting while one is idle would open them all.
 		select {
 		case conn := <-d.binds.idle:
