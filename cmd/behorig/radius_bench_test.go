@@ -102,6 +102,16 @@ type radSide struct {
 // from the server's log why some were not.
 func radclientLoad(b *testing.B, addr, file string, want int, side radSide, causes func() string) radRound {
 	b.Helper()
+	r, err := tryRadclientLoad(b, addr, file, want, side, causes)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return r
+}
+
+// tryRadclientLoad is radclientLoad with its refusals as an error.
+func tryRadclientLoad(b *testing.B, addr, file string, want int, side radSide, causes func() string) (radRound, error) {
+	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "radclient", "-s", "-q", "-r", "3", "-t", "5", "-p", strconv.Itoa(radBenchParallel),
@@ -116,10 +126,10 @@ func radclientLoad(b *testing.B, addr, file string, want int, side radSide, caus
 		if causes != nil {
 			why = "\nthe server's log:\n" + causes()
 		}
-		b.Fatalf("radclient against %s (%s): %d of %d accepted (%v)\n%s%s", addr, filepath.Base(file), accepted, want, err, out, why)
+		return radRound{}, fmt.Errorf("radclient against %s (%s): %d of %d accepted (%v)\n%s%s", addr, filepath.Base(file), accepted, want, err, out, why)
 	}
 	cpu := side.cpu(b) - before + cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
-	return radRound{took: took, cpu: cpu}
+	return radRound{took: took, cpu: cpu}, nil
 }
 
 // cpu is the CPU time the side's processes have used so far (in clock ticks of 10 ms, which
@@ -193,19 +203,32 @@ func awayFromTOTPStep() {
 }
 
 // freeradiusRound runs one round against FreeRADIUS: every user with a fresh TOTP code.
+//
+// FreeRADIUS refuses 3 to 5 of the 400 logins in about one run in four, with no error or
+// warning in its log (behorig's logins have not failed so): such a round is the comparison's
+// failure, not a measurement, and runs again, at most twice, saying so.
 func freeradiusRound(b *testing.B, fr *testenv.FreeRADIUS, dir string, users []radBenchUser) radRound {
 	b.Helper()
-	awayFromTOTPStep()
-	file := filepath.Join(dir, "freeradius.txt")
-	now := time.Now()
-	writeRadRequests(b, file, users, func(u radBenchUser) string {
-		code, err := otp.TOTP(u.totpKey, now, otp.Params{})
-		if err != nil {
+	for attempt := 1; ; attempt++ {
+		awayFromTOTPStep()
+		file := filepath.Join(dir, "freeradius.txt")
+		now := time.Now()
+		writeRadRequests(b, file, users, func(u radBenchUser) string {
+			code, err := otp.TOTP(u.totpKey, now, otp.Params{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			return code
+		})
+		r, err := tryRadclientLoad(b, fr.Addr, file, len(users), radSide{commands: []string{"freeradius", "slapd"}}, fr.RejectCauses)
+		switch {
+		case err == nil:
+			return r
+		case attempt == 3:
 			b.Fatal(err)
 		}
-		return code
-	})
-	return radclientLoad(b, fr.Addr, file, len(users), radSide{commands: []string{"freeradius", "slapd"}}, fr.RejectCauses)
+		b.Logf("FreeRADIUS's round runs again: %v", err)
+	}
 }
 
 // radiusRatio reports the median round of each side per login, in time and in CPU.
