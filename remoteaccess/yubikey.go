@@ -516,20 +516,14 @@ func (s *Service) PersonYubiKeys(ctx context.Context, actor provisioning.Actor, 
 	return keys, nil
 }
 
-// findKey finds a key by what IT types: its serial (digits, printed on the key) or its public
-// id (modhex, which has no digits), and locks its row.
+// findKey finds a key by what IT types (keyWhere) and locks its row.
 func findKey(ctx context.Context, tx pgx.Tx, label string) (id, state, personID string, err error) {
-	label = strings.ToLower(strings.TrimSpace(label))
-	q := `SELECT id, state, coalesce(person_id::text, '') FROM yubikeys WHERE public_id = $1 FOR UPDATE`
-	var arg any = label
-	if isDigits(label) {
-		serial, perr := strconv.ParseInt(label, 10, 64)
-		if perr != nil {
-			return "", "", "", fieldError("yubikey", "is not a serial number or public id of an imported key")
-		}
-		q, arg = `SELECT id, state, coalesce(person_id::text, '') FROM yubikeys WHERE serial = $1 FOR UPDATE`, serial
+	where, arg, err := keyWhere(label)
+	if err != nil {
+		return "", "", "", err
 	}
-	err = tx.QueryRow(ctx, q, arg).Scan(&id, &state, &personID)
+	err = tx.QueryRow(ctx, `SELECT id, state, coalesce(person_id::text, '') FROM yubikeys y WHERE `+where+` FOR UPDATE`, arg).
+		Scan(&id, &state, &personID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", "", "", fieldError("yubikey", "is not a serial number or public id of an imported key")
 	}
@@ -537,6 +531,20 @@ func findKey(ctx context.Context, tx pgx.Tx, label string) (id, state, personID 
 		return "", "", "", fmt.Errorf("find yubikey: %w", err)
 	}
 	return id, state, personID, nil
+}
+
+// keyWhere is the condition on yubikeys y ($1) that finds a key by what IT types: its serial
+// (digits, printed on the key) or its public id (modhex, which has no digits).
+func keyWhere(label string) (string, any, error) {
+	label = strings.ToLower(strings.TrimSpace(label))
+	if !isDigits(label) {
+		return "y.public_id = $1", label, nil
+	}
+	serial, err := strconv.ParseInt(label, 10, 64)
+	if err != nil {
+		return "", nil, fieldError("yubikey", "is not a serial number or public id of an imported key")
+	}
+	return "y.serial = $1", serial, nil
 }
 
 func fieldError(field, format string, args ...any) error {
@@ -654,6 +662,16 @@ func (s *Service) Return(ctx context.Context, actor provisioning.Actor, keyLabel
 		return ErrForbidden
 	}
 	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		// A login (subjectsSQL) and a revocation take a key's factor before the key: so does
+		// the return, or a login at the same moment and it deadlock and one of them fails.
+		where, arg, err := keyWhere(keyLabel)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `SELECT a.id FROM authenticators a JOIN yubikeys y ON y.id = a.yubikey_id
+			WHERE `+where+` AND a.revoked_at IS NULL ORDER BY a.id FOR NO KEY UPDATE OF a`, arg); err != nil {
+			return fmt.Errorf("hold the key's factor: %w", err)
+		}
 		keyID, state, personID, err := findKey(ctx, tx, keyLabel)
 		if err != nil {
 			return err

@@ -472,6 +472,73 @@ func TestLockedFactorRejects(t *testing.T) {
 // lock, the grant was still active, and the hand-out made a live factor for an ended grant
 // that no revocation would revoke again, and the key never went on IT's list of keys to
 // return.
+// lockWait returns once a statement waits for a lock, or with what done says if the work it
+// waits for ends first (nil then means that it did not wait).
+func (e *keyEnv) lockWait(t *testing.T, done <-chan error) error {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		select {
+		case err := <-done:
+			if err == nil {
+				err = errors.New("done without waiting")
+			}
+			return err
+		default:
+		}
+		var waiting bool
+		if err := e.pool.QueryRow(context.Background(), `SELECT count(*) > 0 FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("nothing waited for a lock, nor finished")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// IT returns a key while a login holds its factor and is about to accept the OTP (move the
+// key's counter), as the subjects' read does: the return waits for the login, then revokes;
+// neither fails. Taking the key first, the return deadlocked with such a login.
+func TestReturnWaitsForALoginOfTheKey(t *testing.T) {
+	e := newKeyEnv(t)
+	ctx := context.Background()
+	k := newTestKey(1)
+	person := e.handOut(t, k)
+	login, err := e.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer login.Rollback(ctx)
+	if _, err := login.Exec(ctx, `SELECT id FROM authenticators WHERE person_id = $1 AND revoked_at IS NULL FOR NO KEY UPDATE`, person); err != nil {
+		t.Fatal(err)
+	}
+	returned := make(chan error, 1)
+	go func() { returned <- e.service.Return(ctx, e.it, k.publicID, "") }()
+	if err := e.lockWait(t, returned); err != nil {
+		t.Fatalf("the return went ahead of a login holding the factor: %v", err)
+	}
+	if _, err := login.Exec(ctx, `UPDATE yubikeys SET last_use = last_use + 1 WHERE public_id = $1`, k.publicID); err != nil {
+		t.Fatalf("the login's acceptance of the OTP: %v", err)
+	}
+	if err := login.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-returned; err != nil {
+		t.Fatalf("the return: %v", err)
+	}
+	var state string
+	var live int
+	if err := e.pool.QueryRow(ctx, `SELECT state, (SELECT count(*) FROM authenticators WHERE person_id = $1 AND revoked_at IS NULL)
+		FROM yubikeys WHERE public_id = $2`, person, k.publicID).Scan(&state, &live); err != nil || state != remoteaccess.KeyInStock || live != 0 {
+		t.Fatalf("after the return: key %s, %d live factors (%v)", state, live, err)
+	}
+}
+
 func TestHandOutWaitsForARevocationOfTheGrant(t *testing.T) {
 	e := newKeyEnv(t)
 	ctx := context.Background()
@@ -493,21 +560,8 @@ func TestHandOutWaitsForARevocationOfTheGrant(t *testing.T) {
 		handedOut <- err
 	}()
 	// The hand-out waits for the revocation's lock on the grant (or, without it, is done).
-	deadline := time.Now().Add(20 * time.Second)
-	for waiting := false; !waiting; {
-		select {
-		case err := <-handedOut:
-			t.Fatalf("the hand-out went ahead of the revocation holding the grant: %v", err)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the hand-out neither waited for the grant nor finished")
-		}
-		if err := e.pool.QueryRow(ctx, `SELECT count(*) > 0 FROM pg_stat_activity
-			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if err := e.lockWait(t, handedOut); err != nil {
+		t.Fatalf("the hand-out went ahead of the revocation holding the grant: %v", err)
 	}
 	if err := revocation.Commit(ctx); err != nil {
 		t.Fatal(err)
