@@ -313,12 +313,18 @@ func check(t *testing.T, e *keyEnv, person, otp string) (bool, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return res.Outcome == remoteaccess.LoginAccepted, e.lastReason(t, person)
+}
+
+// lastReason is the reason the person's last login was refused for, from its audit event.
+func (e *keyEnv) lastReason(t *testing.T, person string) string {
+	t.Helper()
 	var reason string
 	if err := e.pool.QueryRow(context.Background(), `SELECT coalesce(data->>'reason', '') FROM audit_events
 		WHERE action = 'remote_access.login' AND person_id = $1 ORDER BY id DESC LIMIT 1`, person).Scan(&reason); err != nil {
 		t.Fatal(err)
 	}
-	return res.Outcome == remoteaccess.LoginAccepted, reason
+	return reason
 }
 
 func TestHandOutNeedsITAndAYubiKeyOrder(t *testing.T) {
@@ -372,14 +378,22 @@ func TestHandOutNeedsITAndAYubiKeyOrder(t *testing.T) {
 	}
 }
 
-func TestReturnRevokesTheFactor(t *testing.T) {
+// keyInUse hands a key out to a new person, who logs in with it once: the service has opened
+// the key. It returns the env, the key and the person's id.
+func keyInUse(t *testing.T) (*keyEnv, *testKey, string) {
+	t.Helper()
 	e := newKeyEnv(t)
-	ctx := context.Background()
 	k := newTestKey(1)
 	person := e.handOut(t, k)
 	if ok, reason := check(t, e, person, k.press(t)); !ok {
-		t.Fatal(reason)
+		t.Fatalf("the key's first login: %s", reason)
 	}
+	return e, k, person
+}
+
+func TestReturnRevokesTheFactor(t *testing.T) {
+	e, k, person := keyInUse(t)
+	ctx := context.Background()
 	// The grant ended (as H4's revocation does it): the factor revoked, the key to be
 	// returned. The key stops working at once and shows in IT's list.
 	e.exec(t, `UPDATE authenticators SET revoked_at = now() WHERE person_id = $1`, person)
